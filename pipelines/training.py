@@ -1,0 +1,54 @@
+"""The training pipeline: validate, split, encode text, train, evaluate, report, register."""
+
+from zenml import Model, pipeline
+
+from mtrec.config import RunConfig
+from steps.data.index_data import index_data
+from steps.data.load_data import load_data
+from steps.data.split_data import split_data
+from steps.data.validate_data import validate_data
+from steps.evaluation.evaluate_model import evaluate_model
+from steps.features.build_texts import build_texts
+from steps.features.encode_texts import encode_texts
+from steps.registry.register_model import register_model
+from steps.reports.report_drift import report_drift
+from steps.training.train_model import train_model
+
+
+@pipeline
+def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: str) -> None:
+    """Train and register one multi-task recommender.
+
+    Steps after validation carry the ZenML model, so a run that fails validation creates no
+    model version; ``model_version`` names the version after the data, config and code, so a
+    rerun of the same inputs reuses its version instead of adding a duplicate.
+    """
+    model = Model(
+        name=config.registry.model_name,
+        version=model_version,
+        description="Multi-task recommender with language-model text features",
+        tags=["mtrec", config.data.source],
+    )
+    raw_interactions, raw_items, raw_users = load_data(config.data, data_fingerprint)
+    validate_data(raw_interactions, raw_items, config.validation)
+    interactions, items, users = index_data.with_options(model=model)(
+        raw_interactions, raw_items, raw_users, after="validate_data"
+    )
+    train, valid, test = split_data.with_options(model=model)(interactions, config.split)
+    item_texts, user_texts = build_texts.with_options(model=model)(
+        items, users, train, config.text
+    )
+    item_embeddings, user_embeddings = encode_texts.with_options(model=model)(
+        item_texts, user_texts, config.encoder
+    )
+    recommender, _ = train_model.with_options(model=model)(
+        train, valid, users, items, item_embeddings, user_embeddings,
+        config.model, config.training,
+    )  # fmt: skip
+    metrics, _ = evaluate_model.with_options(model=model)(
+        recommender, train, valid, test, users, items, config.evaluation, config.model
+    )
+    _, drift_summary = report_drift.with_options(model=model)(
+        train, test, items, users, config.drift
+    )
+    register_model.with_options(model=model)(metrics, drift_summary, config)

@@ -1,0 +1,111 @@
+"""Command line for the mtrec pipelines: ``python run.py train --config configs/default.yaml``."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+
+from mtrec.config import RunConfig, load_config  # noqa: E402
+from mtrec.data.sources import DataSourceError, fingerprint, source_files  # noqa: E402
+from mtrec.reports.export import metrics_table, point_latest, write_run_reports  # noqa: E402
+
+
+def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str) -> str:
+    """A version name fixed by data, config and code: rerunning the same inputs reuses it."""
+    digest = hashlib.sha256(
+        json.dumps([config.model_dump(mode="json"), data_fingerprint, code_hash]).encode()
+    ).hexdigest()
+    return f"{config.data.source}-{digest[:12]}"
+
+
+def train(config_path: Path, no_cache: bool = False) -> int:
+    config = load_config(config_path)
+    try:
+        files = source_files(config.data)
+    except DataSourceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    data_fingerprint = fingerprint(files)
+
+    from pipelines.training import training_pipeline
+    from steps.caching import library_code_hash
+
+    version = model_version_name(config, data_fingerprint, library_code_hash())
+    pipeline = training_pipeline.with_options(enable_cache=not no_cache)
+    try:
+        run = pipeline(config=config, data_fingerprint=data_fingerprint, model_version=version)
+    except Exception as error:  # noqa: BLE001 - reported plainly; ZenML already logged the trace
+        print(f"\nerror: the training pipeline failed: {error}", file=sys.stderr)
+        return 1
+    assert run is not None
+    export_run(run, config)
+    return 0
+
+
+def export_run(run: object, config: RunConfig) -> Path:
+    """Write the run's artifacts to ``reports/<run>/``, point ``latest`` there, print a summary."""
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(run.id)  # type: ignore[attr-defined]
+    steps = run.steps
+    metrics = steps["evaluate_model"].outputs["evaluation_metrics"][0].load()
+    recommendations = steps["evaluate_model"].outputs["test_recommendations"][0].load()
+    drift_summary = steps["report_drift"].outputs["drift_summary"][0].load()
+    decision = steps["register_model"].outputs["promotion_decision"][0].load()
+    history = steps["train_model"].outputs["training_history"][0].load()
+    report = {
+        **metrics,
+        "training": {k: history[k] for k in ("best_epoch", "best_valid", "seconds")},
+        "drift": drift_summary,
+        "promotion": decision,
+        "run": {"name": run.name, "id": str(run.id)},
+    }
+    pages = {
+        "validation.html": str(steps["validate_data"].outputs["validation_report"][0].load()),
+        "drift.html": str(steps["report_drift"].outputs["drift_report"][0].load()),
+    }
+    reports_dir = config.reports_dir
+    run_dir = write_run_reports(reports_dir / run.name, report, recommendations, pages)
+    point_latest(reports_dir, run_dir)
+    cached = [name for name, s in steps.items() if str(s.status) in ("cached", "ExecutionStatus.CACHED")]
+    print()
+    print(metrics_table(metrics, config.evaluation.ks))
+    print()
+    print(f"steps cached: {len(cached)}/{len(steps)} ({', '.join(sorted(cached)) or 'none'})")
+    print(f"drift: {drift_summary['n_drifted']}/{drift_summary['n_columns']} columns drifted, "
+          f"detected={drift_summary['drift_detected']}")  # fmt: skip
+    print(f"model version {decision['version']}: promote={decision['promote']} "
+          f"({decision['reason']})")  # fmt: skip
+    print(f"reports: {run_dir} (also {reports_dir / 'latest'})")
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    from zenml.utils import source_utils
+
+    # Steps and pipelines are imported by module path relative to the project root, whatever
+    # the working directory or the entry point (pytest, make, cron).
+    source_utils.set_custom_source_root(str(Path(__file__).resolve().parent))
+    parser = argparse.ArgumentParser(prog="mtrec", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train_cmd = commands.add_parser("train", help="run the training pipeline")
+    train_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
+    train_cmd.add_argument("--no-cache", action="store_true", help="rerun every step")
+    args = parser.parse_args(argv)
+    try:
+        return train(args.config, no_cache=args.no_cache)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Typed run configuration, loaded from ``configs/*.yaml``.
+
+Each concern has one frozen pydantic class; unknown keys are rejected so a typo in a YAML file
+fails loudly instead of silently running with a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where interactions, items and users come from."""
+
+    source: Literal["movielens_100k", "grouplens", "generic"] = "movielens_100k"
+    """``movielens_100k``: the copy shipped in the recbole 1.2.1 wheel, fetched once into
+    ``cache_dir``; ``grouplens``: an original ml-100k / ml-1m / ml-latest folder at ``path``;
+    ``generic``: CSV or Parquet files named by ``interactions``, ``items``, ``users``."""
+    cache_dir: Path = Path("data/cache")
+    path: Path | None = None
+    interactions: Path | None = None
+    items: Path | None = None
+    users: Path | None = None
+
+    @model_validator(mode="after")
+    def _paths_match_source(self) -> DataConfig:
+        if self.source == "grouplens" and self.path is None:
+            raise ValueError("data.source 'grouplens' needs data.path (the dataset folder)")
+        if self.source == "generic" and (self.interactions is None or self.items is None):
+            raise ValueError("data.source 'generic' needs data.interactions and data.items")
+        return self
+
+
+class ValidationConfig(_Section):
+    """Expectations the interaction data must meet before anything is trained on it."""
+
+    rating_min: float = 1.0
+    rating_max: float = 5.0
+    timestamp_min: int = 631_152_000
+    """Earliest plausible timestamp, in seconds since the epoch (default 1990-01-01)."""
+    timestamp_max: int | None = None
+    """Latest plausible timestamp; ``None`` means the moment validation runs."""
+    min_interactions_per_user: int = Field(default=5, ge=1)
+    sample_rows: int = Field(default=5, ge=1, le=100)
+    """How many offending rows a failure message and the HTML page show."""
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> ValidationConfig:
+        if self.rating_min >= self.rating_max:
+            raise ValueError("validation.rating_min must be below validation.rating_max")
+        if self.timestamp_max is not None and self.timestamp_max <= self.timestamp_min:
+            raise ValueError("validation.timestamp_max must be after validation.timestamp_min")
+        return self
+
+
+class SplitConfig(_Section):
+    """How interactions are split into train, valid and test."""
+
+    strategy: Literal["ratio", "predefined", "time"] = "ratio"
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """``ratio``: per user, in timestamp order, counted like RecBole's ``RS`` with ``order TO``."""
+    valid_start: int | None = None
+    """``time``: interactions at or after this timestamp (seconds) go to valid."""
+    test_start: int | None = None
+    """``time``: interactions at or after this timestamp (seconds) go to test."""
+    train_file: Path | None = None
+    valid_file: Path | None = None
+    test_file: Path | None = None
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios_valid(cls, ratios: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(r < 0 for r in ratios) or ratios[0] <= 0 or abs(sum(ratios) - 1.0) > 1e-6:
+            raise ValueError(f"split.ratios must be non-negative, train > 0, sum to 1: {ratios}")
+        return ratios
+
+    @model_validator(mode="after")
+    def _strategy_fields(self) -> SplitConfig:
+        if self.strategy == "time":
+            if self.valid_start is None or self.test_start is None:
+                raise ValueError("split.strategy 'time' needs split.valid_start and test_start")
+            if self.valid_start > self.test_start:
+                raise ValueError("split.valid_start must not be after split.test_start")
+        if self.strategy == "predefined" and None in (
+            self.train_file,
+            self.valid_file,
+            self.test_file,
+        ):
+            raise ValueError("split.strategy 'predefined' needs train_file, valid_file, test_file")
+        return self
+
+
+class TextConfig(_Section):
+    """Templates that turn item and user records into text for the language model.
+
+    Templates are ``str.format`` strings over the record's columns. Items offer ``title``,
+    ``year``, ``genres`` and any extra item column; users offer their profile columns plus
+    ``top_genres`` and ``n_interactions`` computed from the *training* split only. A field the
+    data does not have renders as ``unknown``.
+    """
+
+    item_template: str = "{title} ({year}). Genres: {genres}."
+    user_template: str = (
+        "A {age} year old {gender} {occupation} who mostly watches {top_genres}."
+    )
+    top_genres: int = Field(default=3, ge=1)
+
+
+class EncoderConfig(_Section):
+    """The transformers encoder that embeds item and user text."""
+
+    model_path: Path | None = None
+    """A local transformers model folder; ``None`` uses the packaged all-MiniLM-L6-v2."""
+    max_length: int = Field(default=64, ge=8, le=512)
+    batch_size: int = Field(default=128, ge=1)
+
+
+class TaskConfig(_Section):
+    """One task head and its weight in the total loss."""
+
+    weight: float = Field(default=1.0, ge=0.0)
+
+
+class ModelConfig(_Section):
+    """Shared-bottom multi-task network over id and text embeddings."""
+
+    embedding_dim: int = Field(default=64, ge=4)
+    hidden_dims: tuple[int, ...] = (128, 64)
+    tower_dims: tuple[int, ...] = (32,)
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    use_text: bool = True
+    tasks: dict[Literal["watch", "like", "rating"], TaskConfig] = Field(
+        default_factory=lambda: {
+            "watch": TaskConfig(weight=1.0),
+            "like": TaskConfig(weight=0.5),
+            "rating": TaskConfig(weight=0.2),
+        }
+    )
+    like_threshold: float = 4.0
+    """A rating at or above this is a ``like``."""
+
+    @model_validator(mode="after")
+    def _tasks_valid(self) -> ModelConfig:
+        if "watch" not in self.tasks:
+            raise ValueError("model.tasks must include 'watch': it drives ranking")
+        if sum(t.weight for t in self.tasks.values()) <= 0:
+            raise ValueError("model.tasks weights are all zero")
+        return self
+
+
+class TrainingConfig(_Section):
+    """Mini-batch Adam with early stopping on validation NDCG@10."""
+
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=1024, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    negatives_per_positive: int = Field(default=4, ge=1)
+    patience: int = Field(default=3, ge=1)
+    seed: int = 42
+
+
+class EvaluationConfig(_Section):
+    """Full-ranking evaluation over the whole item catalogue."""
+
+    ks: tuple[int, ...] = (10, 20)
+    recommendations_k: int = Field(default=20, ge=1)
+
+    @field_validator("ks")
+    @classmethod
+    def _ks_positive(cls, ks: tuple[int, ...]) -> tuple[int, ...]:
+        if not ks or any(k <= 0 for k in ks):
+            raise ValueError(f"evaluation.ks must be positive integers: {ks}")
+        return tuple(sorted(set(ks)))
+
+
+class DriftConfig(_Section):
+    """Evidently data-drift report between the train and test periods."""
+
+    max_rows: int = Field(default=5000, ge=100)
+    """Rows sampled from each period, which keeps the HTML small."""
+    drift_share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    seed: int = 0
+
+
+class RegistryConfig(_Section):
+    """ZenML Model Control Plane settings."""
+
+    model_name: str = "mtrec-recommender"
+    promotion_metric: str = "valid.ndcg@10"
+
+
+class RunConfig(_Section):
+    """Everything a training run needs; one YAML file maps onto this class."""
+
+    data: DataConfig = DataConfig()
+    validation: ValidationConfig = ValidationConfig()
+    split: SplitConfig = SplitConfig()
+    text: TextConfig = TextConfig()
+    encoder: EncoderConfig = EncoderConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    drift: DriftConfig = DriftConfig()
+    registry: RegistryConfig = RegistryConfig()
+    reports_dir: Path = Path("reports")
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML file into a validated :class:`RunConfig`.
+
+    Relative paths inside the file stay relative to the working directory, where ``make`` runs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"config {path} must be a mapping at the top level")
+    return RunConfig.model_validate(raw)

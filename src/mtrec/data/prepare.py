@@ -1,0 +1,75 @@
+"""Canonical typed frames and the one place where ids become contiguous indices.
+
+After validation, interactions are cast to their canonical dtypes:
+
+===============  =========  =====================================================
+column           dtype      meaning
+===============  =========  =====================================================
+``user_id``      string     original user id
+``item_id``      string     original item id
+``rating``       float64    explicit rating
+``timestamp``    int64      seconds since the epoch
+``user_idx``     int64      contiguous user index, 0..n_users-1
+``item_idx``     int64      contiguous item index, 0..n_items-1 (row of ``items``)
+===============  =========  =====================================================
+
+``items`` keeps every catalogue row (items nobody interacted with are cold-start candidates)
+with ``item_idx`` equal to its row position; ``users`` has one row per user that interacted,
+``user_idx`` equal to its row position, profile columns joined where the data has them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class IndexedData:
+    """Interactions with contiguous indices, and the item and user tables they index."""
+
+    interactions: pd.DataFrame
+    items: pd.DataFrame
+    users: pd.DataFrame
+
+
+def index_interactions(
+    interactions: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame
+) -> IndexedData:
+    """Cast validated raw frames to canonical dtypes and map ids to contiguous indices."""
+    inter = pd.DataFrame(
+        {
+            "user_id": interactions["user_id"].astype("string"),
+            "item_id": interactions["item_id"].astype("string"),
+            "rating": interactions["rating"].astype("float64"),
+            "timestamp": interactions["timestamp"].astype("int64"),
+        }
+    )
+    catalogue = items.drop_duplicates("item_id", keep="first").reset_index(drop=True)
+    catalogue.insert(0, "item_idx", np.arange(len(catalogue), dtype=np.int64))
+    item_index = pd.Series(catalogue["item_idx"].to_numpy(), index=catalogue["item_id"])
+
+    user_ids = _natural_sorted(inter["user_id"].unique())
+    profiles = users.drop_duplicates("user_id", keep="first").set_index("user_id")
+    user_table = profiles.reindex(pd.Index(user_ids, dtype="string", name="user_id"))
+    user_table = user_table.reset_index()
+    user_table.insert(0, "user_idx", np.arange(len(user_table), dtype=np.int64))
+    user_index = pd.Series(user_table["user_idx"].to_numpy(), index=user_table["user_id"])
+
+    inter["user_idx"] = user_index.reindex(inter["user_id"]).to_numpy()
+    inter["item_idx"] = item_index.reindex(inter["item_id"]).to_numpy()
+    if inter["item_idx"].isna().any():
+        missing = inter.loc[inter["item_idx"].isna(), "item_id"].unique()[:5].tolist()
+        raise ValueError(f"interactions reference items absent from the item table: {missing}")
+    inter = inter.astype({"user_idx": "int64", "item_idx": "int64"})
+    return IndexedData(interactions=inter.reset_index(drop=True), items=catalogue, users=user_table)
+
+
+def _natural_sorted(ids: np.ndarray) -> list[str]:
+    """Numeric ids sort as numbers (2 before 10), others as text: stable, readable indices."""
+    values = [str(v) for v in ids]
+    if all(v.isdigit() for v in values):
+        return sorted(values, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"), v))
+    return sorted(values)

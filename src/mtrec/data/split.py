@@ -1,0 +1,121 @@
+"""Train / valid / test splits of canonical interactions.
+
+``ratio`` reproduces RecBole's ``RS`` split with ``order: TO`` and ``group_by: user``: per user,
+rows in timestamp order (stable on ties, so equal timestamps keep file order), valid and test
+each get ``floor(ratio * n)`` rows, a part whose exact share lies strictly between 0 and 1 gets
+one row taken from train (while train keeps more than one), and train gets the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtrec.config import SplitConfig
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+
+def split_interactions(interactions: pd.DataFrame, config: SplitConfig) -> Split:
+    """Split canonical interactions with the configured strategy."""
+    if config.strategy == "ratio":
+        parts = ratio_split_parts(interactions, config.ratios)
+    elif config.strategy == "time":
+        assert config.valid_start is not None and config.test_start is not None
+        parts = time_split_parts(interactions, config.valid_start, config.test_start)
+    else:
+        assert config.train_file and config.valid_file and config.test_file
+        parts = predefined_split_parts(
+            interactions, config.train_file, config.valid_file, config.test_file
+        )
+    return Split(
+        train=interactions[parts == 0].reset_index(drop=True),
+        valid=interactions[parts == 1].reset_index(drop=True),
+        test=interactions[parts == 2].reset_index(drop=True),
+    )
+
+
+def recbole_part_sizes(total: np.ndarray, ratios: tuple[float, ...]) -> np.ndarray:
+    """Rows per part for groups of ``total`` rows, as RecBole's ``_calcu_split_ids`` counts.
+
+    Returns an array of shape (n_groups, n_parts). The float products are computed exactly as
+    RecBole does (``int(ratio * tot)``) so borderline counts agree with it.
+    """
+    total = np.asarray(total, dtype=np.int64)
+    shares = np.asarray(ratios, dtype=np.float64) / float(sum(ratios))
+    exact = shares[None, :] * total[:, None]  # (G, P)
+    counts = exact.astype(np.int64)
+    counts[:, 0] = total - counts[:, 1:].sum(axis=1)
+    for part in range(len(ratios) - 1, 0, -1):  # last part first, as RecBole walks them
+        room = counts[:, 0] > 1
+        tiny = (exact[:, part] > 0) & (exact[:, part] < 1)
+        # RecBole stops adjusting a group once train is down to one row.
+        take = room & tiny
+        counts[take, part] += 1
+        counts[take, 0] -= 1
+    return counts
+
+
+def ratio_split_parts(interactions: pd.DataFrame, ratios: tuple[float, ...]) -> np.ndarray:
+    """Part label (0 train, 1 valid, 2 test) per row, for the per-user ratio split."""
+    users = interactions["user_idx"].to_numpy()
+    times = interactions["timestamp"].to_numpy()
+    order = np.lexsort((np.arange(len(users)), times, users))  # stable: ties keep file order
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    sizes = np.diff(np.r_[starts, len(users)])
+    position = np.arange(len(users)) - np.repeat(starts, sizes)  # rank within user
+    counts = recbole_part_sizes(sizes, ratios)
+    bounds = np.cumsum(counts, axis=1)  # (G, P)
+    per_row_bounds = np.repeat(bounds, sizes, axis=0)
+    sorted_parts = (position[:, None] >= per_row_bounds[:, :-1]).sum(axis=1)
+    parts = np.empty(len(users), dtype=np.int64)
+    parts[order] = sorted_parts
+    return parts
+
+
+def time_split_parts(interactions: pd.DataFrame, valid_start: int, test_start: int) -> np.ndarray:
+    """Global time cut-offs: before ``valid_start`` train, before ``test_start`` valid, else test."""
+    times = interactions["timestamp"].to_numpy()
+    return np.where(times < valid_start, 0, np.where(times < test_start, 1, 2)).astype(np.int64)
+
+
+def predefined_split_parts(
+    interactions: pd.DataFrame, train_file: Path, valid_file: Path, test_file: Path
+) -> np.ndarray:
+    """Parts read from files (CSV or Parquet with ``user_id,item_id`` and, ideally,
+    ``timestamp``), so a published benchmark split is reproduced exactly.
+
+    Every file row must match an interaction; interactions in no file get part -1 and are left
+    out of all three parts.
+    """
+    labelled = []
+    for part, path in enumerate((train_file, valid_file, test_file)):
+        if not path.is_file():
+            raise FileNotFoundError(f"split file not found: {path}")
+        frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+        missing = {"user_id", "item_id"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"split file {path} lacks columns {sorted(missing)}")
+        frame = frame.assign(_part=part)
+        labelled.append(frame)
+    parts_frame = pd.concat(labelled, ignore_index=True)
+    keys = ["user_id", "item_id"] + (["timestamp"] if "timestamp" in parts_frame else [])
+    parts_frame = parts_frame[[*keys, "_part"]].astype({"user_id": str, "item_id": str})
+    left = interactions[keys].astype({"user_id": str, "item_id": str}).reset_index()
+    merged = left.merge(parts_frame, on=keys, how="left", validate="many_to_one")
+    matched = parts_frame.merge(left[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    unmatched = matched[matched["_merge"] == "left_only"]
+    if len(unmatched):
+        sample = unmatched[keys].head(3).to_dict("records")
+        raise ValueError(f"{len(unmatched)} split-file rows match no interaction, e.g. {sample}")
+    parts = merged.sort_values("index")["_part"].fillna(-1).astype(np.int64)
+    return parts.to_numpy()

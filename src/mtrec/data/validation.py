@@ -1,0 +1,480 @@
+"""Validate interaction data with Great Expectations before anything is trained on it.
+
+Great Expectations 1.x is called directly on an ephemeral, in-memory context: one pandas batch
+for the interactions and a second batch of per-user interaction counts, because GX has no
+expectation that counts rows per group. Every pass/fail decision and every unexpected count
+comes from GX; this module only decides which expectations apply (a missing or non-numeric
+column skips the checks that would crash on it), turns GX's results into small frozen records
+with sample offending rows, and renders them as an error message or an HTML page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# GX would otherwise try to send usage statistics when a context is created.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# GX logs hundreds of INFO lines about its own API registry at import; keep warnings only.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+import great_expectations as gx  # noqa: E402
+import great_expectations.expectations as gxe  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+
+from mtrec.config import ValidationConfig  # noqa: E402
+
+REQUIRED_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+
+_INT_TYPES = (
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    # GX resolves pandas' nullable dtypes by class name: "Int64" alone matches nothing.
+    "Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype",
+    "UInt8Dtype", "UInt16Dtype", "UInt32Dtype", "UInt64Dtype",
+)  # fmt: skip
+_FLOAT_TYPES = ("float32", "float64", "Float32Dtype", "Float64Dtype")
+_RATING_TYPES = _INT_TYPES + _FLOAT_TYPES
+_DUPLICATE_KEY = ("user_id", "item_id", "timestamp")
+_META_KEY = "mtrec_check"
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One GX expectation's verdict, in words a person can act on."""
+
+    expectation: str
+    """GX expectation type, e.g. ``expect_column_values_to_be_between``."""
+    column: str | None
+    """Column(s) it checks, comma-separated for compound expectations."""
+    success: bool
+    observed: str
+    """Human-readable observed value, e.g. ``3 of 1,000 rows (0.3%) outside [1, 5]``."""
+    unexpected_count: int
+    sample: tuple[dict[str, object], ...]
+    """Up to ``sample_rows`` offending rows, whole rows with JSON-friendly values."""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Every expectation's outcome on one interactions frame."""
+
+    success: bool
+    n_rows: int
+    outcomes: tuple[ExpectationOutcome, ...]
+
+    def failures(self) -> tuple[ExpectationOutcome, ...]:
+        return tuple(o for o in self.outcomes if not o.success)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "success": self.success,
+            "n_rows": self.n_rows,
+            "n_expectations": len(self.outcomes),
+            "n_failed": len(self.failures()),
+            "outcomes": [
+                {**asdict(o), "sample": [dict(row) for row in o.sample]} for o in self.outcomes
+            ],
+        }
+
+
+class DataValidationError(ValueError):
+    """Raised when interactions fail validation; the message lists every failure and samples."""
+
+    def __init__(self, result: ValidationResult) -> None:
+        self.result = result
+        super().__init__(_failure_message(result))
+
+
+@dataclass(frozen=True)
+class _Check:
+    """An expectation plus what is needed to explain its result."""
+
+    expectation: gxe.Expectation
+    column: str | None
+    kind: str
+    """``rows``, ``exists``, ``dtype`` or ``count`` (a map expectation counting offending rows)."""
+    problem: str = ""
+    """For ``count`` checks: what the offending rows have, e.g. ``outside [1, 5]``."""
+    unit: str = "rows"
+    show_values: bool = True
+    """Whether GX's offending values are worth quoting (nulls are not)."""
+
+
+def validate_interactions(
+    interactions: pd.DataFrame,
+    items: pd.DataFrame,
+    config: ValidationConfig,
+    now: int | None = None,
+) -> ValidationResult:
+    """Check ``interactions`` against the expectation suite; never raises on bad data.
+
+    ``now`` (seconds since the epoch) is the upper timestamp bound when ``config.timestamp_max``
+    is ``None``; it defaults to the current time, so millisecond timestamps fail as future ones.
+    """
+    if "item_id" not in items.columns:
+        raise ValueError("items frame has no 'item_id' column to check interactions against")
+    # Positional labels let GX's unexpected index list address rows even when the caller's index
+    # has duplicates; reset_index returns a new frame, so the input is untouched.
+    frame = interactions.reset_index(drop=True)
+    ts_max = config.timestamp_max if config.timestamp_max is not None else _now(now)
+    checks = _interaction_checks(frame, items, config, ts_max)
+
+    counts: pd.DataFrame | None = None
+    count_checks: list[_Check] = []
+    if "user_id" in frame.columns:
+        counts = (
+            frame.groupby("user_id", dropna=True, sort=True, observed=True)
+            .size()
+            .rename("n_interactions")
+            .reset_index()
+        )
+        count_checks.append(
+            _Check(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="n_interactions", min_value=config.min_interactions_per_user
+                ),
+                "n_interactions",
+                "count",
+                problem=f"have fewer than {config.min_interactions_per_user} interactions",
+                unit="users",
+                show_values=False,
+            )
+        )
+
+    context = gx.get_context(mode="ephemeral")
+    # Progress bars would write to stderr on every validation, including in pipeline logs.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("mtrec")
+    outcomes = _run(source, "interactions", frame, checks, config.sample_rows)
+    if counts is not None:
+        outcomes += _run(source, "user_counts", counts, count_checks, config.sample_rows)
+    return ValidationResult(
+        success=all(o.success for o in outcomes), n_rows=len(frame), outcomes=tuple(outcomes)
+    )
+
+
+def _now(now: int | None) -> int:
+    return int(time.time()) if now is None else int(now)
+
+
+def _interaction_checks(
+    frame: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig, ts_max: int
+) -> list[_Check]:
+    present = set(frame.columns)
+    # An empty frame passes every column check vacuously, yet nothing can be trained on it.
+    checks = [_Check(gxe.ExpectTableRowCountToBeBetween(min_value=1), None, "rows")]
+    checks += [_Check(gxe.ExpectColumnToExist(column=c), c, "exists") for c in REQUIRED_COLUMNS]
+    for column in REQUIRED_COLUMNS:
+        if column in present:
+            checks.append(
+                _Check(
+                    gxe.ExpectColumnValuesToNotBeNull(column=column),
+                    column,
+                    "count",
+                    problem="are null",
+                    show_values=False,
+                )
+            )
+
+    if "rating" in present:
+        checks.append(
+            _Check(
+                gxe.ExpectColumnValuesToBeInTypeList(column="rating", type_list=[*_RATING_TYPES]),
+                "rating",
+                "dtype",
+                problem="a numeric dtype",
+            )
+        )
+        if _is_numeric(frame["rating"]):
+            lo, hi = config.rating_min, config.rating_max
+            checks.append(
+                _Check(
+                    gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=lo, max_value=hi),
+                    "rating",
+                    "count",
+                    problem=f"outside [{_num(lo)}, {_num(hi)}]",
+                )
+            )
+
+    if "timestamp" in present:
+        ts_types = [*_INT_TYPES]
+        if _is_whole_float(frame["timestamp"]):
+            # A CSV loader turns an integer column into float64 as soon as one value is missing;
+            # whole-number floats are still valid seconds, the null check reports the gap.
+            ts_types.extend(_FLOAT_TYPES)
+        checks.append(
+            _Check(
+                gxe.ExpectColumnValuesToBeInTypeList(column="timestamp", type_list=ts_types),
+                "timestamp",
+                "dtype",
+                problem="an integer dtype (whole seconds since the epoch)",
+            )
+        )
+        if _is_numeric(frame["timestamp"]):
+            bound = "" if config.timestamp_max is not None else " (now)"
+            checks.append(
+                _Check(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column="timestamp", min_value=config.timestamp_min, max_value=ts_max
+                    ),
+                    "timestamp",
+                    "count",
+                    problem=f"outside [{config.timestamp_min}, {ts_max}{bound}]",
+                )
+            )
+
+    if present.issuperset(_DUPLICATE_KEY):
+        checks.append(
+            _Check(
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=[*_DUPLICATE_KEY]),
+                ",".join(_DUPLICATE_KEY),
+                "count",
+                problem="share (user_id, item_id, timestamp) with another row",
+                show_values=False,
+            )
+        )
+
+    if "item_id" in present:
+        known = items["item_id"].dropna().unique().tolist()
+        checks.append(
+            _Check(
+                gxe.ExpectColumnValuesToBeInSet(column="item_id", value_set=known),
+                "item_id",
+                "count",
+                problem=f"have an item_id missing from items ({len(known):,} known)",
+            )
+        )
+    return checks
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    """Whether range checks can run: numbers, not booleans or objects that merely hold some."""
+    dtype = series.dtype
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _is_whole_float(series: pd.Series) -> bool:
+    if not pd.api.types.is_float_dtype(series.dtype):
+        return False
+    values = series.dropna().to_numpy(dtype="float64")
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.floor(values)))
+
+
+def _run(
+    source: Any, name: str, frame: pd.DataFrame, checks: Sequence[_Check], sample_rows: int
+) -> list[ExpectationOutcome]:
+    batch_definition = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+    suite = gx.ExpectationSuite(name=name)
+    for i, check in enumerate(checks):
+        # GX returns results in its own order, so each expectation carries its position.
+        check.expectation.meta = {_META_KEY: i}
+        suite.add_expectation(check.expectation)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    # SUMMARY with a small partial count keeps GX from materialising 100k-long index lists.
+    suite_result = batch.validate(
+        suite,
+        result_format={
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": sample_rows,
+            "return_unexpected_index_query": False,
+        },
+    )
+    by_position: dict[int, Any] = {
+        r.expectation_config.meta[_META_KEY]: r for r in suite_result.results
+    }
+    return [_outcome(check, by_position[i], frame, sample_rows) for i, check in enumerate(checks)]
+
+
+def _outcome(
+    check: _Check, gx_result: Any, frame: pd.DataFrame, sample_rows: int
+) -> ExpectationOutcome:
+    result: Mapping[str, Any] = gx_result.result or {}
+    success = bool(gx_result.success)
+    n_rows = len(frame)
+    unexpected = result.get("unexpected_count")
+    index_list = result.get("partial_unexpected_index_list") or []
+
+    if check.kind == "rows":
+        observed = f"{n_rows:,} rows" if success else "the frame has no rows"
+        count = 0
+        rows: list[int] = []
+    elif check.kind == "exists":
+        observed = "column present" if success else f"column {check.column!r} is missing"
+        if not success:
+            observed += f" (columns: {', '.join(map(str, frame.columns))})"
+        count = 0 if success else n_rows
+        rows = []
+    elif check.kind == "dtype":
+        dtype = frame[check.column].dtype if check.column in frame.columns else None
+        observed = f"dtype {dtype}"
+        if not success:
+            observed += f", expected {check.problem}"
+            if unexpected:
+                observed += f"; {_share(unexpected, n_rows, check.unit)} hold other types"
+        # On a typed column GX judges the dtype, which every row shares; on an object column
+        # it counts the offending values itself.
+        count = int(unexpected) if unexpected is not None else (0 if success else n_rows)
+        rows = list(index_list) if index_list else ([] if success else list(range(sample_rows)))
+    else:
+        count = int(unexpected or 0)
+        total = int(result.get("element_count", n_rows))
+        if success:
+            observed = f"0 of {total:,} {check.unit} {check.problem}"
+        else:
+            observed = f"{_share(count, total, check.unit)} {check.problem}"
+            if check.show_values:
+                observed += _examples(result.get("partial_unexpected_counts") or [])
+        rows = list(index_list)
+
+    info = gx_result.exception_info or {}
+    if info.get("raised_exception"):
+        observed += f" (GX raised: {info.get('exception_message')})"
+
+    return ExpectationOutcome(
+        expectation=str(gx_result.expectation_config.type),
+        column=check.column,
+        success=success,
+        observed=observed,
+        unexpected_count=count,
+        sample=_sample(frame, rows[:sample_rows]),
+    )
+
+
+def _share(count: int, total: int, unit: str) -> str:
+    pct = 100.0 * count / total if total else 0.0
+    pct_text = f"{pct:.2g}" if 0 < pct < 0.1 else f"{pct:.1f}"
+    return f"{count:,} of {total:,} {unit} ({pct_text}%)"
+
+
+def _examples(value_counts: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
+    values = [json.dumps(_json_value(vc["value"])) for vc in value_counts[:limit]]
+    return f", e.g. {', '.join(values)}" if values else ""
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _sample(frame: pd.DataFrame, labels: Sequence[Any]) -> tuple[dict[str, object], ...]:
+    # Labels are positions: validate_interactions resets the index and the counts frame has a
+    # fresh RangeIndex.
+    positions = [int(p) for p in labels if 0 <= int(p) < len(frame)]
+    rows = frame.iloc[positions].to_dict(orient="records")
+    return tuple({str(k): _json_value(v) for k, v in row.items()} for row in rows)
+
+
+def _json_value(value: Any) -> object:
+    """Plain JSON types: missing values become None, numpy scalars Python ones."""
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def _failure_message(result: ValidationResult) -> str:
+    failures = result.failures()
+    lines = [
+        f"Interaction data failed validation: {len(failures)} of {len(result.outcomes)} "
+        f"expectations failed on {result.n_rows:,} rows"
+    ]
+    for outcome in failures:
+        lines.append(f"- {outcome.expectation} on {outcome.column}: {outcome.observed}")
+        if outcome.sample:
+            lines.append("    sample rows:")
+            lines.extend(f"      {json.dumps(row, default=str)}" for row in outcome.sample)
+    return "\n".join(lines)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+h1 { font-size: 1.4rem; }
+.headline { font-size: 1.2rem; padding: .6rem 1rem; border-radius: 6px; display: inline-block; }
+.headline.pass { background: #e3f6e8; color: #17692f; }
+.headline.fail { background: #fde8e8; color: #9b1c1c; }
+table { border-collapse: collapse; margin: 1rem 0; width: 100%; }
+th, td { border: 1px solid #ddd; padding: .35rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+.badge { font-weight: bold; padding: .1rem .45rem; border-radius: 4px; font-size: .85rem; }
+.badge.pass { background: #17692f; color: #fff; }
+.badge.fail { background: #9b1c1c; color: #fff; }
+table.sample { font-size: .85rem; margin: .3rem 0 0; }
+code { font-size: .9rem; }
+"""
+
+
+def render_validation_html(
+    result: ValidationResult, title: str = "Interaction data validation"
+) -> str:
+    """A self-contained HTML page: verdict, every expectation, sample rows for failures."""
+    esc = html.escape
+    n_failed = len(result.failures())
+    verdict = "PASSED" if result.success else "FAILED"
+    headline = (
+        f'<p class="headline {"pass" if result.success else "fail"}">{verdict}: '
+        f"{len(result.outcomes) - n_failed} of {len(result.outcomes)} expectations passed, "
+        f"{n_failed} failed, on {result.n_rows:,} rows</p>"
+    )
+    rows = []
+    for outcome in result.outcomes:
+        badge = "pass" if outcome.success else "fail"
+        sample = "" if outcome.success else _sample_table(outcome.sample)
+        rows.append(
+            "<tr>"
+            f'<td><span class="badge {badge}">{badge.upper()}</span></td>'
+            f"<td><code>{esc(outcome.expectation)}</code></td>"
+            f"<td>{esc(outcome.column or '')}</td>"
+            f"<td>{esc(outcome.observed)}{sample}</td>"
+            f"<td>{outcome.unexpected_count:,}</td>"
+            "</tr>"
+        )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+            f"<h1>{esc(title)}</h1>",
+            headline,
+            "<table><thead><tr><th>Result</th><th>Expectation</th><th>Column</th>"
+            "<th>Observed</th><th>Unexpected</th></tr></thead><tbody>",
+            *rows,
+            "</tbody></table></body></html>",
+        ]
+    )
+
+
+def _sample_table(sample: Sequence[Mapping[str, object]]) -> str:
+    if not sample:
+        return ""
+    columns = list(dict.fromkeys(k for row in sample for k in row))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
+        for row in sample
+    )
+    return f'<table class="sample"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _cell(value: object) -> str:
+    return "null" if value is None else str(value)

@@ -1,0 +1,159 @@
+"""Evaluation of a trained multi-task model and of baselines on the same split.
+
+Ranking: every item of the catalogue is scored for each user with ground truth; items the user
+had in the history (train for validation; train and valid for test) are excluded. Task metrics
+on test: ``watch`` AUC (test interactions against one sampled unseen item each), ``like`` AUC
+(among test interactions) and ``rating`` RMSE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
+from mtrec.models.shared_bottom import SharedBottomRecommender
+
+
+@dataclass(frozen=True)
+class RankingResult:
+    metrics: dict[str, float]
+    per_user: dict[str, np.ndarray]
+    top_items: np.ndarray | None
+    """(U, K) top item indices for ``per_user['users']``, when requested."""
+
+
+def _idx(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].to_numpy(np.int64)
+
+
+def rank_split(
+    score_users: object,
+    n_items: int,
+    truth: pd.DataFrame,
+    history: pd.DataFrame,
+    ks: tuple[int, ...],
+    keep_top: int = 0,
+) -> RankingResult:
+    """Full-ranking metrics for ``truth`` with ``history`` items masked."""
+    assert callable(score_users)
+    means, detail, top = evaluate_ranking(
+        score_users, n_items, _idx(truth, "user_idx"), _idx(truth, "item_idx"),
+        _idx(history, "user_idx"), _idx(history, "item_idx"), ks, keep_top=keep_top,
+    )  # fmt: skip
+    return RankingResult(metrics=means, per_user=detail, top_items=top)
+
+
+def model_ranking(
+    model: SharedBottomRecommender,
+    truth: pd.DataFrame,
+    history: pd.DataFrame,
+    ks: tuple[int, ...],
+    keep_top: int = 0,
+) -> RankingResult:
+    model.eval()
+    return rank_split(model.score_items, model.spec.n_items, truth, history, ks, keep_top)
+
+
+def popularity_scores(train: pd.DataFrame, n_items: int) -> torch.Tensor:
+    """Training interaction counts per item (I,), the most-popular baseline."""
+    counts = np.bincount(_idx(train, "item_idx"), minlength=n_items).astype(np.float32)
+    return torch.from_numpy(counts)
+
+
+def popularity_ranking(
+    train: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame, n_items: int,
+    ks: tuple[int, ...],
+) -> RankingResult:  # fmt: skip
+    scores = popularity_scores(train, n_items)
+    return rank_split(
+        lambda users: scores.expand(len(users), n_items), n_items, truth, history, ks
+    )
+
+
+def task_metrics(
+    model: SharedBottomRecommender,
+    test: pd.DataFrame,
+    history: pd.DataFrame,
+    like_threshold: float,
+    seed: int = 0,
+) -> dict[str, float]:
+    """``watch_auc``, ``like_auc`` and ``rating_rmse`` on the test interactions."""
+    model.eval()
+    n_items = model.spec.n_items
+    users, items = _idx(test, "user_idx"), _idx(test, "item_idx")
+    known = np.concatenate([_idx(history, "user_idx"), users]) * n_items + np.concatenate(
+        [_idx(history, "item_idx"), items]
+    )
+    known = np.unique(known)
+    rng = np.random.default_rng(seed)
+    negatives = rng.integers(0, n_items, size=len(users))
+    for _ in range(10):
+        clash = np.isin(users * n_items + negatives, known)
+        if not clash.any():
+            break
+        negatives[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+    with torch.inference_mode():
+        pos = model({"user": torch.from_numpy(users), "item": torch.from_numpy(items)})
+        neg = model({"user": torch.from_numpy(users), "item": torch.from_numpy(negatives)})
+    result: dict[str, float] = {}
+    if "watch" in pos:
+        labels = np.r_[np.ones(len(users)), np.zeros(len(users))]
+        result["watch_auc"] = auc(labels, np.r_[pos["watch"].numpy(), neg["watch"].numpy()])
+    ratings = test["rating"].to_numpy(np.float64)
+    if "like" in pos:
+        result["like_auc"] = auc((ratings >= like_threshold).astype(int), pos["like"].numpy())
+    if "rating" in pos:
+        result["rating_rmse"] = rmse(ratings, pos["rating"].numpy())
+    return result
+
+
+def recommendations_frame(
+    users: np.ndarray, top_items: np.ndarray, user_ids: pd.Series, item_ids: pd.Series
+) -> pd.DataFrame:
+    """``user_id,item_id,rank`` rows (original ids, rank from 1) for a top-K matrix."""
+    n_users, k = top_items.shape
+    return pd.DataFrame(
+        {
+            "user_id": user_ids.to_numpy()[np.repeat(users, k)],
+            "item_id": item_ids.to_numpy()[top_items.reshape(-1)],
+            "rank": np.tile(np.arange(1, k + 1), n_users),
+        }
+    )
+
+
+def evaluate_recommender(
+    model: SharedBottomRecommender,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+    ks: tuple[int, ...],
+    recommendations_k: int,
+    like_threshold: float,
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
+    """Metrics for the model and the popularity baseline, and the model's test top-K lists.
+
+    Returns ``{"valid": ..., "test": ..., "baselines": {"popularity": ...}}`` and a
+    ``user_id,item_id,rank`` frame with original ids.
+    """
+    history = pd.concat([train, valid], ignore_index=True)
+    n_items = model.spec.n_items
+    valid_rank = model_ranking(model, valid, train, ks)
+    test_rank = model_ranking(model, test, history, ks, keep_top=recommendations_k)
+    popularity = popularity_ranking(train, test, history, n_items, ks)
+    test_metrics = {**test_rank.metrics, **task_metrics(model, test, history, like_threshold)}
+    assert test_rank.top_items is not None
+    recommendations = recommendations_frame(
+        test_rank.per_user["users"], test_rank.top_items, users["user_id"], items["item_id"]
+    )
+    metrics = {
+        "valid": valid_rank.metrics,
+        "test": test_metrics,
+        "baselines": {"popularity": popularity.metrics},
+    }
+    return metrics, recommendations

@@ -1,0 +1,117 @@
+"""Full-ranking top-K metrics with RecBole's definitions, plus AUC and RMSE.
+
+For each user with at least one ground-truth item:
+
+- ``recall@K`` = hits in the top K / number of the user's ground-truth items;
+- ``ndcg@K``   = DCG of the top K / ideal DCG over ``min(#ground truth, K)`` positions;
+- ``hit@K``    = 1 if any ground-truth item is in the top K;
+- ``mrr@K``    = 1 / rank of the first hit within the top K, else 0.
+
+Metrics are averaged over users. Scores are ranked with ``torch.topk`` on batched score
+matrices, with already-seen items masked to ``-inf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+RANKING_METRICS = ("recall", "ndcg", "hit", "mrr")
+
+
+def topk_hits(truth: torch.Tensor, top_items: torch.Tensor) -> torch.Tensor:
+    """Whether each ranked item is relevant: truth (B, I) bool, top_items (B, K) -> (B, K)."""
+    return torch.gather(truth, 1, top_items)
+
+
+def metrics_from_hits(hits: np.ndarray, n_truth: np.ndarray, ks: tuple[int, ...]) -> np.ndarray:
+    """Per-user metric values, shape (U, len(ks) * 4), columns ordered like ``metric_names``.
+
+    hits: (U, max K) bool, n_truth: (U,) number of relevant items per user (all > 0).
+    """
+    max_k = hits.shape[1]
+    discounts = 1.0 / np.log2(np.arange(2, max_k + 2))  # (K,)
+    hits_f = hits.astype(np.float64)
+    columns = []
+    for k in ks:
+        top = hits_f[:, :k]
+        n_hits = top.sum(axis=1)
+        dcg = (top * discounts[:k]).sum(axis=1)
+        ideal_len = np.minimum(n_truth, k)
+        idcg = np.cumsum(discounts[:k])[ideal_len - 1]
+        first = np.where(top.any(axis=1), top.argmax(axis=1) + 1, 0)
+        mrr = np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)
+        columns += [n_hits / n_truth, dcg / idcg, (n_hits > 0).astype(np.float64), mrr]
+    return np.stack(columns, axis=1)
+
+
+def metric_names(ks: tuple[int, ...]) -> list[str]:
+    return [f"{name}@{k}" for k in ks for name in RANKING_METRICS]
+
+
+def evaluate_ranking(
+    score_users: Callable[[torch.Tensor], torch.Tensor],
+    n_items: int,
+    truth_users: np.ndarray,
+    truth_items: np.ndarray,
+    seen_users: np.ndarray,
+    seen_items: np.ndarray,
+    ks: tuple[int, ...],
+    batch_size: int = 256,
+    keep_top: int = 0,
+) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray | None]:
+    """Rank every item for every user with ground truth; mask what the user has already seen.
+
+    ``score_users`` maps a (B,) tensor of user indices to (B, n_items) scores. Returns the mean
+    metrics, the per-user values (for slices and bootstraps) keyed by metric name, with
+    ``users`` holding the user indices, and, when ``keep_top > 0``, the (U, keep_top) top items.
+    """
+    users = np.unique(truth_users)
+    max_k = max(max(ks), keep_top)
+    if max_k > n_items:
+        raise ValueError(f"K={max_k} exceeds the number of items ({n_items})")
+    size = int(max(truth_users.max(initial=-1), seen_users.max(initial=-1))) + 1
+    position = np.full(size, -1, dtype=np.int64)  # user index -> row in the evaluated set
+    position[users] = np.arange(len(users))
+    per_user = np.zeros((len(users), len(ks) * len(RANKING_METRICS)))
+    kept = np.zeros((len(users), keep_top), dtype=np.int64) if keep_top else None
+    truth_rows, truth_cols = position[truth_users], truth_items
+    seen_rows = position[seen_users]
+    seen_rows, seen_cols = seen_rows[seen_rows >= 0], seen_items[seen_rows >= 0]
+    for start in range(0, len(users), batch_size):
+        stop = min(start + batch_size, len(users))
+        batch_users = torch.as_tensor(users[start:stop])
+        with torch.inference_mode():
+            scores = score_users(batch_users).float()  # (B, I)
+        scores = scores.clone()  # a normal tensor, so masking in place is allowed
+        in_batch = (seen_rows >= start) & (seen_rows < stop)
+        scores[seen_rows[in_batch] - start, seen_cols[in_batch]] = -torch.inf
+        truth = torch.zeros(stop - start, n_items, dtype=torch.bool)
+        t_mask = (truth_rows >= start) & (truth_rows < stop)
+        truth[truth_rows[t_mask] - start, truth_cols[t_mask]] = True
+        top = torch.topk(scores, max_k, dim=1).indices  # (B, K)
+        hits = topk_hits(truth, top).numpy()
+        n_truth = truth.sum(dim=1).numpy()
+        per_user[start:stop] = metrics_from_hits(hits[:, : max(ks)], n_truth, ks)
+        if kept is not None:
+            kept[start:stop] = top[:, :keep_top].numpy()
+    names = metric_names(ks)
+    means = {name: float(per_user[:, j].mean()) if len(users) else 0.0 for j, name in enumerate(names)}
+    detail = {name: per_user[:, j] for j, name in enumerate(names)}
+    detail["users"] = users
+    return means, detail, kept
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC; NaN when only one class is present (the metric is undefined there)."""
+    labels = np.asarray(labels)
+    if labels.min(initial=1) == labels.max(initial=0):
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def rmse(targets: np.ndarray, predictions: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(targets) - np.asarray(predictions)) ** 2)))

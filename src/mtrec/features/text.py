@@ -1,0 +1,76 @@
+"""Item and user texts for the language model, from configurable templates.
+
+User text is built from the *training* interactions only, so nothing from the valid or test
+period can leak into a feature the model sees.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+
+import pandas as pd
+
+UNKNOWN = "unknown"
+_FORMATTER = string.Formatter()
+
+
+class _Fields(dict[str, object]):
+    """Template fields; a field the data lacks renders as ``unknown`` instead of failing."""
+
+    def __missing__(self, key: str) -> object:
+        return UNKNOWN
+
+
+def template_fields(template: str) -> list[str]:
+    """The field names a ``str.format`` template uses."""
+    return [name for _, name, _, _ in _FORMATTER.parse(template) if name]
+
+
+def render(template: str, record: Mapping[str, object]) -> str:
+    """Format one record, rendering missing or empty values as ``unknown``."""
+    fields = _Fields(
+        {k: v for k, v in record.items() if v is not None and not _is_blank(v)}
+    )
+    return " ".join(_FORMATTER.vformat(template, (), fields).split())
+
+
+def item_texts(items: pd.DataFrame, template: str) -> pd.Series:
+    """One text per catalogue row, in ``item_idx`` order. Genres are listed comma-separated."""
+    frame = items.copy()
+    frame["genres"] = frame["genres"].fillna("").str.replace("|", ", ", regex=False)
+    records = frame.to_dict("records")
+    return pd.Series([render(template, r) for r in records], index=items.index, name="text")
+
+
+def user_top_genres(train: pd.DataFrame, items: pd.DataFrame, top_k: int) -> pd.Series:
+    """The ``top_k`` most frequent genres in each user's training history (ties by name)."""
+    genres = items[["item_idx", "genres"]].assign(genre=items["genres"].fillna("").str.split("|"))
+    pairs = genres.explode("genre")
+    pairs = pairs[pairs["genre"].fillna("") != ""][["item_idx", "genre"]]
+    history = train[["user_idx", "item_idx"]].merge(pairs, on="item_idx")
+    counts = history.groupby(["user_idx", "genre"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["user_idx", "n", "genre"], ascending=[True, False, True])
+    top = counts.groupby("user_idx").head(top_k)
+    return top.groupby("user_idx")["genre"].agg(", ".join)
+
+
+def user_texts(
+    users: pd.DataFrame, train: pd.DataFrame, items: pd.DataFrame, template: str, top_k: int
+) -> pd.Series:
+    """One text per user row, in ``user_idx`` order, from profile columns and training history."""
+    frame = users.copy()
+    frame["top_genres"] = frame["user_idx"].map(user_top_genres(train, items, top_k))
+    activity = train.groupby("user_idx").size()
+    frame["n_interactions"] = frame["user_idx"].map(activity).fillna(0).astype(int)
+    records = frame.to_dict("records")
+    return pd.Series([render(template, r) for r in records], index=users.index, name="text")
+
+
+def _is_blank(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip() == ""
+    try:
+        return bool(pd.isna(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,68 @@
+"""Saving and loading trained models without pickle: safetensors weights plus a JSON spec."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from mtrec.models.shared_bottom import ModelSpec, SharedBottomRecommender
+
+WEIGHTS_FILE = "weights.safetensors"
+SPEC_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained network's spec and weights with the id maps that give indices meaning."""
+
+    spec: ModelSpec
+    state_dict: dict[str, torch.Tensor]
+    user_ids: tuple[str, ...]
+    item_ids: tuple[str, ...]
+
+    def build(self) -> SharedBottomRecommender:
+        """The network in eval mode with these weights (text buffers included)."""
+        spec = self.spec
+        model = SharedBottomRecommender(
+            spec,
+            user_text=torch.zeros(spec.n_users, spec.user_text_dim),
+            item_text=torch.zeros(spec.n_items, spec.item_text_dim),
+        )
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+
+def save_trained_model(model: TrainedModel, folder: Path) -> None:
+    """Write both files under temporary names, then rename, so readers never see half a model."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "spec": dataclasses.asdict(model.spec),
+        "user_ids": list(model.user_ids),
+        "item_ids": list(model.item_ids),
+    }
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict.items()}
+    weights_tmp = folder / (WEIGHTS_FILE + ".tmp")
+    spec_tmp = folder / (SPEC_FILE + ".tmp")
+    save_file(tensors, str(weights_tmp))
+    spec_tmp.write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(weights_tmp, folder / WEIGHTS_FILE)
+    os.replace(spec_tmp, folder / SPEC_FILE)
+
+
+def load_trained_model(folder: Path) -> TrainedModel:
+    meta = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
+    raw_spec = meta["spec"]
+    for key in ("hidden_dims", "tower_dims", "tasks"):
+        raw_spec[key] = tuple(raw_spec[key])
+    return TrainedModel(
+        spec=ModelSpec(**raw_spec),
+        state_dict=load_file(str(folder / WEIGHTS_FILE)),
+        user_ids=tuple(meta["user_ids"]),
+        item_ids=tuple(meta["item_ids"]),
+    )

@@ -1,0 +1,100 @@
+"""Build a multi-task recommender from the config and train it on a split.
+
+Early stopping needs a ranking metric, so this module uses the pure metric functions of
+``mtrec.evaluation.metrics``; nothing else from evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.models.serialization import TrainedModel
+from mtrec.models.shared_bottom import ModelSpec, SharedBottomRecommender
+from mtrec.training.trainer import TrainingResult, train_multitask
+
+
+def build_model(
+    config: ModelConfig,
+    train: pd.DataFrame,
+    item_embeddings: np.ndarray,
+    user_embeddings: np.ndarray,
+) -> SharedBottomRecommender:
+    """A fresh network sized for the catalogue; ids unseen in ``train`` get no id embedding."""
+    n_items, n_users = len(item_embeddings), len(user_embeddings)
+    spec = ModelSpec(
+        n_users=n_users,
+        n_items=n_items,
+        user_text_dim=int(user_embeddings.shape[1]),
+        item_text_dim=int(item_embeddings.shape[1]),
+        embedding_dim=config.embedding_dim,
+        hidden_dims=tuple(config.hidden_dims),
+        tower_dims=tuple(config.tower_dims),
+        dropout=config.dropout,
+        use_text=config.use_text,
+        tasks=tuple(config.tasks),
+        rating_mean=float(train["rating"].mean()),
+    )
+    item_seen = np.bincount(train["item_idx"].to_numpy(np.int64), minlength=n_items) > 0
+    user_seen = np.bincount(train["user_idx"].to_numpy(np.int64), minlength=n_users) > 0
+    return SharedBottomRecommender(
+        spec,
+        user_text=torch.from_numpy(np.ascontiguousarray(user_embeddings)),
+        item_text=torch.from_numpy(np.ascontiguousarray(item_embeddings)),
+        user_seen=torch.from_numpy(user_seen),
+        item_seen=torch.from_numpy(item_seen),
+    )
+
+
+def fit_recommender(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    item_embeddings: np.ndarray,
+    user_embeddings: np.ndarray,
+    user_ids: pd.Series,
+    item_ids: pd.Series,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+) -> tuple[TrainedModel, TrainingResult]:
+    """Train with early stopping on validation NDCG@10 (full ranking, train items masked)."""
+    torch.manual_seed(training_config.seed)
+    model = build_model(model_config, train, item_embeddings, user_embeddings)
+    truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)
+    seen_u, seen_i = train["user_idx"].to_numpy(np.int64), train["item_idx"].to_numpy(np.int64)
+
+    def validate(network: SharedBottomRecommender) -> dict[str, float]:
+        means, _, _ = evaluate_ranking(
+            network.score_items, network.spec.n_items, truth_u, truth_i, seen_u, seen_i, (10,)
+        )
+        return means
+
+    result = train_multitask(
+        model,
+        train,
+        {task: cfg.weight for task, cfg in model_config.tasks.items()},
+        training_config,
+        model_config.like_threshold,
+        validate,
+    )
+    trained = TrainedModel(
+        spec=model.spec,
+        state_dict=result.state_dict,
+        user_ids=tuple(str(u) for u in user_ids),
+        item_ids=tuple(str(i) for i in item_ids),
+    )
+    return trained, result
+
+
+def history_dict(result: TrainingResult) -> dict[str, object]:
+    """JSON-friendly training history: per-epoch losses and validation metrics."""
+    return {
+        "best_epoch": result.best_epoch,
+        "best_valid": result.best_valid,
+        "seconds": result.seconds,
+        "epochs": [asdict(log) for log in result.history],
+    }

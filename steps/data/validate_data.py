@@ -1,0 +1,35 @@
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import log_metadata, save_artifact, step
+from zenml.types import HTMLString
+
+from mtrec.config import ValidationConfig
+from mtrec.data.validation import (
+    DataValidationError,
+    render_validation_html,
+    validate_interactions,
+)
+from steps.caching import LIBRARY_CACHE_POLICY
+
+
+@step(cache_policy=LIBRARY_CACHE_POLICY)
+def validate_data(
+    interactions: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig
+) -> tuple[
+    Annotated[HTMLString, "validation_report"],
+    Annotated[dict[str, Any], "validation_summary"],
+]:
+    """Run the Great Expectations suite; stop the pipeline before training on failure.
+
+    On failure the HTML page is still saved as an artifact, so the reviewer sees every failed
+    expectation with sample rows, and the error message names each one.
+    """
+    result = validate_interactions(interactions, items, config)
+    html = HTMLString(render_validation_html(result))
+    log_metadata({"validation": {"success": result.success, "rows": result.n_rows,
+                                 "failed": len(result.failures())}})  # fmt: skip
+    if not result.success:
+        save_artifact(html, name="validation_report_failed")
+        raise DataValidationError(result)
+    return html, result.to_dict()

@@ -1,0 +1,33 @@
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import log_metadata, step
+
+from mtrec.config import EvaluationConfig, ModelConfig
+from mtrec.evaluation.evaluate import evaluate_recommender
+from mtrec.models.serialization import TrainedModel
+from steps.caching import LIBRARY_CACHE_POLICY
+
+
+@step(cache_policy=LIBRARY_CACHE_POLICY)
+def evaluate_model(
+    recommender: TrainedModel,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+    config: EvaluationConfig,
+    model_config: ModelConfig,
+) -> tuple[
+    Annotated[dict[str, Any], "evaluation_metrics"],
+    Annotated[pd.DataFrame, "test_recommendations"],
+]:
+    """Full-ranking metrics for the model and the popularity baseline, and test top-K lists."""
+    metrics, recommendations = evaluate_recommender(
+        recommender.build(), train, valid, test, users, items, config.ks,
+        config.recommendations_k, model_config.like_threshold,
+    )  # fmt: skip
+    log_metadata({"test": metrics["test"], "valid": metrics["valid"],
+                  "baseline_popularity": metrics["baselines"]["popularity"]})  # fmt: skip
+    return metrics, recommendations

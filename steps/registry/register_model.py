@@ -1,0 +1,46 @@
+from typing import Annotated, Any
+
+from zenml import get_step_context, log_metadata, step
+from zenml.client import Client
+from zenml.enums import ModelStages
+
+from mtrec.config import RunConfig
+from mtrec.registry.promotion import decide_promotion
+
+
+@step(enable_cache=False)
+def register_model(
+    evaluation_metrics: dict[str, Any],
+    drift_summary: dict[str, Any],
+    config: RunConfig,
+) -> Annotated[dict[str, Any], "promotion_decision"]:
+    """Record metrics on this run's model version; promote it to production if it is better.
+
+    Never cached: the decision depends on the registry's current state, not only on inputs.
+    """
+    model = get_step_context().model
+    section, _, name = config.registry.promotion_metric.partition(".")
+    candidate = float(evaluation_metrics[section][name])
+    log_metadata({**evaluation_metrics, "drift": drift_summary,
+                  "config": config.model_dump(mode="json")}, infer_model=True)  # fmt: skip
+    try:
+        production = Client().get_model_version(model.name, ModelStages.PRODUCTION)
+    except KeyError:
+        production = None
+    if production is not None and production.id == model.id:
+        decision = {"promote": False, "reason": "this version is already in production",
+                    "metric": config.registry.promotion_metric, "candidate": candidate,
+                    "production": candidate}  # fmt: skip
+    else:
+        production_value = None
+        if production is not None:
+            production_value = float(production.run_metadata.get(section, {}).get(name, "nan"))
+        decision = decide_promotion(
+            config.registry.promotion_metric, candidate, production_value,
+            production.name if production is not None else None,
+        ).to_dict()  # fmt: skip
+        if decision["promote"]:
+            model.set_stage(ModelStages.PRODUCTION, force=True)
+    decision["version"] = str(model.version)
+    log_metadata({"promotion": decision}, infer_model=True)
+    return decision
