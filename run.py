@@ -75,7 +75,9 @@ def export_run(run: object, config: RunConfig) -> Path:
     reports_dir = config.reports_dir
     run_dir = write_run_reports(reports_dir / run.name, report, recommendations, pages)
     point_latest(reports_dir, run_dir)
-    cached = [name for name, s in steps.items() if str(s.status) in ("cached", "ExecutionStatus.CACHED")]
+    cached = [
+        name for name, s in steps.items() if str(s.status) in ("cached", "ExecutionStatus.CACHED")
+    ]
     print()
     print(metrics_table(metrics, config.evaluation.ks))
     print()

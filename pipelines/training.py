@@ -35,9 +35,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         raw_interactions, raw_items, raw_users, after="validate_data"
     )
     train, valid, test = split_data.with_options(model=model)(interactions, config.split)
-    item_texts, user_texts = build_texts.with_options(model=model)(
-        items, users, train, config.text
-    )
+    item_texts, user_texts = build_texts.with_options(model=model)(items, users, train, config.text)
     item_embeddings, user_embeddings = encode_texts.with_options(model=model)(
         item_texts, user_texts, config.encoder
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import mtrec
 from zenml.config.cache_policy import CachePolicy
+
+import mtrec
 
 
 def library_code_hash() -> str:

@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Isolate every test session from the user's ZenML store and from the network, before any
 # zenml or transformers import.
-_ZENML_HOME = Path(os.environ.get("PYTEST_ZENML_HOME", "")) if os.environ.get(
-    "PYTEST_ZENML_HOME"
-) else None
+_ZENML_HOME = (
+    Path(os.environ.get("PYTEST_ZENML_HOME", "")) if os.environ.get("PYTEST_ZENML_HOME") else None
+)
 if _ZENML_HOME is None:
     import tempfile
 
@@ -76,7 +76,9 @@ def make_interactions(
     items = pd.DataFrame(
         {
             "item_id": [f"i{i}" for i in range(n_items)],
-            "title": [f"{WORDS[i % len(WORDS)]} {WORDS[(3 * i) % len(WORDS)]}" for i in range(n_items)],
+            "title": [
+                f"{WORDS[i % len(WORDS)]} {WORDS[(3 * i) % len(WORDS)]}" for i in range(n_items)
+            ],
             "year": [str(1980 + i % 20) for i in range(n_items)],
             "genres": ["|".join(GENRES[j] for j in {i % 5, (i * 7) % 5}) for i in range(n_items)],
         }

@@ -108,9 +108,7 @@ class TextConfig(_Section):
     """
 
     item_template: str = "{title} ({year}). Genres: {genres}."
-    user_template: str = (
-        "A {age} year old {gender} {occupation} who mostly watches {top_genres}."
-    )
+    user_template: str = "A {age} year old {gender} {occupation} who mostly watches {top_genres}."
     top_genres: int = Field(default=3, ge=1)
 
 

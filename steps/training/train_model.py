@@ -34,6 +34,7 @@ def train_model(
         train, valid, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
         model_config, training_config,
     )  # fmt: skip
-    log_metadata({"training": {"best_epoch": result.best_epoch, "seconds": result.seconds,
-                               "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0)}})  # fmt: skip
+    summary = {"best_epoch": result.best_epoch, "seconds": result.seconds,
+               "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0)}  # fmt: skip
+    log_metadata({"training": summary})
     return trained, history_dict(result)

@@ -16,6 +16,7 @@ CSV/Parquet schema.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import subprocess
@@ -33,9 +34,10 @@ RECBOLE_VERSION = "1.2.1"
 _RECBOLE_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.{suffix}"
 _ID_DTYPES = {"user_id": "string", "item_id": "string"}
 _ML100K_GENRES = (
-    "unknown Action Adventure Animation Children's Comedy Crime Documentary Drama Fantasy "
-    "Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller War Western"
-).split()
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 
 
@@ -129,7 +131,9 @@ def read_recbole_atomic(folder: Path, name: str) -> RawData:
     items = _read_atomic(folder / f"{name}.item")
     user_file = folder / f"{name}.user"
     users = _read_atomic(user_file) if user_file.is_file() else pd.DataFrame({"user_id": []})
-    items = items.rename(columns={"movie_title": "title", "release_year": "year", "class": "genres"})
+    items = items.rename(
+        columns={"movie_title": "title", "release_year": "year", "class": "genres"}
+    )
     if "genres" in items:
         # RecBole token_seq fields are space-separated; genres like "Sci-Fi" contain no spaces.
         items["genres"] = items["genres"].fillna("").str.split().str.join("|")
@@ -179,14 +183,15 @@ def _grouplens_files(folder: Path) -> list[Path]:
 def _read_atomic(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataSourceError(f"data file not found: {path}")
-    frame = _guarded_read(path, lambda: pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False))
+    frame = _guarded_read(
+        path, lambda: pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    )
     frame.columns = [column.split(":")[0] for column in frame.columns]
     numeric = {"rating", "timestamp", "age"}
     for column in numeric.intersection(frame.columns):
-        try:
+        # Left as text when not numeric: validation names the column and shows bad values.
+        with contextlib.suppress(ValueError):
             frame[column] = pd.to_numeric(frame[column])
-        except ValueError:
-            pass  # left as text: validation names the column and shows the bad values
     return _cast_ids(frame)
 
 

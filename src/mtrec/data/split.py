@@ -83,7 +83,7 @@ def ratio_split_parts(interactions: pd.DataFrame, ratios: tuple[float, ...]) -> 
 
 
 def time_split_parts(interactions: pd.DataFrame, valid_start: int, test_start: int) -> np.ndarray:
-    """Global time cut-offs: before ``valid_start`` train, before ``test_start`` valid, else test."""
+    """Global cut-offs: before ``valid_start`` train, before ``test_start`` valid, else test."""
     times = interactions["timestamp"].to_numpy()
     return np.where(times < valid_start, 0, np.where(times < test_start, 1, 2)).astype(np.int64)
 

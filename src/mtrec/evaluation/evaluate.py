@@ -69,9 +69,7 @@ def popularity_ranking(
     ks: tuple[int, ...],
 ) -> RankingResult:  # fmt: skip
     scores = popularity_scores(train, n_items)
-    return rank_split(
-        lambda users: scores.expand(len(users), n_items), n_items, truth, history, ks
-    )
+    return rank_split(lambda users: scores.expand(len(users), n_items), n_items, truth, history, ks)
 
 
 def task_metrics(

@@ -99,7 +99,9 @@ def evaluate_ranking(
         if kept is not None:
             kept[start:stop] = top[:, :keep_top].numpy()
     names = metric_names(ks)
-    means = {name: float(per_user[:, j].mean()) if len(users) else 0.0 for j, name in enumerate(names)}
+    means = {
+        name: float(per_user[:, j].mean()) if len(users) else 0.0 for j, name in enumerate(names)
+    }
     detail = {name: per_user[:, j] for j, name in enumerate(names)}
     detail["users"] = users
     return means, detail, kept

@@ -29,9 +29,7 @@ def template_fields(template: str) -> list[str]:
 
 def render(template: str, record: Mapping[str, object]) -> str:
     """Format one record, rendering missing or empty values as ``unknown``."""
-    fields = _Fields(
-        {k: v for k, v in record.items() if v is not None and not _is_blank(v)}
-    )
+    fields = _Fields({k: v for k, v in record.items() if v is not None and not _is_blank(v)})
     return " ".join(_FORMATTER.vformat(template, (), fields).split())
 
 

@@ -45,7 +45,11 @@ class TrainingResult:
 
 
 def sample_negatives(
-    users: np.ndarray, n_items: int, seen_keys: np.ndarray, per_positive: int, rng: np.random.Generator
+    users: np.ndarray,
+    n_items: int,
+    seen_keys: np.ndarray,
+    per_positive: int,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform negatives for each user in ``users``, rejecting items in ``seen_keys``.
 
@@ -71,7 +75,7 @@ def multitask_loss(
 ) -> tuple[Tensor, dict[str, Tensor]]:  # fmt: skip
     """The one place task losses are computed and weighted: returns (total, per task)."""
     per_task: dict[str, Tensor] = {}
-    for task, weight in weights.items():
+    for task in weights:
         mask = masks[task]
         if not bool(mask.any()):
             per_task[task] = torch.zeros((), dtype=torch.float32)

@@ -1,0 +1,210 @@
+"""Train/valid/test splits: RecBole-exact ratio counts, time cut-offs, predefined files."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtrec.config import SplitConfig
+from mtrec.data.split import recbole_part_sizes, split_interactions
+
+
+def recbole_calcu_split_ids(tot: int, ratios: list[float]) -> list[int]:
+    """RecBole 1.2.1 ``Dataset._calcu_split_ids`` verbatim, returning the counts instead of
+    their cumulative sums; ``split_by_ratio`` normalises the ratios before calling it."""
+    tot_ratio = sum(ratios)
+    ratios = [_ / tot_ratio for _ in ratios]
+    cnt = [int(ratios[i] * tot) for i in range(len(ratios))]
+    cnt[0] = tot - sum(cnt[1:])
+    for i in range(1, len(ratios)):
+        if cnt[0] <= 1:
+            break
+        if 0 < ratios[-i] * tot < 1:
+            cnt[-i] += 1
+            cnt[0] -= 1
+    return cnt
+
+
+RATIOS = [
+    (0.8, 0.1, 0.1),
+    (0.7, 0.2, 0.1),
+    (0.6, 0.2, 0.2),
+    (0.9, 0.05, 0.05),
+    (0.8, 0.2, 0.0),
+    (0.5, 0.3, 0.2),
+    (0.98, 0.01, 0.01),
+]
+
+
+def test_recbole_part_sizes_hand_computed() -> None:
+    sizes = recbole_part_sizes(np.array([1, 2, 3, 5, 10, 11, 20]), (0.8, 0.1, 0.1))
+    assert sizes.shape == (7, 3)
+    assert sizes.tolist() == [
+        [1, 0, 0],  # train keeps its only row
+        [1, 0, 1],  # test takes one (0.2 rows), then train is down to one row
+        [1, 1, 1],
+        [3, 1, 1],
+        [8, 1, 1],
+        [9, 1, 1],
+        [16, 2, 2],
+    ]
+
+
+@pytest.mark.parametrize("ratios", RATIOS, ids=str)
+def test_recbole_part_sizes_match_recbole(ratios: tuple[float, float, float]) -> None:
+    totals = np.arange(1, 201)
+    sizes = recbole_part_sizes(totals, ratios)
+    expected = np.array([recbole_calcu_split_ids(int(t), list(ratios)) for t in totals])
+    assert sizes.shape == (200, 3)
+    np.testing.assert_array_equal(sizes, expected)
+    np.testing.assert_array_equal(sizes.sum(axis=1), totals)
+    assert (sizes >= 0).all() and (sizes[:, 0] >= 1).all()
+
+
+def _interactions() -> pd.DataFrame:
+    """Four users with 1, 3, 10 and 7 rows; rows shuffled across users, with timestamp ties."""
+    rows = []
+    rng = np.random.default_rng(3)
+    for user, n in enumerate((1, 3, 10, 7)):
+        times = np.sort(rng.integers(0, 6, size=n)) * 100 + 1_000
+        for pos, ts in enumerate(times):
+            rows.append((f"u{user}", f"i{pos}", float(1 + pos % 5), int(ts), user, pos))
+    frame = pd.DataFrame(
+        rows, columns=["user_id", "item_id", "rating", "timestamp", "user_idx", "item_idx"]
+    )
+    frame = frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    frame["row"] = np.arange(len(frame))  # file order, to check stability
+    return frame
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple]:
+    return sorted(frame["row"].tolist())
+
+
+def test_ratio_split_is_an_exact_partition_with_recbole_counts() -> None:
+    frame = _interactions()
+    split = split_interactions(frame, SplitConfig(strategy="ratio", ratios=(0.8, 0.1, 0.1)))
+    rows = split.train["row"].tolist() + split.valid["row"].tolist() + split.test["row"].tolist()
+    assert sorted(rows) == list(range(len(frame)))  # each row exactly once
+    assert list(split.train.columns) == list(frame.columns)
+    for part in (split.train, split.valid, split.test):
+        assert part.index.tolist() == list(range(len(part)))
+
+    sizes = frame.groupby("user_idx").size()
+    for user, total in sizes.items():
+        expected = recbole_calcu_split_ids(int(total), [0.8, 0.1, 0.1])
+        got = [int((p["user_idx"] == user).sum()) for p in (split.train, split.valid, split.test)]
+        assert got == expected, user
+    # Hand-checked for the sizes 1, 3, 10 and 7.
+    assert [int((split.test["user_idx"] == u).sum()) for u in range(4)] == [0, 1, 1, 1]
+    assert [int((split.train["user_idx"] == u).sum()) for u in range(4)] == [1, 1, 8, 5]
+
+
+def test_ratio_split_is_chronological_per_user_and_stable_on_ties() -> None:
+    frame = _interactions()
+    split = split_interactions(frame, SplitConfig(strategy="ratio", ratios=(0.6, 0.2, 0.2)))
+    labelled = pd.concat(
+        [split.train.assign(part=0), split.valid.assign(part=1), split.test.assign(part=2)]
+    )
+    assert labelled["timestamp"].duplicated().any()  # the fixture really has ties
+    for _, group in labelled.groupby("user_idx"):
+        # Sorting by (timestamp, file row) must give parts in non-decreasing order.
+        ordered = group.sort_values(["timestamp", "row"])
+        parts = ordered["part"].to_numpy()
+        assert (np.diff(parts) >= 0).all()
+        train_max = group.loc[group["part"] == 0, "timestamp"].max()
+        for later in (1, 2):
+            times = group.loc[group["part"] == later, "timestamp"]
+            if len(times):
+                assert times.min() >= train_max
+        if (group["part"] == 1).any() and (group["part"] == 2).any():
+            valid_max = group.loc[group["part"] == 1, "timestamp"].max()
+            assert group.loc[group["part"] == 2, "timestamp"].min() >= valid_max
+
+
+def test_ratio_split_ties_keep_file_order() -> None:
+    # One user, five rows all at the same time: the last two file rows go to valid and test.
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u"] * 5,
+            "item_id": ["e", "d", "c", "b", "a"],
+            "rating": [1.0] * 5,
+            "timestamp": [7] * 5,
+            "user_idx": [0] * 5,
+            "item_idx": [4, 3, 2, 1, 0],
+        }
+    )
+    split = split_interactions(frame, SplitConfig(strategy="ratio", ratios=(0.6, 0.2, 0.2)))
+    assert split.train["item_id"].tolist() == ["e", "d", "c"]
+    assert split.valid["item_id"].tolist() == ["b"]
+    assert split.test["item_id"].tolist() == ["a"]
+
+
+def test_time_split_by_cut_offs() -> None:
+    frame = _interactions()
+    config = SplitConfig(strategy="time", valid_start=1_200, test_start=1_400)
+    split = split_interactions(frame, config)
+    assert (split.train["timestamp"] < 1_200).all()
+    assert split.valid["timestamp"].between(1_200, 1_399).all()
+    assert (split.test["timestamp"] >= 1_400).all()
+    assert len(split.train) + len(split.valid) + len(split.test) == len(frame)
+    assert len(split.train) == int((frame["timestamp"] < 1_200).sum())
+    assert len(split.test) == int((frame["timestamp"] >= 1_400).sum())
+    # A row exactly at a cut-off belongs to the later part.
+    assert 1_200 in split.valid["timestamp"].tolist()
+    assert 1_400 in split.test["timestamp"].tolist()
+
+
+def _write_parts(tmp_path: Path, frame: pd.DataFrame, labels: np.ndarray) -> SplitConfig:
+    files = {}
+    for part, name in enumerate(("train", "valid", "test")):
+        path = tmp_path / f"{name}.csv"
+        frame.loc[labels == part, ["user_id", "item_id", "timestamp"]].to_csv(path, index=False)
+        files[f"{name}_file"] = path
+    return SplitConfig(strategy="predefined", **files)
+
+
+def test_predefined_split_reproduces_files(tmp_path: Path) -> None:
+    frame = _interactions()
+    labels = np.random.default_rng(0).integers(0, 3, size=len(frame))
+    split = split_interactions(frame, _write_parts(tmp_path, frame, labels))
+    for part, got in enumerate((split.train, split.valid, split.test)):
+        assert got["row"].tolist() == np.flatnonzero(labels == part).tolist()
+
+
+def test_predefined_split_leaves_out_unlisted_rows(tmp_path: Path) -> None:
+    frame = _interactions()
+    labels = np.zeros(len(frame), dtype=int)
+    labels[-3:] = 1
+    labels[:2] = -1  # in no file
+    split = split_interactions(frame, _write_parts(tmp_path, frame, labels))
+    assert split.train["row"].tolist() == list(range(2, len(frame) - 3))
+    assert split.valid["row"].tolist() == list(range(len(frame) - 3, len(frame)))
+    assert len(split.test) == 0
+
+
+def test_predefined_split_keeps_leading_zero_ids(tmp_path: Path) -> None:
+    """Ids like "007" are strings; a split file listing them must still match."""
+    frame = _interactions()
+    frame["user_id"] = "00" + frame["user_idx"].astype(str)
+    labels = np.arange(len(frame)) % 3
+    split = split_interactions(frame, _write_parts(tmp_path, frame, labels))
+    assert split.test["row"].tolist() == np.flatnonzero(labels == 2).tolist()
+
+
+def test_predefined_split_rejects_unknown_rows(tmp_path: Path) -> None:
+    frame = _interactions()
+    config = _write_parts(tmp_path, frame, np.arange(len(frame)) % 3)
+    with config.test_file.open("a", encoding="utf-8") as handle:
+        handle.write("ghost,i0,1000\n")
+    with pytest.raises(ValueError, match="match no interaction.*ghost"):
+        split_interactions(frame, config)
+
+
+def test_predefined_split_missing_file(tmp_path: Path) -> None:
+    frame = _interactions()
+    config = _write_parts(tmp_path, frame, np.arange(len(frame)) % 3)
+    config.valid_file.unlink()
+    with pytest.raises(FileNotFoundError, match="valid.csv"):
+        split_interactions(frame, config)

@@ -1,0 +1,167 @@
+"""The training pipeline through ZenML: a smoke run on tiny data, caching, validation stops,
+and the real MovieLens-100k run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, make_interactions
+
+import run as cli
+
+
+def _write_config(folder: Path, encoder: Path | None, model_name: str, **data: object) -> Path:
+    config = {
+        "data": {"source": "generic", **{k: str(v) for k, v in data.items()}},
+        "validation": {"min_interactions_per_user": 5},
+        "encoder": {"model_path": str(encoder) if encoder else None, "max_length": 16},
+        "model": {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8]},
+        "training": {"epochs": 2, "batch_size": 128, "patience": 2},
+        "evaluation": {"ks": [5, 10], "recommendations_k": 10},
+        "drift": {"max_rows": 100},
+        "registry": {"model_name": model_name},
+        "reports_dir": str(folder / "reports"),
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def _tiny_dataset(folder: Path, **overrides: pd.DataFrame) -> dict[str, Path]:
+    interactions, items, users = make_interactions(n_users=30, n_items=40, per_user=12)
+    frames = {"interactions": interactions, "items": items, "users": users, **overrides}
+    paths = {}
+    for name, frame in frames.items():
+        paths[name] = folder / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    return paths
+
+
+def _versions(model_name: str) -> list[str]:
+    from zenml.client import Client
+
+    try:
+        return [v.name for v in Client().list_model_versions(model_name, size=100).items]
+    except KeyError:
+        return []
+
+
+def _production(model_name: str) -> str | None:
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    try:
+        return Client().get_model_version(model_name, ModelStages.PRODUCTION).name
+    except KeyError:
+        return None
+
+
+def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsys):
+    config = _write_config(tmp_path, tiny_encoder_path, "smoke", **_tiny_dataset(tmp_path))
+
+    assert cli.main(["train", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    latest = tmp_path / "reports" / "latest"
+    assert latest.is_symlink()
+    for name in ("metrics.json", "recommendations_test.csv", "validation.html", "drift.html"):
+        assert (latest / name).stat().st_size > 0, name
+    metrics = json.loads((latest / "metrics.json").read_text())
+    for key in ("ndcg@10", "recall@10", "hit@10", "mrr@10", "ndcg@5"):
+        assert 0.0 <= metrics["test"][key] <= 1.0
+        assert 0.0 <= metrics["baselines"]["popularity"][key] <= 1.0
+    assert {"watch_auc", "like_auc", "rating_rmse"} <= set(metrics["test"])
+    assert metrics["promotion"]["promote"] is True
+    recommendations = pd.read_csv(latest / "recommendations_test.csv", dtype=str)
+    assert list(recommendations.columns) == ["user_id", "item_id", "rank"]
+    assert recommendations.groupby("user_id").size().eq(10).all()
+    assert recommendations["item_id"].str.startswith("i").all()
+    assert "ndcg@10" in out and "popularity" in out
+    versions = _versions("smoke")
+    assert len(versions) == 1 and _production("smoke") == versions[0]
+
+    started = time.perf_counter()
+    assert cli.main(["train", "--config", str(config)]) == 0
+    elapsed = time.perf_counter() - started
+    out = capsys.readouterr().out
+    assert "steps cached: 9/10" in out, out[-2000:]
+    assert _versions("smoke") == versions, "a rerun of the same inputs must reuse its version"
+    assert _production("smoke") == versions[0]
+    print(f"cached rerun took {elapsed:.1f}s")
+
+    # A training parameter change reruns training and what follows, nothing before it.
+    changed = yaml.safe_load(config.read_text())
+    changed["training"]["learning_rate"] = 0.01
+    config.write_text(yaml.safe_dump(changed))
+    assert cli.main(["train", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    cached_line = next(line for line in out.splitlines() if line.startswith("steps cached"))
+    cached = set(cached_line.split("(", 1)[1].rstrip(")").split(", "))
+    assert cached == {
+        "load_data", "validate_data", "index_data", "split_data", "build_texts", "encode_texts",
+        "report_drift",
+    }  # fmt: skip
+    assert len(_versions("smoke")) == 2
+
+
+@pytest.mark.parametrize(
+    ("case", "expectation", "column"),
+    [
+        ("missing_column", "expect_column_to_exist", "rating"),
+        ("rating_out_of_range", "expect_column_values_to_be_between", "rating"),
+    ],
+)
+def test_bad_interactions_stop_at_validation(
+    tmp_path, tiny_encoder_path, capsys, case, expectation, column
+):
+    interactions, _, _ = make_interactions(n_users=30, n_items=40, per_user=12)
+    if case == "missing_column":
+        interactions = interactions.drop(columns=["rating"])
+    else:
+        interactions.loc[[0, 5], "rating"] = 9.0
+    model_name = f"bad-{case}"
+    config = _write_config(
+        tmp_path,
+        tiny_encoder_path,
+        model_name,
+        **_tiny_dataset(tmp_path, interactions=interactions),
+    )
+    assert cli.main(["train", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert expectation in err and column in err
+    if case == "rating_out_of_range":
+        assert "9" in err
+    assert _versions(model_name) == []
+    assert not (tmp_path / "reports" / "latest").exists()
+
+
+@pytest.mark.slow
+def test_movielens_100k_end_to_end(tmp_path, capsys):
+    """The real default run: MovieLens-100k, packaged MiniLM, full training."""
+    config = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    config["reports_dir"] = str(tmp_path / "reports")
+    config["registry"]["model_name"] = "ml100k-e2e"
+    path = tmp_path / "default.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    assert cli.main(["train", "--config", str(path)]) == 0
+    metrics = json.loads((tmp_path / "reports" / "latest" / "metrics.json").read_text())
+    model, popularity = metrics["test"], metrics["baselines"]["popularity"]
+    print(json.dumps({"model": model, "popularity": popularity}, indent=1))
+    assert model["ndcg@10"] > popularity["ndcg@10"] * 1.15
+    assert model["recall@20"] > popularity["recall@20"]
+    assert model["watch_auc"] > 0.75 and model["like_auc"] > 0.7 and model["rating_rmse"] < 1.1
+    assert metrics["promotion"]["promote"] is True
+    assert _production("ml100k-e2e") is not None
+    recommendations = pd.read_csv(tmp_path / "reports" / "latest" / "recommendations_test.csv")
+    assert recommendations["user_id"].nunique() == 943
+    capsys.readouterr()
+
+    started = time.perf_counter()
+    assert cli.main(["train", "--config", str(path)]) == 0
+    assert "steps cached: 9/10" in capsys.readouterr().out
+    assert time.perf_counter() - started < 60

@@ -1,0 +1,151 @@
+"""Every YAML config loads into RunConfig; typos and invalid values are rejected on load."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from mtrec.config import RunConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_FILES = sorted((ROOT / "configs").glob("**/*.yaml"))
+
+
+def _write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def test_configs_folder_is_not_empty() -> None:
+    assert CONFIG_FILES, "no YAML files found under configs/"
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_yaml_config_loads(path: Path) -> None:
+    config = load_config(path)
+    assert isinstance(config, RunConfig)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    # Every top-level section named in the file is a field of RunConfig and was read as such.
+    assert set(raw) <= set(RunConfig.model_fields)
+    assert "watch" in config.model.tasks
+    assert abs(sum(config.split.ratios) - 1.0) < 1e-6
+
+
+def test_default_yaml_values_are_read() -> None:
+    config = load_config(ROOT / "configs" / "default.yaml")
+    assert config.data.source == "movielens_100k"
+    assert config.split.ratios == (0.8, 0.1, 0.1)
+    assert config.evaluation.ks == (10, 20)
+    assert config.model.hidden_dims == (128, 64)
+    assert config.model.tasks["like"].weight == 0.5
+    assert config.training.learning_rate == pytest.approx(0.002)
+    assert config.encoder.model_path is None
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    assert load_config(path) == RunConfig()
+
+
+def test_unknown_top_level_key_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="trainig") as info:
+        load_config(_write(tmp_path, {"trainig": {"epochs": 3}}))
+    assert "Extra inputs are not permitted" in str(info.value)
+
+
+def test_unknown_nested_key_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"training\.epoch\b") as info:
+        load_config(_write(tmp_path, {"training": {"epoch": 3}}))
+    assert "Extra inputs are not permitted" in str(info.value)
+
+
+def test_unknown_key_inside_a_task_is_rejected(tmp_path: Path) -> None:
+    raw = {"model": {"tasks": {"watch": {"weight": 1.0, "wieght": 2.0}}}}
+    with pytest.raises(ValidationError, match="wieght"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_unknown_task_name_is_rejected(tmp_path: Path) -> None:
+    raw = {"model": {"tasks": {"watch": {"weight": 1.0}, "click": {"weight": 1.0}}}}
+    with pytest.raises(ValidationError, match="click"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"training": {"learning_rate": -0.01}}, "learning_rate"),
+        ({"training": {"learning_rate": 0.0}}, "learning_rate"),
+        ({"training": {"epochs": 0}}, "epochs"),
+        ({"evaluation": {"ks": [10, 0]}}, "evaluation.ks must be positive"),
+        ({"evaluation": {"ks": []}}, "evaluation.ks must be positive"),
+        (
+            {"model": {"tasks": {"watch": {"weight": 0.0}, "like": {"weight": 0.0}}}},
+            "weights are all zero",
+        ),
+        ({"model": {"tasks": {"like": {"weight": 1.0}}}}, "must include 'watch'"),
+        ({"model": {"tasks": {"watch": {"weight": -1.0}}}}, "weight"),
+        ({"split": {"ratios": [0.8, 0.1, 0.2]}}, "sum to 1"),
+        ({"split": {"ratios": [0.0, 0.5, 0.5]}}, "sum to 1"),
+        ({"split": {"ratios": [1.2, -0.1, -0.1]}}, "non-negative"),
+        ({"validation": {"rating_min": 5, "rating_max": 5}}, "rating_min must be below"),
+        ({"validation": {"rating_min": 6, "rating_max": 5}}, "rating_min must be below"),
+        (
+            {"validation": {"timestamp_min": 100, "timestamp_max": 100}},
+            "timestamp_max must be after",
+        ),
+        ({"split": {"strategy": "time"}}, "needs split.valid_start and test_start"),
+        ({"split": {"strategy": "time", "valid_start": 10}}, "needs split.valid_start"),
+        (
+            {"split": {"strategy": "time", "valid_start": 20, "test_start": 10}},
+            "valid_start must not be after",
+        ),
+        ({"split": {"strategy": "predefined", "train_file": "a.csv"}}, "predefined' needs"),
+        ({"data": {"source": "generic"}}, "needs data.interactions and data.items"),
+        ({"data": {"source": "generic", "interactions": "i.csv"}}, "needs data.interactions"),
+        ({"data": {"source": "grouplens"}}, "needs data.path"),
+        ({"data": {"source": "kaggle"}}, "source"),
+        ({"encoder": {"max_length": 4}}, "max_length"),
+        ({"model": {"dropout": 1.0}}, "dropout"),
+    ],
+)
+def test_invalid_values_are_rejected(tmp_path: Path, raw: dict, needle: str) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        load_config(_write(tmp_path, raw))
+
+
+def test_valid_variants_are_accepted(tmp_path: Path) -> None:
+    raw = {
+        "data": {"source": "generic", "interactions": "i.csv", "items": "m.parquet"},
+        "split": {"strategy": "time", "valid_start": 10, "test_start": 10},
+        "evaluation": {"ks": [20, 5, 20]},
+        "model": {"tasks": {"watch": {"weight": 0.0}, "rating": {"weight": 1.0}}},
+    }
+    config = load_config(_write(tmp_path, raw))
+    assert config.data.interactions == Path("i.csv")
+    assert config.data.users is None
+    assert config.split.valid_start == config.split.test_start == 10
+    assert config.evaluation.ks == (5, 20)  # sorted and de-duplicated
+    assert set(config.model.tasks) == {"watch", "rating"}
+
+
+def test_config_is_frozen() -> None:
+    config = RunConfig()
+    with pytest.raises(ValidationError):
+        config.training.epochs = 3  # type: ignore[misc]
+
+
+def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config(missing)
