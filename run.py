@@ -44,10 +44,43 @@ def train(config_path: Path, no_cache: bool = False) -> int:
         run = pipeline(config=config, data_fingerprint=data_fingerprint, model_version=version)
     except Exception as error:  # noqa: BLE001 - reported plainly; ZenML already logged the trace
         print(f"\nerror: the training pipeline failed: {error}", file=sys.stderr)
+        report_failure(config)
         return 1
     assert run is not None
     export_run(run, config)
     return 0
+
+
+def report_failure(config: RunConfig) -> None:
+    """Print why the newest run failed, step by step, and keep its validation page if any."""
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    runs = Client().list_pipeline_runs(
+        pipeline_name="training_pipeline", sort_by="desc:created", size=1, hydrate=True
+    )
+    if not runs.items:
+        return
+    run = runs.items[0]
+    for name, step_run in run.steps.items():
+        if step_run.status == ExecutionStatus.FAILED and step_run.exception_info is not None:
+            message = step_run.exception_info.message or step_run.exception_info.traceback
+            print(f"\nstep {name} failed:\n{message}", file=sys.stderr)
+    validation = run.steps.get("validate_data")
+    pages = validation.outputs.get("validation_report_failed", []) if validation else []
+    if pages:
+        run_dir = config.reports_dir / run.name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "validation.html").write_text(str(pages[0].load()), encoding="utf-8")
+        print(f"validation report: {run_dir / 'validation.html'}", file=sys.stderr)
+
+
+def _stage_of(config: RunConfig, version: str) -> str:
+    """The version's stage as the registry holds it now (a cached decision may be older)."""
+    from zenml.client import Client
+
+    stage = Client().get_model_version(config.registry.model_name, version).stage
+    return str(stage.value if hasattr(stage, "value") else stage or "none")
 
 
 def export_run(run: object, config: RunConfig) -> Path:
@@ -85,7 +118,7 @@ def export_run(run: object, config: RunConfig) -> Path:
     print(f"drift: {drift_summary['n_drifted']}/{drift_summary['n_columns']} columns drifted, "
           f"detected={drift_summary['drift_detected']}")  # fmt: skip
     print(f"model version {decision['version']}: promote={decision['promote']} "
-          f"({decision['reason']})")  # fmt: skip
+          f"({decision['reason']}); stage now: {_stage_of(config, decision['version'])}")  # fmt: skip
     print(f"reports: {run_dir} (also {reports_dir / 'latest'})")
     return run_dir
 

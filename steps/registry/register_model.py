@@ -6,9 +6,10 @@ from zenml.enums import ModelStages
 
 from mtrec.config import RunConfig
 from mtrec.registry.promotion import decide_promotion
+from steps.caching import LIBRARY_CACHE_POLICY
 
 
-@step(enable_cache=False)
+@step(cache_policy=LIBRARY_CACHE_POLICY)
 def register_model(
     evaluation_metrics: dict[str, Any],
     drift_summary: dict[str, Any],
@@ -16,7 +17,8 @@ def register_model(
 ) -> Annotated[dict[str, Any], "promotion_decision"]:
     """Record metrics on this run's model version; promote it to production if it is better.
 
-    Never cached: the decision depends on the registry's current state, not only on inputs.
+    Cached like every step: the same data, config and code name the same model version, so a
+    rerun of the same inputs leaves the registry as it is (idempotent) instead of deciding again.
     """
     model = get_step_context().model
     section, _, name = config.registry.promotion_metric.partition(".")

@@ -218,9 +218,7 @@ def _write_ml1m(folder: Path) -> None:
         "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n"
         "73::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1")
     )
-    (folder / "users.dat").write_text(
-        "1::F::1::10::48067\n2::M::56::16::70072\n", encoding="utf-8"
-    )
+    (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n", encoding="utf-8")
 
 
 def test_read_grouplens_ml1m(tmp_path: Path) -> None:

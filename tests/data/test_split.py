@@ -78,10 +78,6 @@ def _interactions() -> pd.DataFrame:
     return frame
 
 
-def _keys(frame: pd.DataFrame) -> list[tuple]:
-    return sorted(frame["row"].tolist())
-
-
 def test_ratio_split_is_an_exact_partition_with_recbole_counts() -> None:
     frame = _interactions()
     split = split_interactions(frame, SplitConfig(strategy="ratio", ratios=(0.8, 0.1, 0.1)))
@@ -107,7 +103,7 @@ def test_ratio_split_is_chronological_per_user_and_stable_on_ties() -> None:
     labelled = pd.concat(
         [split.train.assign(part=0), split.valid.assign(part=1), split.test.assign(part=2)]
     )
-    assert labelled["timestamp"].duplicated().any()  # the fixture really has ties
+    assert labelled.duplicated(["user_idx", "timestamp"]).any()  # the fixture has ties
     for _, group in labelled.groupby("user_idx"):
         # Sorting by (timestamp, file row) must give parts in non-decreasing order.
         ordered = group.sort_values(["timestamp", "row"])

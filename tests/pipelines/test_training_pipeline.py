@@ -88,7 +88,7 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert cli.main(["train", "--config", str(config)]) == 0
     elapsed = time.perf_counter() - started
     out = capsys.readouterr().out
-    assert "steps cached: 9/10" in out, out[-2000:]
+    assert "steps cached: 10/10" in out, out[-2000:]
     assert _versions("smoke") == versions, "a rerun of the same inputs must reuse its version"
     assert _production("smoke") == versions[0]
     print(f"cached rerun took {elapsed:.1f}s")
@@ -137,6 +137,10 @@ def test_bad_interactions_stop_at_validation(
         assert "9" in err
     assert _versions(model_name) == []
     assert not (tmp_path / "reports" / "latest").exists()
+    pages = list((tmp_path / "reports").glob("*/validation.html"))
+    assert len(pages) == 1
+    page = pages[0].read_text()
+    assert expectation in page and "FAILED" in page
 
 
 @pytest.mark.slow
@@ -163,5 +167,5 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
 
     started = time.perf_counter()
     assert cli.main(["train", "--config", str(path)]) == 0
-    assert "steps cached: 9/10" in capsys.readouterr().out
+    assert "steps cached: 10/10" in capsys.readouterr().out
     assert time.perf_counter() - started < 60

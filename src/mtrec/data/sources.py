@@ -25,6 +25,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -160,7 +161,7 @@ def read_generic(interactions: Path, items: Path, users: Path | None) -> RawData
     ``user_id`` plus profile columns, optional.
     """
     inter = _read_table(interactions)
-    item_frame = _read_table(items)
+    item_frame = _read_table(items, text_only=True)
     user_frame = _read_table(users) if users is not None else pd.DataFrame({"user_id": []})
     return RawData(
         interactions=inter, items=_finish_items(item_frame), users=_finish_users(user_frame)
@@ -171,7 +172,8 @@ def _grouplens_files(folder: Path) -> list[Path]:
     if (folder / "u.data").is_file():
         return [folder / "u.data", folder / "u.item", folder / "u.user"]
     if (folder / "ratings.dat").is_file():
-        return [folder / "ratings.dat", folder / "movies.dat", folder / "users.dat"]
+        users = [folder / "users.dat"] if (folder / "users.dat").is_file() else []
+        return [folder / "ratings.dat", folder / "movies.dat", *users]
     if (folder / "ratings.csv").is_file():
         return [folder / "ratings.csv", folder / "movies.csv"]
     raise DataSourceError(
@@ -196,19 +198,19 @@ def _read_atomic(path: Path) -> pd.DataFrame:
 
 
 def _read_ml100k(folder: Path) -> RawData:
-    inter = pd.read_csv(
+    inter = _read_csv(
         folder / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"],
         dtype=_ID_DTYPES,
     )  # fmt: skip
     columns = ["item_id", "title", "release_date", "video_date", "url", *_ML100K_GENRES]
-    raw_items = pd.read_csv(
+    raw_items = _read_csv(
         folder / "u.item", sep="|", names=columns, encoding="latin-1", dtype={"item_id": "string"}
     )
     flags = raw_items[list(_ML100K_GENRES)].fillna(0).astype(int).to_numpy().astype(bool)
     genres = ["|".join(g for g, on in zip(_ML100K_GENRES, row, strict=True) if on) for row in flags]
     items = pd.DataFrame({"item_id": raw_items["item_id"], "genres": genres})
     items = items.join(_split_title_year(raw_items["title"]))
-    users = pd.read_csv(
+    users = _read_csv(
         folder / "u.user", sep="|", names=["user_id", "age", "gender", "occupation", "zip_code"],
         dtype={"user_id": "string", "zip_code": "string"},
     )  # fmt: skip
@@ -217,7 +219,7 @@ def _read_ml100k(folder: Path) -> RawData:
 
 def _read_ml1m(folder: Path) -> RawData:
     def read_dat(name: str, columns: list[str]) -> pd.DataFrame:
-        return pd.read_csv(
+        return _read_csv(
             folder / name, sep="::", names=columns, engine="python", encoding="latin-1",
             dtype={c: "string" for c in columns if c in ("user_id", "item_id", "zip_code")},
         )  # fmt: skip
@@ -234,9 +236,9 @@ def _read_ml1m(folder: Path) -> RawData:
 
 
 def _read_ml_latest(folder: Path) -> RawData:
-    inter = pd.read_csv(folder / "ratings.csv", dtype={"userId": "string", "movieId": "string"})
+    inter = _read_csv(folder / "ratings.csv", dtype={"userId": "string", "movieId": "string"})
     inter = inter.rename(columns={"userId": "user_id", "movieId": "item_id"})
-    movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": "string"})
+    movies = _read_csv(folder / "movies.csv", dtype={"movieId": "string"})
     movies = movies.rename(columns={"movieId": "item_id"})
     genres = movies["genres"].fillna("").replace("(no genres listed)", "")
     items = pd.DataFrame({"item_id": movies["item_id"], "genres": genres})
@@ -244,13 +246,22 @@ def _read_ml_latest(folder: Path) -> RawData:
     return RawData(_cast_ids(inter), _finish_items(items), pd.DataFrame({"user_id": []}))
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, **options: Any) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataSourceError(f"data file not found: {path}")
+    return _guarded_read(path, lambda: pd.read_csv(path, **options))
+
+
+def _read_table(path: Path, text_only: bool = False) -> pd.DataFrame:
+    """Read CSV or Parquet. ``text_only`` reads every CSV column as text (item tables), so a
+    year column with gaps stays ``1995`` rather than becoming the float ``1995.0``."""
     if not path.is_file():
         raise DataSourceError(f"data file not found: {path}")
     if path.suffix.lower() in (".parquet", ".pq"):
         frame = _guarded_read(path, lambda: pd.read_parquet(path))
     else:
-        frame = _guarded_read(path, lambda: pd.read_csv(path, dtype=_ID_DTYPES))
+        dtypes: Any = str if text_only else _ID_DTYPES
+        frame = _read_csv(path, dtype=dtypes, keep_default_na=not text_only)
     return _cast_ids(frame)
 
 
@@ -291,6 +302,8 @@ def _finish_items(items: pd.DataFrame) -> pd.DataFrame:
         raise DataSourceError(f"item table lacks the item_id column (has {list(items.columns)})")
     if "title" not in items:
         raise DataSourceError(f"item table lacks the title column (has {list(items.columns)})")
+    if "year" in items and pd.api.types.is_float_dtype(items["year"]):
+        items["year"] = items["year"].round().astype("Int64").astype("string")  # not "1995.0"
     for column in ("title", "year", "genres"):
         values = items[column] if column in items else pd.Series("", index=items.index)
         items[column] = values.fillna("").astype(str).str.strip()

@@ -101,7 +101,9 @@ def predefined_split_parts(
     for part, path in enumerate((train_file, valid_file, test_file)):
         if not path.is_file():
             raise FileNotFoundError(f"split file not found: {path}")
-        frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+        ids = {"user_id": str, "item_id": str}  # "007" must stay "007" to match the data
+        is_parquet = path.suffix in (".parquet", ".pq")
+        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path, dtype=ids)
         missing = {"user_id", "item_id"} - set(frame.columns)
         if missing:
             raise ValueError(f"split file {path} lacks columns {sorted(missing)}")

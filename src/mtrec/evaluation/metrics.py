@@ -110,7 +110,7 @@ def evaluate_ranking(
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC; NaN when only one class is present (the metric is undefined there)."""
     labels = np.asarray(labels)
-    if labels.min(initial=1) == labels.max(initial=0):
+    if len(labels) == 0 or labels.min() == labels.max():
         return float("nan")
     return float(roc_auc_score(labels, scores))
 

@@ -1,0 +1,114 @@
+"""Model and popularity evaluation on tiny data, and the top-K recommendations frame."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import make_interactions
+
+from mtrec.config import ModelConfig, SplitConfig
+from mtrec.data.prepare import index_interactions
+from mtrec.data.split import split_interactions
+from mtrec.evaluation.evaluate import (
+    evaluate_recommender,
+    popularity_ranking,
+    popularity_scores,
+    rank_split,
+    recommendations_frame,
+)
+from mtrec.training.fit import build_model
+
+
+def _frame(pairs: list[tuple[int, int]]) -> pd.DataFrame:
+    return pd.DataFrame(pairs, columns=["user_idx", "item_idx"])
+
+
+def test_popularity_scores_are_training_counts() -> None:
+    train = _frame([(0, 2), (1, 2), (2, 2), (0, 0), (1, 0), (2, 1)])
+    scores = popularity_scores(train, n_items=5)
+    assert scores.dtype == torch.float32
+    assert scores.tolist() == [2.0, 1.0, 3.0, 0.0, 0.0]
+
+
+def test_popularity_ranks_most_counted_items_first() -> None:
+    train = _frame([(0, 2), (1, 2), (2, 2), (0, 0), (1, 0), (2, 1), (3, 4)])
+    scores = popularity_scores(train, n_items=5)
+    truth = _frame([(3, 2), (0, 1), (4, 0)])
+    history = train
+    result = rank_split(
+        lambda users: scores.expand(len(users), 5), 5, truth, history, (1, 2), keep_top=2
+    )
+    assert result.top_items is not None
+    # User 0 saw 2 and 0 -> 1 then (3 or 4); user 3 saw 4 -> 2, 0; user 4 saw nothing -> 2, 0.
+    assert result.top_items[:, 0].tolist() == [1, 2, 2]
+    assert result.top_items[1:, 1].tolist() == [0, 0]
+    assert result.top_items[0, 1] in (3, 4)
+
+    ranking = popularity_ranking(train, truth, history, 5, (1, 2))
+    assert ranking.per_user["users"].tolist() == [0, 3, 4]
+    assert ranking.per_user["hit@1"].tolist() == [1.0, 1.0, 0.0]
+    assert ranking.per_user["hit@2"].tolist() == [1.0, 1.0, 1.0]
+    assert ranking.metrics["mrr@2"] == pytest.approx((1 + 1 + 0.5) / 3)
+
+
+def test_recommendations_frame_uses_original_ids() -> None:
+    frame = recommendations_frame(
+        np.array([2, 0]), np.array([[1, 0, 3], [3, 2, 1]]),
+        pd.Series(["u0", "u1", "u2"]), pd.Series(["a", "b", "c", "d"]),
+    )  # fmt: skip
+    assert list(frame.columns) == ["user_id", "item_id", "rank"]
+    assert frame["user_id"].tolist() == ["u2"] * 3 + ["u0"] * 3
+    assert frame["item_id"].tolist() == ["b", "a", "d", "d", "c", "b"]
+    assert frame["rank"].tolist() == [1, 2, 3, 1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def evaluated():
+    interactions, items, users = make_interactions(n_users=20, n_items=40, per_user=12)
+    data = index_interactions(interactions, items, users)
+    split = split_interactions(data.interactions, SplitConfig(ratios=(0.7, 0.15, 0.15)))
+    rng = np.random.default_rng(0)
+    item_emb = rng.normal(size=(len(data.items), 8)).astype(np.float32)
+    user_emb = rng.normal(size=(len(data.users), 8)).astype(np.float32)
+    torch.manual_seed(0)
+    config = ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,), dropout=0.0)
+    model = build_model(config, split.train, item_emb, user_emb)
+    metrics, recommendations = evaluate_recommender(
+        model, split.train, split.valid, split.test, data.users, data.items,
+        ks=(5, 10), recommendations_k=10, like_threshold=4.0,
+    )  # fmt: skip
+    return data, split, metrics, recommendations
+
+
+def test_evaluate_recommender_metrics(evaluated) -> None:
+    _, _, metrics, _ = evaluated
+    assert set(metrics) == {"valid", "test", "baselines"}
+    assert set(metrics["baselines"]) == {"popularity"}
+    ranking = {f"{m}@{k}" for k in (5, 10) for m in ("recall", "ndcg", "hit", "mrr")}
+    assert set(metrics["valid"]) == ranking
+    assert set(metrics["baselines"]["popularity"]) == ranking
+    assert set(metrics["test"]) == ranking | {"watch_auc", "like_auc", "rating_rmse"}
+    for part in (metrics["valid"], metrics["test"], metrics["baselines"]["popularity"]):
+        for name in ranking:
+            assert 0.0 <= part[name] <= 1.0, name
+        assert part["hit@5"] <= part["hit@10"]
+        assert part["recall@5"] <= part["recall@10"]
+    assert 0.0 <= metrics["test"]["watch_auc"] <= 1.0
+    assert 0.0 <= metrics["test"]["like_auc"] <= 1.0
+    assert metrics["test"]["rating_rmse"] > 0.0
+
+
+def test_evaluate_recommender_recommendations(evaluated) -> None:
+    data, split, _, recommendations = evaluated
+    assert list(recommendations.columns) == ["user_id", "item_id", "rank"]
+    test_users = set(split.test["user_id"])
+    assert set(recommendations["user_id"]) == test_users
+    assert set(recommendations["item_id"]) <= set(data.items["item_id"])
+    assert recommendations["item_id"].str.startswith("i").all()  # original ids, not indices
+    for _, group in recommendations.groupby("user_id"):
+        assert group["rank"].tolist() == list(range(1, 11))
+        assert group["item_id"].is_unique
+    history = pd.concat([split.train, split.valid])
+    seen = set(zip(history["user_id"], history["item_id"], strict=True))
+    pairs = zip(recommendations["user_id"], recommendations["item_id"], strict=True)
+    assert not any(pair in seen for pair in pairs)

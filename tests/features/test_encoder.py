@@ -1,0 +1,77 @@
+"""TextEncoder on a tiny random BERT: shapes, normalisation, order and batch invariance."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mtrec.features.encoder import EncoderNotFoundError, TextEncoder
+
+TEXTS = [
+    "the star",
+    "a night of love and war in the old city",
+    "day",
+    "the old year of the star city and a night of war",
+    "comedy",
+    "love",
+    "action drama horror sci fi comedy",
+    "the day and the night",
+]
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_encoder_path: Path) -> TextEncoder:
+    return TextEncoder(tiny_encoder_path, max_length=16, batch_size=3)
+
+
+def test_shape_dtype_and_unit_norm(encoder: TextEncoder) -> None:
+    vectors = encoder.encode(TEXTS)
+    assert encoder.dim == 32
+    assert vectors.shape == (len(TEXTS), 32)
+    assert vectors.dtype == np.float32
+    assert np.isfinite(vectors).all()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Different texts give different vectors.
+    assert np.abs(vectors[0] - vectors[1]).max() > 1e-3
+
+
+def test_input_order_is_preserved(encoder: TextEncoder) -> None:
+    vectors = encoder.encode(TEXTS)
+    permutation = np.random.default_rng(0).permutation(len(TEXTS))
+    permuted = encoder.encode([TEXTS[i] for i in permutation])
+    np.testing.assert_allclose(permuted, vectors[permutation], atol=1e-5)
+
+
+def test_single_text_matches_batched(encoder: TextEncoder) -> None:
+    vectors = encoder.encode(TEXTS)
+    for i in (0, 3, 7):
+        np.testing.assert_allclose(encoder.encode([TEXTS[i]])[0], vectors[i], atol=1e-5)
+
+
+def test_batch_size_does_not_change_results(tiny_encoder_path: Path) -> None:
+    one = TextEncoder(tiny_encoder_path, max_length=16, batch_size=1).encode(TEXTS)
+    seven = TextEncoder(tiny_encoder_path, max_length=16, batch_size=7).encode(TEXTS)
+    np.testing.assert_allclose(one, seven, atol=1e-5)
+
+
+def test_truncation_at_max_length(tiny_encoder_path: Path) -> None:
+    short = TextEncoder(tiny_encoder_path, max_length=8, batch_size=4)
+    base = "the star city"
+    longer = base + " and a night of love and war in the old year"
+    # With 8 tokens ([CLS] + 6 words + [SEP]) both texts keep the same first words.
+    a, b = short.encode([base + " and a night", longer])
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_empty_input(encoder: TextEncoder) -> None:
+    vectors = encoder.encode([])
+    assert vectors.shape == (0, 32)
+    assert vectors.dtype == np.float32
+
+
+def test_missing_path_raises(tmp_path: Path) -> None:
+    with pytest.raises(EncoderNotFoundError, match="config.json"):
+        TextEncoder(tmp_path / "does-not-exist")
+    assert issubclass(EncoderNotFoundError, FileNotFoundError)
+    with pytest.raises(EncoderNotFoundError):
+        TextEncoder(tmp_path)  # exists, but holds no model

@@ -1,0 +1,229 @@
+"""Negative sampling, the weighted multi-task loss, and training on a planted signal."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.nn import functional as F
+
+from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
+from mtrec.data.split import split_interactions
+from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.training.fit import build_model, fit_recommender, history_dict
+from mtrec.training.trainer import multitask_loss, sample_negatives, train_multitask
+
+
+def _seen_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    return np.unique(users * n_items + items)
+
+
+def test_sample_negatives_avoids_seen_pairs() -> None:
+    n_items = 10
+    users = np.array([0, 0, 0, 1, 1, 2])
+    items = np.array([0, 1, 2, 3, 4, 9])
+    seen = _seen_keys(users, items, n_items)
+    neg_users, neg_items = sample_negatives(users, n_items, seen, 50, np.random.default_rng(0))
+    assert neg_users.shape == neg_items.shape == (len(users) * 50,)
+    assert neg_users.tolist() == np.repeat(users, 50).tolist()
+    assert ((neg_items >= 0) & (neg_items < n_items)).all()
+    assert not np.isin(neg_users * n_items + neg_items, seen).any()
+    # Every allowed item shows up: the draw is uniform over the unseen ones, not a fixed pick.
+    assert set(neg_items[neg_users == 0].tolist()) == set(range(3, 10))
+
+
+def test_sample_negatives_when_unavoidable_still_returns_full_shape() -> None:
+    n_items = 3
+    users = np.array([0, 0, 0])  # user 0 has seen the whole catalogue
+    seen = _seen_keys(users, np.array([0, 1, 2]), n_items)
+    neg_users, neg_items = sample_negatives(users, n_items, seen, 4, np.random.default_rng(1))
+    assert neg_users.shape == neg_items.shape == (12,)
+    assert ((neg_items >= 0) & (neg_items < n_items)).all()
+
+
+def test_sample_negatives_with_no_history() -> None:
+    users = np.array([0, 1])
+    neg_users, neg_items = sample_negatives(
+        users, 5, np.array([], dtype=np.int64), 3, np.random.default_rng(0)
+    )
+    assert neg_users.tolist() == [0, 0, 0, 1, 1, 1]
+    assert neg_items.shape == (6,)
+
+
+def test_sample_negatives_is_deterministic_for_a_seed() -> None:
+    users = np.array([0, 1, 1, 2, 3])
+    seen = _seen_keys(users, np.array([1, 2, 3, 4, 5]), 8)
+    a = sample_negatives(users, 8, seen, 3, np.random.default_rng(42))
+    b = sample_negatives(users, 8, seen, 3, np.random.default_rng(42))
+    c = sample_negatives(users, 8, seen, 3, np.random.default_rng(43))
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def _loss_inputs():
+    outputs = {
+        "watch": torch.tensor([2.0, -1.0, 0.5, -3.0]),
+        "like": torch.tensor([1.0, 0.0, -2.0, 9.0]),
+        "rating": torch.tensor([4.5, 3.0, 2.0, 100.0]),
+    }
+    labels = {
+        "watch": torch.tensor([1.0, 1.0, 0.0, 0.0]),
+        "like": torch.tensor([1.0, 0.0, 0.0, 0.0]),
+        "rating": torch.tensor([5.0, 2.0, 0.0, 0.0]),
+    }
+    positives = torch.tensor([True, True, False, False])
+    masks = {"watch": torch.ones(4, dtype=torch.bool), "like": positives, "rating": positives}
+    return outputs, labels, masks
+
+
+def _bce(logit: float, target: float) -> float:
+    p = 1 / (1 + np.exp(-logit))
+    return -(target * np.log(p) + (1 - target) * np.log(1 - p))
+
+
+def test_multitask_loss_is_the_weighted_sum() -> None:
+    outputs, labels, masks = _loss_inputs()
+    total, per_task = multitask_loss(
+        outputs, labels, masks, {"watch": 1.0, "like": 0.5, "rating": 0.2}
+    )
+    watch = np.mean([_bce(2.0, 1), _bce(-1.0, 1), _bce(0.5, 0), _bce(-3.0, 0)])
+    like = np.mean([_bce(1.0, 1), _bce(0.0, 0)])  # rows 3 and 4 are masked out
+    rating = np.mean([(4.5 - 5.0) ** 2, (3.0 - 2.0) ** 2])  # the 100.0 is masked out
+    assert float(per_task["watch"]) == pytest.approx(watch, rel=1e-6)
+    assert float(per_task["like"]) == pytest.approx(like, rel=1e-6)
+    assert float(per_task["rating"]) == pytest.approx(rating, rel=1e-6)
+    assert float(total) == pytest.approx(watch + 0.5 * like + 0.2 * rating, rel=1e-6)
+    # The same value as torch's own functions on the masked rows.
+    expected_watch = F.binary_cross_entropy_with_logits(outputs["watch"], labels["watch"])
+    assert float(per_task["watch"]) == pytest.approx(float(expected_watch), rel=1e-6)
+
+
+def test_zero_weight_task_contributes_nothing() -> None:
+    outputs, labels, masks = _loss_inputs()
+    outputs["rating"] = torch.tensor([1e4, -1e4, 0.0, 0.0], requires_grad=True)
+    total, per_task = multitask_loss(outputs, labels, masks, {"watch": 1.0, "rating": 0.0})
+    watch_only, _ = multitask_loss(outputs, labels, masks, {"watch": 1.0})
+    assert float(per_task["rating"].detach()) > 1e7
+    assert float(total.detach()) == pytest.approx(float(watch_only.detach()), rel=1e-7)
+    total.backward()
+    assert outputs["rating"].grad is not None
+    assert float(outputs["rating"].grad.abs().max()) == 0.0
+
+
+def test_empty_mask_gives_zero_loss() -> None:
+    outputs, labels, masks = _loss_inputs()
+    masks["like"] = torch.zeros(4, dtype=torch.bool)
+    total, per_task = multitask_loss(outputs, labels, masks, {"watch": 1.0, "like": 1.0})
+    assert float(per_task["like"]) == 0.0
+    assert float(total) == pytest.approx(float(per_task["watch"]), rel=1e-7)
+
+
+def _planted(n_users: int = 24, n_items: int = 40, per_user: int = 10, seed: int = 0):
+    """Even users only interact with the first half of the items and rate them 5 (liked), odd
+    users only with the second half and rate them 3: every task has a learnable signal."""
+    rng = np.random.default_rng(seed)
+    half = n_items // 2
+    rows = []
+    for user in range(n_users):
+        offset = 0 if user % 2 == 0 else half
+        chosen = rng.choice(half, size=per_user, replace=False) + offset
+        for t, item in enumerate(chosen):
+            rows.append((user, int(item), 5.0 if user % 2 == 0 else 3.0, 1_000 + t))
+    frame = pd.DataFrame(rows, columns=["user_idx", "item_idx", "rating", "timestamp"])
+    frame["user_id"] = "u" + frame["user_idx"].astype(str)
+    frame["item_id"] = "i" + frame["item_idx"].astype(str)
+    split = split_interactions(frame, SplitConfig(ratios=(0.8, 0.1, 0.1)))
+    item_emb = rng.normal(size=(n_items, 8)).astype(np.float32)
+    user_emb = rng.normal(size=(n_users, 8)).astype(np.float32)
+    user_ids = pd.Series([f"u{u}" for u in range(n_users)])
+    item_ids = pd.Series([f"i{i}" for i in range(n_items)])
+    return split, item_emb, user_emb, user_ids, item_ids
+
+
+MODEL = ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,), dropout=0.0)
+TRAINING = TrainingConfig(
+    epochs=6, batch_size=64, learning_rate=0.01, negatives_per_positive=4, patience=6, seed=7
+)
+
+
+@pytest.fixture(scope="module")
+def planted_runs():
+    split, item_emb, user_emb, user_ids, item_ids = _planted()
+    runs = [
+        fit_recommender(split.train, split.valid, item_emb, user_emb, user_ids, item_ids,
+                        MODEL, TRAINING)
+        for _ in range(2)
+    ]  # fmt: skip
+    return split, runs
+
+
+def test_fit_learns_the_planted_signal(planted_runs) -> None:
+    split, [(trained, result), _] = planted_runs
+    totals = [log.losses["total"] for log in result.history]
+    assert len(totals) == TRAINING.epochs
+    assert totals[-1] < 0.5 * totals[0]
+    assert np.mean(totals[3:]) < np.mean(totals[:3])
+    assert sum(b < a for a, b in zip(totals, totals[1:], strict=False)) >= len(totals) - 2
+    assert set(result.history[0].losses) == {"watch", "like", "rating", "total"}
+
+    assert 1 <= result.best_epoch <= len(result.history)
+    assert result.best_valid == result.history[result.best_epoch - 1].valid
+    best = result.best_valid["ndcg@10"]
+    assert best == max(log.valid["ndcg@10"] for log in result.history)
+
+    # Random rankings over the same candidates, averaged over draws.
+    truth_u, truth_i = split.valid["user_idx"].to_numpy(), split.valid["item_idx"].to_numpy()
+    seen_u, seen_i = split.train["user_idx"].to_numpy(), split.train["item_idx"].to_numpy()
+    generator = torch.Generator().manual_seed(0)
+    random_ndcg = np.mean(
+        [
+            evaluate_ranking(
+                lambda users: torch.rand(len(users), 40, generator=generator), 40,
+                truth_u, truth_i, seen_u, seen_i, (10,),
+            )[0]["ndcg@10"]
+            for _ in range(30)
+        ]
+    )  # fmt: skip
+    assert best > random_ndcg + 0.15
+
+    # The returned weights are the best epoch's, and they reproduce its validation score.
+    model = build_model(MODEL, split.train, np.zeros((40, 8), np.float32),
+                        np.zeros((24, 8), np.float32))  # fmt: skip
+    model.load_state_dict(trained.state_dict)
+    model.eval()
+    again, _, _ = evaluate_ranking(model.score_items, 40, truth_u, truth_i, seen_u, seen_i, (10,))
+    assert again["ndcg@10"] == pytest.approx(best, abs=1e-6)
+    assert trained.user_ids[:2] == ("u0", "u1") and len(trained.item_ids) == 40
+    assert history_dict(result)["best_epoch"] == result.best_epoch
+
+
+def test_fit_is_deterministic_for_a_seed(planted_runs) -> None:
+    _, [(first, result_a), (second, result_b)] = planted_runs
+    assert result_a.best_epoch == result_b.best_epoch
+    assert set(result_a.best_valid) == set(result_b.best_valid)
+    for name, value in result_a.best_valid.items():
+        assert result_b.best_valid[name] == pytest.approx(value, abs=1e-6)
+    assert set(first.state_dict) == set(second.state_dict)
+    for name, tensor in first.state_dict.items():
+        torch.testing.assert_close(second.state_dict[name], tensor, atol=0, rtol=0)
+
+
+def test_early_stopping_keeps_the_best_epoch() -> None:
+    split, item_emb, user_emb, _, _ = _planted(n_users=6, n_items=10, per_user=4)
+    model = build_model(MODEL, split.train, item_emb, user_emb)
+    scores = iter([0.2, 0.5, 0.4, 0.5, 0.1, 0.9])
+    snapshots = []
+
+    def validate(network):
+        snapshots.append({k: v.clone() for k, v in network.state_dict().items()})
+        return {"ndcg@10": next(scores)}
+
+    config = TrainingConfig(epochs=6, batch_size=16, learning_rate=0.01, patience=2, seed=0)
+    result = train_multitask(model, split.train, {"watch": 1.0}, config, 4.0, validate)
+    # Epoch 3 and 4 fail to beat 0.5 (a tie is not an improvement): stop after epoch 4.
+    assert [log.epoch for log in result.history] == [1, 2, 3, 4]
+    assert result.best_epoch == 2
+    assert result.best_valid == {"ndcg@10": 0.5}
+    for name, tensor in snapshots[1].items():
+        torch.testing.assert_close(result.state_dict[name], tensor, atol=0, rtol=0)
+        torch.testing.assert_close(model.state_dict()[name], tensor, atol=0, rtol=0)
+    assert not model.training
