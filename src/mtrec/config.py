@@ -133,7 +133,7 @@ class ModelConfig(_Section):
     embedding_dim: int = Field(default=64, ge=4)
     hidden_dims: tuple[int, ...] = (128, 64)
     tower_dims: tuple[int, ...] = (32,)
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     use_text: bool = True
     tasks: dict[Literal["watch", "like", "rating"], TaskConfig] = Field(
         default_factory=lambda: {
@@ -158,8 +158,8 @@ class TrainingConfig(_Section):
     """Mini-batch Adam with early stopping on validation NDCG@10."""
 
     epochs: int = Field(default=30, ge=1)
-    batch_size: int = Field(default=1024, ge=1)
-    learning_rate: float = Field(default=2e-3, gt=0.0)
+    batch_size: int = Field(default=2048, ge=1)
+    learning_rate: float = Field(default=5e-3, gt=0.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     negatives_per_positive: int = Field(default=4, ge=1)
     patience: int = Field(default=3, ge=1)
