@@ -118,7 +118,8 @@ def export_run(run: object, config: RunConfig) -> Path:
     print(f"drift: {drift_summary['n_drifted']}/{drift_summary['n_columns']} columns drifted, "
           f"detected={drift_summary['drift_detected']}")  # fmt: skip
     stage = _stage_of(config, decision["version"])
-    print(f"model version {decision['version']}: promote={decision['promote']} "
+    when = "registered earlier, decision" if "register_model" in cached else "decision"
+    print(f"model version {decision['version']}: {when}: promote={decision['promote']} "
           f"({decision['reason']}); stage now: {stage}")  # fmt: skip
     print(f"reports: {run_dir} (also {reports_dir / 'latest'})")
     return run_dir
