@@ -110,6 +110,9 @@ class TextConfig(_Section):
     item_template: str = "{title} ({year}). Genres: {genres}."
     user_template: str = "A {age} year old {gender} {occupation} who mostly watches {top_genres}."
     top_genres: int = Field(default=3, ge=1)
+    item_extra_columns: Literal["auto"] | tuple[str, ...] = "auto"
+    """Item text columns appended after the template as ``column: value``. ``auto`` takes every
+    text column of the item table that the template does not already use; ``[]`` none."""
 
 
 class EncoderConfig(_Section):

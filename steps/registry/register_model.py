@@ -14,7 +14,10 @@ def register_model(
     evaluation_metrics: dict[str, Any],
     drift_summary: dict[str, Any],
     config: RunConfig,
-) -> Annotated[dict[str, Any], "promotion_decision"]:
+) -> tuple[
+    Annotated[dict[str, Any], "promotion_decision"],
+    Annotated[dict[str, Any], "run_config"],
+]:
     """Record metrics on this run's model version; promote it to production if it is better.
 
     Cached like every step: the same data, config and code name the same model version, so a
@@ -45,4 +48,4 @@ def register_model(
             model.set_stage(ModelStages.PRODUCTION, force=True)
     decision["version"] = str(model.version)
     log_metadata({"promotion": decision}, infer_model=True)
-    return decision
+    return decision, config.model_dump(mode="json")

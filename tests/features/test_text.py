@@ -5,7 +5,13 @@ import pandas as pd
 from mtrec.config import SplitConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
-from mtrec.features.text import item_texts, render, template_fields, user_texts
+from mtrec.features.text import (
+    extra_text_columns,
+    item_texts,
+    render,
+    template_fields,
+    user_texts,
+)
 
 ITEM_TEMPLATE = "{title} ({year}). Genres: {genres}."
 USER_TEMPLATE = "A {age} year old {occupation}, {n_interactions} films, likes {top_genres}."
@@ -141,4 +147,25 @@ def test_user_text_from_train_values() -> None:
         "A 20 year old unknown, 2 films, likes Comedy, Horror.",
         "A 30 year old unknown, 2 films, likes Action, Crime.",
         "A 40 year old unknown, 1 films, likes Comedy.",
+    ]
+
+
+def test_extra_item_text_columns_are_appended_in_auto_mode():
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b"],
+            "item_idx": [0, 1],
+            "title": ["Alien", "Heat"],
+            "year": ["1979", ""],
+            "genres": ["Horror|Sci-Fi", ""],
+            "description": ["A crew meets a creature.", None],
+            "budget": [11.0, 60.0],
+        }
+    )
+    template = "{title} ({year}). Genres: {genres}."
+    assert extra_text_columns(items, template) == ["description"]
+    texts = item_texts(items, template, extra_text_columns(items, template))
+    assert texts.tolist() == [
+        "Alien (1979). Genres: Horror, Sci-Fi. description: A crew meets a creature.",
+        "Heat (unknown). Genres: unknown.",
     ]

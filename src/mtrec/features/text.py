@@ -7,7 +7,7 @@ period can leak into a feature the model sees.
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -33,12 +33,35 @@ def render(template: str, record: Mapping[str, object]) -> str:
     return " ".join(_FORMATTER.vformat(template, (), fields).split())
 
 
-def item_texts(items: pd.DataFrame, template: str) -> pd.Series:
-    """One text per catalogue row, in ``item_idx`` order. Genres are listed comma-separated."""
+_NOT_TEXT = frozenset({"item_id", "item_idx"})
+
+
+def extra_text_columns(items: pd.DataFrame, template: str) -> list[str]:
+    """Text columns of ``items`` that ``template`` does not use (``auto`` extra columns)."""
+    used = set(template_fields(template)) | _NOT_TEXT
+    return [
+        column
+        for column in items.columns
+        if column not in used
+        and (pd.api.types.is_string_dtype(items[column]) or items[column].dtype == object)
+    ]
+
+
+def item_texts(items: pd.DataFrame, template: str, extra_columns: Sequence[str] = ()) -> pd.Series:
+    """One text per catalogue row, in ``item_idx`` order. Genres are listed comma-separated;
+    each of ``extra_columns`` with a value is appended as ``column: value.``"""
     frame = items.copy()
     frame["genres"] = frame["genres"].fillna("").str.replace("|", ", ", regex=False)
-    records = frame.to_dict("records")
-    return pd.Series([render(template, r) for r in records], index=items.index, name="text")
+    texts = []
+    for record in frame.to_dict("records"):
+        text = render(template, record)
+        extras = [
+            f"{column}: {str(record[column]).strip().rstrip('.')}."
+            for column in extra_columns
+            if not _is_blank(record.get(column))
+        ]
+        texts.append(" ".join([text, *extras]))
+    return pd.Series(texts, index=items.index, name="text")
 
 
 def user_top_genres(train: pd.DataFrame, items: pd.DataFrame, top_k: int) -> pd.Series:
