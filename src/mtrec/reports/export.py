@@ -1,0 +1,70 @@
+"""Files a user finds after a run: ``reports/<run>/`` and the ``reports/latest`` link."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write under a temporary name, then rename: a reader never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_run_reports(
+    run_dir: Path,
+    metrics: dict[str, Any],
+    recommendations: pd.DataFrame,
+    pages: dict[str, str],
+) -> Path:
+    """Write ``metrics.json``, ``recommendations_test.csv`` and the HTML ``pages`` (file name
+    to content) into ``run_dir``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
+    _atomic_write(run_dir / "recommendations_test.csv", recommendations.to_csv(index=False))
+    for name, html in pages.items():
+        _atomic_write(run_dir / name, html)
+    return run_dir
+
+
+def point_latest(reports_dir: Path, run_dir: Path) -> Path:
+    """Make ``reports_dir/latest`` a relative symlink to ``run_dir``, replaced atomically."""
+    latest = reports_dir / "latest"
+    temporary = reports_dir / ".latest.tmp"
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(os.path.relpath(run_dir, reports_dir), target_is_directory=True)
+    os.replace(temporary, latest)
+    return latest
+
+
+def metrics_table(metrics: dict[str, Any], ks: tuple[int, ...]) -> str:
+    """A plain-text table: model against the popularity baseline on test, then task metrics."""
+    test, baseline = metrics["test"], metrics["baselines"]["popularity"]
+    names = [f"{m}@{k}" for k in ks for m in ("ndcg", "recall", "hit", "mrr")]
+    lines = [f"{'metric':<12}{'model':>10}{'popularity':>12}{'delta':>10}", "-" * 44]
+    for name in names:
+        delta = test[name] - baseline[name]
+        lines.append(f"{name:<12}{test[name]:>10.4f}{baseline[name]:>12.4f}{delta:>+10.4f}")
+    lines.append("-" * 44)
+    for name in ("watch_auc", "like_auc", "rating_rmse"):
+        if name in test:
+            lines.append(f"{name:<12}{test[name]:>10.4f}")
+    return "\n".join(lines)
