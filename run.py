@@ -94,8 +94,12 @@ def export_run(run: object, config: RunConfig) -> Path:
     drift_summary = steps["report_drift"].outputs["drift_summary"][0].load()
     decision = steps["register_model"].outputs["promotion_decision"][0].load()
     history = steps["train_model"].outputs["training_history"][0].load()
+    ablations = {}
+    if "run_id_only_ablation" in steps:
+        ablations["id_only"] = steps["run_id_only_ablation"].outputs["id_only_metrics"][0].load()
     report = {
         **metrics,
+        "ablations": ablations,
         "training": {k: history[k] for k in ("best_epoch", "best_valid", "seconds")},
         "drift": drift_summary,
         "promotion": decision,
@@ -112,7 +116,7 @@ def export_run(run: object, config: RunConfig) -> Path:
         name for name, s in steps.items() if str(s.status) in ("cached", "ExecutionStatus.CACHED")
     ]
     print()
-    print(metrics_table(metrics, config.evaluation.ks))
+    print(metrics_table(metrics, config.evaluation.ks, ablations.get("id_only")))
     print()
     print(f"steps cached: {len(cached)}/{len(steps)} ({', '.join(sorted(cached)) or 'none'})")
     print(f"drift: {drift_summary['n_drifted']}/{drift_summary['n_columns']} columns drifted, "

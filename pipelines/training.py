@@ -8,6 +8,7 @@ from steps.data.load_data import load_data
 from steps.data.split_data import split_data
 from steps.data.validate_data import validate_data
 from steps.evaluation.evaluate_model import evaluate_model
+from steps.evaluation.run_id_only_ablation import run_id_only_ablation
 from steps.features.build_texts import build_texts
 from steps.features.encode_texts import encode_texts
 from steps.registry.register_model import register_model
@@ -46,6 +47,11 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     metrics, _ = evaluate_model.with_options(model=model)(
         recommender, train, valid, test, users, items, config.evaluation, config.model
     )
+    if config.evaluation.id_only_ablation:
+        run_id_only_ablation.with_options(model=model)(
+            train, valid, test, users, items, item_embeddings, user_embeddings,
+            config.model, config.training, config.evaluation,
+        )  # fmt: skip
     _, drift_summary = report_drift.with_options(model=model)(
         train, test, items, users, config.drift
     )

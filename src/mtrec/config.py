@@ -64,7 +64,7 @@ class ValidationConfig(_Section):
 class SplitConfig(_Section):
     """How interactions are split into train, valid and test."""
 
-    strategy: Literal["ratio", "predefined", "time"] = "ratio"
+    strategy: Literal["ratio", "predefined", "time", "cold_items"] = "ratio"
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     """``ratio``: per user, in timestamp order, counted like RecBole's ``RS`` with ``order TO``."""
     valid_start: int | None = None
@@ -74,6 +74,10 @@ class SplitConfig(_Section):
     train_file: Path | None = None
     valid_file: Path | None = None
     test_file: Path | None = None
+    cold_item_share: float = Field(default=0.1, gt=0.0, lt=1.0)
+    """``cold_items``: this share of interacted items, drawn with ``seed``, keeps all its
+    interactions in test; the other interactions are split by ``ratios`` as above."""
+    seed: int = 0
 
     @field_validator("ratios")
     @classmethod
@@ -122,6 +126,12 @@ class EncoderConfig(_Section):
     """A local transformers model folder; ``None`` uses the packaged all-MiniLM-L6-v2."""
     max_length: int = Field(default=64, ge=8, le=512)
     batch_size: int = Field(default=128, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``bf16`` runs the encoder under bfloat16 autocast; it is used only when a probe on the
+    run's own texts keeps cosine >= 0.99 to fp32, else fp32 is used. ``auto`` picks bf16 where
+    the CPU has native bf16 instructions (AVX-512 BF16 or AMX), fp32 elsewhere."""
+    store_dir: Path | None = Path("data/cache/embeddings")
+    """Content-addressed embedding store shared across runs; ``null`` disables it."""
 
 
 class TaskConfig(_Section):
@@ -174,6 +184,11 @@ class EvaluationConfig(_Section):
 
     ks: tuple[int, ...] = (10, 20)
     recommendations_k: int = Field(default=20, ge=1)
+    cold_item_max_train: int = Field(default=5, ge=0)
+    """Test interactions whose item has at most this many training interactions form the
+    cold-item slice (ranked against the whole catalogue, like the main metrics)."""
+    id_only_ablation: bool = True
+    """Also train and evaluate the same model without text features, in the same run."""
 
     @field_validator("ks")
     @classmethod

@@ -26,8 +26,9 @@ def evaluate_model(
     """Full-ranking metrics for the model and the popularity baseline, and test top-K lists."""
     metrics, recommendations = evaluate_recommender(
         recommender.build(), train, valid, test, users, items, config.ks,
-        config.recommendations_k, model_config.like_threshold,
+        config.recommendations_k, model_config.like_threshold, config.cold_item_max_train,
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],
-                  "baseline_popularity": metrics["baselines"]["popularity"]})  # fmt: skip
+                  "baseline_popularity": metrics["baselines"]["popularity"],
+                  "cold_items": metrics["slices"]["cold_items"]})  # fmt: skip
     return metrics, recommendations

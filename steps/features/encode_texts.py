@@ -5,6 +5,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from mtrec.config import EncoderConfig
+from mtrec.features.embed import embed_texts
 from mtrec.features.encoder import TextEncoder
 from steps.caching import LIBRARY_CACHE_POLICY
 
@@ -16,10 +17,18 @@ def encode_texts(
     Annotated[np.ndarray, "item_embeddings"],
     Annotated[np.ndarray, "user_embeddings"],
 ]:
-    """Embed item and user texts with the configured encoder: (N, D) float32 unit rows."""
-    encoder = TextEncoder(config.model_path, config.max_length, config.batch_size)
-    item_embeddings = encoder.encode(item_texts["text"].tolist())
-    user_embeddings = encoder.encode(user_texts["text"].tolist())
+    """Embed item and user texts (N, D) float32 unit rows, encoding only texts the
+    content-addressed store has not seen."""
+    encoder = TextEncoder(config.model_path, config.max_length, config.batch_size, config.precision)
+    items, item_stats = embed_texts(encoder, item_texts["text"].tolist(), config.store_dir)
+    users, user_stats = embed_texts(encoder, user_texts["text"].tolist(), config.store_dir)
     log_metadata({"encoder": {"path": str(encoder.path), "dim": encoder.dim,
-                              "items": len(item_texts), "users": len(user_texts)}})  # fmt: skip
-    return item_embeddings, user_embeddings
+                              "precision": encoder.precision,
+                              "item_hits": item_stats.hits, "item_misses": item_stats.misses,
+                              "user_hits": user_stats.hits, "user_misses": user_stats.misses,
+                              "corrupt_shards": item_stats.corrupt_shards}})  # fmt: skip
+    print(
+        f"embedding store: items {item_stats.hits} hits / {item_stats.misses} encoded, users "
+        f"{user_stats.hits} hits / {user_stats.misses} encoded ({encoder.precision})"
+    )
+    return items, users

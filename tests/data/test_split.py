@@ -204,3 +204,30 @@ def test_predefined_split_missing_file(tmp_path: Path) -> None:
     config.valid_file.unlink()
     with pytest.raises(FileNotFoundError, match="valid.csv"):
         split_interactions(frame, config)
+
+
+def test_cold_items_split_keeps_chosen_items_in_test_only():
+    from conftest import make_interactions
+
+    from mtrec.data.prepare import index_interactions
+
+    interactions, items, users = make_interactions(n_users=40, n_items=50, per_user=15, seed=1)
+    data = index_interactions(
+        interactions.astype({"user_id": "string", "item_id": "string"}),
+        items.astype({"item_id": "string"}),
+        users.astype({"user_id": "string"}),
+    )
+    config = SplitConfig(strategy="cold_items", cold_item_share=0.2, seed=7)
+    split = split_interactions(data.interactions, config)
+    n_items = data.interactions["item_idx"].nunique()
+    test_only = set(split.test["item_idx"]) - set(split.train["item_idx"]) - set(
+        split.valid["item_idx"]
+    )
+    assert len(test_only) >= round(0.2 * n_items)
+    assert len(split.train) + len(split.valid) + len(split.test) == len(data.interactions)
+    again = split_interactions(data.interactions, config)
+    pd.testing.assert_frame_equal(split.test, again.test)
+    other_seed = split_interactions(
+        data.interactions, SplitConfig(strategy="cold_items", cold_item_share=0.2, seed=8)
+    )
+    assert not split.test.equals(other_seed.test)

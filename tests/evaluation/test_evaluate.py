@@ -82,7 +82,8 @@ def evaluated():
 
 def test_evaluate_recommender_metrics(evaluated) -> None:
     _, _, metrics, _ = evaluated
-    assert set(metrics) == {"valid", "test", "baselines"}
+    assert set(metrics) == {"valid", "test", "baselines", "slices"}
+    assert set(metrics["slices"]["cold_items"]) >= {"interactions", "users"}
     assert set(metrics["baselines"]) == {"popularity"}
     ranking = {f"{m}@{k}" for k in (5, 10) for m in ("recall", "ndcg", "hit", "mrr")}
     assert set(metrics["valid"]) == ranking
@@ -112,3 +113,29 @@ def test_evaluate_recommender_recommendations(evaluated) -> None:
     seen = set(zip(history["user_id"], history["item_id"], strict=True))
     pairs = zip(recommendations["user_id"], recommendations["item_id"], strict=True)
     assert not any(pair in seen for pair in pairs)
+
+
+def test_cold_item_slice_keeps_only_rarely_trained_items():
+    from mtrec.config import ModelConfig
+    from mtrec.evaluation.evaluate import cold_item_slice
+    from mtrec.training.fit import build_model
+
+    train = pd.DataFrame(
+        {"user_idx": [0, 0, 1, 1, 2, 2, 2], "item_idx": [0, 1, 0, 1, 0, 1, 2],
+         "rating": [5.0] * 7, "timestamp": range(7)}
+    )  # fmt: skip
+    test = pd.DataFrame(
+        {"user_idx": [0, 1, 2], "item_idx": [2, 3, 1], "rating": [4.0] * 3, "timestamp": [9] * 3}
+    )
+    rng = np.random.default_rng(0)
+    model = build_model(
+        ModelConfig(embedding_dim=4, hidden_dims=(8,), tower_dims=(4,)), train,
+        rng.normal(size=(5, 6)).astype(np.float32), rng.normal(size=(3, 6)).astype(np.float32),
+    )  # fmt: skip
+    result = cold_item_slice(model, train, test, train, (2,), max_train=1)
+    # item 2 has one training interaction and item 3 none: user 2's item 1 (3 trainings) is out.
+    assert result["interactions"] == 2 and result["users"] == 2
+    assert set(result["model"]) == {"recall@2", "ndcg@2", "hit@2", "mrr@2"}
+    assert 0.0 <= result["popularity"]["ndcg@2"] <= 1.0
+    empty = cold_item_slice(model, train, test, train, (2,), max_train=-1)
+    assert empty["interactions"] == 0 and "model" not in empty

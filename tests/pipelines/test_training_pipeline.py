@@ -19,7 +19,11 @@ def _write_config(folder: Path, encoder: Path | None, model_name: str, **data: o
     config = {
         "data": {"source": "generic", **{k: str(v) for k, v in data.items()}},
         "validation": {"min_interactions_per_user": 5},
-        "encoder": {"model_path": str(encoder) if encoder else None, "max_length": 16},
+        "encoder": {
+            "model_path": str(encoder) if encoder else None,
+            "max_length": 16,
+            "store_dir": str(folder / "embeddings"),
+        },
         "model": {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8]},
         "training": {"epochs": 2, "batch_size": 128, "patience": 2},
         "evaluation": {"ks": [5, 10], "recommendations_k": 10},
@@ -75,6 +79,11 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
         assert 0.0 <= metrics["test"][key] <= 1.0
         assert 0.0 <= metrics["baselines"]["popularity"][key] <= 1.0
     assert {"watch_auc", "like_auc", "rating_rmse"} <= set(metrics["test"])
+    cold = metrics["slices"]["cold_items"]
+    assert cold["max_train_interactions"] == 5 and cold["interactions"] >= 0
+    id_only = metrics["ablations"]["id_only"]
+    assert 0.0 <= id_only["test"]["ndcg@10"] <= 1.0
+    assert id_only["test"]["ndcg@10"] != metrics["test"]["ndcg@10"]
     assert metrics["promotion"]["promote"] is True
     recommendations = pd.read_csv(latest / "recommendations_test.csv", dtype=str)
     assert list(recommendations.columns) == ["user_id", "item_id", "rank"]
@@ -88,7 +97,7 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert cli.main(["train", "--config", str(config)]) == 0
     elapsed = time.perf_counter() - started
     out = capsys.readouterr().out
-    assert "steps cached: 10/10" in out, out[-2000:]
+    assert "steps cached: 11/11" in out, out[-2000:]
     assert _versions("smoke") == versions, "a rerun of the same inputs must reuse its version"
     assert _production("smoke") == versions[0]
     print(f"cached rerun took {elapsed:.1f}s")
@@ -157,6 +166,10 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
     model, popularity = metrics["test"], metrics["baselines"]["popularity"]
     print(json.dumps({"model": model, "popularity": popularity}, indent=1))
     assert model["ndcg@10"] > popularity["ndcg@10"] * 1.15
+    cold, id_only = metrics["slices"]["cold_items"], metrics["ablations"]["id_only"]
+    print(json.dumps({"cold_items": cold, "id_only_cold": id_only["slices"]["cold_items"]}))
+    assert cold["interactions"] > 50
+    assert cold["model"]["recall@10"] > id_only["slices"]["cold_items"]["model"]["recall@10"]
     assert model["recall@20"] > popularity["recall@20"]
     assert model["watch_auc"] > 0.75 and model["like_auc"] > 0.7 and model["rating_rmse"] < 1.1
     assert metrics["promotion"]["promote"] is True
@@ -167,5 +180,5 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
 
     started = time.perf_counter()
     assert cli.main(["train", "--config", str(path)]) == 0
-    assert "steps cached: 10/10" in capsys.readouterr().out
+    assert "steps cached: 11/11" in capsys.readouterr().out
     assert time.perf_counter() - started < 60

@@ -28,6 +28,10 @@ def split_interactions(interactions: pd.DataFrame, config: SplitConfig) -> Split
     """Split canonical interactions with the configured strategy."""
     if config.strategy == "ratio":
         parts = ratio_split_parts(interactions, config.ratios)
+    elif config.strategy == "cold_items":
+        parts = cold_item_split_parts(
+            interactions, config.ratios, config.cold_item_share, config.seed
+        )
     elif config.strategy == "time":
         assert config.valid_start is not None and config.test_start is not None
         parts = time_split_parts(interactions, config.valid_start, config.test_start)
@@ -79,6 +83,21 @@ def ratio_split_parts(interactions: pd.DataFrame, ratios: tuple[float, ...]) -> 
     sorted_parts = (position[:, None] >= per_row_bounds[:, :-1]).sum(axis=1)
     parts = np.empty(len(users), dtype=np.int64)
     parts[order] = sorted_parts
+    return parts
+
+
+def cold_item_split_parts(
+    interactions: pd.DataFrame, ratios: tuple[float, ...], share: float, seed: int
+) -> np.ndarray:
+    """Items drawn with ``seed`` (``share`` of the interacted ones) are test-only; the rest of
+    the interactions get the per-user ratio split. Measures cold start on many items at once."""
+    items = np.unique(interactions["item_idx"].to_numpy())
+    n_cold = max(1, round(share * len(items)))
+    cold = np.random.default_rng(seed).choice(items, size=n_cold, replace=False)
+    is_cold = np.isin(interactions["item_idx"].to_numpy(), cold)
+    parts = np.full(len(interactions), 2, dtype=np.int64)
+    warm = interactions[~is_cold]
+    parts[~is_cold] = ratio_split_parts(warm, ratios)
     return parts
 
 

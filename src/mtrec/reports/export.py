@@ -55,14 +55,36 @@ def point_latest(reports_dir: Path, run_dir: Path) -> Path:
     return latest
 
 
-def metrics_table(metrics: dict[str, Any], ks: tuple[int, ...]) -> str:
-    """A plain-text table: model against the popularity baseline on test, then task metrics."""
+def metrics_table(
+    metrics: dict[str, Any], ks: tuple[int, ...], id_only: dict[str, Any] | None = None
+) -> str:
+    """A plain-text table: model against the popularity baseline on test, the cold-item slice
+    (with the id-only ablation when given), then task metrics."""
     test, baseline = metrics["test"], metrics["baselines"]["popularity"]
     names = [f"{m}@{k}" for k in ks for m in ("ndcg", "recall", "hit", "mrr")]
     lines = [f"{'metric':<12}{'model':>10}{'popularity':>12}{'delta':>10}", "-" * 44]
     for name in names:
         delta = test[name] - baseline[name]
         lines.append(f"{name:<12}{test[name]:>10.4f}{baseline[name]:>12.4f}{delta:>+10.4f}")
+    cold = metrics.get("slices", {}).get("cold_items", {})
+    if "model" in cold:
+        lines.append("-" * 44)
+        lines.append(
+            f"cold items (<= {cold['max_train_interactions']} training interactions): "
+            f"{cold['interactions']} test interactions, {cold['users']} users"
+        )
+        k = ks[0]
+        for name in (f"ndcg@{k}", f"recall@{k}"):
+            model, popularity = cold["model"][name], cold["popularity"][name]
+            delta = model - popularity
+            lines.append(f"{name:<12}{model:>10.4f}{popularity:>12.4f}{delta:>+10.4f}")
+        id_cold = (id_only or {}).get("slices", {}).get("cold_items", {}).get("model")
+        if id_cold:
+            lines.append("id-only model on the same slice and overall (text ablation):")
+            for name in (f"ndcg@{k}", f"recall@{k}"):
+                lines.append(f"{name:<12}{id_cold[name]:>10.4f}   (cold, id-only)")
+            overall = id_only["test"][f"ndcg@{k}"]  # type: ignore[index]
+            lines.append(f"{f'ndcg@{k}':<12}{overall:>10.4f}   (all test, id-only)")
     lines.append("-" * 44)
     for name in ("watch_auc", "like_auc", "rating_rmse"):
         if name in test:
