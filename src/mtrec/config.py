@@ -148,6 +148,9 @@ class ModelConfig(_Section):
     tower_dims: tuple[int, ...] = (32,)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     use_text: bool = True
+    item_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Share of training rows whose item id embedding is hidden, so the model learns to score
+    items from text alone (what a cold item has)."""
     tasks: dict[Literal["watch", "like", "rating"], TaskConfig] = Field(
         default_factory=lambda: {
             "watch": TaskConfig(weight=1.0),

@@ -102,3 +102,28 @@ def test_precision_is_settled_before_keys_are_made(tiny_encoder_path, precision)
     exact = TextEncoder(tiny_encoder_path, max_length=16, precision="fp32").encode(texts)
     cosine = (encoder.encode(texts) * exact).sum(axis=1)
     assert cosine.min() >= 0.99  # bf16 kept only when it stays this close to fp32
+
+
+def test_fifty_new_items_encode_exactly_fifty_texts(tmp_path, tiny_encoder_path):
+    import pandas as pd
+
+    from mtrec.features.text import item_texts
+
+    def catalogue(n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "item_id": [f"i{i}" for i in range(n)],
+                "title": [f"star {i}" for i in range(n)],
+                "year": ["1990"] * n,
+                "genres": ["Drama|War"] * n,
+            }
+        )
+
+    encoder = TextEncoder(tiny_encoder_path, max_length=16, precision="fp32")
+    template = "{title} ({year}). Genres: {genres}."
+    _, first = embed_texts(encoder, item_texts(catalogue(120), template).tolist(), tmp_path)
+    _, second = embed_texts(encoder, item_texts(catalogue(170), template).tolist(), tmp_path)
+    assert (first.hits, first.misses) == (0, 120)
+    assert (second.hits, second.misses) == (120, 50)
+    _, changed = embed_texts(encoder, item_texts(catalogue(170), "{title}").tolist(), tmp_path)
+    assert changed.misses == 170  # a new template invalidates every text it changes

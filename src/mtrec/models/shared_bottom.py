@@ -7,7 +7,9 @@ a NeuMF-style interaction (He et al., "Neural Collaborative Filtering", WWW 2017
 matrix-factorisation term on ``u * v`` plus an MLP over ``[u * v, u, v]``.
 
 Ids with no training interaction contribute a zero id embedding, so an unseen item is scored
-from its text alone instead of from an untrained random row.
+from its text alone instead of from an untrained random row. With ``item_id_dropout`` the item
+id is hidden for a share of training rows (Volkovs et al., "DropoutNet", NeurIPS 2017), so the
+towers also learn to score an item from its text alone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class ModelSpec:
     use_text: bool = True
     tasks: tuple[str, ...] = TASKS
     rating_mean: float = 3.5
+    item_id_dropout: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -48,9 +51,10 @@ def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
 class _Bottom(nn.Module):
     """Id embedding + projected text embedding -> shared representation."""
 
-    def __init__(self, n: int, text_dim: int, spec: ModelSpec):
+    def __init__(self, n: int, text_dim: int, spec: ModelSpec, id_dropout: float = 0.0):
         super().__init__()
         self.use_text = spec.use_text
+        self.id_dropout = id_dropout
         self.ids = nn.Embedding(n, spec.embedding_dim)
         nn.init.normal_(self.ids.weight, std=0.05)
         self.text_proj = nn.Linear(text_dim, spec.embedding_dim)
@@ -59,7 +63,12 @@ class _Bottom(nn.Module):
         self.out_dim = dims[-1]
 
     def forward(self, idx: Tensor, text: Tensor, seen: Tensor) -> Tensor:
-        ids = self.ids(idx) * seen[idx].unsqueeze(-1)  # (B, E); zero for never-trained ids
+        keep = seen[idx]  # (B,); zero for never-trained ids
+        if self.training and self.id_dropout > 0 and self.use_text:
+            # DropoutNet-style: hide the id of some training rows so the towers learn to score
+            # from text alone, which is all an unseen item has.
+            keep = keep * (torch.rand_like(keep) >= self.id_dropout).to(keep.dtype)
+        ids = self.ids(idx) * keep.unsqueeze(-1)  # (B, E)
         words = self.text_proj(text[idx]) if self.use_text else torch.zeros_like(ids)  # (B, E)
         return self.mlp(torch.cat([ids, words], dim=-1))  # (B, H)
 
@@ -118,7 +127,7 @@ class SharedBottomRecommender(nn.Module):
         self.register_buffer("user_seen", ones_u if user_seen is None else user_seen.float())
         self.register_buffer("item_seen", ones_i if item_seen is None else item_seen.float())
         self.user_bottom = _Bottom(spec.n_users, spec.user_text_dim, spec)
-        self.item_bottom = _Bottom(spec.n_items, spec.item_text_dim, spec)
+        self.item_bottom = _Bottom(spec.n_items, spec.item_text_dim, spec, spec.item_id_dropout)
         dim = self.user_bottom.out_dim
         self.towers = nn.ModuleDict(
             {task: _Tower(dim, spec.tower_dims, spec.dropout) for task in spec.tasks}

@@ -37,6 +37,7 @@ def build_model(
         tower_dims=tuple(config.tower_dims),
         dropout=config.dropout,
         use_text=config.use_text,
+        item_id_dropout=config.item_id_dropout,
         tasks=tuple(config.tasks),
         rating_mean=float(train["rating"].mean()),
     )
