@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 # Set before transformers is imported anywhere: no hub look-ups, ever.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,6 +25,7 @@ from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 logger = logging.getLogger(__name__)
 MIN_BF16_COSINE = 0.99
+PROGRESS_MIN_TEXTS = 10_000
 _PROBE_TEXTS = 64
 
 
@@ -128,7 +130,11 @@ class TextEncoder:
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
         order = np.argsort(-lengths, kind="stable")
         output = np.empty((len(texts), self.dim), dtype=np.float32)
-        with torch.inference_mode():
+        # A progress bar (with texts/s) only for runs long enough to wonder about.
+        progress = tqdm(
+            total=len(texts), unit="text", desc="encoding", disable=len(texts) < PROGRESS_MIN_TEXTS
+        )
+        with torch.inference_mode(), progress:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 features = [{k: encoded[k][i] for k in encoded} for i in rows]
@@ -139,4 +145,5 @@ class TextEncoder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, D)
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
                 output[rows] = pooled.float().numpy()
+                progress.update(len(rows))
         return output
