@@ -34,6 +34,15 @@ def train(config_path: Path, no_cache: bool = False) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     data_fingerprint = fingerprint(files)
+    encoder_path = config.encoder.model_path
+    if encoder_path is not None and not (encoder_path / "config.json").is_file():
+        # Checked before the run starts: failing inside the pipeline would leave a model version.
+        print(
+            f"error: encoder.model_path {encoder_path} is not a local transformers model folder "
+            "(no config.json); models are never downloaded at run time",
+            file=sys.stderr,
+        )
+        return 2
 
     from pipelines.training import training_pipeline
     from steps.caching import library_code_hash

@@ -141,8 +141,17 @@ class TaskConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """Shared-bottom multi-task network over id and text embeddings."""
+    """Multi-task network over id and text embeddings."""
 
+    architecture: Literal["shared_bottom", "mmoe", "ple"] = "shared_bottom"
+    """``shared_bottom`` (Caruana 1997), ``mmoe`` (Ma et al. 2018) or ``ple`` (Tang et al.
+    2020); all share inputs, towers and the ``forward(batch) -> {task: output}`` interface."""
+    n_experts: int = Field(default=4, ge=1)
+    """MMoE: experts shared by all tasks; PLE: shared experts per level."""
+    n_task_experts: int = Field(default=1, ge=1)
+    """PLE: experts owned by each task, per level."""
+    levels: int = Field(default=1, ge=1)
+    """PLE: extraction levels (1 is CGC)."""
     embedding_dim: int = Field(default=64, ge=4)
     hidden_dims: tuple[int, ...] = (128, 64)
     tower_dims: tuple[int, ...] = (32,)

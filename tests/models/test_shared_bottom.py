@@ -37,7 +37,7 @@ def test_forward_shapes_and_rating_offset() -> None:
         assert value.shape == (3,)
         assert value.dtype == torch.float32
     # The rating head is centred on the training mean: its tower logit plus rating_mean.
-    u, v = model.users(batch["user"]), model.items(batch["item"])
+    u, v = model.task_users(batch["user"])["rating"], model.task_items(batch["item"])["rating"]
     torch.testing.assert_close(out["rating"], model.towers["rating"].pair(u, v) + 3.25)
     torch.testing.assert_close(out["watch"], model.towers["watch"].pair(u, v))
 
@@ -75,8 +75,8 @@ def test_unseen_item_ignores_its_id_embedding() -> None:
     model = _model(item_seen=seen)
     with torch.no_grad():
         before = model.score_items(torch.arange(N_USERS)).clone()
-        model.item_bottom.ids.weight[4] = torch.randn(8) * 10
-        model.item_bottom.ids.weight[2] = torch.randn(8) * 10  # a seen item, for contrast
+        model.item_inputs.ids.weight[4] = torch.randn(8) * 10
+        model.item_inputs.ids.weight[2] = torch.randn(8) * 10  # a seen item, for contrast
         after = model.score_items(torch.arange(N_USERS))
     torch.testing.assert_close(after[:, 4], before[:, 4], atol=0, rtol=0)
     assert (after[:, 2] - before[:, 2]).abs().max() > 1e-3

@@ -183,3 +183,30 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
     assert cli.main(["train", "--config", str(path)]) == 0
     assert "steps cached: 11/11" in capsys.readouterr().out
     assert time.perf_counter() - started < 60
+
+
+def test_missing_encoder_path_is_refused_before_the_run(tmp_path, capsys):
+    config = _write_config(
+        tmp_path, tmp_path / "no-such-model", "no-encoder", **_tiny_dataset(tmp_path)
+    )
+    assert cli.main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-model" in err and "never downloaded" in err
+    assert _versions("no-encoder") == []
+
+
+def test_unreadable_data_file_names_the_file(tmp_path, capsys):
+    paths = _tiny_dataset(tmp_path)
+    paths["items"].write_bytes(b"item_id,title\n1,Caf\xe9 \xff\xfe\n")  # not UTF-8
+    config = _write_config(tmp_path, None, "bad-bytes", **paths)
+    assert cli.main(["train", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "items.csv" in err and "UTF-8" in err
+    assert _versions("bad-bytes") == []
+
+
+def test_config_with_a_typo_is_rejected(tmp_path, capsys):
+    path = tmp_path / "typo.yaml"
+    path.write_text("trainig:\n  epochs: 3\n")
+    assert cli.main(["train", "--config", str(path)]) == 2
+    assert "trainig" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
-from mtrec.models.shared_bottom import SharedBottomRecommender
+from mtrec.models.base import MultiTaskRecommender
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def rank_split(
 
 
 def model_ranking(
-    model: SharedBottomRecommender,
+    model: MultiTaskRecommender,
     truth: pd.DataFrame,
     history: pd.DataFrame,
     ks: tuple[int, ...],
@@ -74,7 +74,7 @@ def popularity_ranking(
 
 
 def task_metrics(
-    model: SharedBottomRecommender,
+    model: MultiTaskRecommender,
     test: pd.DataFrame,
     history: pd.DataFrame,
     like_threshold: float,
@@ -125,7 +125,7 @@ def recommendations_frame(
 
 
 def evaluate_recommender(
-    model: SharedBottomRecommender,
+    model: MultiTaskRecommender,
     train: pd.DataFrame,
     valid: pd.DataFrame,
     test: pd.DataFrame,
@@ -163,7 +163,7 @@ def evaluate_recommender(
 
 
 def cold_item_slice(
-    model: SharedBottomRecommender,
+    model: MultiTaskRecommender,
     train: pd.DataFrame,
     test: pd.DataFrame,
     history: pd.DataFrame,

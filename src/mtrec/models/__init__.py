@@ -1,0 +1,27 @@
+"""Multi-task recommenders sharing one interface, chosen by ``ModelSpec.architecture``."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from mtrec.models.base import ModelSpec, MultiTaskRecommender
+from mtrec.models.mmoe import MMoERecommender
+from mtrec.models.ple import PLERecommender
+from mtrec.models.shared_bottom import SharedBottomRecommender
+
+ARCHITECTURES: dict[str, type[MultiTaskRecommender]] = {
+    "shared_bottom": SharedBottomRecommender,
+    "mmoe": MMoERecommender,
+    "ple": PLERecommender,
+}
+
+
+def build_network(
+    spec: ModelSpec,
+    user_text: Tensor,
+    item_text: Tensor,
+    user_seen: Tensor | None = None,
+    item_seen: Tensor | None = None,
+) -> MultiTaskRecommender:
+    """The network ``spec.architecture`` names, with the given text buffers and seen masks."""
+    return ARCHITECTURES[spec.architecture](spec, user_text, item_text, user_seen, item_seen)

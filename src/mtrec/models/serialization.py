@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from mtrec.models.shared_bottom import ModelSpec, SharedBottomRecommender
+from mtrec.models import build_network
+from mtrec.models.base import ModelSpec, MultiTaskRecommender
 
 WEIGHTS_FILE = "weights.safetensors"
 SPEC_FILE = "model.json"
@@ -26,10 +27,10 @@ class TrainedModel:
     user_ids: tuple[str, ...]
     item_ids: tuple[str, ...]
 
-    def build(self) -> SharedBottomRecommender:
+    def build(self) -> MultiTaskRecommender:
         """The network in eval mode with these weights (text buffers included)."""
         spec = self.spec
-        model = SharedBottomRecommender(
+        model = build_network(
             spec,
             user_text=torch.zeros(spec.n_users, spec.user_text_dim),
             item_text=torch.zeros(spec.n_items, spec.item_text_dim),

@@ -14,8 +14,9 @@ import torch
 
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.models import build_network
+from mtrec.models.base import ModelSpec, MultiTaskRecommender
 from mtrec.models.serialization import TrainedModel
-from mtrec.models.shared_bottom import ModelSpec, SharedBottomRecommender
 from mtrec.training.trainer import TrainingResult, train_multitask
 
 
@@ -24,7 +25,7 @@ def build_model(
     train: pd.DataFrame,
     item_embeddings: np.ndarray,
     user_embeddings: np.ndarray,
-) -> SharedBottomRecommender:
+) -> MultiTaskRecommender:
     """A fresh network sized for the catalogue; ids unseen in ``train`` get no id embedding."""
     n_items, n_users = len(item_embeddings), len(user_embeddings)
     spec = ModelSpec(
@@ -38,12 +39,16 @@ def build_model(
         dropout=config.dropout,
         use_text=config.use_text,
         item_id_dropout=config.item_id_dropout,
+        architecture=config.architecture,
+        n_experts=config.n_experts,
+        n_task_experts=config.n_task_experts,
+        levels=config.levels,
         tasks=tuple(config.tasks),
         rating_mean=float(train["rating"].mean()),
     )
     item_seen = np.bincount(train["item_idx"].to_numpy(np.int64), minlength=n_items) > 0
     user_seen = np.bincount(train["user_idx"].to_numpy(np.int64), minlength=n_users) > 0
-    return SharedBottomRecommender(
+    return build_network(
         spec,
         user_text=torch.from_numpy(np.ascontiguousarray(user_embeddings)),
         item_text=torch.from_numpy(np.ascontiguousarray(item_embeddings)),
@@ -68,7 +73,7 @@ def fit_recommender(
     truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)
     seen_u, seen_i = train["user_idx"].to_numpy(np.int64), train["item_idx"].to_numpy(np.int64)
 
-    def validate(network: SharedBottomRecommender) -> dict[str, float]:
+    def validate(network: MultiTaskRecommender) -> dict[str, float]:
         means, _, _ = evaluate_ranking(
             network.score_items, network.spec.n_items, truth_u, truth_i, seen_u, seen_i, (10,)
         )

@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from mtrec.config import TrainingConfig
-from mtrec.models.shared_bottom import SharedBottomRecommender
+from mtrec.models.base import MultiTaskRecommender
 
 EARLY_STOPPING_METRIC = "ndcg@10"
 
@@ -91,12 +91,12 @@ def multitask_loss(
 
 
 def train_multitask(
-    model: SharedBottomRecommender,
+    model: MultiTaskRecommender,
     train: pd.DataFrame,
     task_weights: dict[str, float],
     config: TrainingConfig,
     like_threshold: float,
-    validate: Callable[[SharedBottomRecommender], dict[str, float]],
+    validate: Callable[[MultiTaskRecommender], dict[str, float]],
 ) -> TrainingResult:
     """Train ``model`` in place and return the best epoch's weights and the history.
 

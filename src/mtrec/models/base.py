@@ -1,0 +1,166 @@
+"""What every multi-task recommender here shares: the spec, the inputs, the towers, the interface.
+
+Inputs: a user (item) is an id embedding plus a projection of its frozen language-model text
+embedding. Ids with no training interaction contribute a zero id embedding, so an unseen item is
+scored from its text alone instead of from an untrained random row; with ``item_id_dropout`` the
+item id is hidden for a share of training rows (Volkovs et al., "DropoutNet", NeurIPS 2017) so
+the towers also learn to score from text alone.
+
+Each architecture turns the user and item inputs into one representation per task
+(``task_users`` / ``task_items``); each task tower then reads the pair through a NeuMF-style
+interaction (He et al., "Neural Collaborative Filtering", WWW 2017): a generalised
+matrix-factorisation term on ``u * v`` plus an MLP over ``[u * v, u, v]``. Keeping the pair
+interaction in the towers lets ``score_items`` rank the whole catalogue with batched matrix
+products instead of one network call per (user, item) pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+TASKS = ("watch", "like", "rating")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a network before loading its weights."""
+
+    n_users: int
+    n_items: int
+    user_text_dim: int
+    item_text_dim: int
+    embedding_dim: int = 64
+    hidden_dims: tuple[int, ...] = (128, 64)
+    tower_dims: tuple[int, ...] = (32,)
+    dropout: float = 0.0
+    use_text: bool = True
+    tasks: tuple[str, ...] = TASKS
+    rating_mean: float = 3.5
+    item_id_dropout: float = 0.0
+    architecture: str = "shared_bottom"
+    n_experts: int = 4
+    """MMoE: experts shared by all tasks; PLE: shared experts per level."""
+    n_task_experts: int = 1
+    """PLE: experts owned by each task, per level."""
+    levels: int = 1
+    """PLE: extraction levels (1 is CGC)."""
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+class Inputs(nn.Module):
+    """Id embedding and projected text embedding, concatenated: (B,) -> (B, 2E)."""
+
+    def __init__(self, n: int, text_dim: int, spec: ModelSpec, id_dropout: float = 0.0):
+        super().__init__()
+        self.use_text = spec.use_text
+        self.id_dropout = id_dropout
+        self.ids = nn.Embedding(n, spec.embedding_dim)
+        nn.init.normal_(self.ids.weight, std=0.05)
+        self.text_proj = nn.Linear(text_dim, spec.embedding_dim)
+        self.out_dim = 2 * spec.embedding_dim
+
+    def forward(self, idx: Tensor, text: Tensor, seen: Tensor) -> Tensor:
+        keep = seen[idx]  # (B,); zero for never-trained ids
+        if self.training and self.id_dropout > 0 and self.use_text:
+            keep = keep * (torch.rand_like(keep) >= self.id_dropout).to(keep.dtype)
+        ids = self.ids(idx) * keep.unsqueeze(-1)  # (B, E)
+        words = self.text_proj(text[idx]) if self.use_text else torch.zeros_like(ids)  # (B, E)
+        return torch.cat([ids, words], dim=-1)  # (B, 2E)
+
+
+class PairTower(nn.Module):
+    """One task head over a (user, item) pair; the first layer is split so that scoring every
+    item for a batch of users never materialises the (B, I, 3H) concatenation."""
+
+    def __init__(self, dim: int, tower_dims: tuple[int, ...], dropout: float):
+        super().__init__()
+        hidden = tower_dims[0] if tower_dims else dim
+        self.gmf = nn.Linear(dim, 1)
+        self.w_product = nn.Linear(dim, hidden)
+        self.w_user = nn.Linear(dim, hidden, bias=False)
+        self.w_item = nn.Linear(dim, hidden, bias=False)
+        self.rest = mlp(list(tower_dims) or [hidden], dropout)
+        self.out = nn.Linear(tower_dims[-1] if tower_dims else hidden, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def pair(self, u: Tensor, v: Tensor) -> Tensor:
+        """Logits for aligned pairs: u, v (B, H) -> (B,)."""
+        product = u * v  # (B, H)
+        hidden = torch.relu(self.w_product(product) + self.w_user(u) + self.w_item(v))  # (B, T)
+        deep = self.out(self.rest(self.dropout(hidden)))  # (B, 1)
+        return (self.gmf(product) + deep).squeeze(-1)
+
+    def grid(self, u: Tensor, v: Tensor) -> Tensor:
+        """Logits for every user-item combination: u (B, H), v (I, H) -> (B, I)."""
+        product = u.unsqueeze(1) * v.unsqueeze(0)  # (B, I, H)
+        hidden = self.w_product(product) + self.w_user(u).unsqueeze(1)  # (B, I, T)
+        hidden = torch.relu(hidden + self.w_item(v).unsqueeze(0))
+        deep = self.out(self.rest(hidden))  # (B, I, 1)
+        return (self.gmf(product) + deep).squeeze(-1)
+
+
+class MultiTaskRecommender(nn.Module):
+    """The interface every architecture shares: ``forward(batch) -> {task: output}``.
+
+    ``batch`` holds ``user`` and ``item`` index tensors of shape (B,). ``watch`` and ``like``
+    outputs are logits; ``rating`` is the predicted rating itself. Subclasses build
+    ``self.user_net`` / ``self.item_net`` (inputs -> one representation per task) and set
+    ``self.repr_dim``.
+    """
+
+    repr_dim: int
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        user_text: Tensor,
+        item_text: Tensor,
+        user_seen: Tensor | None = None,
+        item_seen: Tensor | None = None,
+    ):
+        super().__init__()
+        self.spec = spec
+        self.register_buffer("user_text", user_text.float())  # (U, Du)
+        self.register_buffer("item_text", item_text.float())  # (I, Di)
+        ones_u, ones_i = torch.ones(spec.n_users), torch.ones(spec.n_items)
+        self.register_buffer("user_seen", ones_u if user_seen is None else user_seen.float())
+        self.register_buffer("item_seen", ones_i if item_seen is None else item_seen.float())
+        self.user_inputs = Inputs(spec.n_users, spec.user_text_dim, spec)
+        self.item_inputs = Inputs(spec.n_items, spec.item_text_dim, spec, spec.item_id_dropout)
+
+    def _make_towers(self) -> None:
+        self.towers = nn.ModuleDict(
+            {task: PairTower(self.repr_dim, self.spec.tower_dims, self.spec.dropout)
+             for task in self.spec.tasks}
+        )  # fmt: skip
+
+    def task_users(self, idx: Tensor) -> dict[str, Tensor]:
+        x = self.user_inputs(idx, self.user_text, self.user_seen)  # (B, 2E)
+        return self.user_net(x)  # type: ignore[no-any-return]  # {task: (B, H)}
+
+    def task_items(self, idx: Tensor) -> dict[str, Tensor]:
+        x = self.item_inputs(idx, self.item_text, self.item_seen)  # (B, 2E)
+        return self.item_net(x)  # type: ignore[no-any-return]  # {task: (B, H)}
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        users, items = self.task_users(batch["user"]), self.task_items(batch["item"])
+        out = {task: tower.pair(users[task], items[task]) for task, tower in self.towers.items()}
+        if "rating" in out:
+            out["rating"] = out["rating"] + self.spec.rating_mean
+        return out
+
+    def score_items(self, users: Tensor, task: str = "watch") -> Tensor:
+        """Scores of every catalogue item for each user: (B,) -> (B, I)."""
+        u = self.task_users(users)[task]
+        v = self.task_items(torch.arange(self.spec.n_items, device=users.device))[task]
+        return self.towers[task].grid(u, v)
