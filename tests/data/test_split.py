@@ -220,8 +220,8 @@ def test_cold_items_split_keeps_chosen_items_in_test_only():
     config = SplitConfig(strategy="cold_items", cold_item_share=0.2, seed=7)
     split = split_interactions(data.interactions, config)
     n_items = data.interactions["item_idx"].nunique()
-    test_only = set(split.test["item_idx"]) - set(split.train["item_idx"]) - set(
-        split.valid["item_idx"]
+    test_only = (
+        set(split.test["item_idx"]) - set(split.train["item_idx"]) - set(split.valid["item_idx"])
     )
     assert len(test_only) >= round(0.2 * n_items)
     assert len(split.train) + len(split.valid) + len(split.test) == len(data.interactions)
