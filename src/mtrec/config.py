@@ -189,6 +189,12 @@ class TrainingConfig(_Section):
     negatives_per_positive: int = Field(default=4, ge=1)
     patience: int = Field(default=3, ge=1)
     seed: int = 42
+    task_weighting: Literal["static", "uncertainty", "dwa", "gradnorm"] = "static"
+    """How task losses are weighted: fixed (``model.tasks`` weights), uncertainty (Kendall et
+    al. 2018), Dynamic Weight Average (Liu et al. 2019) or GradNorm (Chen et al. 2018). The
+    configured weights stay as multipliers in every scheme."""
+    dwa_temperature: float = Field(default=2.0, gt=0.0)
+    gradnorm_alpha: float = Field(default=1.5, ge=0.0)
 
 
 class EvaluationConfig(_Section):

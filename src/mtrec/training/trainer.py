@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from mtrec.config import TrainingConfig
 from mtrec.models.base import MultiTaskRecommender
+from mtrec.training.weighting import GradNorm, make_weighting
 
 EARLY_STOPPING_METRIC = "ndcg@10"
 
@@ -33,6 +34,8 @@ class EpochLog:
     """Mean per-task losses and ``total``, the weighted sum."""
     valid: dict[str, float]
     seconds: float
+    weights: dict[str, float]
+    """Effective task weights at the end of the epoch."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,14 @@ def train_multitask(
     items = train["item_idx"].to_numpy(np.int64)
     ratings = train["rating"].to_numpy(np.float32)
     seen_keys = np.unique(users * n_items + items)
+    # The input layers feed every task in every architecture: GradNorm balances there.
+    shared = [*model.user_inputs.parameters(), *model.item_inputs.parameters()]
+    weighting = make_weighting(
+        config.task_weighting, task_weights, shared, config.dwa_temperature, config.gradnorm_alpha
+    )
+    learned = [p for name, p in weighting.named_parameters() if not name.startswith("gn_")]
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        [*model.parameters(), *learned], lr=config.learning_rate, weight_decay=config.weight_decay
     )
     started = time.perf_counter()
     history: list[EpochLog] = []
@@ -141,12 +150,15 @@ def train_multitask(
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size]
             outputs = model({"user": batch_users[rows], "item": batch_items[rows]})
-            total, per_task = multitask_loss(
+            _, per_task = multitask_loss(
                 outputs,
                 {t: y[rows] for t, y in labels.items()},
                 {t: m[rows] for t, m in masks.items()},
                 task_weights,
             )
+            if isinstance(weighting, GradNorm):
+                weighting.gradnorm_step(per_task)
+            total = weighting.combine(per_task)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
@@ -154,14 +166,17 @@ def train_multitask(
             for task, loss in per_task.items():
                 sums[task] += float(loss.detach())
             n_batches += 1
+        mean_losses = {name: value / n_batches for name, value in sums.items()}
+        weighting.end_epoch(mean_losses)
         model.eval()
         valid_metrics = validate(model)
         history.append(
             EpochLog(
                 epoch=epoch,
-                losses={name: value / n_batches for name, value in sums.items()},
+                losses=mean_losses,
                 valid=valid_metrics,
                 seconds=time.perf_counter() - epoch_start,
+                weights=weighting.current(),
             )
         )
         value = valid_metrics[EARLY_STOPPING_METRIC]
