@@ -205,6 +205,12 @@ class EvaluationConfig(_Section):
     cold_item_max_train: int = Field(default=5, ge=0)
     """Test interactions whose item has at most this many training interactions form the
     cold-item slice (ranked against the whole catalogue, like the main metrics)."""
+    baselines: tuple[Literal["popularity", "itemknn", "bpr"], ...] = (
+        "popularity",
+        "itemknn",
+        "bpr",
+    )
+    """Baselines ranked on the same split and evaluator; popularity always runs."""
     id_only_ablation: bool = True
     """Also train and evaluate the same model without text features, in the same run."""
 

@@ -27,6 +27,7 @@ def evaluate_model(
     metrics, recommendations = evaluate_recommender(
         recommender.build(), train, valid, test, users, items, config.ks,
         config.recommendations_k, model_config.like_threshold, config.cold_item_max_train,
+        config.baselines, len(users),
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],
                   "baseline_popularity": metrics["baselines"]["popularity"],

@@ -8,6 +8,7 @@ on test: ``watch`` AUC (test interactions against one sampled unseen item each),
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ import torch
 
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
+from mtrec.models.baselines.bpr import train_bpr
+from mtrec.models.baselines.itemknn import ItemKNN
+from mtrec.models.baselines.popularity import Popularity
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,23 @@ def popularity_ranking(
 ) -> RankingResult:  # fmt: skip
     scores = popularity_scores(train, n_items)
     return rank_split(lambda users: scores.expand(len(users), n_items), n_items, truth, history, ks)
+
+
+BASELINES = ("popularity", "itemknn", "bpr")
+
+
+def build_baseline(
+    name: str, train: pd.DataFrame, n_users: int, n_items: int, seed: int = 0
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A fitted baseline's ``score_items``: (B,) user indices -> (B, I) scores."""
+    users, items = _idx(train, "user_idx"), _idx(train, "item_idx")
+    if name == "popularity":
+        return Popularity(users, items, n_items).score_items
+    if name == "itemknn":
+        return ItemKNN(users, items, n_users, n_items).score_items
+    if name == "bpr":
+        return train_bpr(users, items, n_users, n_items, seed=seed).score_items
+    raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
 
 
 def task_metrics(
@@ -135,6 +156,9 @@ def evaluate_recommender(
     recommendations_k: int,
     like_threshold: float,
     cold_item_max_train: int = 5,
+    baselines: Sequence[str] = ("popularity",),
+    n_users: int | None = None,
+    seed: int = 0,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics for the model and the popularity baseline, and the model's test top-K lists.
 
@@ -145,7 +169,10 @@ def evaluate_recommender(
     n_items = model.spec.n_items
     valid_rank = model_ranking(model, valid, train, ks)
     test_rank = model_ranking(model, test, history, ks, keep_top=recommendations_k)
-    popularity = popularity_ranking(train, test, history, n_items, ks)
+    baseline_metrics = {}
+    for name in dict.fromkeys(["popularity", *baselines]):
+        scorer = build_baseline(name, train, n_users or len(users), n_items, seed)
+        baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
     test_metrics = {**test_rank.metrics, **task_metrics(model, test, history, like_threshold)}
     assert test_rank.top_items is not None
     recommendations = recommendations_frame(
@@ -154,7 +181,7 @@ def evaluate_recommender(
     metrics = {
         "valid": valid_rank.metrics,
         "test": test_metrics,
-        "baselines": {"popularity": popularity.metrics},
+        "baselines": baseline_metrics,
         "slices": {
             "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train)
         },

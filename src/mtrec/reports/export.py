@@ -66,6 +66,16 @@ def metrics_table(
     for name in names:
         delta = test[name] - baseline[name]
         lines.append(f"{name:<12}{test[name]:>10.4f}{baseline[name]:>12.4f}{delta:>+10.4f}")
+    others = {n: m for n, m in metrics["baselines"].items() if n != "popularity"}
+    if others:
+        k = ks[0]
+        lines.append("-" * 44)
+        lines.append(f"{'baseline':<12}{f'ndcg@{k}':>10}{f'recall@{k}':>12}{'model Δndcg':>13}")
+        for name, values in others.items():
+            delta = test[f"ndcg@{k}"] - values[f"ndcg@{k}"]
+            lines.append(
+                f"{name:<12}{values[f'ndcg@{k}']:>10.4f}{values[f'recall@{k}']:>12.4f}{delta:>+13.4f}"
+            )
     cold = metrics.get("slices", {}).get("cold_items", {})
     if "model" in cold:
         lines.append("-" * 44)

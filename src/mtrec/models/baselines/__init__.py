@@ -1,0 +1,1 @@
+"""Non-neural and single-task baselines scored on the same split and evaluator as the model."""
