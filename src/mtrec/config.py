@@ -143,10 +143,10 @@ class TaskConfig(_Section):
 class ModelConfig(_Section):
     """Multi-task network over id and text embeddings."""
 
-    architecture: Literal["shared_bottom", "mmoe", "ple"] = "shared_bottom"
+    architecture: Literal["shared_bottom", "mmoe", "ple"] = "ple"
     """``shared_bottom`` (Caruana 1997), ``mmoe`` (Ma et al. 2018) or ``ple`` (Tang et al.
     2020); all share inputs, towers and the ``forward(batch) -> {task: output}`` interface."""
-    n_experts: int = Field(default=4, ge=1)
+    n_experts: int = Field(default=2, ge=1)
     """MMoE: experts shared by all tasks; PLE: shared experts per level."""
     n_task_experts: int = Field(default=1, ge=1)
     """PLE: experts owned by each task, per level."""
