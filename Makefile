@@ -14,7 +14,7 @@ export GX_ANALYTICS_ENABLED := False
 export ZENML_CONFIG_PATH ?= $(CURDIR)/.zenml
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline test test-fast lint format clean bench bench-encode
+.PHONY: help install pipeline test test-fast lint format clean bench bench-encode recommend
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: install ## Run the whole test suite, the real MovieLens-100k run included
 
 test-fast: install ## Run the suite without the slow end-to-end run
 	$(BIN)/python -m pytest -m "not slow"
+
+recommend: install ## Top-K per user from the production model (ARGS="--users 1,2 --k 10")
+	$(BIN)/python run.py recommend --config $(CONFIG) $(ARGS)
 
 bench-encode: install ## Encoder throughput vs sentence-transformers on MovieLens-100k texts
 	$(BIN)/python bench/encode.py

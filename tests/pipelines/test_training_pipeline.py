@@ -94,6 +94,15 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     versions = _versions("smoke")
     assert len(versions) == 1 and _production("smoke") == versions[0]
 
+    output = tmp_path / "recs.csv"
+    assert cli.main(["recommend", "--config", str(config), "--output", str(output),
+                     "--k", "3", "--users", "u0,u1,stranger"]) == 0  # fmt: skip
+    recs = pd.read_csv(output, dtype=str)
+    assert recs.groupby("user_id").size().to_dict() == {"stranger": 3, "u0": 3, "u1": 3}
+    assert set(recs.loc[recs["user_id"] == "stranger", "source"]) == {"popularity"}
+    assert set(recs.loc[recs["user_id"] == "u0", "source"]) == {"model"}
+    capsys.readouterr()
+
     started = time.perf_counter()
     assert cli.main(["train", "--config", str(config)]) == 0
     elapsed = time.perf_counter() - started

@@ -24,12 +24,9 @@ class ItemKNN:
         k: int = 100,
         shrink: float = 10.0,
     ):
-        keys = np.unique(train_users.astype(np.int64) * n_items + train_items)
-        users, items = keys // n_items, keys % n_items
-        values = torch.ones(len(keys))
-        index = torch.from_numpy(np.stack([users, items]))
-        self.history = torch.sparse_coo_tensor(index, values, (n_users, n_items)).coalesce()
-        matrix = self.history.to_dense()  # (U, I) binary
+        matrix = torch.zeros(n_users, n_items)  # (U, I) binary
+        matrix[torch.from_numpy(train_users.astype(np.int64)),
+               torch.from_numpy(train_items.astype(np.int64))] = 1.0  # fmt: skip
         co = matrix.T @ matrix  # (I, I) co-occurrence counts
         norms = co.diagonal().sqrt()
         similarity = co / (norms[:, None] * norms[None, :] + shrink)
