@@ -15,7 +15,12 @@ os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 
 from mtrec.config import RunConfig, load_config  # noqa: E402
 from mtrec.data.sources import DataSourceError, fingerprint, source_files  # noqa: E402
-from mtrec.reports.export import metrics_table, point_latest, write_run_reports  # noqa: E402
+from mtrec.reports.export import (  # noqa: E402
+    metrics_table,
+    point_latest,
+    write_index,
+    write_run_reports,
+)
 
 
 def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str) -> str:
@@ -117,10 +122,12 @@ def export_run(run: object, config: RunConfig) -> Path:
     pages = {
         "validation.html": str(steps["validate_data"].outputs["validation_report"][0].load()),
         "drift.html": str(steps["report_drift"].outputs["drift_report"][0].load()),
+        "evaluation.html": str(steps["render_report"].outputs["evaluation_report"][0].load()),
     }
     reports_dir = config.reports_dir
     run_dir = write_run_reports(reports_dir / run.name, report, recommendations, pages)
     point_latest(reports_dir, run_dir)
+    write_index(reports_dir)
     cached = [
         name for name, s in steps.items() if str(s.status) in ("cached", "ExecutionStatus.CACHED")
     ]

@@ -12,6 +12,7 @@ from steps.evaluation.run_id_only_ablation import run_id_only_ablation
 from steps.features.build_texts import build_texts
 from steps.features.encode_texts import encode_texts
 from steps.registry.register_model import register_model
+from steps.reports.render_report import render_report
 from steps.reports.report_drift import report_drift
 from steps.training.train_model import train_model
 
@@ -40,19 +41,23 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     item_embeddings, user_embeddings = encode_texts.with_options(model=model)(
         item_texts, user_texts, config.encoder
     )
-    recommender, _ = train_model.with_options(model=model)(
+    recommender, training_history = train_model.with_options(model=model)(
         train, valid, users, items, item_embeddings, user_embeddings,
         config.model, config.training,
     )  # fmt: skip
     metrics, _ = evaluate_model.with_options(model=model)(
         recommender, train, valid, test, users, items, config.evaluation, config.model
     )
+    id_only = None
     if config.evaluation.id_only_ablation:
-        run_id_only_ablation.with_options(model=model)(
+        id_only = run_id_only_ablation.with_options(model=model)(
             train, valid, test, users, items, item_embeddings, user_embeddings,
             config.model, config.training, config.evaluation,
         )  # fmt: skip
     _, drift_summary = report_drift.with_options(model=model)(
         train, test, items, users, config.drift
     )
-    register_model.with_options(model=model)(metrics, drift_summary, config)
+    decision, _ = register_model.with_options(model=model)(metrics, drift_summary, config)
+    render_report.with_options(model=model)(
+        metrics, training_history, drift_summary, decision, config.evaluation.ks, id_only
+    )

@@ -151,3 +151,17 @@ def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config(missing)
+
+
+def test_promotion_metric_must_be_computed(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="is not computed"):
+        load_config(_write(tmp_path, {"registry": {"promotion_metric": "test.ndcg@50"}}))
+    with pytest.raises(ValidationError, match="must look like"):
+        load_config(_write(tmp_path, {"registry": {"promotion_metric": "ndcg"}}))
+    # valid always has NDCG@10 (early stopping reads it), whatever the evaluation ks.
+    config = load_config(
+        _write(
+            tmp_path, {"evaluation": {"ks": [5]}, "registry": {"promotion_metric": "valid.ndcg@10"}}
+        )
+    )
+    assert config.evaluation.ks == (5,)

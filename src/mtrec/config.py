@@ -253,6 +253,27 @@ class RunConfig(_Section):
     registry: RegistryConfig = RegistryConfig()
     reports_dir: Path = Path("reports")
 
+    @model_validator(mode="after")
+    def _promotion_metric_computed(self) -> RunConfig:
+        return _check_promotion_metric(self)
+
+
+def _check_promotion_metric(config: RunConfig) -> RunConfig:
+    section, _, name = config.registry.promotion_metric.partition(".")
+    if section not in ("valid", "test") or not name:
+        raise ValueError(
+            f"registry.promotion_metric must look like 'valid.ndcg@10' or 'test.<metric>', "
+            f"got {config.registry.promotion_metric!r}"
+        )
+    metric, _, k = name.partition("@")
+    available_ks = {*config.evaluation.ks, *((10,) if section == "valid" else ())}
+    if k and (not k.isdigit() or int(k) not in available_ks):
+        raise ValueError(
+            f"registry.promotion_metric {config.registry.promotion_metric!r} is not computed: "
+            f"{section} ranking metrics exist at K in {sorted(available_ks)}"
+        )
+    return config
+
 
 def load_config(path: str | Path) -> RunConfig:
     """Read a YAML file into a validated :class:`RunConfig`.

@@ -144,13 +144,16 @@ def test_users_without_truth_are_not_evaluated() -> None:
     assert means["recall@1"] == 0.0 and means["mrr@1"] == 0.0
 
 
-@pytest.mark.parametrize(("ks", "keep_top"), [((9,), 0), ((5,), 9)])
-def test_k_larger_than_catalogue_raises(ks: tuple[int, ...], keep_top: int) -> None:
-    with pytest.raises(ValueError, match="exceeds the number of items"):
-        evaluate_ranking(
-            _scorer(PREFS), N_ITEMS, np.array([0]), np.array([1]),
-            np.array([], dtype=np.int64), np.array([], dtype=np.int64), ks, keep_top=keep_top,
-        )  # fmt: skip
+def test_k_larger_than_catalogue_ranks_everything_and_pads_with_misses() -> None:
+    # User 0 ranks item 1 second of 8; at K=20 every item is ranked, positions 9-20 are misses.
+    means, _, top = evaluate_ranking(
+        _scorer(PREFS), N_ITEMS, np.array([0]), np.array([1]),
+        np.array([], dtype=np.int64), np.array([], dtype=np.int64), (5, 20), keep_top=30,
+    )  # fmt: skip
+    assert means["recall@20"] == 1.0 and means["recall@5"] == 1.0
+    assert means["ndcg@20"] == pytest.approx(1 / np.log2(3))
+    assert top is not None and top.shape == (1, N_ITEMS)
+    assert top[0].tolist() == PREFS[0]
 
 
 def test_auc_and_rmse_known_values() -> None:

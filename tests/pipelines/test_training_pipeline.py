@@ -72,7 +72,9 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     out = capsys.readouterr().out
     latest = tmp_path / "reports" / "latest"
     assert latest.is_symlink()
-    for name in ("metrics.json", "recommendations_test.csv", "validation.html", "drift.html"):
+    assert "evaluation.html" in (tmp_path / "reports" / "index.html").read_text()
+    pages = ("metrics.json", "recommendations_test.csv", "validation.html", "drift.html")
+    for name in (*pages, "evaluation.html"):
         assert (latest / name).stat().st_size > 0, name
     metrics = json.loads((latest / "metrics.json").read_text())
     for key in ("ndcg@10", "recall@10", "hit@10", "mrr@10", "ndcg@5"):
@@ -107,7 +109,7 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert cli.main(["train", "--config", str(config)]) == 0
     elapsed = time.perf_counter() - started
     out = capsys.readouterr().out
-    assert "steps cached: 11/11" in out, out[-2000:]
+    assert "steps cached: 12/12" in out, out[-2000:]
     assert _versions("smoke") == versions, "a rerun of the same inputs must reuse its version"
     assert _production("smoke") == versions[0]
     print(f"cached rerun took {elapsed:.1f}s")
@@ -191,7 +193,7 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
 
     started = time.perf_counter()
     assert cli.main(["train", "--config", str(path)]) == 0
-    assert "steps cached: 11/11" in capsys.readouterr().out
+    assert "steps cached: 12/12" in capsys.readouterr().out
     assert time.perf_counter() - started < 60
 
 

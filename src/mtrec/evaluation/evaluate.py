@@ -167,7 +167,8 @@ def evaluate_recommender(
     """
     history = pd.concat([train, valid], ignore_index=True)
     n_items = model.spec.n_items
-    valid_rank = model_ranking(model, valid, train, ks)
+    # Validation always includes NDCG@10: early stopping and promotion read it.
+    valid_rank = model_ranking(model, valid, train, tuple(sorted({*ks, 10})))
     test_rank = model_ranking(model, test, history, ks, keep_top=recommendations_k)
     baseline_metrics = {}
     for name in dict.fromkeys(["popularity", *baselines]):

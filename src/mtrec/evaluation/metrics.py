@@ -70,9 +70,9 @@ def evaluate_ranking(
     ``users`` holding the user indices, and, when ``keep_top > 0``, the (U, keep_top) top items.
     """
     users = np.unique(truth_users)
-    max_k = max(max(ks), keep_top)
-    if max_k > n_items:
-        raise ValueError(f"K={max_k} exceeds the number of items ({n_items})")
+    # A K beyond the catalogue ranks every item: the missing positions count as misses.
+    keep_top = min(keep_top, n_items)
+    max_k = min(max(max(ks), keep_top), n_items)
     size = int(max(truth_users.max(initial=-1), seen_users.max(initial=-1))) + 1
     position = np.full(size, -1, dtype=np.int64)  # user index -> row in the evaluated set
     position[users] = np.arange(len(users))
@@ -94,6 +94,8 @@ def evaluate_ranking(
         truth[truth_rows[t_mask] - start, truth_cols[t_mask]] = True
         top = torch.topk(scores, max_k, dim=1).indices  # (B, K)
         hits = topk_hits(truth, top).numpy()
+        if hits.shape[1] < max(ks):
+            hits = np.pad(hits, ((0, 0), (0, max(ks) - hits.shape[1])))
         n_truth = truth.sum(dim=1).numpy()
         per_user[start:stop] = metrics_from_hits(hits[:, : max(ks)], n_truth, ks)
         if kept is not None:

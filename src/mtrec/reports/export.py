@@ -44,6 +44,15 @@ def write_run_reports(
     return run_dir
 
 
+def write_index(reports_dir: Path) -> Path:
+    """Regenerate ``reports_dir/index.html`` from every run folder."""
+    from mtrec.reports.index import render_index
+
+    path = reports_dir / "index.html"
+    _atomic_write(path, render_index(reports_dir))
+    return path
+
+
 def point_latest(reports_dir: Path, run_dir: Path) -> Path:
     """Make ``reports_dir/latest`` a relative symlink to ``run_dir``, replaced atomically."""
     latest = reports_dir / "latest"

@@ -1,0 +1,197 @@
+"""The evaluation report a reviewer reads after each run: one self-contained HTML page.
+
+No JavaScript and no external assets: tables for the headline comparison, and small inline SVG
+charts for the training curves, so the page opens anywhere and stays a few tens of kilobytes.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:72rem;padding:0 1rem;color:#1f2933}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d9e2ec}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .7rem;text-align:right;
+border-bottom:1px solid #e4e7eb}th:first-child,td:first-child{text-align:left}
+.pos{color:#0b7a35}.neg{color:#b42318}.muted{color:#7b8794}
+.badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;font-weight:600}
+.yes{background:#d3f9d8;color:#0b7a35}.no{background:#ffe3e3;color:#b42318}
+.charts{display:flex;flex-wrap:wrap;gap:1.5rem}figure{margin:0}figcaption{font-size:.9rem}
+"""
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4f}"
+    if value is None:
+        return "n/a"
+    return html.escape(str(value))
+
+
+def _delta(value: float, reference: float, higher_is_better: bool = True) -> str:
+    if any(isinstance(v, float) and math.isnan(v) for v in (value, reference)):
+        return "<td class='muted'>n/a</td>"
+    delta = value - reference
+    good = delta > 0 if higher_is_better else delta < 0
+    css = "pos" if good else ("neg" if delta != 0 else "muted")
+    return f"<td class='{css}'>{delta:+.4f}</td>"
+
+
+def line_chart(
+    series: dict[str, Sequence[float]], title: str, width: int = 420, height: int = 220
+) -> str:
+    """A small SVG line chart of per-epoch values, one line per series, with a legend."""
+    points = [v for values in series.values() for v in values if math.isfinite(v)]
+    if not points:
+        return ""
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    n = max(len(values) for values in series.values())
+    left, top, plot_w, plot_h = 48, 10, width - 60, height - 50
+
+    def xy(i: int, v: float) -> str:
+        x = left + (plot_w * i / max(n - 1, 1))
+        y = top + plot_h * (1 - (v - low) / span)
+        return f"{x:.1f},{y:.1f}"
+
+    lines, legend = [], []
+    for index, (name, values) in enumerate(series.items()):
+        colour = _COLOURS[index % len(_COLOURS)]
+        path = " ".join(xy(i, v) for i, v in enumerate(values) if math.isfinite(v))
+        lines.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{path}'/>")
+        legend.append(
+            f"<text x='{left + 110 * index}' y='{height - 8}' fill='{colour}' font-size='12'>"
+            f"{html.escape(name)}</text>"
+        )
+    axis = (
+        f"<line x1='{left}' y1='{top + plot_h}' x2='{left + plot_w}' y2='{top + plot_h}' "
+        "stroke='#9aa5b1'/>"
+        f"<text x='4' y='{top + 10}' font-size='11'>{high:.3g}</text>"
+        f"<text x='4' y='{top + plot_h}' font-size='11'>{low:.3g}</text>"
+        f"<text x='{left + plot_w - 40}' y='{top + plot_h + 16}' font-size='11'>epoch {n}</text>"
+    )
+    svg = (
+        f"<svg width='{width}' height='{height}' role='img' aria-label='{html.escape(title)}'>"
+        f"{axis}{''.join(lines)}{''.join(legend)}</svg>"
+    )
+    return f"<figure>{svg}<figcaption>{html.escape(title)}</figcaption></figure>"
+
+
+def render_evaluation_report(
+    metrics: dict[str, Any],
+    history: dict[str, Any],
+    id_only: dict[str, Any] | None,
+    drift: dict[str, Any] | None,
+    promotion: dict[str, Any] | None,
+    ks: Sequence[int],
+    title: str = "Evaluation report",
+) -> str:
+    """The whole page: headline against baselines, task metrics, slices, curves, decision."""
+    test, baselines = metrics["test"], metrics["baselines"]
+    names = [f"{m}@{k}" for k in ks for m in ("ndcg", "recall", "hit", "mrr")]
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+
+    if promotion:
+        badge = "yes" if promotion.get("promote") else "no"
+        word = "promoted" if promotion.get("promote") else "not promoted"
+        parts.append(
+            f"<p>Model version <b>{_fmt(promotion.get('version'))}</b>: "
+            f"<span class='badge {badge}'>{word}</span> {_fmt(promotion.get('reason'))}</p>"
+        )
+
+    parts.append("<h2>Ranking on the test split (full catalogue, seen items masked)</h2>")
+    header = "".join(f"<th>{html.escape(b)}</th><th>Δ vs {html.escape(b)}</th>" for b in baselines)
+    rows = []
+    for name in names:
+        cells = "".join(
+            f"<td>{_fmt(baselines[b].get(name))}</td>"
+            + _delta(test[name], baselines[b].get(name, float("nan")))
+            for b in baselines
+        )
+        rows.append(f"<tr><td>{name}</td><td><b>{_fmt(test[name])}</b></td>{cells}</tr>")
+    parts.append(f"<table><tr><th>metric</th><th>model</th>{header}</tr>{''.join(rows)}</table>")
+
+    parts.append("<h2>Per-task metrics</h2><table><tr><th>task metric</th><th>test</th></tr>")
+    for name in ("watch_auc", "like_auc", "rating_rmse"):
+        if name in test:
+            parts.append(f"<tr><td>{name}</td><td>{_fmt(test[name])}</td></tr>")
+    parts.append("</table>")
+
+    cold = metrics.get("slices", {}).get("cold_items", {})
+    if cold:
+        parts.append(
+            f"<h2>Cold items (≤ {cold['max_train_interactions']} training interactions)</h2>"
+            f"<p>{cold['interactions']} test interactions from {cold['users']} users.</p>"
+        )
+        if "model" in cold:
+            id_cold = (id_only or {}).get("slices", {}).get("cold_items", {}).get("model", {})
+            parts.append(
+                "<table><tr><th>metric</th><th>model</th><th>popularity</th>"
+                "<th>id-only model</th></tr>"
+            )
+            for name in names[:4]:
+                parts.append(
+                    f"<tr><td>{name}</td><td>{_fmt(cold['model'][name])}</td>"
+                    f"<td>{_fmt(cold['popularity'][name])}</td>"
+                    f"<td>{_fmt(id_cold.get(name))}</td></tr>"
+                )
+            parts.append("</table>")
+
+    if id_only:
+        k = ks[0]
+        parts.append(
+            "<h2>What the text features add (id-only ablation)</h2><table><tr><th>metric</th>"
+            "<th>with text</th><th>id-only</th><th>Δ</th></tr>"
+        )
+        for name in (f"ndcg@{k}", f"recall@{k}", "watch_auc", "rating_rmse"):
+            if name in test and name in id_only.get("test", {}):
+                better_high = name != "rating_rmse"
+                parts.append(
+                    f"<tr><td>{name}</td><td>{_fmt(test[name])}</td>"
+                    f"<td>{_fmt(id_only['test'][name])}</td>"
+                    + _delta(test[name], id_only["test"][name], better_high)
+                    + "</tr>"
+                )
+        parts.append("</table>")
+
+    epochs = history.get("epochs", [])
+    if epochs:
+        tasks = [t for t in epochs[0]["losses"] if t != "total"]
+        charts = [
+            line_chart(
+                {t: [e["losses"][t] for e in epochs] for t in tasks}, "training loss per task"
+            ),
+            line_chart(
+                {t: [e.get("weights", {}).get(t, float("nan")) for e in epochs] for t in tasks},
+                "task weights per epoch",
+            ),
+            line_chart(
+                {"valid ndcg@10": [e["valid"].get("ndcg@10", float("nan")) for e in epochs]},
+                "validation NDCG@10 per epoch",
+            ),
+        ]
+        parts.append(
+            f"<h2>Training (best epoch {history.get('best_epoch')}, "
+            f"{history.get('seconds', 0):.0f} s)</h2><div class='charts'>{''.join(charts)}</div>"
+        )
+
+    if drift:
+        flag = "yes" if drift.get("drift_detected") else "no"
+        parts.append(
+            f"<h2>Data drift (test period against training period)</h2><p>"
+            f"{drift.get('n_drifted')} of {drift.get('n_columns')} columns drifted "
+            f"(share {_fmt(drift.get('drifted_share'))}, threshold {_fmt(drift.get('threshold'))})"
+            f": drift detected <b>{flag}</b>. Details in <a href='drift.html'>drift.html</a>; "
+            f"input checks in <a href='validation.html'>validation.html</a>.</p>"
+        )
+    body = "\n".join(parts)
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>"
+    )

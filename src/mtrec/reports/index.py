@@ -1,0 +1,56 @@
+"""``reports/index.html``: one row per run, newest first, linking to that run's pages."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _row(run_dir: Path, metrics: dict[str, Any]) -> str:
+    test = metrics.get("test", {})
+    popularity = metrics.get("baselines", {}).get("popularity", {})
+    promotion = metrics.get("promotion", {})
+    drift = metrics.get("drift", {})
+    links = " ".join(
+        f"<a href='{html.escape(run_dir.name)}/{page}'>{page.split('.')[0]}</a>"
+        for page in ("evaluation.html", "drift.html", "validation.html")
+        if (run_dir / page).is_file()
+    )
+    promoted = "promoted" if promotion.get("promote") else "kept production"
+
+    def num(values: dict[str, Any], key: str) -> str:
+        value = values.get(key)
+        return f"{value:.4f}" if isinstance(value, int | float) else "n/a"
+
+    return (
+        f"<tr><td>{html.escape(run_dir.name)}</td>"
+        f"<td>{html.escape(str(promotion.get('version', 'n/a')))}</td>"
+        f"<td>{promoted}</td><td>{num(test, 'ndcg@10')}</td><td>{num(test, 'recall@10')}</td>"
+        f"<td>{num(popularity, 'ndcg@10')}</td>"
+        f"<td>{'yes' if drift.get('drift_detected') else 'no'}</td><td>{links}</td></tr>"
+    )
+
+
+def render_index(reports_dir: Path) -> str:
+    """The index page for every ``<run>/metrics.json`` under ``reports_dir``."""
+    runs = []
+    for metrics_file in reports_dir.glob("*/metrics.json"):
+        if metrics_file.parent.is_symlink():
+            continue  # ``latest`` points at a run already listed
+        try:
+            runs.append((metrics_file.parent, json.loads(metrics_file.read_text("utf-8"))))
+        except (OSError, json.JSONDecodeError):
+            continue
+    runs.sort(key=lambda run: run[0].stat().st_mtime, reverse=True)
+    rows = "".join(_row(run_dir, metrics) for run_dir, metrics in runs)
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>mtrec runs</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:"
+        "collapse}td,th{padding:.3rem .7rem;border-bottom:1px solid #e4e7eb;text-align:left}"
+        "</style></head><body><h1>mtrec runs</h1><table><tr><th>run</th><th>model version</th>"
+        "<th>decision</th><th>test ndcg@10</th><th>test recall@10</th>"
+        "<th>popularity ndcg@10</th><th>drift</th><th>pages</th></tr>"
+        f"{rows}</table></body></html>"
+    )

@@ -1,0 +1,29 @@
+from typing import Annotated, Any
+
+from zenml import step
+from zenml.types import HTMLString
+
+from mtrec.reports.evaluation import render_evaluation_report
+from steps.caching import LIBRARY_CACHE_POLICY
+
+
+@step(cache_policy=LIBRARY_CACHE_POLICY)
+def render_report(
+    evaluation_metrics: dict[str, Any],
+    training_history: dict[str, Any],
+    drift_summary: dict[str, Any],
+    promotion_decision: dict[str, Any],
+    ks: tuple[int, ...],
+    id_only_metrics: dict[str, Any] | None = None,
+) -> Annotated[HTMLString, "evaluation_report"]:
+    """The evaluation report reviewers read: model against baselines, slices, curves."""
+    return HTMLString(
+        render_evaluation_report(
+            evaluation_metrics,
+            training_history,
+            id_only_metrics,
+            drift_summary,
+            promotion_decision,
+            ks,
+        )  # fmt: skip
+    )

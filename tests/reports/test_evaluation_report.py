@@ -1,0 +1,68 @@
+"""The evaluation report and the runs index: real values, escaping, links, small size."""
+
+from __future__ import annotations
+
+import json
+
+from mtrec.reports.evaluation import line_chart, render_evaluation_report
+from mtrec.reports.index import render_index
+
+METRICS = {
+    "test": {"ndcg@10": 0.12, "recall@10": 0.11, "hit@10": 0.46, "mrr@10": 0.22,
+             "watch_auc": 0.84, "like_auc": 0.80, "rating_rmse": 0.97},
+    "baselines": {"popularity": {"ndcg@10": 0.08, "recall@10": 0.07, "hit@10": 0.37,
+                                 "mrr@10": 0.15},
+                  "bpr": {"ndcg@10": 0.13, "recall@10": 0.11, "hit@10": 0.5, "mrr@10": 0.2}},
+    "slices": {"cold_items": {"max_train_interactions": 5, "interactions": 40, "users": 9,
+                              "model": {"ndcg@10": 0.01, "recall@10": 0.02, "hit@10": 0.1,
+                                        "mrr@10": 0.03},
+                              "popularity": {"ndcg@10": 0.0, "recall@10": 0.0, "hit@10": 0.0,
+                                             "mrr@10": 0.0}}},
+}  # fmt: skip
+HISTORY = {
+    "best_epoch": 2,
+    "seconds": 12.0,
+    "epochs": [
+        {"losses": {"watch": 0.5, "like": 0.6, "total": 1.1}, "valid": {"ndcg@10": 0.05},
+         "weights": {"watch": 1.0, "like": 0.5}},
+        {"losses": {"watch": 0.4, "like": 0.55, "total": 0.95}, "valid": {"ndcg@10": 0.07},
+         "weights": {"watch": 1.0, "like": 0.5}},
+    ],
+}  # fmt: skip
+
+
+def test_report_shows_model_against_each_baseline_with_signed_deltas():
+    page = render_evaluation_report(
+        METRICS, HISTORY, {"test": {"ndcg@10": 0.10, "recall@10": 0.09}}, None,
+        {"promote": True, "version": "v<1>", "reason": "first"}, (10,),
+    )  # fmt: skip
+    assert "<b>0.1200</b>" in page
+    assert "+0.0400" in page and "-0.0100" in page  # vs popularity and vs BPR on ndcg@10
+    assert "class='pos'" in page and "class='neg'" in page
+    assert "v&lt;1&gt;" in page and "promoted" in page
+    assert "40 test interactions from 9 users" in page
+    assert page.count("<svg") == 3 and "<script" not in page
+    assert len(page.encode()) < 100_000
+
+
+def test_line_chart_draws_one_polyline_per_series():
+    svg = line_chart({"a": [1.0, 2.0, 3.0], "b": [3.0, 2.0, float("nan")]}, "t")
+    assert svg.count("<polyline") == 2 and "epoch 3" in svg
+    assert line_chart({"a": [float("nan")]}, "empty") == ""
+
+
+def test_index_lists_runs_with_links_and_skips_latest(tmp_path):
+    for name, ndcg in (("run-a", 0.1), ("run-b", 0.2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        metrics = {"test": {"ndcg@10": ndcg, "recall@10": 0.1},
+                   "baselines": {"popularity": {"ndcg@10": 0.05}},
+                   "promotion": {"promote": name == "run-a", "version": name},
+                   "drift": {"drift_detected": name == "run-b"}}  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        (folder / "evaluation.html").write_text("<html></html>")
+    (tmp_path / "latest").symlink_to("run-b")
+    page = render_index(tmp_path)
+    assert page.count("<tr><td>run-") == 2
+    assert "href='run-a/evaluation.html'" in page and "0.2000" in page
+    assert "drift.html" not in page  # only pages that exist are linked
