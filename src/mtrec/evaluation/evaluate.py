@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mtrec.data.negatives import sample_negatives
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.baselines.bpr import train_bpr
@@ -109,13 +110,7 @@ def task_metrics(
         [_idx(history, "item_idx"), items]
     )
     known = np.unique(known)
-    rng = np.random.default_rng(seed)
-    negatives = rng.integers(0, n_items, size=len(users))
-    for _ in range(10):
-        clash = np.isin(users * n_items + negatives, known)
-        if not clash.any():
-            break
-        negatives[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+    _, negatives = sample_negatives(users, n_items, known, 1, np.random.default_rng(seed))
     with torch.inference_mode():
         pos = model({"user": torch.from_numpy(users), "item": torch.from_numpy(items)})
         neg = model({"user": torch.from_numpy(users), "item": torch.from_numpy(negatives)})

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mtrec.data.negatives import sample_negatives
+
 
 class BPRMF(nn.Module):
     def __init__(self, n_users: int, n_items: int, dim: int = 64):
@@ -50,12 +52,7 @@ def train_bpr(
     users, items = train_users.astype(np.int64), train_items.astype(np.int64)
     seen = np.unique(users * n_items + items)
     for _ in range(epochs):
-        negatives = rng.integers(0, n_items, size=len(users))
-        for _ in range(5):
-            clash = np.isin(users * n_items + negatives, seen)
-            if not clash.any():
-                break
-            negatives[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+        _, negatives = sample_negatives(users, n_items, seen, 1, rng)
         order = rng.permutation(len(users))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
