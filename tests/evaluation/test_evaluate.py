@@ -12,10 +12,10 @@ from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import (
     evaluate_recommender,
     popularity_ranking,
-    popularity_scores,
     rank_split,
     recommendations_frame,
 )
+from mtrec.models.baselines.popularity import Popularity
 from mtrec.training.fit import build_model
 
 
@@ -23,16 +23,21 @@ def _frame(pairs: list[tuple[int, int]]) -> pd.DataFrame:
     return pd.DataFrame(pairs, columns=["user_idx", "item_idx"])
 
 
+def _popularity_scores(train: pd.DataFrame, n_items: int) -> torch.Tensor:
+    users, items = train["user_idx"].to_numpy(), train["item_idx"].to_numpy()
+    return Popularity(users, items, n_items).scores
+
+
 def test_popularity_scores_are_training_counts() -> None:
     train = _frame([(0, 2), (1, 2), (2, 2), (0, 0), (1, 0), (2, 1)])
-    scores = popularity_scores(train, n_items=5)
+    scores = _popularity_scores(train, n_items=5)
     assert scores.dtype == torch.float32
     assert scores.tolist() == [2.0, 1.0, 3.0, 0.0, 0.0]
 
 
 def test_popularity_ranks_most_counted_items_first() -> None:
     train = _frame([(0, 2), (1, 2), (2, 2), (0, 0), (1, 0), (2, 1), (3, 4)])
-    scores = popularity_scores(train, n_items=5)
+    scores = _popularity_scores(train, n_items=5)
     truth = _frame([(3, 2), (0, 1), (4, 0)])
     history = train
     result = rank_split(

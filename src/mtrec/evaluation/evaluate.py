@@ -64,18 +64,12 @@ def model_ranking(
     return rank_split(model.score_items, model.spec.n_items, truth, history, ks, keep_top)
 
 
-def popularity_scores(train: pd.DataFrame, n_items: int) -> torch.Tensor:
-    """Training interaction counts per item (I,), the most-popular baseline."""
-    counts = np.bincount(_idx(train, "item_idx"), minlength=n_items).astype(np.float32)
-    return torch.from_numpy(counts)
-
-
 def popularity_ranking(
     train: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame, n_items: int,
     ks: tuple[int, ...],
 ) -> RankingResult:  # fmt: skip
-    scores = popularity_scores(train, n_items)
-    return rank_split(lambda users: scores.expand(len(users), n_items), n_items, truth, history, ks)
+    scorer = build_baseline("popularity", train, 0, n_items)
+    return rank_split(scorer, n_items, truth, history, ks)
 
 
 BASELINES = ("popularity", "itemknn", "bpr")

@@ -113,12 +113,12 @@ class MultiTaskRecommender(nn.Module):
     """The interface every architecture shares: ``forward(batch) -> {task: output}``.
 
     ``batch`` holds ``user`` and ``item`` index tensors of shape (B,). ``watch`` and ``like``
-    outputs are logits; ``rating`` is the predicted rating itself. Subclasses build
-    ``self.user_net`` / ``self.item_net`` (inputs -> one representation per task) and set
-    ``self.repr_dim``.
+    outputs are logits; ``rating`` is the predicted rating itself. An architecture only names
+    its ``side`` network: built once for users and once for items, it maps inputs (B, 2E) to
+    one representation per task ``{task: (B, H)}`` and exposes ``out_dim`` (H).
     """
 
-    repr_dim: int
+    side: type[nn.Module]
 
     def __init__(
         self,
@@ -137,12 +137,12 @@ class MultiTaskRecommender(nn.Module):
         self.register_buffer("item_seen", ones_i if item_seen is None else item_seen.float())
         self.user_inputs = Inputs(spec.n_users, spec.user_text_dim, spec)
         self.item_inputs = Inputs(spec.n_items, spec.item_text_dim, spec, spec.item_id_dropout)
-
-    def _make_towers(self) -> None:
+        self.user_net = self.side(self.user_inputs.out_dim, spec)
+        self.item_net = self.side(self.item_inputs.out_dim, spec)
+        dim = int(self.user_net.out_dim)
         self.towers = nn.ModuleDict(
-            {task: PairTower(self.repr_dim, self.spec.tower_dims, self.spec.dropout)
-             for task in self.spec.tasks}
-        )  # fmt: skip
+            {task: PairTower(dim, spec.tower_dims, spec.dropout) for task in spec.tasks}
+        )
 
     def task_users(self, idx: Tensor) -> dict[str, Tensor]:
         x = self.user_inputs(idx, self.user_text, self.user_seen)  # (B, 2E)

@@ -34,10 +34,4 @@ class _MMoE(nn.Module):
 
 
 class MMoERecommender(MultiTaskRecommender):
-    def __init__(self, spec: ModelSpec, user_text: Tensor, item_text: Tensor,
-                 user_seen: Tensor | None = None, item_seen: Tensor | None = None):  # fmt: skip
-        super().__init__(spec, user_text, item_text, user_seen, item_seen)
-        self.user_net = _MMoE(self.user_inputs.out_dim, spec)
-        self.item_net = _MMoE(self.item_inputs.out_dim, spec)
-        self.repr_dim = self.user_net.out_dim
-        self._make_towers()
+    side = _MMoE

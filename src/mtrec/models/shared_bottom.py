@@ -19,6 +19,7 @@ class _SharedBottom(nn.Module):
         super().__init__()
         self.tasks = spec.tasks
         self.mlp = mlp([in_dim, *spec.hidden_dims], spec.dropout)
+        self.out_dim = ([in_dim, *spec.hidden_dims])[-1]
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         shared = self.mlp(x)  # (B, H)
@@ -26,10 +27,4 @@ class _SharedBottom(nn.Module):
 
 
 class SharedBottomRecommender(MultiTaskRecommender):
-    def __init__(self, spec: ModelSpec, user_text: Tensor, item_text: Tensor,
-                 user_seen: Tensor | None = None, item_seen: Tensor | None = None):  # fmt: skip
-        super().__init__(spec, user_text, item_text, user_seen, item_seen)
-        self.user_net = _SharedBottom(self.user_inputs.out_dim, spec)
-        self.item_net = _SharedBottom(self.item_inputs.out_dim, spec)
-        self.repr_dim = ([self.user_inputs.out_dim, *spec.hidden_dims])[-1]
-        self._make_towers()
+    side = _SharedBottom

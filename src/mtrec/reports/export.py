@@ -82,9 +82,8 @@ def metrics_table(
         lines.append(f"{'baseline':<12}{f'ndcg@{k}':>10}{f'recall@{k}':>12}{'model Δndcg':>13}")
         for name, values in others.items():
             delta = test[f"ndcg@{k}"] - values[f"ndcg@{k}"]
-            lines.append(
-                f"{name:<12}{values[f'ndcg@{k}']:>10.4f}{values[f'recall@{k}']:>12.4f}{delta:>+13.4f}"
-            )
+            ndcg, recall = values[f"ndcg@{k}"], values[f"recall@{k}"]
+            lines.append(f"{name:<12}{ndcg:>10.4f}{recall:>12.4f}{delta:>+13.4f}")
     cold = metrics.get("slices", {}).get("cold_items", {})
     if "model" in cold:
         lines.append("-" * 44)

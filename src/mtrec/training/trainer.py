@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from mtrec.config import TrainingConfig
 from mtrec.data.negatives import sample_negatives
 from mtrec.models.base import MultiTaskRecommender
-from mtrec.training.weighting import GradNorm, make_weighting
+from mtrec.training.weighting import GradNorm, TaskWeighting, make_weighting
 
 EARLY_STOPPING_METRIC = "ndcg@10"
 
@@ -48,13 +48,13 @@ class TrainingResult:
     seconds: float
 
 
-def multitask_loss(
+def task_losses(
     outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: dict[str, Tensor],
-    weights: dict[str, float],
-) -> tuple[Tensor, dict[str, Tensor]]:  # fmt: skip
-    """The one place task losses are computed and weighted: returns (total, per task)."""
+    tasks: Iterable[str],
+) -> dict[str, Tensor]:  # fmt: skip
+    """Per-task losses on the masked rows: MSE for ``rating``, BCE on logits otherwise."""
     per_task: dict[str, Tensor] = {}
-    for task in weights:
+    for task in tasks:
         mask = masks[task]
         if not bool(mask.any()):
             per_task[task] = torch.zeros((), dtype=torch.float32)
@@ -64,9 +64,16 @@ def multitask_loss(
             per_task[task] = F.mse_loss(prediction, target)
         else:
             per_task[task] = F.binary_cross_entropy_with_logits(prediction, target)
-    total = sum(weights[t] * loss for t, loss in per_task.items())
-    assert isinstance(total, Tensor)
-    return total, per_task
+    return per_task
+
+
+def multitask_loss(
+    outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: dict[str, Tensor],
+    weights: dict[str, float],
+) -> tuple[Tensor, dict[str, Tensor]]:  # fmt: skip
+    """Static weighting of the task losses: returns (sum_t w_t * L_t, per task)."""
+    per_task = task_losses(outputs, labels, masks, weights)
+    return TaskWeighting(weights).combine(per_task), per_task
 
 
 def train_multitask(
@@ -126,7 +133,7 @@ def train_multitask(
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size]
             outputs = model({"user": batch_users[rows], "item": batch_items[rows]})
-            _, per_task = multitask_loss(
+            per_task = task_losses(
                 outputs,
                 {t: y[rows] for t, y in labels.items()},
                 {t: m[rows] for t, m in masks.items()},
