@@ -39,6 +39,9 @@ test-fast: install ## Run the suite without the slow end-to-end run
 recommend: install ## Top-K per user from the production model (ARGS="--users 1,2 --k 10")
 	$(BIN)/python run.py recommend --config $(CONFIG) $(ARGS)
 
+compare: install ## Every architecture x task weighting, single-task models and baselines -> reports/comparison/
+	$(BIN)/python run.py compare --config $(CONFIG) $(ARGS)
+
 bench-encode: install ## Encoder throughput vs sentence-transformers on MovieLens-100k texts
 	$(BIN)/python bench/encode.py
 

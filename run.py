@@ -174,6 +174,54 @@ def recommend_cmd(
     return 0
 
 
+def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
+    """Every architecture x weighting, the single-task models and the baselines on one split:
+    ``output/metrics.json`` (``comparison`` section) and ``output/index.html``. Resumable."""
+    from mtrec.evaluation.comparison import (
+        compare,
+        comparison_table,
+        default_variants,
+        load_rows,
+        prepare,
+    )  # fmt: skip
+    from mtrec.reports.comparison import render_comparison_html
+
+    config = load_config(config_path)
+    variants = default_variants(config)
+    if only:
+        unknown = sorted(set(only) - set(variants) - {"popularity", "itemknn", "bpr"})
+        if unknown:
+            print(f"error: unknown variants {unknown}; choose from {sorted(variants)}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        variants = {name: v for name, v in variants.items() if name in only}
+    output.mkdir(parents=True, exist_ok=True)
+    metrics_path = output / "metrics.json"
+    rows = load_rows(metrics_path)
+
+    def save(name: str, row: dict[str, object]) -> None:
+        rows[name] = row
+        tmp = metrics_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"config": str(config_path), "comparison": rows}, indent=1))
+        os.replace(tmp, metrics_path)
+        print(f"{name:<26} ndcg@10 {row.get('ndcg@10', float('nan')):.4f}  "
+              f"{row.get('train_seconds', 0):.0f} s", flush=True)  # fmt: skip
+
+    baselines = [b for b in ("popularity", "itemknn", "bpr") if not only or b in only]
+    result = compare(config, prepare(config), variants, rows, save, baselines)
+    table = comparison_table(result)
+    notes = [
+        f"config {config_path}; split {config.split.strategy}; test metrics, full-catalogue "
+        "ranking with train and valid items masked; train_seconds on this machine",
+        f"default model: {config.model.architecture} + {config.training.task_weighting}",
+    ]
+    page = render_comparison_html(table, "Model comparison", notes)
+    (output / "index.html").write_text(page, encoding="utf-8")
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"comparison: {output / 'index.html'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from zenml.utils import source_utils
 
@@ -191,8 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     rec_cmd.add_argument("--k", type=int, default=10)
     rec_cmd.add_argument("--users", help="comma-separated user ids (default: all known users)")
     rec_cmd.add_argument("--stage", default="production")
+    cmp_cmd = commands.add_parser("compare", help="architectures x weightings vs baselines")
+    cmp_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
+    cmp_cmd.add_argument("--output", type=Path, default=Path("reports/comparison"))
+    cmp_cmd.add_argument("--only", help="comma-separated variant names (default: all)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "compare":
+            only = [v.strip() for v in args.only.split(",")] if args.only else None
+            return compare_cmd(args.config, args.output, only)
         if args.command == "recommend":
             users = [u.strip() for u in args.users.split(",")] if args.users else None
             return recommend_cmd(args.config, args.output, args.k, users, args.stage)

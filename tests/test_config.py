@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mtrec.config import RunConfig, load_config
+from mtrec.config import ModelConfig, RunConfig, load_config, metric_direction
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((ROOT / "configs").glob("**/*.yaml"))
@@ -95,7 +95,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
             {"model": {"tasks": {"watch": {"weight": 0.0}, "like": {"weight": 0.0}}}},
             "weights are all zero",
         ),
-        ({"model": {"tasks": {"like": {"weight": 1.0}}}}, "must include 'watch'"),
+        ({"model": {"tasks": {"like": {"weight": 1.0}}}}, "exactly one task of kind 'ranking'"),
         ({"model": {"tasks": {"watch": {"weight": -1.0}}}}, "weight"),
         ({"split": {"ratios": [0.8, 0.1, 0.2]}}, "sum to 1"),
         ({"split": {"ratios": [0.0, 0.5, 0.5]}}, "sum to 1"),
@@ -119,6 +119,48 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         ({"data": {"source": "kaggle"}}, "source"),
         ({"encoder": {"max_length": 4}}, "max_length"),
         ({"model": {"dropout": 1.0}}, "dropout"),
+        ({"model": {"tasks": {"watch": {}, "w2": {"kind": "ranking"}}}}, "found 2"),
+        (
+            {"model": {"tasks": {"watch": {}, "x": {"kind": "binary", "label": "rating"}}}},
+            "needs a threshold",
+        ),
+        (
+            {"model": {"tasks": {"watch": {}, "x": {"kind": "binary", "label": "interaction"}}}},
+            "needs kind 'ranking'",
+        ),
+        (
+            {
+                "model": {
+                    "tasks": {
+                        "watch": {},
+                        "x": {"kind": "binary", "label": "influence", "threshold": 1},
+                    }
+                }
+            },
+            "regression target",
+        ),
+        (
+            {
+                "model": {
+                    "tasks": {
+                        "watch": {},
+                        "x": {"kind": "regression", "label": "rating", "metric": "auc"},
+                    }
+                }
+            },
+            "does not fit kind",
+        ),
+        (
+            {
+                "model": {
+                    "tasks": {"watch": {}, "bad name": {"kind": "regression", "label": "rating"}}
+                }
+            },
+            "identifier",
+        ),
+        ({"model": {"tasks": {"watch": {}, "x": {"kind": "ordinal"}}}}, "kind"),
+        ({"training": {"monitor": "ndcg"}}, "training.monitor"),
+        ({"training": {"monitor": "like_rmse"}}, "training.monitor"),
     ],
 )
 def test_invalid_values_are_rejected(tmp_path: Path, raw: dict, needle: str) -> None:
@@ -165,3 +207,35 @@ def test_promotion_metric_must_be_computed(tmp_path: Path) -> None:
         )
     )
     assert config.evaluation.ks == (5,)
+
+
+def test_tasks_are_declared_and_builtins_fill_in() -> None:
+    config = ModelConfig.model_validate(
+        {"tasks": {"watch": {"weight": 2.0}, "influence": {"weight": 0.1, "window_days": 7},
+                   "loved": {"kind": "binary", "label": "rating", "threshold": 5}}}
+    )  # fmt: skip
+    watch, influence, loved = (config.tasks[n] for n in ("watch", "influence", "loved"))
+    assert (watch.kind, watch.label, watch.weight) == ("ranking", "interaction", 2.0)
+    assert (influence.kind, influence.label, influence.window_days) == (
+        "regression",
+        "influence",
+        7,
+    )
+    assert influence.user_level and not loved.user_level
+    assert (loved.task_metric, loved.direction) == ("auc", "max")
+    assert (influence.task_metric, influence.direction) == ("rmse", "min")
+    assert config.ranking_task == "watch"
+
+
+@pytest.mark.parametrize(
+    ("metric", "direction"),
+    [("ndcg@10", "max"), ("valid.recall@20", "max"), ("watch_auc", "max"),
+     ("rating_rmse", "min"), ("influence_rmse", "min"), ("loss", "min")],
+)  # fmt: skip
+def test_metric_direction(metric: str, direction: str) -> None:
+    assert metric_direction(metric) == direction
+
+
+def test_monitor_may_be_a_task_metric() -> None:
+    config = RunConfig.model_validate({"training": {"monitor": "rating_rmse"}})
+    assert config.training.monitor == "rating_rmse"

@@ -58,19 +58,30 @@ def test_time_split_with_cold_users_and_items_runs_end_to_end():
     rng = np.random.default_rng(0)
     item_emb = rng.normal(size=(len(data.items), 8)).astype(np.float32)
     user_emb = rng.normal(size=(len(data.users), 8)).astype(np.float32)
+    model_config = ModelConfig.model_validate(
+        {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8],
+         "tasks": {"watch": {}, "like": {"weight": 0.5}, "rating": {"weight": 0.2},
+                   "influence": {"weight": 0.1}}}
+    )  # fmt: skip
     trained, result = fit_recommender(
         split.train, split.valid, item_emb, user_emb, data.users["user_id"],
-        data.items["item_id"], ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,)),
-        TrainingConfig(epochs=2, batch_size=64),
+        data.items["item_id"], model_config, TrainingConfig(epochs=2, batch_size=64),
     )  # fmt: skip
     assert 1 <= result.best_epoch <= 2
     metrics, recommendations = evaluate_recommender(
         trained.build(), split.train, split.valid, split.test, data.users, data.items,
-        (5, 10), 10, 4.0,
+        (5, 10), 10, model_config.tasks,
     )  # fmt: skip
     for key in ("ndcg@10", "recall@5"):
         assert 0.0 <= metrics["test"][key] <= 1.0
     assert not math.isnan(metrics["test"]["watch_auc"])
+    assert metrics["test"]["influence_rmse"] >= 0.0
+    top = metrics["top_users"]["influence"]
+    assert 1 <= len(top) <= 10
+    assert [row["measured"] for row in top] == sorted(
+        (row["measured"] for row in top), reverse=True
+    )
+    assert set(top[0]) == {"user_id", "measured", "predicted", "interactions"}
     assert set(recommendations["user_id"]) == set(split.test["user_id"])
     seen = pd.concat([split.train, split.valid])
     late_seen = set(seen.loc[seen["user_id"] == "late", "item_id"])

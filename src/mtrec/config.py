@@ -7,7 +7,7 @@ fails loudly instead of silently running with a default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -134,10 +134,78 @@ class EncoderConfig(_Section):
     """Content-addressed embedding store shared across runs; ``null`` disables it."""
 
 
-class TaskConfig(_Section):
-    """One task head and its weight in the total loss."""
+TASK_LABELS = ("interaction", "influence")
+"""Derived labels; any other ``label`` names a numeric column of the interactions."""
 
+
+def metric_direction(metric: str) -> Literal["max", "min"]:
+    """Whether a higher value of ``metric`` is better: errors and losses are minimised."""
+    name = metric.split(".")[-1].split("@")[0]
+    return "min" if name.endswith(("rmse", "mae", "mse", "loss")) else "max"
+
+
+class TaskConfig(_Section):
+    """One task, declared: its head, how its label is derived, its weight and its metric.
+
+    - ``ranking``: ``label: interaction``, observed interactions against sampled negatives
+      (BCE); ranks the catalogue for recommendations; metric ``auc`` on test and, for the
+      model as a whole, the ranking metrics.
+    - ``binary``: ``label: <column>`` with ``threshold``: 1 where the column is at or above it,
+      learned on observed interactions (BCE); metric ``auc``.
+    - ``regression``: ``label: <column>`` (learned on observed interactions) or
+      ``label: influence`` (a user-level head; see :mod:`mtrec.training.tasks`); MSE; metric
+      ``rmse``.
+    """
+
+    kind: Literal["ranking", "binary", "regression"]
+    label: str = "interaction"
+    threshold: float | None = None
     weight: float = Field(default=1.0, ge=0.0)
+    metric: Literal["auc", "rmse"] | None = None
+    """Defaults by kind: ``auc`` for ranking and binary, ``rmse`` for regression."""
+    window_days: float = Field(default=30.0, gt=0.0)
+    """``influence``: how long after a user's interaction another user's interaction with the
+    same item counts as following it."""
+
+    @property
+    def task_metric(self) -> str:
+        return self.metric or ("rmse" if self.kind == "regression" else "auc")
+
+    @property
+    def direction(self) -> Literal["max", "min"]:
+        return metric_direction(self.task_metric)
+
+    @property
+    def user_level(self) -> bool:
+        return self.label == "influence"
+
+    @model_validator(mode="after")
+    def _label_fits_kind(self) -> TaskConfig:
+        if self.kind == "ranking" and self.label != "interaction":
+            raise ValueError("a ranking task's label must be 'interaction'")
+        if self.kind != "ranking" and self.label == "interaction":
+            raise ValueError(f"label 'interaction' needs kind 'ranking', not {self.kind!r}")
+        if self.kind == "binary" and self.threshold is None:
+            raise ValueError("a binary task needs a threshold: label = column >= threshold")
+        if self.label == "influence" and self.kind != "regression":
+            raise ValueError("label 'influence' is a regression target")
+        if (self.kind == "regression") != (self.task_metric == "rmse"):
+            raise ValueError(f"metric {self.task_metric!r} does not fit kind {self.kind!r}")
+        return self
+
+
+BUILTIN_TASKS: dict[str, dict[str, Any]] = {
+    "watch": {"kind": "ranking", "label": "interaction"},
+    "like": {"kind": "binary", "label": "rating", "threshold": 4.0},
+    "rating": {"kind": "regression", "label": "rating"},
+    "influence": {"kind": "regression", "label": "influence", "window_days": 30.0},
+}
+"""Built-in task definitions: ``watch: {weight: 1.0}`` is enough for these names."""
+
+
+def _default_tasks() -> dict[str, TaskConfig]:
+    weights = {"watch": 1.0, "like": 0.5, "rating": 0.2}
+    return {name: TaskConfig(**BUILTIN_TASKS[name], weight=w) for name, w in weights.items()}
 
 
 class ModelConfig(_Section):
@@ -157,30 +225,50 @@ class ModelConfig(_Section):
     tower_dims: tuple[int, ...] = (32,)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     use_text: bool = True
+    item_id_shrinkage: float = Field(default=3.0, ge=0.0)
+    """An item with ``n`` training interactions uses ``n / (n + item_id_shrinkage)`` of its id
+    embedding and relies on its text for the rest: a rarely seen item's id row is mostly noise
+    (Bayesian shrinkage towards the text-only item). 0 gives every seen item its full id."""
     item_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Share of training rows whose item id embedding is hidden, so the model learns to score
     items from text alone (what a cold item has)."""
-    tasks: dict[Literal["watch", "like", "rating"], TaskConfig] = Field(
-        default_factory=lambda: {
-            "watch": TaskConfig(weight=1.0),
-            "like": TaskConfig(weight=0.5),
-            "rating": TaskConfig(weight=0.2),
+    tasks: dict[str, TaskConfig] = Field(default_factory=_default_tasks)
+    """Declared tasks by name (see :class:`TaskConfig`); exactly one has kind ``ranking``."""
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _builtin_task_defaults(cls, tasks: Any) -> Any:
+        if not isinstance(tasks, dict):
+            return tasks
+        return {
+            name: {**BUILTIN_TASKS[name], **task}
+            if name in BUILTIN_TASKS and isinstance(task, dict)
+            else task
+            for name, task in tasks.items()
         }
-    )
-    like_threshold: float = 4.0
-    """A rating at or above this is a ``like``."""
 
     @model_validator(mode="after")
     def _tasks_valid(self) -> ModelConfig:
-        if "watch" not in self.tasks:
-            raise ValueError("model.tasks must include 'watch': it drives ranking")
+        for name in self.tasks:
+            if not name.isidentifier():
+                raise ValueError(f"task name {name!r} must be an identifier")
+        ranking = [name for name, task in self.tasks.items() if task.kind == "ranking"]
+        if len(ranking) != 1:
+            raise ValueError(
+                f"model.tasks needs exactly one task of kind 'ranking' (it orders the "
+                f"catalogue), found {len(ranking)}: {ranking}"
+            )
         if sum(t.weight for t in self.tasks.values()) <= 0:
             raise ValueError("model.tasks weights are all zero")
         return self
 
+    @property
+    def ranking_task(self) -> str:
+        return next(name for name, task in self.tasks.items() if task.kind == "ranking")
+
 
 class TrainingConfig(_Section):
-    """Mini-batch Adam with early stopping on validation NDCG@10."""
+    """Mini-batch Adam with early stopping on a validation metric."""
 
     epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=2048, ge=1)
@@ -188,6 +276,10 @@ class TrainingConfig(_Section):
     weight_decay: float = Field(default=0.0, ge=0.0)
     negatives_per_positive: int = Field(default=4, ge=1)
     patience: int = Field(default=3, ge=1)
+    monitor: str = "ndcg@10"
+    """Validation metric for early stopping and the best epoch: a ranking metric at K
+    (``ndcg@10``, ``recall@20``...) or a task metric ``<task>_<auc|rmse>``; errors are
+    minimised, everything else maximised."""
     seed: int = 42
     task_weighting: Literal["static", "uncertainty", "dwa", "gradnorm"] = "static"
     """How task losses are weighted: fixed (``model.tasks`` weights), uncertainty (Kendall et
@@ -255,7 +347,20 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _promotion_metric_computed(self) -> RunConfig:
-        return _check_promotion_metric(self)
+        return _check_monitor(_check_promotion_metric(self))
+
+
+def _check_monitor(config: RunConfig) -> RunConfig:
+    monitor = config.training.monitor
+    task_metrics = {f"{n}_{t.task_metric}" for n, t in config.model.tasks.items()}
+    metric, _, k = monitor.partition("@")
+    ranking = metric in ("ndcg", "recall", "hit", "mrr") and k.isdigit()
+    if not ranking and monitor not in task_metrics:
+        raise ValueError(
+            f"training.monitor {monitor!r} is neither a ranking metric at K (e.g. 'ndcg@10') "
+            f"nor a task metric of this config ({sorted(task_metrics)})"
+        )
+    return config
 
 
 def _check_promotion_metric(config: RunConfig) -> RunConfig:

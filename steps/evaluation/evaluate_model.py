@@ -26,7 +26,7 @@ def evaluate_model(
     """Full-ranking metrics for the model and the popularity baseline, and test top-K lists."""
     metrics, recommendations = evaluate_recommender(
         recommender.build(), train, valid, test, users, items, config.ks,
-        config.recommendations_k, model_config.like_threshold, config.cold_item_max_train,
+        config.recommendations_k, model_config.tasks, config.cold_item_max_train,
         config.baselines, len(users),
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],

@@ -80,7 +80,7 @@ def evaluated():
     model = build_model(config, split.train, item_emb, user_emb)
     metrics, recommendations = evaluate_recommender(
         model, split.train, split.valid, split.test, data.users, data.items,
-        ks=(5, 10), recommendations_k=10, like_threshold=4.0,
+        ks=(5, 10), recommendations_k=10, tasks=ModelConfig().tasks,
     )  # fmt: skip
     return data, split, metrics, recommendations
 

@@ -20,7 +20,8 @@ def _trained(tasks: tuple[str, ...] = ("watch", "like", "rating")) -> TrainedMod
     torch.manual_seed(0)
     spec = ModelSpec(
         n_users=4, n_items=6, user_text_dim=5, item_text_dim=3, embedding_dim=4,
-        hidden_dims=(8,), tower_dims=(6, 3), dropout=0.0, tasks=tasks, rating_mean=3.7,
+        hidden_dims=(8,), tower_dims=(6, 3), dropout=0.0, tasks=tasks,
+        offsets={"rating": 3.7} if "rating" in tasks else {},
         extra={"alpha": 0.5},
     )  # fmt: skip
     model = SharedBottomRecommender(

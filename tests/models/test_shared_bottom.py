@@ -13,7 +13,7 @@ def _model(use_text: bool = True, item_seen: torch.Tensor | None = None, **spec_
     spec = ModelSpec(
         n_users=N_USERS, n_items=N_ITEMS, user_text_dim=DU, item_text_dim=DI,
         embedding_dim=8, hidden_dims=(16, 12), tower_dims=(10, 6), dropout=0.3,
-        use_text=use_text, rating_mean=3.25, **spec_kwargs,
+        use_text=use_text, **({"offsets": {"rating": 3.25}} | spec_kwargs),
     )  # fmt: skip
     model = SharedBottomRecommender(
         spec, user_text=torch.randn(N_USERS, DU), item_text=torch.randn(N_ITEMS, DI),
@@ -36,14 +36,14 @@ def test_forward_shapes_and_rating_offset() -> None:
     for value in out.values():
         assert value.shape == (3,)
         assert value.dtype == torch.float32
-    # The rating head is centred on the training mean: its tower logit plus rating_mean.
+    # The rating head is centred on the training mean: its tower logit plus its offset.
     u, v = model.task_users(batch["user"])["rating"], model.task_items(batch["item"])["rating"]
     torch.testing.assert_close(out["rating"], model.towers["rating"].pair(u, v) + 3.25)
     torch.testing.assert_close(out["watch"], model.towers["watch"].pair(u, v))
 
 
 def test_only_configured_tasks_are_built() -> None:
-    model = _model(tasks=("watch",))
+    model = _model(tasks=("watch",), offsets={})
     out = model({"user": torch.tensor([1]), "item": torch.tensor([2])})
     assert set(out) == {"watch"}
     assert set(model.towers) == {"watch"}
@@ -56,7 +56,7 @@ def test_score_items_equals_forward_on_every_pair(task: str) -> None:
         grid = model.score_items(torch.arange(N_USERS), task=task)  # (U, I)
         pairs = model(_all_pairs())[task].reshape(N_USERS, N_ITEMS)
     if task == "rating":
-        pairs = pairs - model.spec.rating_mean  # score_items returns the raw tower logit
+        pairs = pairs - model.spec.offsets["rating"]  # score_items returns the raw tower logit
     assert grid.shape == (N_USERS, N_ITEMS)
     torch.testing.assert_close(grid, pairs, atol=1e-5, rtol=0)
 

@@ -218,7 +218,8 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
         return {"ndcg@10": next(scores)}
 
     config = TrainingConfig(epochs=6, batch_size=16, learning_rate=0.01, patience=2, seed=0)
-    result = train_multitask(model, split.train, {"watch": 1.0}, config, 4.0, validate)
+    watch_only = {"watch": MODEL.tasks["watch"]}
+    result = train_multitask(model, split.train, watch_only, config, validate)
     # Epoch 3 and 4 fail to beat 0.5 (a tie is not an improvement): stop after epoch 4.
     assert [log.epoch for log in result.history] == [1, 2, 3, 4]
     assert result.best_epoch == 2
@@ -227,3 +228,49 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
         torch.testing.assert_close(result.state_dict[name], tensor, atol=0, rtol=0)
         torch.testing.assert_close(model.state_dict()[name], tensor, atol=0, rtol=0)
     assert not model.training
+
+
+def test_sample_negatives_draws_only_from_candidates() -> None:
+    users = np.array([0, 1, 2])
+    seen = _seen_keys(users, np.array([1, 2, 3]), 10)
+    _, items = sample_negatives(
+        users, 10, seen, 200, np.random.default_rng(0), candidates=np.array([1, 2, 3, 7])
+    )
+    assert set(items.tolist()) <= {1, 2, 3, 7}
+    assert 7 in set(items.tolist())
+    with pytest.raises(ValueError, match="no candidate items"):
+        sample_negatives(users, 10, seen, 1, np.random.default_rng(0), np.array([], np.int64))
+
+
+def test_text_scores_items_that_have_no_training_interactions() -> None:
+    """Planted cold start: items of the first half share a text direction, items of the second
+    half another; even users watch only the first half. Four items of each half never appear
+    in training. The text model must rank an even user's cold first-half items above the cold
+    second-half ones; the id-only model cannot tell cold items apart at all."""
+    n_users, n_items, half = 24, 40, 20
+    split, _, user_emb, user_ids, item_ids = _planted(n_users, n_items, per_user=10)
+    cold = np.array([16, 17, 18, 19, 36, 37, 38, 39])
+    train = split.train[~split.train["item_idx"].isin(cold)]
+    valid = split.valid[~split.valid["item_idx"].isin(cold)]
+    rng = np.random.default_rng(3)
+    item_emb = rng.normal(scale=0.3, size=(n_items, 8)).astype(np.float32)
+    item_emb[:half, 0] += 2.0
+    item_emb[half:, 1] += 2.0
+    even = torch.arange(0, n_users, 2)
+    scores = {}
+    for use_text in (True, False):
+        config = MODEL.model_copy(update={"use_text": use_text})
+        trained, _ = fit_recommender(
+            train, valid, item_emb, user_emb, user_ids, item_ids, config, TRAINING
+        )
+        model = trained.build()
+        with torch.inference_mode():
+            scores[use_text] = model.score_items(even)[:, torch.from_numpy(cold)]
+    with_text = scores[True]
+    # (even users, 4 cold first-half items) against (even users, 4 cold second-half items)
+    # Pairwise AUC per even user: cold first-half items above cold second-half items.
+    pairwise = (with_text[:, :4].unsqueeze(2) > with_text[:, 4:].unsqueeze(1)).float()
+    assert pairwise.mean() > 0.8  # random scores give 0.5, the id-only model only ties
+    assert (pairwise.mean(dim=(1, 2)) > 0.5).float().mean() >= 0.75
+    id_only = scores[False]
+    assert torch.allclose(id_only, id_only[:, :1].expand_as(id_only), atol=1e-5)

@@ -13,20 +13,28 @@ def sample_negatives(
     seen_keys: np.ndarray,
     per_positive: int,
     rng: np.random.Generator,
+    candidates: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform negatives for each user in ``users``, rejecting items in ``seen_keys``.
 
-    seen_keys: sorted unique ``user * n_items + item`` of the training interactions. Returns
-    (users, items) arrays of length ``len(users) * per_positive``. Collisions are redrawn a few
-    times; the rare leftover after that is kept (a negligible share of false negatives).
+    seen_keys: sorted unique ``user * n_items + item`` of the training interactions.
+    candidates: the item indices to draw from (default: the whole catalogue). Training draws
+    only from items that have training interactions: an item that is always a negative is
+    learned as "never watched", and a cold item that shares its text would inherit that.
+    Returns (users, items) arrays of length ``len(users) * per_positive``. Collisions are
+    redrawn a few times; the rare leftover after that is kept (a negligible share of false
+    negatives).
     """
+    pool = np.arange(n_items) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    if len(pool) == 0:
+        raise ValueError("no candidate items to sample negatives from")
     neg_users = np.repeat(users, per_positive)
-    neg_items = rng.integers(0, n_items, size=len(neg_users))
+    neg_items = pool[rng.integers(0, len(pool), size=len(neg_users))]
     for _ in range(10):
         keys = neg_users * n_items + neg_items
         pos = np.searchsorted(seen_keys, keys).clip(max=max(len(seen_keys) - 1, 0))
         clash = seen_keys[pos] == keys if len(seen_keys) else np.zeros(len(keys), dtype=bool)
         if not clash.any():
             break
-        neg_items[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+        neg_items[clash] = pool[rng.integers(0, len(pool), size=int(clash.sum()))]
     return neg_users, neg_items

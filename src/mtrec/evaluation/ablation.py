@@ -32,7 +32,7 @@ def id_only_ablation(
     )  # fmt: skip
     metrics, _ = evaluate_recommender(
         trained.build(), train, valid, test, users, items, config.ks, config.recommendations_k,
-        model_config.like_threshold, config.cold_item_max_train,
+        model_config.tasks, config.cold_item_max_train,
     )  # fmt: skip
     metrics["training"] = {"best_epoch": result.best_epoch, "seconds": result.seconds}
     return metrics

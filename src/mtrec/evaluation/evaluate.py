@@ -2,13 +2,14 @@
 
 Ranking: every item of the catalogue is scored for each user with ground truth; items the user
 had in the history (train for validation; train and valid for test) are excluded. Task metrics
-on test: ``watch`` AUC (test interactions against one sampled unseen item each), ``like`` AUC
-(among test interactions) and ``rating`` RMSE.
+on test, one per declared task: the ranking task's AUC (test interactions against one sampled
+unseen item each), a binary task's AUC among test interactions (``like``) and a regression
+task's RMSE (``rating``; ``influence`` against the value measured on history plus test).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mtrec.config import TaskConfig
 from mtrec.data.negatives import sample_negatives
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
@@ -93,13 +95,17 @@ def task_metrics(
     model: MultiTaskRecommender,
     test: pd.DataFrame,
     history: pd.DataFrame,
-    like_threshold: float,
+    tasks: Mapping[str, TaskConfig],
     seed: int = 0,
 ) -> dict[str, float]:
-    """``watch_auc``, ``like_auc`` and ``rating_rmse`` on the test interactions."""
+    """``<task>_auc`` or ``<task>_rmse`` for every declared task on the ``test`` rows."""
+    from mtrec.training.tasks import interaction_labels  # training imports evaluation
+
     model.eval()
     n_items = model.spec.n_items
     users, items = _idx(test, "user_idx"), _idx(test, "item_idx")
+    if len(users) == 0:
+        return {}
     known = np.concatenate([_idx(history, "user_idx"), users]) * n_items + np.concatenate(
         [_idx(history, "item_idx"), items]
     )
@@ -108,15 +114,29 @@ def task_metrics(
     with torch.inference_mode():
         pos = model({"user": torch.from_numpy(users), "item": torch.from_numpy(items)})
         neg = model({"user": torch.from_numpy(users), "item": torch.from_numpy(negatives)})
+    pair_labels = interaction_labels(test, {n: t for n, t in tasks.items() if not t.user_level},
+                                     model.spec.n_users)  # fmt: skip
+    user_level = {n: t for n, t in tasks.items() if t.user_level}
+    if user_level:
+        everything = pd.concat([history, test], ignore_index=True)
+        pair_labels |= interaction_labels(everything, user_level, model.spec.n_users)
+        pair_labels = {n: v[len(history):] if n in user_level else v
+                       for n, v in pair_labels.items()}  # fmt: skip
     result: dict[str, float] = {}
-    if "watch" in pos:
-        labels = np.r_[np.ones(len(users)), np.zeros(len(users))]
-        result["watch_auc"] = auc(labels, np.r_[pos["watch"].numpy(), neg["watch"].numpy()])
-    ratings = test["rating"].to_numpy(np.float64)
-    if "like" in pos:
-        result["like_auc"] = auc((ratings >= like_threshold).astype(int), pos["like"].numpy())
-    if "rating" in pos:
-        result["rating_rmse"] = rmse(ratings, pos["rating"].numpy())
+    for name, task in tasks.items():
+        if name not in pos:
+            continue
+        if task.kind == "ranking":
+            labels = np.r_[np.ones(len(users)), np.zeros(len(users))]
+            result[f"{name}_auc"] = auc(labels, np.r_[pos[name].numpy(), neg[name].numpy()])
+        elif task.kind == "binary":
+            result[f"{name}_auc"] = auc(pair_labels[name].astype(int), pos[name].numpy())
+        elif task.user_level:
+            # One value per user, not per interaction: each test user counts once.
+            _, first = np.unique(users, return_index=True)
+            result[f"{name}_rmse"] = rmse(pair_labels[name][first], pos[name].numpy()[first])
+        else:
+            result[f"{name}_rmse"] = rmse(pair_labels[name], pos[name].numpy())
     return result
 
 
@@ -143,7 +163,7 @@ def evaluate_recommender(
     items: pd.DataFrame,
     ks: tuple[int, ...],
     recommendations_k: int,
-    like_threshold: float,
+    tasks: Mapping[str, TaskConfig],
     cold_item_max_train: int = 5,
     baselines: Sequence[str] = ("popularity",),
     n_users: int | None = None,
@@ -163,12 +183,12 @@ def evaluate_recommender(
     for name in dict.fromkeys(["popularity", *baselines]):
         scorer = build_baseline(name, train, n_users or len(users), n_items, seed)
         baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
-    test_metrics = {**test_rank.metrics, **task_metrics(model, test, history, like_threshold)}
+    test_metrics = {**test_rank.metrics, **task_metrics(model, test, history, tasks, seed)}
     assert test_rank.top_items is not None
     recommendations = recommendations_frame(
         test_rank.per_user["users"], test_rank.top_items, users["user_id"], items["item_id"]
     )
-    metrics = {
+    metrics: dict[str, Any] = {
         "valid": valid_rank.metrics,
         "test": test_metrics,
         "baselines": baseline_metrics,
@@ -176,7 +196,34 @@ def evaluate_recommender(
             "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train)
         },
     }
+    user_level = {name: task for name, task in tasks.items() if task.user_level}
+    if user_level:
+        metrics["top_users"] = {
+            name: top_users(model, train, users, name, task) for name, task in user_level.items()
+        }
     return metrics, recommendations
+
+
+def top_users(
+    model: MultiTaskRecommender, train: pd.DataFrame, users: pd.DataFrame, name: str,
+    task: TaskConfig, n: int = 10,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The ``n`` users with the highest measured value of a user-level task in the training
+    period, with the model's prediction and their interaction count."""
+    from mtrec.training.tasks import influence_scores
+
+    n_users = model.spec.n_users
+    measured = influence_scores(train, n_users, task.window_days)
+    best = np.argsort(-measured, kind="stable")[:n]
+    with torch.inference_mode():
+        idx = torch.from_numpy(best.astype(np.int64))
+        predicted = model({"user": idx, "item": torch.zeros_like(idx)})[name].numpy()
+    counts = np.bincount(_idx(train, "user_idx"), minlength=n_users)
+    return [
+        {"user_id": str(users["user_id"].iloc[u]), "measured": float(measured[u]),
+         "predicted": float(p), "interactions": int(counts[u])}
+        for u, p in zip(best, predicted, strict=True)
+    ]  # fmt: skip
 
 
 def cold_item_slice(

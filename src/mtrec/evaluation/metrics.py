@@ -13,7 +13,7 @@ matrices, with already-seen items masked to ``-inf``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -119,3 +119,11 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def rmse(targets: np.ndarray, predictions: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(targets) - np.asarray(predictions)) ** 2)))
+
+
+TASK_METRIC_SUFFIXES = ("_auc", "_rmse")
+
+
+def task_metric_names(metrics: Mapping[str, object]) -> list[str]:
+    """The per-task metrics (``<task>_auc``, ``<task>_rmse``) among ``metrics``, in order."""
+    return [name for name in metrics if name.endswith(TASK_METRIC_SUFFIXES)]

@@ -1,8 +1,10 @@
 """What every multi-task recommender here shares: the spec, the inputs, the towers, the interface.
 
 Inputs: a user (item) is an id embedding plus a projection of its frozen language-model text
-embedding. Ids with no training interaction contribute a zero id embedding, so an unseen item is
-scored from its text alone instead of from an untrained random row; with ``item_id_dropout`` the
+embedding. The id embedding is scaled by a per-id weight in [0, 1] (the ``*_seen`` buffers): ids
+with no training interaction get 0, so an unseen item is scored from its text alone instead of
+from an untrained random row, and rarely seen items get a shrunken id (``n / (n + c)``, see
+:func:`mtrec.training.fit.build_model`); with ``item_id_dropout`` the
 item id is hidden for a share of training rows (Volkovs et al., "DropoutNet", NeurIPS 2017) so
 the towers also learn to score from text alone.
 
@@ -38,7 +40,12 @@ class ModelSpec:
     dropout: float = 0.0
     use_text: bool = True
     tasks: tuple[str, ...] = TASKS
-    rating_mean: float = 3.5
+    ranking_task: str = "watch"
+    """The task whose scores order the catalogue (``score_items``)."""
+    offsets: dict[str, float] = field(default_factory=dict)
+    """Added to a regression head's output: its training label mean, so heads start centred."""
+    user_tasks: tuple[str, ...] = ()
+    """Tasks with a user-level head (one value per user, e.g. ``influence``)."""
     item_id_dropout: float = 0.0
     architecture: str = "shared_bottom"
     n_experts: int = 4
@@ -48,6 +55,13 @@ class ModelSpec:
     levels: int = 1
     """PLE: extraction levels (1 is CGC)."""
     extra: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = ({self.ranking_task} | set(self.offsets) | set(self.user_tasks)) - set(self.tasks)
+        if unknown:
+            raise ValueError(f"spec names tasks it does not have: {sorted(unknown)}")
+        if self.ranking_task in self.user_tasks:
+            raise ValueError(f"the ranking task {self.ranking_task!r} cannot be user-level")
 
 
 def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
@@ -70,7 +84,7 @@ class Inputs(nn.Module):
         self.out_dim = 2 * spec.embedding_dim
 
     def forward(self, idx: Tensor, text: Tensor, seen: Tensor) -> Tensor:
-        keep = seen[idx]  # (B,); zero for never-trained ids
+        keep = seen[idx]  # (B,) id weight; zero for never-trained ids
         if self.training and self.id_dropout > 0 and self.use_text:
             keep = keep * (torch.rand_like(keep) >= self.id_dropout).to(keep.dtype)
         ids = self.ids(idx) * keep.unsqueeze(-1)  # (B, E)
@@ -112,10 +126,11 @@ class PairTower(nn.Module):
 class MultiTaskRecommender(nn.Module):
     """The interface every architecture shares: ``forward(batch) -> {task: output}``.
 
-    ``batch`` holds ``user`` and ``item`` index tensors of shape (B,). ``watch`` and ``like``
-    outputs are logits; ``rating`` is the predicted rating itself. An architecture only names
-    its ``side`` network: built once for users and once for items, it maps inputs (B, 2E) to
-    one representation per task ``{task: (B, H)}`` and exposes ``out_dim`` (H).
+    ``batch`` holds ``user`` and ``item`` index tensors of shape (B,). Ranking and binary
+    outputs are logits; a regression output is the predicted value itself (e.g. the rating).
+    An architecture only names its ``side`` network: built once for users and once for items,
+    it maps inputs (B, 2E) to one representation per task ``{task: (B, H)}`` and exposes
+    ``out_dim`` (H).
     """
 
     side: type[nn.Module]
@@ -140,9 +155,16 @@ class MultiTaskRecommender(nn.Module):
         self.user_net = self.side(self.user_inputs.out_dim, spec)
         self.item_net = self.side(self.item_inputs.out_dim, spec)
         dim = int(self.user_net.out_dim)
+        pair_tasks = [task for task in spec.tasks if task not in spec.user_tasks]
         self.towers = nn.ModuleDict(
-            {task: PairTower(dim, spec.tower_dims, spec.dropout) for task in spec.tasks}
+            {task: PairTower(dim, spec.tower_dims, spec.dropout) for task in pair_tasks}
         )
+        # A user-level task reads only its user representation: (B, H) -> (B,).
+        self.user_heads = nn.ModuleDict(
+            {task: nn.Sequential(*mlp([dim, *spec.tower_dims], spec.dropout),
+                                 nn.Linear(spec.tower_dims[-1] if spec.tower_dims else dim, 1))
+             for task in spec.user_tasks}
+        )  # fmt: skip
 
     def task_users(self, idx: Tensor) -> dict[str, Tensor]:
         x = self.user_inputs(idx, self.user_text, self.user_seen)  # (B, 2E)
@@ -155,12 +177,16 @@ class MultiTaskRecommender(nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         users, items = self.task_users(batch["user"]), self.task_items(batch["item"])
         out = {task: tower.pair(users[task], items[task]) for task, tower in self.towers.items()}
-        if "rating" in out:
-            out["rating"] = out["rating"] + self.spec.rating_mean
+        for task, head in self.user_heads.items():
+            out[task] = head(users[task]).squeeze(-1)
+        for task, offset in self.spec.offsets.items():
+            out[task] = out[task] + offset
         return out
 
-    def score_items(self, users: Tensor, task: str = "watch") -> Tensor:
-        """Scores of every catalogue item for each user: (B,) -> (B, I)."""
+    def score_items(self, users: Tensor, task: str | None = None) -> Tensor:
+        """Scores of every catalogue item for each user: (B,) -> (B, I). ``task`` defaults to
+        the ranking task; a regression task's scores omit its constant offset."""
+        task = task or self.spec.ranking_task
         u = self.task_users(users)[task]
         v = self.task_items(torch.arange(self.spec.n_items, device=users.device))[task]
         return self.towers[task].grid(u, v)

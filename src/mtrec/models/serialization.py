@@ -59,8 +59,9 @@ def save_trained_model(model: TrainedModel, folder: Path) -> None:
 def load_trained_model(folder: Path) -> TrainedModel:
     meta = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
     raw_spec = meta["spec"]
-    for key in ("hidden_dims", "tower_dims", "tasks"):
-        raw_spec[key] = tuple(raw_spec[key])
+    for key in ("hidden_dims", "tower_dims", "tasks", "user_tasks"):
+        if key in raw_spec:
+            raw_spec[key] = tuple(raw_spec[key])
     return TrainedModel(
         spec=ModelSpec(**raw_spec),
         state_dict=load_file(str(folder / WEIGHTS_FILE)),

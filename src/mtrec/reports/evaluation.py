@@ -11,7 +11,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-_STYLE = """
+from mtrec.config import metric_direction
+from mtrec.evaluation.metrics import task_metric_names
+
+STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
 max-width:72rem;padding:0 1rem;color:#1f2933}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d9e2ec}
@@ -117,10 +120,20 @@ def render_evaluation_report(
     parts.append(f"<table><tr><th>metric</th><th>model</th>{header}</tr>{''.join(rows)}</table>")
 
     parts.append("<h2>Per-task metrics</h2><table><tr><th>task metric</th><th>test</th></tr>")
-    for name in ("watch_auc", "like_auc", "rating_rmse"):
-        if name in test:
-            parts.append(f"<tr><td>{name}</td><td>{_fmt(test[name])}</td></tr>")
+    for name in task_metric_names(test):
+        parts.append(f"<tr><td>{name}</td><td>{_fmt(test[name])}</td></tr>")
     parts.append("</table>")
+    for task, top in metrics.get("top_users", {}).items():
+        parts.append(
+            f"<h3>Most influential users ({html.escape(task)}, training period)</h3><table>"
+            "<tr><th>user</th><th>measured</th><th>predicted</th><th>interactions</th></tr>"
+            + "".join(
+                f"<tr><td>{html.escape(str(row['user_id']))}</td><td>{_fmt(row['measured'])}</td>"
+                f"<td>{_fmt(row['predicted'])}</td><td>{row['interactions']}</td></tr>"
+                for row in top
+            )
+            + "</table>"
+        )
 
     cold = metrics.get("slices", {}).get("cold_items", {})
     if cold:
@@ -148,9 +161,9 @@ def render_evaluation_report(
             "<h2>What the text features add (id-only ablation)</h2><table><tr><th>metric</th>"
             "<th>with text</th><th>id-only</th><th>Δ</th></tr>"
         )
-        for name in (f"ndcg@{k}", f"recall@{k}", "watch_auc", "rating_rmse"):
+        for name in (f"ndcg@{k}", f"recall@{k}", *task_metric_names(test)):
             if name in test and name in id_only.get("test", {}):
-                better_high = name != "rating_rmse"
+                better_high = metric_direction(name) == "max"
                 parts.append(
                     f"<tr><td>{name}</td><td>{_fmt(test[name])}</td>"
                     f"<td>{_fmt(id_only['test'][name])}</td>"
@@ -192,6 +205,6 @@ def render_evaluation_report(
     body = "\n".join(parts)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}</body></html>"
     )

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from mtrec.evaluation.metrics import task_metric_names
+
 
 def _atomic_write(path: Path, text: str) -> None:
     """Write under a temporary name, then rename: a reader never sees half a file."""
@@ -104,7 +106,6 @@ def metrics_table(
             overall = id_only["test"][f"ndcg@{k}"]  # type: ignore[index]
             lines.append(f"{f'ndcg@{k}':<12}{overall:>10.4f}   (all test, id-only)")
     lines.append("-" * 44)
-    for name in ("watch_auc", "like_auc", "rating_rmse"):
-        if name in test:
-            lines.append(f"{name:<12}{test[name]:>10.4f}")
+    for name in task_metric_names(test):
+        lines.append(f"{name:<16}{test[name]:>10.4f}")
     return "\n".join(lines)

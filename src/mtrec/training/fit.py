@@ -1,7 +1,6 @@
 """Build a multi-task recommender from the config and train it on a split.
 
-Early stopping needs a ranking metric, so this module uses the pure metric functions of
-``mtrec.evaluation.metrics``; nothing else from evaluation.
+Early stopping reads validation metrics, computed with the evaluation module's functions.
 """
 
 from __future__ import annotations
@@ -13,10 +12,12 @@ import pandas as pd
 import torch
 
 from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.evaluation.evaluate import task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models import build_network
 from mtrec.models.base import ModelSpec, MultiTaskRecommender
 from mtrec.models.serialization import TrainedModel
+from mtrec.training.tasks import interaction_labels
 from mtrec.training.trainer import TrainingResult, train_multitask
 
 
@@ -26,7 +27,8 @@ def build_model(
     item_embeddings: np.ndarray,
     user_embeddings: np.ndarray,
 ) -> MultiTaskRecommender:
-    """A fresh network sized for the catalogue; ids unseen in ``train`` get no id embedding."""
+    """A fresh network sized for the catalogue; ids unseen in ``train`` get no id embedding
+    and rarely seen items a shrunken one (``item_id_shrinkage``)."""
     n_items, n_users = len(item_embeddings), len(user_embeddings)
     spec = ModelSpec(
         n_users=n_users,
@@ -44,9 +46,17 @@ def build_model(
         n_task_experts=config.n_task_experts,
         levels=config.levels,
         tasks=tuple(config.tasks),
-        rating_mean=float(train["rating"].mean()),
+        ranking_task=config.ranking_task,
+        offsets={
+            name: float(values.mean()) if len(values) else 0.0
+            for name, values in interaction_labels(train, config.tasks, n_users).items()
+            if config.tasks[name].kind == "regression"
+        },
+        user_tasks=tuple(name for name, task in config.tasks.items() if task.user_level),
     )
-    item_seen = np.bincount(train["item_idx"].to_numpy(np.int64), minlength=n_items) > 0
+    item_counts = np.bincount(train["item_idx"].to_numpy(np.int64), minlength=n_items)
+    shrinkage = config.item_id_shrinkage if config.use_text else 0.0  # id-only: ids are all
+    item_seen = item_counts / (item_counts + shrinkage) if shrinkage else item_counts > 0
     user_seen = np.bincount(train["user_idx"].to_numpy(np.int64), minlength=n_users) > 0
     return build_network(
         spec,
@@ -67,26 +77,26 @@ def fit_recommender(
     model_config: ModelConfig,
     training_config: TrainingConfig,
 ) -> tuple[TrainedModel, TrainingResult]:
-    """Train with early stopping on validation NDCG@10 (full ranking, train items masked)."""
+    """Train with early stopping on ``training_config.monitor``: validation ranking metrics
+    (full ranking, train items masked) and task metrics."""
     torch.manual_seed(training_config.seed)
     model = build_model(model_config, train, item_embeddings, user_embeddings)
     truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)
     seen_u, seen_i = train["user_idx"].to_numpy(np.int64), train["item_idx"].to_numpy(np.int64)
 
+    metric, _, k = training_config.monitor.partition("@")
+    ks = tuple(sorted({10, int(k)})) if k.isdigit() else (10,)
+    needs_tasks = not k.isdigit()
+
     def validate(network: MultiTaskRecommender) -> dict[str, float]:
         means, _, _ = evaluate_ranking(
-            network.score_items, network.spec.n_items, truth_u, truth_i, seen_u, seen_i, (10,)
+            network.score_items, network.spec.n_items, truth_u, truth_i, seen_u, seen_i, ks
         )
+        if needs_tasks:
+            means |= task_metrics(network, valid, train, model_config.tasks, training_config.seed)
         return means
 
-    result = train_multitask(
-        model,
-        train,
-        {task: cfg.weight for task, cfg in model_config.tasks.items()},
-        training_config,
-        model_config.like_threshold,
-        validate,
-    )
+    result = train_multitask(model, train, model_config.tasks, training_config, validate)
     trained = TrainedModel(
         spec=model.spec,
         state_dict=result.state_dict,

@@ -1,17 +1,19 @@
 """Mini-batch training of a multi-task recommender with weighted task losses.
 
-Per epoch, every training interaction is a positive for ``watch`` and is paired with
-``negatives_per_positive`` sampled items the user has not interacted with in training. ``like``
-(rating at or above a threshold) and ``rating`` (squared error) are learned on the positives
-only. Loss = sum over tasks of ``weight_t * loss_t``. Early stopping keeps the epoch with the
-best validation NDCG@10 from a full ranking over the catalogue.
+Tasks are declared (:class:`mtrec.config.TaskConfig`). Per epoch, every training interaction
+is a positive of the ranking task (``watch``) and is paired with ``negatives_per_positive``
+sampled items the user has not interacted with in training. Binary tasks (``like``: rating at
+or above a threshold) and regression tasks (``rating``, ``influence``) are learned on the
+positives only, with BCE and squared error. Loss = sum over tasks of ``weight_t * loss_t``
+(weights from :mod:`mtrec.training.weighting`). Early stopping keeps the epoch with the best
+value of ``config.monitor`` in its direction (higher NDCG or AUC, lower RMSE).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +22,11 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from mtrec.config import TrainingConfig
+from mtrec.config import TaskConfig, TrainingConfig, metric_direction
 from mtrec.data.negatives import sample_negatives
 from mtrec.models.base import MultiTaskRecommender
+from mtrec.training.tasks import interaction_labels
 from mtrec.training.weighting import GradNorm, TaskWeighting, make_weighting
-
-EARLY_STOPPING_METRIC = "ndcg@10"
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ class TrainingResult:
 
 def task_losses(
     outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: dict[str, Tensor],
-    tasks: Iterable[str],
+    tasks: Mapping[str, object], regression: frozenset[str] = frozenset({"rating"}),
 ) -> dict[str, Tensor]:  # fmt: skip
-    """Per-task losses on the masked rows: MSE for ``rating``, BCE on logits otherwise."""
+    """Per-task losses on the masked rows: MSE for ``regression`` tasks, BCE on logits
+    otherwise."""
     per_task: dict[str, Tensor] = {}
     for task in tasks:
         mask = masks[task]
@@ -60,7 +62,7 @@ def task_losses(
             per_task[task] = torch.zeros((), dtype=torch.float32)
             continue
         prediction, target = outputs[task][mask], labels[task][mask]
-        if task == "rating":
+        if task in regression:
             per_task[task] = F.mse_loss(prediction, target)
         else:
             per_task[task] = F.binary_cross_entropy_with_logits(prediction, target)
@@ -79,23 +81,25 @@ def multitask_loss(
 def train_multitask(
     model: MultiTaskRecommender,
     train: pd.DataFrame,
-    task_weights: dict[str, float],
+    tasks: Mapping[str, TaskConfig],
     config: TrainingConfig,
-    like_threshold: float,
     validate: Callable[[MultiTaskRecommender], dict[str, float]],
 ) -> TrainingResult:
     """Train ``model`` in place and return the best epoch's weights and the history.
 
     ``validate`` returns validation metrics for the model in its current state, including
-    ``ndcg@10``, which early stopping maximises.
+    ``config.monitor``, which early stopping optimises in its direction.
     """
+    task_weights = {name: task.weight for name, task in tasks.items()}
+    regression = frozenset(name for name, task in tasks.items() if task.kind == "regression")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     n_items = model.spec.n_items
     users = train["user_idx"].to_numpy(np.int64)
     items = train["item_idx"].to_numpy(np.int64)
-    ratings = train["rating"].to_numpy(np.float32)
+    positive_labels = interaction_labels(train, tasks, model.spec.n_users)
     seen_keys = np.unique(users * n_items + items)
+    train_items = np.unique(items)
     # The input layers feed every task in every architecture: GradNorm balances there.
     shared = [*model.user_inputs.parameters(), *model.item_inputs.parameters()]
     weighting = make_weighting(
@@ -108,24 +112,25 @@ def train_multitask(
     started = time.perf_counter()
     history: list[EpochLog] = []
     best_state = copy.deepcopy(model.state_dict())
+    sign = 1.0 if metric_direction(config.monitor) == "max" else -1.0
     best_epoch, best_valid, best_value, stale = 0, {}, -np.inf, 0
     k = config.negatives_per_positive
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
-        neg_users, neg_items = sample_negatives(users, n_items, seen_keys, k, rng)
+        neg_users, neg_items = sample_negatives(users, n_items, seen_keys, k, rng, train_items)
         n_pos = len(users)
         batch_users = torch.from_numpy(np.concatenate([users, neg_users]))
         batch_items = torch.from_numpy(np.concatenate([items, neg_items]))
         is_pos = torch.zeros(len(batch_users), dtype=torch.bool)
         is_pos[:n_pos] = True
-        rating = torch.zeros(len(batch_users))
-        rating[:n_pos] = torch.from_numpy(ratings)
-        labels = {
-            "watch": is_pos.float(),
-            "like": (rating >= like_threshold).float(),
-            "rating": rating,
-        }
-        masks = {"watch": torch.ones_like(is_pos), "like": is_pos, "rating": is_pos}
+        labels, masks = {}, {}
+        for name, task in tasks.items():
+            if task.kind == "ranking":
+                labels[name], masks[name] = is_pos.float(), torch.ones_like(is_pos)
+                continue
+            labels[name] = torch.zeros(len(batch_users))
+            labels[name][:n_pos] = torch.from_numpy(positive_labels[name])
+            masks[name] = is_pos
         order = torch.from_numpy(rng.permutation(len(batch_users)))
         model.train()
         sums = dict.fromkeys([*task_weights, "total"], 0.0)
@@ -138,6 +143,7 @@ def train_multitask(
                 {t: y[rows] for t, y in labels.items()},
                 {t: m[rows] for t, m in masks.items()},
                 task_weights,
+                regression,
             )
             if isinstance(weighting, GradNorm):
                 weighting.gradnorm_step(per_task)
@@ -162,7 +168,10 @@ def train_multitask(
                 weights=weighting.current(),
             )
         )
-        value = valid_metrics[EARLY_STOPPING_METRIC]
+        if config.monitor not in valid_metrics:
+            computed = sorted(valid_metrics)
+            raise KeyError(f"validation did not compute {config.monitor!r}: {computed}")
+        value = sign * valid_metrics[config.monitor]
         if value > best_value:
             best_value, best_epoch, best_valid, stale = value, epoch, valid_metrics, 0
             best_state = copy.deepcopy(model.state_dict())

@@ -51,8 +51,9 @@ def train_bpr(
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     users, items = train_users.astype(np.int64), train_items.astype(np.int64)
     seen = np.unique(users * n_items + items)
+    pool = np.unique(items)
     for _ in range(epochs):
-        _, negatives = sample_negatives(users, n_items, seen, 1, rng)
+        _, negatives = sample_negatives(users, n_items, seen, 1, rng, pool)
         order = rng.permutation(len(users))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]

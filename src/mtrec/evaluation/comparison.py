@@ -1,0 +1,200 @@
+"""An honest comparison: every architecture x task-weighting combination, the single-task
+models and the baselines, trained and evaluated on one split with one evaluator.
+
+Each variant is a config override of the run's model and training sections; its result row is
+keyed by a hash of the effective config, so an interrupted comparison resumes where it stopped
+and a finished one is not recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mtrec.config import ModelConfig, RunConfig, TrainingConfig
+from mtrec.data.prepare import index_interactions
+from mtrec.data.sources import load_raw
+from mtrec.data.split import split_interactions
+from mtrec.data.validation import DataValidationError, validate_interactions
+from mtrec.evaluation.evaluate import BASELINES, build_baseline, evaluate_recommender, rank_split
+from mtrec.features.embed import embed_texts
+from mtrec.features.encoder import TextEncoder
+from mtrec.features.text import extra_text_columns, item_texts, user_texts
+from mtrec.training.fit import fit_recommender
+
+ARCHITECTURES = ("shared_bottom", "mmoe", "ple")
+WEIGHTINGS = ("static", "uncertainty", "dwa", "gradnorm")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One split with its text embeddings: everything a variant trains and is scored on."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    item_embeddings: np.ndarray
+    user_embeddings: np.ndarray
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """The training pipeline's data steps, in process: load, validate, index, split, encode."""
+    raw = load_raw(config.data)
+    result = validate_interactions(raw.interactions, raw.items, config.validation)
+    if not result.success:
+        raise DataValidationError(result)
+    indexed = index_interactions(raw.interactions, raw.items, raw.users)
+    split = split_interactions(indexed.interactions, config.split)
+    text = config.text
+    extra = (
+        extra_text_columns(indexed.items, text.item_template)
+        if text.item_extra_columns == "auto"
+        else list(text.item_extra_columns)
+    )
+    items_text = item_texts(indexed.items, text.item_template, extra)
+    users_text = user_texts(
+        indexed.users, split.train, indexed.items, text.user_template, text.top_genres
+    )
+    enc = config.encoder
+    encoder = TextEncoder(enc.model_path, enc.max_length, enc.batch_size, enc.precision)
+    item_emb, _ = embed_texts(encoder, list(items_text), enc.store_dir)
+    user_emb, _ = embed_texts(encoder, list(users_text), enc.store_dir)
+    return Prepared(split.train, split.valid, split.test, indexed.users, indexed.items,
+                    item_emb, user_emb)  # fmt: skip
+
+
+def default_variants(config: RunConfig) -> dict[str, dict[str, Any]]:
+    """Name -> ``{"model": {...}, "training": {...}}`` overrides of the run config.
+
+    Every architecture with every weighting scheme, and the two single-task models: ``watch``
+    alone (the ranking model) and ``rating`` alone (its RMSE; the ranking head is kept at
+    weight 0 because every model needs one to rank, and early stopping reads the RMSE).
+    """
+    variants: dict[str, dict[str, Any]] = {}
+    for architecture in ARCHITECTURES:
+        for weighting in WEIGHTINGS:
+            variants[f"{architecture}+{weighting}"] = {
+                "model": {"architecture": architecture},
+                "training": {"task_weighting": weighting},
+            }
+    ranking = config.model.ranking_task
+    variants[f"single-task {ranking}"] = {
+        "model": {"tasks": {ranking: config.model.tasks[ranking].model_dump()}},
+        "training": {"task_weighting": "static"},
+    }
+    if "rating" in config.model.tasks:
+        variants["single-task rating"] = {
+            "model": {"tasks": {ranking: {**config.model.tasks[ranking].model_dump(),
+                                          "weight": 0.0},
+                                "rating": {**config.model.tasks["rating"].model_dump(),
+                                           "weight": 1.0}}},
+            "training": {"task_weighting": "static", "monitor": "rating_rmse"},
+        }  # fmt: skip
+    return variants
+
+
+def variant_configs(
+    config: RunConfig, overrides: dict[str, Any]
+) -> tuple[ModelConfig, TrainingConfig]:
+    """The run's model and training sections with ``overrides`` applied and validated."""
+    model = ModelConfig.model_validate({**config.model.model_dump(), **overrides.get("model", {})})
+    training = TrainingConfig.model_validate(
+        {**config.training.model_dump(), **overrides.get("training", {})}
+    )
+    return model, training
+
+
+def _key(model: ModelConfig, training: TrainingConfig, data: Prepared) -> str:
+    payload = json.dumps(
+        [model.model_dump(mode="json"), training.model_dump(mode="json"),
+         len(data.train), len(data.valid), len(data.test)], sort_keys=True,
+    )  # fmt: skip
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def compare(
+    config: RunConfig,
+    data: Prepared,
+    variants: dict[str, dict[str, Any]],
+    done: dict[str, dict[str, Any]] | None = None,
+    on_row: Callable[[str, dict[str, Any]], None] | None = None,
+    baselines: Iterable[str] = BASELINES,
+) -> dict[str, dict[str, Any]]:
+    """Train and evaluate every variant (skipping those in ``done`` with the same key) and
+    score the baselines. Returns ``{name: row}`` with ``ndcg@10``, ``recall@10``, per-task
+    metrics, ``train_seconds``, ``best_epoch`` and the ``key``."""
+    done = dict(done or {})
+    rows: dict[str, dict[str, Any]] = {}
+    history = pd.concat([data.train, data.valid], ignore_index=True)
+    n_users, n_items = len(data.users), len(data.items)
+    evaluation = config.evaluation
+    for name in baselines:
+        key = f"baseline:{name}:{len(data.train)}:{len(data.test)}"
+        if done.get(name, {}).get("key") == key:
+            rows[name] = done[name]
+            continue
+        started = time.perf_counter()
+        scorer = build_baseline(name, data.train, n_users, n_items, config.training.seed)
+        fitted = time.perf_counter() - started
+        metrics = rank_split(scorer, n_items, data.test, history, evaluation.ks).metrics
+        rows[name] = {"kind": "baseline", "train_seconds": fitted, "key": key, **metrics}
+        if on_row:
+            on_row(name, rows[name])
+    for name, overrides in variants.items():
+        model_config, training_config = variant_configs(config, overrides)
+        key = _key(model_config, training_config, data)
+        if done.get(name, {}).get("key") == key:
+            rows[name] = done[name]
+            continue
+        trained, result = fit_recommender(
+            data.train, data.valid, data.item_embeddings, data.user_embeddings,
+            data.users["user_id"], data.items["item_id"], model_config, training_config,
+        )  # fmt: skip
+        metrics, _ = evaluate_recommender(
+            trained.build(), data.train, data.valid, data.test, data.users, data.items,
+            evaluation.ks, evaluation.recommendations_k, model_config.tasks,
+            evaluation.cold_item_max_train, baselines=(), seed=config.training.seed,
+        )  # fmt: skip
+        rows[name] = {
+            "kind": "single-task" if name.startswith("single-task") else "multi-task",
+            "architecture": model_config.architecture,
+            "weighting": training_config.task_weighting,
+            "tasks": sorted(t for t, c in model_config.tasks.items() if c.weight > 0),
+            "train_seconds": result.seconds,
+            "best_epoch": result.best_epoch,
+            "key": key,
+            **metrics["test"],
+        }
+        if on_row:
+            on_row(name, rows[name])
+    return rows
+
+
+def comparison_table(rows: dict[str, dict[str, Any]], k: int = 10) -> pd.DataFrame:
+    """One line per model, best NDCG@k first: the columns the closing note and report show."""
+    columns = [f"ndcg@{k}", f"recall@{k}", "watch_auc", "like_auc", "rating_rmse",
+               "train_seconds", "best_epoch"]  # fmt: skip
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    for column in columns:
+        if column not in frame:
+            frame[column] = np.nan
+    return frame[["kind", *columns]].sort_values(f"ndcg@{k}", ascending=False)
+
+
+def load_rows(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("comparison", {}))
+    except (json.JSONDecodeError, AttributeError):
+        return {}  # a damaged file is recomputed, never trusted

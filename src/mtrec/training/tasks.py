@@ -1,0 +1,77 @@
+"""Labels of the declared tasks (:class:`mtrec.config.TaskConfig`), derived from interactions.
+
+``influence`` is the seed's "social influence analysis" task on data without a friendship
+graph: a user's influence is measured from temporal co-adoption. For each interaction (u, i, t)
+we count the other users who interacted with item i in (t, t + window]; a user's influence is
+``log1p`` of the mean count over their interactions. It only reads the frame it is given, so
+labels for training come from the training split alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from mtrec.config import TaskConfig
+
+DAY_SECONDS = 86_400
+
+
+def influence_scores(frame: pd.DataFrame, n_users: int, window_days: float) -> np.ndarray:
+    """(n_users,) float32 ``log1p(mean followers per interaction)``; 0 for users without rows.
+
+    Vectorised: rows are sorted by (item, time) and two ``searchsorted`` calls over a combined
+    (item, time) key count, for every row, the later rows of the same item within the window.
+    A user who interacts twice with an item within the window counts as a follower of the
+    first; that is rare and left in.
+    """
+    if frame.empty:
+        return np.zeros(n_users, dtype=np.float32)
+    items = frame["item_idx"].to_numpy(np.int64)
+    times = frame["timestamp"].to_numpy(np.int64)
+    users = frame["user_idx"].to_numpy(np.int64)
+    span = int(times.max() - times.min()) + int(window_days * DAY_SECONDS) + 2
+    key = items * span + (times - times.min())  # orders by item, then time
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    after = np.searchsorted(sorted_key, key, side="right")
+    until = np.searchsorted(sorted_key, key + int(window_days * DAY_SECONDS), side="right")
+    followers = (until - after).astype(np.float64)
+    totals = np.bincount(users, weights=followers, minlength=n_users)
+    counts = np.bincount(users, minlength=n_users)
+    mean = np.divide(totals, counts, out=np.zeros(n_users), where=counts > 0)
+    return np.log1p(mean).astype(np.float32)
+
+
+def interaction_labels(
+    frame: pd.DataFrame, tasks: Mapping[str, TaskConfig], n_users: int
+) -> dict[str, np.ndarray]:
+    """Per-row float32 labels of every non-ranking task for the interactions in ``frame``.
+
+    A ranking task's label is 1 for every observed interaction and 0 for sampled negatives,
+    so the trainer builds it; user-level tasks give each row its user's value.
+    """
+    labels: dict[str, np.ndarray] = {}
+    users = frame["user_idx"].to_numpy(np.int64)
+    for name, task in tasks.items():
+        if task.kind == "ranking":
+            continue
+        if task.label == "influence":
+            labels[name] = influence_scores(frame, n_users, task.window_days)[users]
+            continue
+        if task.label not in frame.columns:
+            raise ValueError(
+                f"task {name!r} reads column {task.label!r}, which the interactions lack "
+                f"(columns: {sorted(frame.columns)})"
+            )
+        values = pd.to_numeric(frame[task.label], errors="coerce").to_numpy(np.float64)
+        if np.isnan(values).any():
+            bad = frame[task.label][np.isnan(values)].iloc[0]
+            raise ValueError(f"task {name!r}: column {task.label!r} has non-numeric {bad!r}")
+        if task.kind == "binary":
+            assert task.threshold is not None
+            values = (values >= task.threshold).astype(np.float64)
+        labels[name] = values.astype(np.float32)
+    return labels
