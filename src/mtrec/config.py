@@ -281,12 +281,24 @@ class TrainingConfig(_Section):
     (``ndcg@10``, ``recall@20``...) or a task metric ``<task>_<auc|rmse>``; errors are
     minimised, everything else maximised."""
     seed: int = 42
+    nproc: int = Field(default=1, ge=1)
+    """Processes for distributed data-parallel training: above 1, training runs under
+    ``torchrun --nproc_per_node=nproc`` (gloo on CPU). See :mod:`mtrec.training.distributed`."""
     task_weighting: Literal["static", "uncertainty", "dwa", "gradnorm"] = "static"
     """How task losses are weighted: fixed (``model.tasks`` weights), uncertainty (Kendall et
     al. 2018), Dynamic Weight Average (Liu et al. 2019) or GradNorm (Chen et al. 2018). The
     configured weights stay as multipliers in every scheme."""
     dwa_temperature: float = Field(default=2.0, gt=0.0)
     gradnorm_alpha: float = Field(default=1.5, ge=0.0)
+
+    @model_validator(mode="after")
+    def _distributed_weighting(self) -> TrainingConfig:
+        if self.nproc > 1 and self.task_weighting == "gradnorm":
+            raise ValueError(
+                "training.task_weighting 'gradnorm' needs per-task gradient norms on one "
+                "process; use nproc 1 or another weighting"
+            )
+        return self
 
 
 class EvaluationConfig(_Section):

@@ -78,7 +78,13 @@ def fit_recommender(
     training_config: TrainingConfig,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
-    (full ranking, train items masked) and task metrics."""
+    (full ranking, train items masked) and task metrics. ``nproc > 1`` trains with that many
+    ``torchrun`` processes (:mod:`mtrec.training.distributed`)."""
+    if training_config.nproc > 1:
+        from mtrec.training.distributed import fit_distributed
+
+        return fit_distributed(train, valid, item_embeddings, user_embeddings, user_ids,
+                               item_ids, model_config, training_config)  # fmt: skip
     torch.manual_seed(training_config.seed)
     model = build_model(model_config, train, item_embeddings, user_embeddings)
     truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+from torch import distributed as dist
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from mtrec.config import TaskConfig, TrainingConfig, metric_direction
 from mtrec.data.negatives import sample_negatives
@@ -89,6 +91,13 @@ def train_multitask(
 
     ``validate`` returns validation metrics for the model in its current state, including
     ``config.monitor``, which early stopping optimises in its direction.
+
+    Inside an initialised ``torch.distributed`` process group (``torchrun``; see
+    :mod:`mtrec.training.distributed`) every rank builds the same epoch (same seed), takes an
+    equal slice of it and a ``batch_size / world`` share of each batch, so one step sees the
+    same global batch as a single process; DDP averages the gradients, the weighting scheme's
+    learned parameters and epoch losses are averaged by hand, and every rank validates the
+    same synchronised weights, so all ranks stop at the same epoch.
     """
     task_weights = {name: task.weight for name, task in tasks.items()}
     regression = frozenset(name for name, task in tasks.items() if task.kind == "regression")
@@ -106,6 +115,14 @@ def train_multitask(
         config.task_weighting, task_weights, shared, config.dwa_temperature, config.gradnorm_alpha
     )
     learned = [p for name, p in weighting.named_parameters() if not name.startswith("gn_")]
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    rank = dist.get_rank() if world > 1 else 0
+    if world > 1 and isinstance(weighting, GradNorm):
+        raise ValueError("GradNorm is not supported in distributed training")
+    # Some heads get no gradient in a batch (a user-level head's item side, a task with no
+    # positives in the slice): DDP must not wait for them.
+    network = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    local_batch = max(1, config.batch_size // world)
     optimizer = torch.optim.Adam(
         [*model.parameters(), *learned], lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -132,12 +149,15 @@ def train_multitask(
             labels[name][:n_pos] = torch.from_numpy(positive_labels[name])
             masks[name] = is_pos
         order = torch.from_numpy(rng.permutation(len(batch_users)))
-        model.train()
+        if world > 1:  # equal slices, so every rank runs the same number of steps
+            per_rank = len(order) // world
+            order = order[rank * per_rank : (rank + 1) * per_rank]
+        network.train()
         sums = dict.fromkeys([*task_weights, "total"], 0.0)
         n_batches = 0
-        for start in range(0, len(order), config.batch_size):
-            rows = order[start : start + config.batch_size]
-            outputs = model({"user": batch_users[rows], "item": batch_items[rows]})
+        for start in range(0, len(order), local_batch):
+            rows = order[start : start + local_batch]
+            outputs = network({"user": batch_users[rows], "item": batch_items[rows]})
             per_task = task_losses(
                 outputs,
                 {t: y[rows] for t, y in labels.items()},
@@ -150,12 +170,16 @@ def train_multitask(
             total = weighting.combine(per_task)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            if world > 1:
+                _average_gradients(learned, world)
             optimizer.step()
             sums["total"] += float(total.detach())
             for task, loss in per_task.items():
                 sums[task] += float(loss.detach())
             n_batches += 1
         mean_losses = {name: value / n_batches for name, value in sums.items()}
+        if world > 1:
+            mean_losses = _average_across_ranks(mean_losses, world)
         weighting.end_epoch(mean_losses)
         model.eval()
         valid_metrics = validate(model)
@@ -188,3 +212,17 @@ def train_multitask(
         best_valid=best_valid,
         seconds=time.perf_counter() - started,
     )
+
+
+def _average_gradients(parameters: list[Tensor], world: int) -> None:
+    for parameter in parameters:
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad)
+            parameter.grad /= world
+
+
+def _average_across_ranks(values: dict[str, float], world: int) -> dict[str, float]:
+    names = sorted(values)
+    stacked = torch.tensor([values[name] for name in names], dtype=torch.float64)
+    dist.all_reduce(stacked)
+    return {name: float(v) / world for name, v in zip(names, stacked, strict=True)}

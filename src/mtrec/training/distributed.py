@@ -1,0 +1,120 @@
+"""Distributed data-parallel training with ``torchrun`` (gloo on CPU).
+
+:func:`fit_distributed` writes the training inputs to a private folder, starts
+``python -m torch.distributed.run --standalone --nproc_per_node=N -m
+mtrec.training.distributed <folder>`` and reads back what rank 0 wrote: the best weights
+(safetensors) and the history (JSON). Each worker initialises the process group and calls the
+ordinary :func:`mtrec.training.fit.fit_recommender`, whose trainer shards the epoch by rank
+(see :func:`mtrec.training.trainer.train_multitask`). Nothing is unpickled: frames travel as
+Parquet, arrays as ``.npy`` without pickle, configs as JSON.
+
+On a multi-node or multi-GPU machine the same worker runs under your own ``torchrun`` line;
+the trainer itself is CPU-only today, so NCCL/GPU training is not wired in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.models.serialization import TrainedModel, load_trained_model, save_trained_model
+from mtrec.training.trainer import EpochLog, TrainingResult
+
+
+def fit_distributed(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    item_embeddings: np.ndarray,
+    user_embeddings: np.ndarray,
+    user_ids: pd.Series,
+    item_ids: pd.Series,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    timeout_s: float | None = None,
+) -> tuple[TrainedModel, TrainingResult]:
+    """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``."""
+    with tempfile.TemporaryDirectory(prefix="mtrec-ddp-") as tmp:
+        folder = Path(tmp)
+        train.to_parquet(folder / "train.parquet")
+        valid.to_parquet(folder / "valid.parquet")
+        np.save(folder / "item_embeddings.npy", item_embeddings, allow_pickle=False)
+        np.save(folder / "user_embeddings.npy", user_embeddings, allow_pickle=False)
+        pd.DataFrame({"id": user_ids.astype(str)}).to_parquet(folder / "user_ids.parquet")
+        pd.DataFrame({"id": item_ids.astype(str)}).to_parquet(folder / "item_ids.parquet")
+        (folder / "config.json").write_text(json.dumps({
+            "model": model_config.model_dump(mode="json"),
+            "training": training_config.model_dump(mode="json") | {"nproc": 1},
+        }))  # fmt: skip
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={training_config.nproc}", "-m", "mtrec.training.distributed",
+            str(folder),
+        ]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        done = subprocess.run(command, env=env, capture_output=True, text=True,
+                              timeout=timeout_s, check=False)  # fmt: skip
+        if done.returncode != 0 or not (folder / "history.json").is_file():
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+            raise RuntimeError(f"distributed training failed (exit {done.returncode}):\n{tail}")
+        meta = json.loads((folder / "history.json").read_text())
+        trained = load_trained_model(folder / "model")
+    result = TrainingResult(
+        state_dict=trained.state_dict,
+        history=tuple(EpochLog(**log) for log in meta["history"]),
+        best_epoch=meta["best_epoch"],
+        best_valid=meta["best_valid"],
+        seconds=meta["seconds"],
+    )
+    return trained, result
+
+
+def worker(folder: Path) -> None:
+    """One rank: join the group, train, and (rank 0) write the result."""
+    import torch
+    from torch import distributed as dist
+
+    from mtrec.training.fit import fit_recommender
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    dist.init_process_group("gloo")  # the trainer runs on CPU
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        model_config = ModelConfig.model_validate(config["model"])
+        training_config = TrainingConfig.model_validate(config["training"])
+        trained, result = fit_recommender(
+            pd.read_parquet(folder / "train.parquet"),
+            pd.read_parquet(folder / "valid.parquet"),
+            np.load(folder / "item_embeddings.npy", allow_pickle=False),
+            np.load(folder / "user_embeddings.npy", allow_pickle=False),
+            pd.read_parquet(folder / "user_ids.parquet")["id"],
+            pd.read_parquet(folder / "item_ids.parquet")["id"],
+            model_config,
+            training_config,
+        )
+        if dist.get_rank() == 0:
+            save_trained_model(trained, folder / "model")
+            meta = {
+                "history": [log.__dict__ for log in result.history],
+                "best_epoch": result.best_epoch,
+                "best_valid": result.best_valid,
+                "seconds": result.seconds,
+                "world_size": dist.get_world_size(),
+            }
+            tmp = folder / "history.json.tmp"
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, folder / "history.json")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    worker(Path(sys.argv[1]))

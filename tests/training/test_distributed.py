@@ -1,0 +1,70 @@
+"""Distributed data-parallel training: two gloo processes on CPU against one process."""
+
+import numpy as np
+import pytest
+import torch
+from test_trainer import MODEL, TRAINING, _planted
+
+from mtrec.config import TrainingConfig
+from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.training.fit import fit_recommender
+
+
+def _valid_ndcg(trained, split) -> float:
+    model = trained.build()
+    means, _, _ = evaluate_ranking(
+        model.score_items, model.spec.n_items,
+        split.valid["user_idx"].to_numpy(), split.valid["item_idx"].to_numpy(),
+        split.train["user_idx"].to_numpy(), split.train["item_idx"].to_numpy(), (10,),
+    )  # fmt: skip
+    return float(means["ndcg@10"])
+
+
+def test_two_processes_match_single_process_quality() -> None:
+    split, item_emb, user_emb, user_ids, item_ids = _planted(n_users=40, n_items=40, per_user=12)
+    training = TRAINING.model_copy(update={"epochs": 8, "patience": 8})
+    single, single_result = fit_recommender(
+        split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, training
+    )
+    distributed = training.model_copy(update={"nproc": 2})
+    trained, result = fit_recommender(
+        split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, distributed
+    )
+    # Same spec and ids come back from the workers, with a full history.
+    assert trained.spec == single.spec and trained.item_ids == single.item_ids
+    assert 1 <= result.best_epoch <= len(result.history) <= 8
+    assert set(result.history[0].losses) == {"watch", "like", "rating", "total"}
+    assert result.best_valid == result.history[result.best_epoch - 1].valid
+    # The planted signal is learned as well as in one process .
+    single_ndcg, ddp_ndcg = _valid_ndcg(single, split), _valid_ndcg(trained, split)
+    assert single_ndcg == pytest.approx(single_result.best_valid["ndcg@10"], abs=1e-6)
+    assert ddp_ndcg == pytest.approx(result.best_valid["ndcg@10"], abs=1e-6)
+    generator = torch.Generator().manual_seed(0)
+    random_ndcg = np.mean([
+        evaluate_ranking(
+            lambda users: torch.rand(len(users), 40, generator=generator), 40,
+            split.valid["user_idx"].to_numpy(), split.valid["item_idx"].to_numpy(),
+            split.train["user_idx"].to_numpy(), split.train["item_idx"].to_numpy(), (10,),
+        )[0]["ndcg@10"]
+        for _ in range(30)
+    ])  # fmt: skip
+    assert ddp_ndcg > random_ndcg + 0.15
+    assert abs(ddp_ndcg - single_ndcg) < 0.1
+    # The training losses fall like the single process's.
+    first, last = result.history[0].losses["total"], result.history[-1].losses["total"]
+    assert last < 0.6 * first
+    assert torch.isfinite(torch.stack(list(trained.state_dict.values())[0:1])).all()
+
+
+def test_gradnorm_is_refused_for_distributed_training() -> None:
+    with pytest.raises(ValueError, match="gradnorm"):
+        TrainingConfig(nproc=2, task_weighting="gradnorm")
+
+
+def test_a_failing_worker_reports_its_error() -> None:
+    split, item_emb, user_emb, user_ids, item_ids = _planted()
+    broken = split.train.drop(columns=["rating"])  # the rating task reads a missing column
+    with pytest.raises(RuntimeError, match="distributed training failed"):
+        fit_recommender(broken, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL,
+                        TRAINING.model_copy(update={"nproc": 2}))  # fmt: skip
+    assert np.isfinite(item_emb).all()
