@@ -29,6 +29,9 @@ class DataConfig(_Section):
     interactions: Path | None = None
     items: Path | None = None
     users: Path | None = None
+    edges: Path | None = None
+    """Optional user-user edge table (CSV or Parquet, ``user_id,friend_id``), any source: a
+    social input for every model and the label of ``link`` tasks. Edges are undirected."""
 
     @model_validator(mode="after")
     def _paths_match_source(self) -> DataConfig:
@@ -134,7 +137,7 @@ class EncoderConfig(_Section):
     """Content-addressed embedding store shared across runs; ``null`` disables it."""
 
 
-TASK_LABELS = ("interaction", "influence")
+TASK_LABELS = ("interaction", "influence", "friends")
 """Derived labels; any other ``label`` names a numeric column of the interactions."""
 
 
@@ -155,9 +158,11 @@ class TaskConfig(_Section):
     - ``regression``: ``label: <column>`` (learned on observed interactions) or
       ``label: influence`` (a user-level head; see :mod:`mtrec.training.tasks`); MSE; metric
       ``rmse``.
+    - ``link``: ``label: friends``, user-user link prediction over ``data.edges`` (edges
+      against sampled non-edges, BCE); metric ``auc`` on held-out edges.
     """
 
-    kind: Literal["ranking", "binary", "regression"]
+    kind: Literal["ranking", "binary", "regression", "link"]
     label: str = "interaction"
     threshold: float | None = None
     weight: float = Field(default=1.0, ge=0.0)
@@ -181,9 +186,11 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _label_fits_kind(self) -> TaskConfig:
+        if (self.kind == "link") != (self.label == "friends"):
+            raise ValueError("kind 'link' and label 'friends' go together")
         if self.kind == "ranking" and self.label != "interaction":
             raise ValueError("a ranking task's label must be 'interaction'")
-        if self.kind != "ranking" and self.label == "interaction":
+        if self.kind not in ("ranking",) and self.label == "interaction":
             raise ValueError(f"label 'interaction' needs kind 'ranking', not {self.kind!r}")
         if self.kind == "binary" and self.threshold is None:
             raise ValueError("a binary task needs a threshold: label = column >= threshold")
@@ -199,6 +206,7 @@ BUILTIN_TASKS: dict[str, dict[str, Any]] = {
     "like": {"kind": "binary", "label": "rating", "threshold": 4.0},
     "rating": {"kind": "regression", "label": "rating"},
     "influence": {"kind": "regression", "label": "influence", "window_days": 30.0},
+    "friendship": {"kind": "link", "label": "friends"},
 }
 """Built-in task definitions: ``watch: {weight: 1.0}`` is enough for these names."""
 
@@ -359,6 +367,9 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _promotion_metric_computed(self) -> RunConfig:
+        links = [n for n, t in self.model.tasks.items() if t.kind == "link"]
+        if links and self.data.edges is None:
+            raise ValueError(f"link tasks {links} need data.edges (a user_id,friend_id table)")
         return _check_monitor(_check_promotion_metric(self))
 
 

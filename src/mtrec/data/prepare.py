@@ -76,3 +76,17 @@ def _natural_sorted(ids: np.ndarray) -> list[str]:
     if all(v.isdigit() for v in values):
         return sorted(values, key=lambda v: (len(v.lstrip("0")), v.lstrip("0"), v))
     return sorted(values)
+
+
+def index_edges(edges: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """``user_idx,friend_idx`` (int64) for an edge table over ``users``' ids: undirected, so
+    each edge appears in both directions; self-loops, duplicates and edges to users without
+    interactions are dropped (they have no index)."""
+    index = pd.Series(users["user_idx"].to_numpy(), index=users["user_id"].astype("string"))
+    a = index.reindex(edges["user_id"].astype("string")).to_numpy()
+    b = index.reindex(edges["friend_id"].astype("string")).to_numpy()
+    keep = ~(pd.isna(a) | pd.isna(b))
+    a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
+    both = np.concatenate([np.stack([a, b], 1), np.stack([b, a], 1)])
+    both = np.unique(both[both[:, 0] != both[:, 1]], axis=0)  # sorted by user, then friend
+    return pd.DataFrame({"user_idx": both[:, 0], "friend_idx": both[:, 1]})

@@ -17,6 +17,7 @@ CSV/Parquet schema.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import re
 import subprocess
@@ -49,6 +50,10 @@ class RawData:
     interactions: pd.DataFrame
     items: pd.DataFrame
     users: pd.DataFrame
+    edges: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame({"user_id": [], "friend_id": []}, dtype="string")
+    )
+    """User-user edges (``user_id,friend_id``), empty when the dataset has none."""
 
 
 class DataSourceError(ValueError):
@@ -57,17 +62,21 @@ class DataSourceError(ValueError):
 
 def source_files(config: DataConfig) -> list[Path]:
     """The files a source reads, fetching the MovieLens-100k copy into the cache if needed."""
+    edges = [config.edges] if config.edges is not None else []
+    for file in edges:
+        if not file.is_file():
+            raise DataSourceError(f"data file not found: {file}")
     if config.source == "movielens_100k":
-        return fetch_recbole_ml100k(config.cache_dir)
+        return fetch_recbole_ml100k(config.cache_dir) + edges
     if config.source == "grouplens":
         assert config.path is not None
-        return _grouplens_files(config.path)
+        return _grouplens_files(config.path) + edges
     assert config.interactions is not None and config.items is not None
     files = [config.interactions, config.items] + ([config.users] if config.users else [])
     for file in files:
         if not file.is_file():
             raise DataSourceError(f"data file not found: {file}")
-    return files
+    return files + edges
 
 
 def fingerprint(files: list[Path]) -> str:
@@ -82,15 +91,32 @@ def fingerprint(files: list[Path]) -> str:
 
 
 def load_raw(config: DataConfig) -> RawData:
-    """Read the configured source into raw frames."""
+    """Read the configured source into raw frames (and the edge table, when configured)."""
     files = source_files(config)
     if config.source == "movielens_100k":
-        return read_recbole_atomic(files[0].parent, "ml-100k")
-    if config.source == "grouplens":
+        raw = read_recbole_atomic(files[0].parent, "ml-100k")
+    elif config.source == "grouplens":
         assert config.path is not None
-        return read_grouplens(config.path)
-    assert config.interactions is not None and config.items is not None
-    return read_generic(config.interactions, config.items, config.users)
+        raw = read_grouplens(config.path)
+    else:
+        assert config.interactions is not None and config.items is not None
+        raw = read_generic(config.interactions, config.items, config.users)
+    if config.edges is None:
+        return raw
+    return dataclasses.replace(raw, edges=read_edges(config.edges))
+
+
+def read_edges(path: Path) -> pd.DataFrame:
+    """``user_id,friend_id`` as strings, from CSV or Parquet."""
+    frame = _read_table(path, text_only=True)
+    missing = {"user_id", "friend_id"} - set(frame.columns)
+    if missing:
+        raise DataSourceError(f"edge table {path} lacks columns {sorted(missing)}")
+    edges = frame[["user_id", "friend_id"]].astype("string")
+    if edges.isna().any().any():
+        row = int(edges.isna().any(axis=1).to_numpy().argmax())
+        raise DataSourceError(f"edge table {path} has an empty id in row {row + 2}")
+    return edges.reset_index(drop=True)
 
 
 def fetch_recbole_ml100k(cache_dir: Path) -> list[Path]:

@@ -22,6 +22,9 @@ def build_network(
     item_text: Tensor,
     user_seen: Tensor | None = None,
     item_seen: Tensor | None = None,
+    friends: Tensor | None = None,
 ) -> MultiTaskRecommender:
-    """The network ``spec.architecture`` names, with the given text buffers and seen masks."""
-    return ARCHITECTURES[spec.architecture](spec, user_text, item_text, user_seen, item_seen)
+    """The network ``spec.architecture`` names, with the given text buffers, id weights and
+    social links."""
+    network = ARCHITECTURES[spec.architecture]
+    return network(spec, user_text, item_text, user_seen, item_seen, friends)

@@ -46,6 +46,10 @@ class ModelSpec:
     """Added to a regression head's output: its training label mean, so heads start centred."""
     user_tasks: tuple[str, ...] = ()
     """Tasks with a user-level head (one value per user, e.g. ``influence``)."""
+    link_tasks: tuple[str, ...] = ()
+    """User-user link-prediction tasks (``friendship``): a pair tower over two users."""
+    n_friend_links: int = 0
+    """Directed user-user links of the social input; 0 means no social input."""
     item_id_dropout: float = 0.0
     architecture: str = "shared_bottom"
     n_experts: int = 4
@@ -57,7 +61,8 @@ class ModelSpec:
     extra: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = ({self.ranking_task} | set(self.offsets) | set(self.user_tasks)) - set(self.tasks)
+        named = {self.ranking_task, *self.offsets, *self.user_tasks, *self.link_tasks}
+        unknown = named - set(self.tasks)
         if unknown:
             raise ValueError(f"spec names tasks it does not have: {sorted(unknown)}")
         if self.ranking_task in self.user_tasks:
@@ -126,8 +131,9 @@ class PairTower(nn.Module):
 class MultiTaskRecommender(nn.Module):
     """The interface every architecture shares: ``forward(batch) -> {task: output}``.
 
-    ``batch`` holds ``user`` and ``item`` index tensors of shape (B,). Ranking and binary
-    outputs are logits; a regression output is the predicted value itself (e.g. the rating).
+    ``batch`` holds ``user`` and ``item`` index tensors of shape (B,), and, for link tasks,
+    ``link_user`` and ``link_friend`` of shape (L,). Ranking, binary and link outputs are
+    logits; a regression output is the predicted value itself (e.g. the rating).
     An architecture only names its ``side`` network: built once for users and once for items,
     it maps inputs (B, 2E) to one representation per task ``{task: (B, H)}`` and exposes
     ``out_dim`` (H).
@@ -142,9 +148,20 @@ class MultiTaskRecommender(nn.Module):
         item_text: Tensor,
         user_seen: Tensor | None = None,
         item_seen: Tensor | None = None,
+        friends: Tensor | None = None,
     ):
+        """``friends``: (L, 2) directed (user, friend) index pairs sorted by user, the social
+        input; required when ``spec.n_friend_links`` > 0 (zeros are fine before loading
+        weights, which carry the links)."""
         super().__init__()
         self.spec = spec
+        links = friends if friends is not None else torch.zeros(spec.n_friend_links, 2).long()
+        if len(links) != spec.n_friend_links:
+            raise ValueError(f"spec expects {spec.n_friend_links} friend links, got {len(links)}")
+        counts = torch.bincount(links[:, 0], minlength=spec.n_users)
+        indptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])  # (U + 1,)
+        self.register_buffer("friend_indptr", indptr)
+        self.register_buffer("friend_indices", links[:, 1].contiguous())  # (L,)
         self.register_buffer("user_text", user_text.float())  # (U, Du)
         self.register_buffer("item_text", item_text.float())  # (I, Di)
         ones_u, ones_i = torch.ones(spec.n_users), torch.ones(spec.n_items)
@@ -152,10 +169,16 @@ class MultiTaskRecommender(nn.Module):
         self.register_buffer("item_seen", ones_i if item_seen is None else item_seen.float())
         self.user_inputs = Inputs(spec.n_users, spec.user_text_dim, spec)
         self.item_inputs = Inputs(spec.n_items, spec.item_text_dim, spec, spec.item_id_dropout)
-        self.user_net = self.side(self.user_inputs.out_dim, spec)
+        # The social input appends the mean of the friends' inputs: (B, 2E) -> (B, 4E).
+        social = 2 if spec.n_friend_links else 1
+        self.user_net = self.side(social * self.user_inputs.out_dim, spec)
         self.item_net = self.side(self.item_inputs.out_dim, spec)
         dim = int(self.user_net.out_dim)
-        pair_tasks = [task for task in spec.tasks if task not in spec.user_tasks]
+        own_heads = {*spec.user_tasks, *spec.link_tasks}
+        pair_tasks = [task for task in spec.tasks if task not in own_heads]
+        self.link_towers = nn.ModuleDict(
+            {task: PairTower(dim, spec.tower_dims, spec.dropout) for task in spec.link_tasks}
+        )
         self.towers = nn.ModuleDict(
             {task: PairTower(dim, spec.tower_dims, spec.dropout) for task in pair_tasks}
         )
@@ -168,7 +191,25 @@ class MultiTaskRecommender(nn.Module):
 
     def task_users(self, idx: Tensor) -> dict[str, Tensor]:
         x = self.user_inputs(idx, self.user_text, self.user_seen)  # (B, 2E)
+        if self.spec.n_friend_links:
+            x = torch.cat([x, self.friend_mean(idx)], dim=-1)  # (B, 4E)
         return self.user_net(x)  # type: ignore[no-any-return]  # {task: (B, H)}
+
+    def friend_mean(self, idx: Tensor) -> Tensor:
+        """Mean input of each user's friends, zero for users without any: (B,) -> (B, 2E)."""
+        starts, ends = self.friend_indptr[idx], self.friend_indptr[idx + 1]
+        counts = ends - starts  # (B,)
+        total = int(counts.sum())
+        out = torch.zeros(len(idx), self.user_inputs.out_dim, device=idx.device)
+        if total == 0:
+            return out
+        owner = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), counts)
+        first = torch.repeat_interleave(counts.cumsum(0) - counts, counts)  # (T,)
+        position = torch.repeat_interleave(starts, counts) + torch.arange(total) - first
+        friends = self.friend_indices[position]  # (T,)
+        x = self.user_inputs(friends, self.user_text, self.user_seen)  # (T, 2E)
+        out.index_add_(0, owner, x)
+        return out / counts.clamp(min=1).unsqueeze(-1).to(out.dtype)
 
     def task_items(self, idx: Tensor) -> dict[str, Tensor]:
         x = self.item_inputs(idx, self.item_text, self.item_seen)  # (B, 2E)
@@ -179,6 +220,10 @@ class MultiTaskRecommender(nn.Module):
         out = {task: tower.pair(users[task], items[task]) for task, tower in self.towers.items()}
         for task, head in self.user_heads.items():
             out[task] = head(users[task]).squeeze(-1)
+        if self.link_towers and "link_user" in batch:
+            a, b = self.task_users(batch["link_user"]), self.task_users(batch["link_friend"])
+            for task, tower in self.link_towers.items():
+                out[task] = tower.pair(a[task], b[task])  # (L,) link logits
         for task, offset in self.spec.offsets.items():
             out[task] = out[task] + offset
         return out

@@ -17,7 +17,7 @@ from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models import build_network
 from mtrec.models.base import ModelSpec, MultiTaskRecommender
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.tasks import interaction_labels
+from mtrec.training.tasks import interaction_labels, social_edges
 from mtrec.training.trainer import TrainingResult, train_multitask
 
 
@@ -26,10 +26,12 @@ def build_model(
     train: pd.DataFrame,
     item_embeddings: np.ndarray,
     user_embeddings: np.ndarray,
+    edges: pd.DataFrame | None = None,
 ) -> MultiTaskRecommender:
     """A fresh network sized for the catalogue; ids unseen in ``train`` get no id embedding
     and rarely seen items a shrunken one (``item_id_shrinkage``)."""
     n_items, n_users = len(item_embeddings), len(user_embeddings)
+    links = social_edges(edges, config.tasks)
     spec = ModelSpec(
         n_users=n_users,
         n_items=n_items,
@@ -53,6 +55,8 @@ def build_model(
             if config.tasks[name].kind == "regression"
         },
         user_tasks=tuple(name for name, task in config.tasks.items() if task.user_level),
+        link_tasks=tuple(name for name, task in config.tasks.items() if task.kind == "link"),
+        n_friend_links=len(links),
     )
     item_counts = np.bincount(train["item_idx"].to_numpy(np.int64), minlength=n_items)
     shrinkage = config.item_id_shrinkage if config.use_text else 0.0  # id-only: ids are all
@@ -64,6 +68,7 @@ def build_model(
         item_text=torch.from_numpy(np.ascontiguousarray(item_embeddings)),
         user_seen=torch.from_numpy(user_seen),
         item_seen=torch.from_numpy(item_seen),
+        friends=torch.from_numpy(links[["user_idx", "friend_idx"]].to_numpy(np.int64)),
     )
 
 
@@ -76,6 +81,7 @@ def fit_recommender(
     item_ids: pd.Series,
     model_config: ModelConfig,
     training_config: TrainingConfig,
+    edges: pd.DataFrame | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
     (full ranking, train items masked) and task metrics. ``nproc > 1`` trains with that many
@@ -84,9 +90,9 @@ def fit_recommender(
         from mtrec.training.distributed import fit_distributed
 
         return fit_distributed(train, valid, item_embeddings, user_embeddings, user_ids,
-                               item_ids, model_config, training_config)  # fmt: skip
+                               item_ids, model_config, training_config, edges)  # fmt: skip
     torch.manual_seed(training_config.seed)
-    model = build_model(model_config, train, item_embeddings, user_embeddings)
+    model = build_model(model_config, train, item_embeddings, user_embeddings, edges)
     truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)
     seen_u, seen_i = train["user_idx"].to_numpy(np.int64), train["item_idx"].to_numpy(np.int64)
 

@@ -75,3 +75,26 @@ def interaction_labels(
             values = (values >= task.threshold).astype(np.float64)
         labels[name] = values.astype(np.float32)
     return labels
+
+
+def held_out_edges(edges: pd.DataFrame, share: float = 0.1) -> np.ndarray:
+    """Boolean mask of the edges kept out of training to score ``link`` tasks: a fixed hash of
+    the unordered pair, so both directions of an edge fall on the same side and every caller
+    (training, evaluation, a rerun) agrees without passing the split around."""
+    a = edges["user_idx"].to_numpy(np.int64)
+    b = edges["friend_idx"].to_numpy(np.int64)
+    low, high = np.minimum(a, b).astype(np.uint64), np.maximum(a, b).astype(np.uint64)
+    mixed = (low * np.uint64(0x9E3779B97F4A7C15)) ^ (high * np.uint64(0xC2B2AE3D27D4EB4F))
+    mixed ^= mixed >> np.uint64(31)
+    return (mixed % np.uint64(1000)).astype(np.int64) < int(share * 1000)
+
+
+def social_edges(edges: pd.DataFrame | None, tasks: Mapping[str, TaskConfig]) -> pd.DataFrame:
+    """The edges a model may read (social input, link training): all of them, less the
+    held-out ones when a ``link`` task is scored on those."""
+    if edges is None or edges.empty:
+        none = np.array([], np.int64)
+        return pd.DataFrame({"user_idx": none, "friend_idx": none})
+    if any(task.kind == "link" for task in tasks.values()):
+        return edges[~held_out_edges(edges)].reset_index(drop=True)
+    return edges.reset_index(drop=True)

@@ -100,6 +100,8 @@ def train_multitask(
     same synchronised weights, so all ranks stop at the same epoch.
     """
     task_weights = {name: task.weight for name, task in tasks.items()}
+    link_tasks = [name for name, task in tasks.items() if task.kind == "link"]
+    pair_weights = {name: w for name, w in task_weights.items() if name not in link_tasks}
     regression = frozenset(name for name, task in tasks.items() if task.kind == "regression")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -109,6 +111,14 @@ def train_multitask(
     positive_labels = interaction_labels(train, tasks, model.spec.n_users)
     seen_keys = np.unique(users * n_items + items)
     train_items = np.unique(items)
+    n_users = model.spec.n_users
+    if link_tasks:
+        if model.spec.n_friend_links == 0:
+            raise ValueError(f"link tasks {link_tasks} need user-user edges (data.edges)")
+        # The model's social links are the training edges: (user, friend) pairs.
+        link_users = np.repeat(np.arange(n_users), model.friend_indptr.diff().numpy())
+        link_friends = model.friend_indices.numpy()
+        link_keys = np.unique(link_users * n_users + link_friends)
     # The input layers feed every task in every architecture: GradNorm balances there.
     shared = [*model.user_inputs.parameters(), *model.item_inputs.parameters()]
     weighting = make_weighting(
@@ -142,6 +152,8 @@ def train_multitask(
         is_pos[:n_pos] = True
         labels, masks = {}, {}
         for name, task in tasks.items():
+            if task.kind == "link":
+                continue
             if task.kind == "ranking":
                 labels[name], masks[name] = is_pos.float(), torch.ones_like(is_pos)
                 continue
@@ -152,19 +164,42 @@ def train_multitask(
         if world > 1:  # equal slices, so every rank runs the same number of steps
             per_rank = len(order) // world
             order = order[rank * per_rank : (rank + 1) * per_rank]
+        starts = range(0, len(order), local_batch)
+        link_chunks: list[np.ndarray] = []
+        if link_tasks:  # edges against sampled non-edges, spread over the same steps
+            neg_a, neg_b = sample_negatives(link_users, n_users, link_keys, k, rng)
+            pairs_a = torch.from_numpy(np.concatenate([link_users, neg_a]))
+            pairs_b = torch.from_numpy(np.concatenate([link_friends, neg_b]))
+            pair_labels = torch.zeros(len(pairs_a))
+            pair_labels[: len(link_users)] = 1.0
+            link_order = rng.permutation(len(pairs_a))
+            if world > 1:
+                per_rank = len(link_order) // world
+                link_order = link_order[rank * per_rank : (rank + 1) * per_rank]
+            link_chunks = np.array_split(link_order, len(starts))
         network.train()
         sums = dict.fromkeys([*task_weights, "total"], 0.0)
         n_batches = 0
-        for start in range(0, len(order), local_batch):
+        for step, start in enumerate(starts):
             rows = order[start : start + local_batch]
-            outputs = network({"user": batch_users[rows], "item": batch_items[rows]})
+            batch = {"user": batch_users[rows], "item": batch_items[rows]}
+            if link_tasks:
+                chunk = torch.from_numpy(link_chunks[step])
+                batch |= {"link_user": pairs_a[chunk], "link_friend": pairs_b[chunk]}
+            outputs = network(batch)
             per_task = task_losses(
                 outputs,
                 {t: y[rows] for t, y in labels.items()},
                 {t: m[rows] for t, m in masks.items()},
-                task_weights,
+                pair_weights,
                 regression,
             )
+            for task in link_tasks:
+                per_task[task] = (
+                    F.binary_cross_entropy_with_logits(outputs[task], pair_labels[chunk])
+                    if len(chunk)
+                    else torch.zeros(())
+                )
             if isinstance(weighting, GradNorm):
                 weighting.gradnorm_step(per_task)
             total = weighting.combine(per_task)
