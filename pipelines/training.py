@@ -31,10 +31,10 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         description="Multi-task recommender with language-model text features",
         tags=["mtrec", config.data.source],
     )
-    raw_interactions, raw_items, raw_users = load_data(config.data, data_fingerprint)
+    raw_interactions, raw_items, raw_users, raw_edges = load_data(config.data, data_fingerprint)
     validate_data(raw_interactions, raw_items, config.validation)
-    interactions, items, users = index_data.with_options(model=model)(
-        raw_interactions, raw_items, raw_users, after="validate_data"
+    interactions, items, users, edges = index_data.with_options(model=model)(
+        raw_interactions, raw_items, raw_users, raw_edges, after="validate_data"
     )
     train, valid, test = split_data.with_options(model=model)(interactions, config.split)
     item_texts, user_texts = build_texts.with_options(model=model)(items, users, train, config.text)
@@ -43,16 +43,16 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     )
     recommender, training_history = train_model.with_options(model=model)(
         train, valid, users, items, item_embeddings, user_embeddings,
-        config.model, config.training,
+        config.model, config.training, edges,
     )  # fmt: skip
     metrics, _ = evaluate_model.with_options(model=model)(
-        recommender, train, valid, test, users, items, config.evaluation, config.model
+        recommender, train, valid, test, users, items, config.evaluation, config.model, edges
     )
     id_only = None
     if config.evaluation.id_only_ablation:
         id_only = run_id_only_ablation.with_options(model=model)(
             train, valid, test, users, items, item_embeddings, user_embeddings,
-            config.model, config.training, config.evaluation,
+            config.model, config.training, config.evaluation, edges,
         )  # fmt: skip
     _, drift_summary = report_drift.with_options(model=model)(
         train, test, items, users, config.drift

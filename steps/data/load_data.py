@@ -15,6 +15,7 @@ def load_data(
     Annotated[pd.DataFrame, "raw_interactions"],
     Annotated[pd.DataFrame, "raw_items"],
     Annotated[pd.DataFrame, "raw_users"],
+    Annotated[pd.DataFrame, "raw_edges"],
 ]:
     """Read the configured dataset as raw frames.
 
@@ -22,4 +23,4 @@ def load_data(
     changed data on disk is read again while unchanged data is served from the cache.
     """
     raw = load_raw(data)
-    return raw.interactions, raw.items, raw.users
+    return raw.interactions, raw.items, raw.users, raw.edges

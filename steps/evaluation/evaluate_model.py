@@ -19,6 +19,7 @@ def evaluate_model(
     items: pd.DataFrame,
     config: EvaluationConfig,
     model_config: ModelConfig,
+    edges: pd.DataFrame | None = None,
 ) -> tuple[
     Annotated[dict[str, Any], "evaluation_metrics"],
     Annotated[pd.DataFrame, "test_recommendations"],
@@ -27,7 +28,7 @@ def evaluate_model(
     metrics, recommendations = evaluate_recommender(
         recommender.build(), train, valid, test, users, items, config.ks,
         config.recommendations_k, model_config.tasks, config.cold_item_max_train,
-        config.baselines, len(users),
+        config.baselines, len(users), edges=edges,
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],
                   "baseline_popularity": metrics["baselines"]["popularity"],

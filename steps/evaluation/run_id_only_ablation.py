@@ -21,11 +21,12 @@ def run_id_only_ablation(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     config: EvaluationConfig,
+    edges: pd.DataFrame | None = None,
 ) -> Annotated[dict[str, Any], "id_only_metrics"]:
     """Train and evaluate the same model without text features: what the text is worth."""
     metrics = id_only_ablation(
         train, valid, test, users, items, item_embeddings, user_embeddings,
-        model_config, training_config, config,
+        model_config, training_config, config, edges,
     )  # fmt: skip
     log_metadata({"id_only": {"test": metrics["test"], "cold_items": metrics["slices"]}})
     return metrics

@@ -25,14 +25,16 @@ def train_model(
     user_embeddings: np.ndarray,
     model_config: ModelConfig,
     training_config: TrainingConfig,
+    edges: pd.DataFrame | None = None,
 ) -> tuple[
     Annotated[TrainedModel, ArtifactConfig(name="recommender", artifact_type=ArtifactType.MODEL)],
     Annotated[dict[str, Any], "training_history"],
 ]:
-    """Train the weighted multi-task recommender with early stopping on valid NDCG@10."""
+    """Train the weighted multi-task recommender with early stopping on the monitored
+    validation metric; ``edges`` (user-user) feed the social input and link tasks."""
     trained, result = fit_recommender(
         train, valid, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
-        model_config, training_config,
+        model_config, training_config, edges,
     )  # fmt: skip
     summary = {"best_epoch": result.best_epoch, "seconds": result.seconds,
                "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0)}  # fmt: skip

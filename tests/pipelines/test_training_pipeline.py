@@ -129,6 +129,36 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert len(_versions("smoke")) == 2
 
 
+def test_pipeline_with_social_edges_and_declared_tasks(tmp_path, tiny_encoder_path, capsys):
+    paths = _tiny_dataset(tmp_path)
+    users = [f"u{i}" for i in range(30)]
+    edges = pd.DataFrame({"user_id": users, "friend_id": users[1:] + users[:1]})
+    edges = pd.concat(
+        [edges, pd.DataFrame({"user_id": ["u0", "nobody"], "friend_id": ["u5", "u1"]})]
+    )
+    edges.to_csv(tmp_path / "edges.csv", index=False)
+    config = _write_config(tmp_path, tiny_encoder_path, "social", **paths,
+                           edges=tmp_path / "edges.csv")  # fmt: skip
+    raw = yaml.safe_load(config.read_text())
+    raw["model"]["tasks"] = {
+        "watch": {"weight": 1.0}, "rating": {"weight": 0.2},
+        "influence": {"weight": 0.1, "window_days": 7}, "friendship": {"weight": 0.5},
+    }  # fmt: skip
+    config.write_text(yaml.safe_dump(raw))
+
+    assert cli.main(["train", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "reports" / "latest" / "metrics.json").read_text())
+    assert {"watch_auc", "rating_rmse", "influence_rmse", "friendship_auc"} <= set(metrics["test"])
+    assert "like_auc" not in metrics["test"]
+    assert 0.0 <= metrics["test"]["friendship_auc"] <= 1.0
+    top = metrics["top_users"]["influence"]
+    assert len(top) == 10 and top[0]["measured"] >= top[-1]["measured"]
+    assert "influence_rmse" in out and "friendship_auc" in out
+    page = (tmp_path / "reports" / "latest" / "evaluation.html").read_text()
+    assert "Most influential users" in page
+
+
 @pytest.mark.parametrize(
     ("case", "expectation", "column"),
     [

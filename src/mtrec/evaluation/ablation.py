@@ -23,16 +23,17 @@ def id_only_ablation(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     config: EvaluationConfig,
+    edges: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate the same model without text features: what the text is worth."""
     id_only = model_config.model_copy(update={"use_text": False})
     trained, result = fit_recommender(
         train, valid, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
-        id_only, training_config,
+        id_only, training_config, edges,
     )  # fmt: skip
     metrics, _ = evaluate_recommender(
         trained.build(), train, valid, test, users, items, config.ks, config.recommendations_k,
-        model_config.tasks, config.cold_item_max_train,
+        model_config.tasks, config.cold_item_max_train, edges=edges,
     )  # fmt: skip
     metrics["training"] = {"best_epoch": result.best_epoch, "seconds": result.seconds}
     return metrics

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec.config import ModelConfig, RunConfig, TrainingConfig
-from mtrec.data.prepare import index_interactions
+from mtrec.data.prepare import index_edges, index_interactions
 from mtrec.data.sources import load_raw
 from mtrec.data.split import split_interactions
 from mtrec.data.validation import DataValidationError, validate_interactions
@@ -45,6 +45,7 @@ class Prepared:
     items: pd.DataFrame
     item_embeddings: np.ndarray
     user_embeddings: np.ndarray
+    edges: pd.DataFrame | None = None
 
 
 def prepare(config: RunConfig) -> Prepared:
@@ -69,8 +70,9 @@ def prepare(config: RunConfig) -> Prepared:
     encoder = TextEncoder(enc.model_path, enc.max_length, enc.batch_size, enc.precision)
     item_emb, _ = embed_texts(encoder, list(items_text), enc.store_dir)
     user_emb, _ = embed_texts(encoder, list(users_text), enc.store_dir)
+    edges = index_edges(raw.edges, indexed.users)
     return Prepared(split.train, split.valid, split.test, indexed.users, indexed.items,
-                    item_emb, user_emb)  # fmt: skip
+                    item_emb, user_emb, edges)  # fmt: skip
 
 
 def default_variants(config: RunConfig) -> dict[str, dict[str, Any]]:
@@ -159,11 +161,13 @@ def compare(
         trained, result = fit_recommender(
             data.train, data.valid, data.item_embeddings, data.user_embeddings,
             data.users["user_id"], data.items["item_id"], model_config, training_config,
+            data.edges,
         )  # fmt: skip
         metrics, _ = evaluate_recommender(
             trained.build(), data.train, data.valid, data.test, data.users, data.items,
             evaluation.ks, evaluation.recommendations_k, model_config.tasks,
             evaluation.cold_item_max_train, baselines=(), seed=config.training.seed,
+            edges=data.edges,
         )  # fmt: skip
         rows[name] = {
             "kind": "single-task" if name.startswith("single-task") else "multi-task",

@@ -140,6 +140,39 @@ def task_metrics(
     return result
 
 
+def link_metrics(
+    model: MultiTaskRecommender,
+    edges: pd.DataFrame | None,
+    tasks: Mapping[str, TaskConfig],
+    seed: int = 0,
+) -> dict[str, float]:
+    """``<task>_auc`` of each link task: held-out edges against as many sampled user pairs
+    that are not edges (the training never saw the held-out ones, as input or as label)."""
+    from mtrec.training.tasks import held_out_edges  # training imports evaluation
+
+    links = [name for name, task in tasks.items() if task.kind == "link"]
+    if not links or edges is None or edges.empty:
+        return {}
+    held = edges[held_out_edges(edges)]
+    if held.empty:
+        return {}
+    n_users = model.spec.n_users
+    a, b = _idx(held, "user_idx"), _idx(held, "friend_idx")
+    known = np.unique(_idx(edges, "user_idx") * n_users + _idx(edges, "friend_idx"))
+    _, negatives = sample_negatives(a, n_users, known, 1, np.random.default_rng(seed))
+    batch = {
+        "user": torch.zeros(1, dtype=torch.long),
+        "item": torch.zeros(1, dtype=torch.long),
+        "link_user": torch.from_numpy(np.concatenate([a, a])),
+        "link_friend": torch.from_numpy(np.concatenate([b, negatives])),
+    }
+    model.eval()
+    with torch.inference_mode():
+        out = model(batch)
+    labels = np.r_[np.ones(len(a)), np.zeros(len(a))]
+    return {f"{name}_auc": auc(labels, out[name].numpy()) for name in links if name in out}
+
+
 def recommendations_frame(
     users: np.ndarray, top_items: np.ndarray, user_ids: pd.Series, item_ids: pd.Series
 ) -> pd.DataFrame:
@@ -168,6 +201,7 @@ def evaluate_recommender(
     baselines: Sequence[str] = ("popularity",),
     n_users: int | None = None,
     seed: int = 0,
+    edges: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics for the model and the popularity baseline, and the model's test top-K lists.
 
@@ -184,6 +218,7 @@ def evaluate_recommender(
         scorer = build_baseline(name, train, n_users or len(users), n_items, seed)
         baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
     test_metrics = {**test_rank.metrics, **task_metrics(model, test, history, tasks, seed)}
+    test_metrics |= link_metrics(model, edges, tasks, seed)
     assert test_rank.top_items is not None
     recommendations = recommendations_frame(
         test_rank.per_user["users"], test_rank.top_items, users["user_id"], items["item_id"]

@@ -38,6 +38,7 @@ def fit_distributed(
     item_ids: pd.Series,
     model_config: ModelConfig,
     training_config: TrainingConfig,
+    edges: pd.DataFrame | None = None,
     timeout_s: float | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``."""
@@ -49,6 +50,8 @@ def fit_distributed(
         np.save(folder / "user_embeddings.npy", user_embeddings, allow_pickle=False)
         pd.DataFrame({"id": user_ids.astype(str)}).to_parquet(folder / "user_ids.parquet")
         pd.DataFrame({"id": item_ids.astype(str)}).to_parquet(folder / "item_ids.parquet")
+        if edges is not None:
+            edges.to_parquet(folder / "edges.parquet")
         (folder / "config.json").write_text(json.dumps({
             "model": model_config.model_dump(mode="json"),
             "training": training_config.model_dump(mode="json") | {"nproc": 1},
@@ -98,6 +101,7 @@ def worker(folder: Path) -> None:
             pd.read_parquet(folder / "item_ids.parquet")["id"],
             model_config,
             training_config,
+            pd.read_parquet(edges) if (edges := folder / "edges.parquet").is_file() else None,
         )
         if dist.get_rank() == 0:
             save_trained_model(trained, folder / "model")

@@ -56,7 +56,7 @@ def interaction_labels(
     labels: dict[str, np.ndarray] = {}
     users = frame["user_idx"].to_numpy(np.int64)
     for name, task in tasks.items():
-        if task.kind == "ranking":
+        if task.kind in ("ranking", "link"):
             continue
         if task.label == "influence":
             labels[name] = influence_scores(frame, n_users, task.window_days)[users]
