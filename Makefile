@@ -14,7 +14,7 @@ export GX_ANALYTICS_ENABLED := False
 export ZENML_CONFIG_PATH ?= $(CURDIR)/.zenml
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline test test-fast lint format clean bench bench-encode recommend
+.PHONY: help install pipeline test test-fast lint format clean bench bench-encode bench-train recommend compare
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,7 +45,10 @@ compare: install ## Every architecture x task weighting, single-task models and 
 bench-encode: install ## Encoder throughput vs sentence-transformers on MovieLens-100k texts
 	$(BIN)/python bench/encode.py
 
-bench: bench-encode ## Run the benchmarks; figures go to bench/results.json
+bench-train: install ## Training samples/s and full-ranking users/s (10,000 items)
+	$(BIN)/python bench/train_eval.py
+
+bench: bench-encode bench-train ## Run the benchmarks; figures go to bench/results.json
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -1,0 +1,112 @@
+"""Training and full-ranking throughput of the default model.
+
+- Training: the default architecture and tasks on MovieLens-100k's training split, a few epochs
+  with validation switched off, so the figure is the training loop alone: samples/s, where a
+  sample is one (user, item) row (positives and sampled negatives).
+- Full ranking: a model of the default shape over a synthetic catalogue of ``--items`` items
+  (text width 384, as MiniLM) scoring every item for ``--users`` users through
+  :func:`mtrec.evaluation.metrics.evaluate_ranking` (batched matrix products and top-k on
+  tensors, seen items masked), reported as users/s with the peak resident memory.
+
+Each figure is the median of ``--repeats`` runs; results merge into ``bench/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtrec.config import RunConfig
+from mtrec.data.prepare import index_interactions
+from mtrec.data.sources import load_raw
+from mtrec.data.split import split_interactions
+from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.training.fit import build_model
+from mtrec.training.trainer import train_multitask
+
+
+def training_throughput(config: RunConfig, epochs: int, repeats: int) -> dict[str, float]:
+    raw = load_raw(config.data)
+    data = index_interactions(raw.interactions, raw.items, raw.users)
+    train = split_interactions(data.interactions, config.split).train
+    rng = np.random.default_rng(0)
+    item_emb = rng.normal(size=(len(data.items), 384)).astype(np.float32)
+    user_emb = rng.normal(size=(len(data.users), 384)).astype(np.float32)
+    training = config.training.model_copy(update={"epochs": epochs, "patience": epochs})
+    rows = len(train) * (1 + training.negatives_per_positive) * epochs
+    rates = []
+    for _ in range(repeats):
+        model = build_model(config.model, train, item_emb, user_emb)
+        started = time.perf_counter()
+        train_multitask(model, train, config.model.tasks, training, lambda _: {"ndcg@10": 0.0})
+        rates.append(rows / (time.perf_counter() - started))
+    return {
+        "train_samples_per_s": statistics.median(rates),
+        "train_rows_per_epoch": len(train) * (1 + training.negatives_per_positive),
+        "architecture": config.model.architecture,  # type: ignore[dict-item]
+    }
+
+
+def ranking_throughput(
+    config: RunConfig, n_users: int, n_items: int, repeats: int
+) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    per_user = 20
+    users = np.repeat(np.arange(n_users), per_user)
+    items = rng.integers(0, n_items, size=len(users))
+    train = pd.DataFrame({"user_idx": users, "item_idx": items, "rating": 4.0,
+                          "timestamp": 0})  # fmt: skip
+    model = build_model(
+        config.model, train,
+        rng.normal(size=(n_items, 384)).astype(np.float32),
+        rng.normal(size=(n_users, 384)).astype(np.float32),
+    )  # fmt: skip
+    model.eval()
+    truth_users = np.arange(n_users)
+    truth_items = rng.integers(0, n_items, size=n_users)
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with torch.inference_mode():
+            evaluate_ranking(model.score_items, n_items, truth_users, truth_items, users, items,
+                             (10, 20))  # fmt: skip
+        rates.append(n_users / (time.perf_counter() - started))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"rank_users_per_s": statistics.median(rates), "rank_items": n_items,
+            "rank_users": n_users, "peak_rss_mb": peak_mb}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--items", type=int, default=10000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=Path("bench/results.json"))
+    args = parser.parse_args()
+    config = RunConfig()
+    result = {
+        **training_throughput(config, args.epochs, args.repeats),
+        **ranking_throughput(config, args.users, args.items, args.repeats),
+        "threads": torch.get_num_threads(),
+    }
+    print(f"training ({result['architecture']}): {result['train_samples_per_s']:,.0f} samples/s "
+          f"({result['train_rows_per_epoch']:,} rows per epoch)")  # fmt: skip
+    print(f"full ranking: {result['rank_users_per_s']:,.0f} users/s over {args.items:,} items, "
+          f"peak RSS {result['peak_rss_mb']:,.0f} MB")  # fmt: skip
+    results = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    results["train_eval"] = result
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
