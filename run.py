@@ -13,6 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 
+from pydantic import ValidationError  # noqa: E402
+
 from mtrec.config import RunConfig, load_config  # noqa: E402
 from mtrec.data.sources import DataSourceError, fingerprint, source_files  # noqa: E402
 from mtrec.reports.export import (  # noqa: E402
@@ -252,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             users = [u.strip() for u in args.users.split(",")] if args.users else None
             return recommend_cmd(args.config, args.output, args.k, users, args.stage)
         return train(args.config, no_cache=args.no_cache)
+    except ValidationError as error:
+        print(f"error: invalid config {args.config}: {error}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -32,9 +32,9 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         tags=["mtrec", config.data.source],
     )
     raw_interactions, raw_items, raw_users, raw_edges = load_data(config.data, data_fingerprint)
-    validate_data(raw_interactions, raw_items, config.validation)
+    _, _, validated = validate_data(raw_interactions, raw_items, config.validation)
     interactions, items, users, edges = index_data.with_options(model=model)(
-        raw_interactions, raw_items, raw_users, raw_edges, after="validate_data"
+        validated, raw_items, raw_users, raw_edges
     )
     train, valid, test = split_data.with_options(model=model)(interactions, config.split)
     item_texts, user_texts = build_texts.with_options(model=model)(items, users, train, config.text)

@@ -54,6 +54,12 @@ class ValidationConfig(_Section):
     min_interactions_per_user: int = Field(default=5, ge=1)
     sample_rows: int = Field(default=5, ge=1, le=100)
     """How many offending rows a failure message and the HTML page show."""
+    max_text_chars: int = Field(default=10_000, ge=1)
+    """Longest accepted item text field: a longer one is a broken export, not a description."""
+    duplicates: Literal["fail", "drop"] = "fail"
+    """Exact duplicate interaction rows (every column equal): ``fail`` the run, or ``drop``
+    them (safe: they carry no information) and count them in the validation report. Rows that
+    share (user, item, timestamp) but differ elsewhere always fail."""
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> ValidationConfig:

@@ -8,6 +8,7 @@ from mtrec.config import ValidationConfig
 from mtrec.data.validation import (
     DataValidationError,
     render_validation_html,
+    repair_interactions,
     validate_interactions,
 )
 from steps.caching import LIBRARY_CACHE_POLICY
@@ -19,17 +20,21 @@ def validate_data(
 ) -> tuple[
     Annotated[HTMLString, "validation_report"],
     Annotated[dict[str, Any], "validation_summary"],
+    Annotated[pd.DataFrame, "validated_interactions"],
 ]:
-    """Run the Great Expectations suite; stop the pipeline before training on failure.
+    """Apply the configured repairs, run the Great Expectations suite and pass the validated
+    interactions on; stop the pipeline before training on failure.
 
     On failure the HTML page is still saved as an artifact, so the reviewer sees every failed
     expectation with sample rows, and the error message names each one.
     """
-    result = validate_interactions(interactions, items, config)
+    interactions, repairs = repair_interactions(interactions, config)
+    result = validate_interactions(interactions, items, config, repairs=repairs)
     html = HTMLString(render_validation_html(result))
     log_metadata({"validation": {"success": result.success, "rows": result.n_rows,
-                                 "failed": len(result.failures())}})  # fmt: skip
+                                 "failed": len(result.failures()),
+                                 "repairs": result.repairs}})  # fmt: skip
     if not result.success:
         save_artifact(html, name="validation_report_failed")
         raise DataValidationError(result)
-    return html, result.to_dict()
+    return html, result.to_dict(), interactions

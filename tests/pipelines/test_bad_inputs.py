@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import make_interactions
 from test_training_pipeline import _versions, _write_config
 
@@ -79,6 +80,36 @@ def _sparse_user(i: pd.DataFrame, it: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     return pd.concat([i, extra], ignore_index=True), it
 
 
+def _missing_file(folder: Path) -> dict[str, Path]:
+    _, items = _frames()
+    items.to_csv(folder / "items.csv", index=False)
+    return {"interactions": folder / "no-such-inter.csv", "items": folder / "items.csv"}
+
+
+def _empty_file(folder: Path) -> dict[str, Path]:
+    _, items = _frames()
+    (folder / "inter.csv").write_bytes(b"")
+    items.to_csv(folder / "items.csv", index=False)
+    return {"interactions": folder / "inter.csv", "items": folder / "items.csv"}
+
+
+def _huge_text(i: pd.DataFrame, it: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    it["title"] = it["title"].astype(str)
+    it.loc[3, "title"] = "x" * 1_000_000
+    return i, it
+
+
+def _future(i: pd.DataFrame, it: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    i.loc[0, "timestamp"] = 4_102_444_800  # 2100-01-01
+    return i, it
+
+
+def _float_ids(i: pd.DataFrame, it: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    i["timestamp"] = i["timestamp"].astype(str)
+    i.loc[2, "timestamp"] = "yesterday"
+    return i, it
+
+
 CASES = [
     ("header_only", _header_only, ["expect_table_row_count"]),
     ("duplicates", _edit(_duplicate), ["expect_compound_columns_to_be_unique"]),
@@ -89,6 +120,20 @@ CASES = [
     ("text_rating", _edit(_text_rating), ["expect_column_values_to_be_in_type_list", "rating"]),
     ("sparse_user", _edit(_sparse_user), ["n_interactions", "lonely"]),
     ("truncated_parquet", _truncated_parquet, ["inter.parquet", "could not read"]),
+    ("missing_file", _missing_file, ["data file not found", "no-such-inter.csv"]),
+    ("empty_file", _empty_file, ["data file is empty", "inter.csv"]),
+    (
+        "one_mb_text",
+        _edit(_huge_text),
+        [
+            "expect_column_value_lengths_to_be_between",
+            "title",
+            "longer than 10,000 characters",
+            "(1,000,000 characters)",
+        ],
+    ),
+    ("future_timestamp", _edit(_future), ["expect_column_values_to_be_between", "timestamp"]),
+    ("text_timestamp", _edit(_float_ids), ["timestamp", "yesterday"]),
 ]
 
 
@@ -96,8 +141,47 @@ CASES = [
 def test_bad_input_stops_before_training(tmp_path, capsys, case, build, expected):
     paths = build(tmp_path)
     config = _write_config(tmp_path, None, f"bad-{case}", **paths)
-    assert cli.main(["train", "--config", str(config)]) == 1
+    # 2: refused before the pipeline starts (e.g. a missing file); 1: a step stopped the run.
+    assert cli.main(["train", "--config", str(config)]) in (1, 2)
     err = capsys.readouterr().err
     for fragment in expected:
         assert fragment in err, f"{fragment!r} missing from:\n{err[-3000:]}"
     assert _versions(f"bad-{case}") == []
+
+
+def test_exact_duplicates_are_dropped_when_the_config_says_so(tmp_path, capsys):
+    paths = _edit(_duplicate)(tmp_path)
+    config = _write_config(tmp_path, None, "repair-duplicates", **paths)
+    raw = yaml.safe_load(config.read_text())
+    raw["validation"]["duplicates"] = "drop"
+    config.write_text(yaml.safe_dump(raw))
+    assert cli.main(["train", "--config", str(config)]) == 0
+    page = (tmp_path / "reports" / "latest" / "validation.html").read_text()
+    assert "exact duplicate rows dropped: 3" in page
+    assert len(_versions("repair-duplicates")) == 1
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"training": {"learning_rate": -0.01}}, "learning_rate"),
+        ({"evaluation": {"ks": [0, 10]}}, "ks"),
+        ({"model": {"tasks": {"watch": {"weight": 0.0}, "rating": {"weight": 0.0}}}},
+         "weights are all zero"),
+    ],
+)  # fmt: skip
+def test_invalid_config_values_are_refused_before_the_run(tmp_path, capsys, change, needle):
+    interactions, items = _frames()
+    interactions.to_csv(tmp_path / "inter.csv", index=False)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    config = _write_config(tmp_path, None, "bad-config", interactions=tmp_path / "inter.csv",
+                           items=tmp_path / "items.csv")  # fmt: skip
+    raw = yaml.safe_load(config.read_text())
+    for section, values in change.items():
+        raw.setdefault(section, {}).update(values)
+    config.write_text(yaml.safe_dump(raw))
+    assert cli.main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "config.yaml" in err, err[-2000:]
+    assert _versions("bad-config") == []

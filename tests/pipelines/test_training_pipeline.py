@@ -221,10 +221,8 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
     assert recommendations["user_id"].nunique() == 943
     capsys.readouterr()
 
-    started = time.perf_counter()
     assert cli.main(["train", "--config", str(path)]) == 0
     assert "steps cached: 12/12" in capsys.readouterr().out
-    assert time.perf_counter() - started < 60
 
 
 def test_missing_encoder_path_is_refused_before_the_run(tmp_path, capsys):

@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # GX would otherwise try to send usage statistics when a context is created.
@@ -45,6 +45,8 @@ _FLOAT_TYPES = ("float32", "float64", "Float32Dtype", "Float64Dtype")
 _RATING_TYPES = _INT_TYPES + _FLOAT_TYPES
 _DUPLICATE_KEY = ("user_id", "item_id", "timestamp")
 _META_KEY = "mtrec_check"
+_SAMPLE_CHARS = 200
+"""Longer text values are cut in samples: a 1 MB field must not flood the message or page."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class ValidationResult:
     success: bool
     n_rows: int
     outcomes: tuple[ExpectationOutcome, ...]
+    repairs: dict[str, int] = field(default_factory=dict)
+    """What was repaired before the checks, e.g. ``{"exact_duplicate_rows_dropped": 3}``."""
 
     def failures(self) -> tuple[ExpectationOutcome, ...]:
         return tuple(o for o in self.outcomes if not o.success)
@@ -80,6 +84,7 @@ class ValidationResult:
             "n_rows": self.n_rows,
             "n_expectations": len(self.outcomes),
             "n_failed": len(self.failures()),
+            "repairs": dict(self.repairs),
             "outcomes": [
                 {**asdict(o), "sample": [dict(row) for row in o.sample]} for o in self.outcomes
             ],
@@ -109,13 +114,31 @@ class _Check:
     """Whether GX's offending values are worth quoting (nulls are not)."""
 
 
+def repair_interactions(
+    interactions: pd.DataFrame, config: ValidationConfig
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Apply the repairs the config allows; returns the frame to validate and use, and counts.
+
+    Only exact duplicate rows are ever dropped (``duplicates: drop``): they add nothing, while
+    any other defect changes what the data says and must be fixed at the source.
+    """
+    if config.duplicates != "drop":
+        return interactions, {}
+    duplicated = interactions.duplicated(keep="first")
+    repaired = interactions[~duplicated].reset_index(drop=True)
+    return repaired, {"exact_duplicate_rows_dropped": int(duplicated.sum())}
+
+
 def validate_interactions(
     interactions: pd.DataFrame,
     items: pd.DataFrame,
     config: ValidationConfig,
     now: int | None = None,
+    repairs: Mapping[str, int] | None = None,
 ) -> ValidationResult:
-    """Check ``interactions`` against the expectation suite; never raises on bad data.
+    """Check ``interactions`` (and the item table's text fields) against the expectation
+    suite; never raises on bad data. ``repairs`` (from :func:`repair_interactions`) are
+    carried into the result for the report.
 
     ``now`` (seconds since the epoch) is the upper timestamp bound when ``config.timestamp_max``
     is ``None``; it defaults to the current time, so millisecond timestamps fail as future ones.
@@ -157,9 +180,31 @@ def validate_interactions(
     outcomes = _run(source, "interactions", frame, checks, config.sample_rows)
     if counts is not None:
         outcomes += _run(source, "user_counts", counts, count_checks, config.sample_rows)
+    text_checks = _item_text_checks(items, config.max_text_chars)
+    if text_checks:
+        item_frame = items.reset_index(drop=True)
+        outcomes += _run(source, "item_texts", item_frame, text_checks, config.sample_rows)
     return ValidationResult(
-        success=all(o.success for o in outcomes), n_rows=len(frame), outcomes=tuple(outcomes)
-    )
+        success=all(o.success for o in outcomes), n_rows=len(frame), outcomes=tuple(outcomes),
+        repairs=dict(repairs or {}),
+    )  # fmt: skip
+
+
+def _item_text_checks(items: pd.DataFrame, max_chars: int) -> list[_Check]:
+    """Length limits on the item table's text columns (ids excluded)."""
+    text_columns = [
+        c for c in items.columns
+        if c != "item_id" and (pd.api.types.is_object_dtype(items[c])
+                               or pd.api.types.is_string_dtype(items[c]))
+    ]  # fmt: skip
+    return [
+        _Check(
+            gxe.ExpectColumnValueLengthsToBeBetween(column=c, max_value=max_chars),
+            c, "count", problem=f"are longer than {max_chars:,} characters",
+            unit="items", show_values=False,
+        )  # fmt: skip
+        for c in text_columns
+    ]
 
 
 def _now(now: int | None) -> int:
@@ -386,6 +431,8 @@ def _json_value(value: Any) -> object:
         if math.isnan(value):
             return None
         return value if math.isfinite(value) else str(value)
+    if isinstance(value, str) and len(value) > _SAMPLE_CHARS:
+        return f"{value[:_SAMPLE_CHARS]}… ({len(value):,} characters)"
     if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, pd.Timestamp):
@@ -436,6 +483,12 @@ def render_validation_html(
         f"{len(result.outcomes) - n_failed} of {len(result.outcomes)} expectations passed, "
         f"{n_failed} failed, on {result.n_rows:,} rows</p>"
     )
+    repaired = "".join(
+        f"<li>{esc(name.replace('_', ' '))}: {count:,}</li>"
+        for name, count in result.repairs.items()
+    )
+    if repaired:
+        headline += f"<p>Repaired before validation (as configured):</p><ul>{repaired}</ul>"
     rows = []
     for outcome in result.outcomes:
         badge = "pass" if outcome.success else "fail"

@@ -23,7 +23,11 @@ from mtrec.config import ModelConfig, RunConfig, TrainingConfig
 from mtrec.data.prepare import index_edges, index_interactions
 from mtrec.data.sources import load_raw
 from mtrec.data.split import split_interactions
-from mtrec.data.validation import DataValidationError, validate_interactions
+from mtrec.data.validation import (
+    DataValidationError,
+    repair_interactions,
+    validate_interactions,
+)
 from mtrec.evaluation.evaluate import BASELINES, build_baseline, evaluate_recommender, rank_split
 from mtrec.features.embed import embed_texts
 from mtrec.features.encoder import TextEncoder
@@ -51,10 +55,11 @@ class Prepared:
 def prepare(config: RunConfig) -> Prepared:
     """The training pipeline's data steps, in process: load, validate, index, split, encode."""
     raw = load_raw(config.data)
-    result = validate_interactions(raw.interactions, raw.items, config.validation)
+    interactions, repairs = repair_interactions(raw.interactions, config.validation)
+    result = validate_interactions(interactions, raw.items, config.validation, repairs=repairs)
     if not result.success:
         raise DataValidationError(result)
-    indexed = index_interactions(raw.interactions, raw.items, raw.users)
+    indexed = index_interactions(interactions, raw.items, raw.users)
     split = split_interactions(indexed.interactions, config.split)
     text = config.text
     extra = (
