@@ -378,3 +378,23 @@ def test_fingerprint_tracks_content(tmp_path: Path) -> None:
     first.write_text("user_id,item_id\n1,2\n", encoding="utf-8")
     assert fingerprint([first, second]) == original  # back to the same content
     assert fingerprint([first]) != original
+
+
+def test_cache_manifest_detects_damaged_files(tmp_path: Path) -> None:
+    from mtrec.data.sources import cache_intact, write_manifest
+
+    files = [tmp_path / "a.inter", tmp_path / "a.item"]
+    for file in files:
+        file.write_text(f"contents of {file.name}\n" * 100)
+    manifest = tmp_path / "manifest.json"
+    assert not cache_intact(files, manifest)  # no manifest yet: extract
+    write_manifest(files, manifest)
+    assert cache_intact(files, manifest)
+    damaged = bytearray(files[0].read_bytes())
+    damaged[10] ^= 0xFF  # one flipped byte, same size
+    files[0].write_bytes(bytes(damaged))
+    assert not cache_intact(files, manifest)
+    files[0].unlink()
+    assert not cache_intact(files, manifest)
+    manifest.write_text("{not json")
+    assert not cache_intact(files[1:], manifest)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -124,11 +125,12 @@ def fetch_recbole_ml100k(cache_dir: Path) -> list[Path]:
 
     The wheel is fetched with ``pip download --no-deps``; recbole itself is never installed.
     Files are extracted under a temporary name and renamed, so an interrupted fetch never
-    leaves a half-written file that a later run would read.
+    leaves a half-written file that a later run would read; their SHA-256 digests are kept in
+    a manifest, and a cached file that no longer matches (damaged on disk) is extracted again.
     """
     target = cache_dir / "ml-100k"
     files = [target / f"ml-100k.{suffix}" for suffix in ("inter", "item", "user")]
-    if all(file.is_file() and file.stat().st_size > 0 for file in files):
+    if cache_intact(files, target / MANIFEST):
         return files
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,7 +151,35 @@ def fetch_recbole_ml100k(cache_dir: Path) -> list[Path]:
                 partial = file.with_suffix(file.suffix + ".partial")
                 partial.write_bytes(wheel.read(member))
                 partial.replace(file)
+    write_manifest(files, target / MANIFEST)
     return files
+
+
+MANIFEST = "manifest.sha256.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(files: list[Path], manifest: Path) -> None:
+    """Record each file's SHA-256, written atomically."""
+    partial = manifest.with_suffix(".partial")
+    partial.write_text(json.dumps({f.name: _sha256(f) for f in files}, indent=1))
+    partial.replace(manifest)
+
+
+def cache_intact(files: list[Path], manifest: Path) -> bool:
+    """Whether every file exists and matches the digest the manifest recorded for it."""
+    try:
+        recorded = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    return all(f.is_file() and recorded.get(f.name) == _sha256(f) for f in files)
 
 
 def read_recbole_atomic(folder: Path, name: str) -> RawData:
