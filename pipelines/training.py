@@ -46,7 +46,16 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         config.model, config.training, edges,
     )  # fmt: skip
     metrics, _ = evaluate_model.with_options(model=model)(
-        recommender, train, valid, test, users, items, config.evaluation, config.model, edges
+        recommender,
+        train,
+        valid,
+        test,
+        users,
+        items,
+        config.evaluation,
+        config.model,
+        edges,
+        item_embeddings,
     )
     id_only = None
     if config.evaluation.id_only_ablation:

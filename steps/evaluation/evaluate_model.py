@@ -1,5 +1,6 @@
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 from zenml import log_metadata, step
 
@@ -20,6 +21,7 @@ def evaluate_model(
     config: EvaluationConfig,
     model_config: ModelConfig,
     edges: pd.DataFrame | None = None,
+    item_embeddings: np.ndarray | None = None,
 ) -> tuple[
     Annotated[dict[str, Any], "evaluation_metrics"],
     Annotated[pd.DataFrame, "test_recommendations"],
@@ -28,7 +30,7 @@ def evaluate_model(
     metrics, recommendations = evaluate_recommender(
         recommender.build(), train, valid, test, users, items, config.ks,
         config.recommendations_k, model_config.tasks, config.cold_item_max_train,
-        config.baselines, len(users), edges=edges,
+        config.baselines, len(users), edges=edges, item_embeddings=item_embeddings,
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],
                   "baseline_popularity": metrics["baselines"]["popularity"],

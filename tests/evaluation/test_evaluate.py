@@ -86,8 +86,15 @@ def evaluated():
 
 
 def test_evaluate_recommender_metrics(evaluated) -> None:
-    _, _, metrics, _ = evaluated
-    assert set(metrics) == {"valid", "test", "baselines", "slices"}
+    _, split, metrics, _ = evaluated
+    assert set(metrics) == {"valid", "test", "baselines", "slices", "beyond_accuracy"}
+    beyond = metrics["beyond_accuracy"]
+    assert 0.0 < beyond["coverage"] <= 1.0 and 0.0 <= beyond["gini"] <= 1.0
+    assert beyond["novelty"] >= 0.0 and "intra_list_diversity" not in beyond  # no embeddings
+    activity = metrics["slices"]["user_activity_ndcg@10"]
+    assert sum(b["count"] for b in activity) == split.test["user_idx"].nunique()
+    popularity = metrics["slices"]["item_popularity_hit@10"]
+    assert sum(b["count"] for b in popularity) == len(split.test)
     assert set(metrics["slices"]["cold_items"]) >= {"interactions", "users"}
     assert set(metrics["baselines"]) == {"popularity"}
     ranking = {f"{m}@{k}" for k in (5, 10) for m in ("recall", "ndcg", "hit", "mrr")}

@@ -200,8 +200,11 @@ def _item_text_checks(items: pd.DataFrame, max_chars: int) -> list[_Check]:
     return [
         _Check(
             gxe.ExpectColumnValueLengthsToBeBetween(column=c, max_value=max_chars),
-            c, "count", problem=f"are longer than {max_chars:,} characters",
-            unit="items", show_values=False,
+            c,
+            "count",
+            problem=f"are longer than {max_chars:,} characters",
+            unit="items",
+            show_values=False,
         )  # fmt: skip
         for c in text_columns
     ]

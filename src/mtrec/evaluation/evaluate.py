@@ -19,6 +19,7 @@ import torch
 
 from mtrec.config import TaskConfig
 from mtrec.data.negatives import sample_negatives
+from mtrec.evaluation.beyond import beyond_accuracy, item_popularity_slices, user_activity_slices
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.baselines.bpr import train_bpr
@@ -202,6 +203,7 @@ def evaluate_recommender(
     n_users: int | None = None,
     seed: int = 0,
     edges: pd.DataFrame | None = None,
+    item_embeddings: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics for the model and the popularity baseline, and the model's test top-K lists.
 
@@ -212,24 +214,37 @@ def evaluate_recommender(
     n_items = model.spec.n_items
     # Validation always includes NDCG@10: early stopping and promotion read it.
     valid_rank = model_ranking(model, valid, train, tuple(sorted({*ks, 10})))
-    test_rank = model_ranking(model, test, history, ks, keep_top=recommendations_k)
+    # Slices and beyond-accuracy metrics read NDCG@10 and the top-10 lists, whatever ks are.
+    test_rank = model_ranking(
+        model, test, history, tuple(sorted({*ks, 10})), keep_top=max(recommendations_k, 10)
+    )
+    reported = {k: v for k, v in test_rank.metrics.items() if int(k.split("@")[1]) in ks}
     baseline_metrics = {}
     for name in dict.fromkeys(["popularity", *baselines]):
         scorer = build_baseline(name, train, n_users or len(users), n_items, seed)
         baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
-    test_metrics = {**test_rank.metrics, **task_metrics(model, test, history, tasks, seed)}
+    test_metrics = {**reported, **task_metrics(model, test, history, tasks, seed)}
     test_metrics |= link_metrics(model, edges, tasks, seed)
     assert test_rank.top_items is not None
     recommendations = recommendations_frame(
-        test_rank.per_user["users"], test_rank.top_items, users["user_id"], items["item_id"]
-    )
+        test_rank.per_user["users"], test_rank.top_items[:, :recommendations_k],
+        users["user_id"], items["item_id"],
+    )  # fmt: skip
+    train_counts = np.bincount(_idx(train, "item_idx"), minlength=n_items)
+    top10 = test_rank.top_items[:, :10]
+    test_users = test_rank.per_user["users"]
     metrics: dict[str, Any] = {
+        "beyond_accuracy": beyond_accuracy(
+            top10, train_counts, n_users or len(users), item_embeddings
+        ),  # fmt: skip
         "valid": valid_rank.metrics,
         "test": test_metrics,
         "baselines": baseline_metrics,
         "slices": {
-            "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train)
-        },
+            "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train),
+            "user_activity_ndcg@10": user_activity_slices(test_rank.per_user, train),
+            "item_popularity_hit@10": item_popularity_slices(top10, test_users, test, train_counts),
+        },  # fmt: skip
     }
     user_level = {name: task for name, task in tasks.items() if task.user_level}
     if user_level:

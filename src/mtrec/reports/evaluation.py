@@ -135,6 +135,35 @@ def render_evaluation_report(
             + "</table>"
         )
 
+    beyond = metrics.get("beyond_accuracy", {})
+    if beyond:
+        labels = {
+            "coverage": "catalogue coverage (share of items recommended to anyone)",
+            "gini": "Gini of exposure (0 even, 1 one item takes all)",
+            "mean_popularity": "mean training interactions of recommended items",
+            "popularity_lift": "… relative to the catalogue mean (popularity bias)",
+            "novelty": "novelty, mean −log2 of an item's user share (bits)",
+            "intra_list_diversity": "intra-list diversity, mean 1 − cos of item text embeddings",
+        }
+        parts.append("<h2>Beyond accuracy (test top-10 lists)</h2><table>")
+        for name, value in beyond.items():
+            label = html.escape(labels.get(name, name))
+            parts.append(f"<tr><td>{label}</td><td>{_fmt(value)}</td></tr>")
+        parts.append("</table>")
+    for key, title in (("user_activity_ndcg@10", "NDCG@10 by user activity"),
+                       ("item_popularity_hit@10", "Share of test items found in the top 10, "
+                                                  "by item popularity")):  # fmt: skip
+        buckets = metrics.get("slices", {}).get(key) or []
+        if buckets:
+            parts.append(f"<h2>{html.escape(title)}</h2><table><tr><th>bucket</th>"
+                         "<th>test rows</th><th>value</th></tr>")  # fmt: skip
+            parts.extend(
+                f"<tr><td>{html.escape(str(b['bucket']))}</td><td>{b['count']}</td>"
+                f"<td>{_fmt(b['value'])}</td></tr>"
+                for b in buckets
+            )
+            parts.append("</table>")
+
     cold = metrics.get("slices", {}).get("cold_items", {})
     if cold:
         parts.append(

@@ -1,0 +1,108 @@
+"""Beyond accuracy: what the top-K lists expose, and where in the data the model does well.
+
+For a (U, K) matrix of recommended item indices:
+- ``coverage``: share of the catalogue recommended to anyone;
+- ``gini``: Gini coefficient of how often each catalogue item is recommended (0: every item
+  equally often, 1: one item takes all exposure);
+- ``mean_popularity``: mean training interaction count of recommended items (popularity bias),
+  with ``popularity_lift`` = that over the catalogue's mean count;
+- ``novelty``: mean self-information ``-log2(count_i / n_users)`` of recommended items, with
+  unseen items at a count of 1 (Zhou et al., PNAS 2010);
+- ``intra_list_diversity``: mean pairwise cosine distance ``1 - cos`` between the text
+  embeddings of a list's items, averaged over lists (Ziegler et al., WWW 2005).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def gini(counts: np.ndarray) -> float:
+    """Gini coefficient of non-negative ``counts`` (0 for all-equal, empty or all-zero)."""
+    values = np.sort(np.asarray(counts, dtype=np.float64))
+    n, total = len(values), values.sum()
+    if n == 0 or total == 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float((2 * ranks - n - 1) @ values / (n * total))
+
+
+def beyond_accuracy(
+    top_items: np.ndarray,
+    train_item_counts: np.ndarray,
+    n_users: int,
+    item_embeddings: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The metrics above for ``top_items`` (U, K); ``train_item_counts`` is (n_items,)."""
+    n_items = len(train_item_counts)
+    if top_items.size == 0:
+        return {}
+    exposure = np.bincount(top_items.reshape(-1), minlength=n_items)
+    popularity = train_item_counts[top_items]  # (U, K)
+    catalogue_mean = float(train_item_counts.mean()) or 1.0
+    share = np.maximum(train_item_counts[top_items], 1) / max(n_users, 1)
+    result = {
+        "coverage": float((exposure > 0).mean()),
+        "gini": gini(exposure),
+        "mean_popularity": float(popularity.mean()),
+        "popularity_lift": float(popularity.mean() / catalogue_mean),
+        "novelty": float(-np.log2(np.minimum(share, 1.0)).mean()),
+    }
+    if item_embeddings is not None and top_items.shape[1] > 1:
+        vectors = item_embeddings[top_items].astype(np.float64)  # (U, K, D)
+        vectors /= np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-12
+        cosine = vectors @ vectors.transpose(0, 2, 1)  # (U, K, K)
+        k = top_items.shape[1]
+        off_diagonal = (cosine.sum(axis=(1, 2)) - np.trace(cosine, axis1=1, axis2=2)) / (
+            k * (k - 1)
+        )
+        result["intra_list_diversity"] = float((1.0 - off_diagonal).mean())
+    return result
+
+
+def user_activity_slices(
+    per_user: dict[str, np.ndarray], train: pd.DataFrame, metric: str = "ndcg@10"
+) -> list[dict[str, object]]:
+    """Mean per-user ``metric`` by the user's number of training interactions, in buckets cut
+    at its quartiles."""
+    users = per_user["users"]
+    if len(users) == 0:
+        return []
+    activity = np.bincount(train["user_idx"].to_numpy(np.int64), minlength=int(users.max()) + 1)
+    return _buckets(activity[users], per_user[metric], "training interactions")
+
+
+def item_popularity_slices(
+    top_items: np.ndarray,
+    users: np.ndarray,
+    truth: pd.DataFrame,
+    train_item_counts: np.ndarray,
+) -> list[dict[str, object]]:
+    """Hit rate of test interactions by their item's training popularity: the share found in
+    the user's top-K list (K = ``top_items.shape[1]``)."""
+    row = pd.Series(np.arange(len(users)), index=users)
+    rows = row.reindex(truth["user_idx"].to_numpy()).to_numpy()
+    items = truth["item_idx"].to_numpy(np.int64)
+    keep = ~np.isnan(rows)
+    rows, items = rows[keep].astype(np.int64), items[keep]
+    found = (top_items[rows] == items[:, None]).any(axis=1).astype(np.float64)
+    return _buckets(train_item_counts[items], found, "training interactions")
+
+
+def _buckets(key: np.ndarray, values: np.ndarray, unit: str) -> list[dict[str, object]]:
+    """Mean of ``values`` in four buckets of ``key`` cut at its quartiles (fewer when tied)."""
+    if len(key) == 0:
+        return []
+    edges = np.unique(np.quantile(key, [0.0, 0.25, 0.5, 0.75, 1.0]))
+    if len(edges) == 1:
+        edges = np.array([edges[0], edges[0]])
+    index = np.clip(np.searchsorted(edges, key, side="right") - 1, 0, len(edges) - 2)
+    out = []
+    for b in range(len(edges) - 1):
+        mask = index == b
+        if mask.any():
+            lo, hi = int(key[mask].min()), int(key[mask].max())
+            out.append({"bucket": f"{lo}–{hi} {unit}", "count": int(mask.sum()),
+                        "value": float(values[mask].mean())})  # fmt: skip
+    return out
