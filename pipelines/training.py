@@ -66,7 +66,9 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     _, drift_summary = report_drift.with_options(model=model)(
         train, test, items, users, config.drift
     )
-    decision, _ = register_model.with_options(model=model)(metrics, drift_summary, config)
+    decision, _ = register_model.with_options(model=model)(
+        metrics, drift_summary, config, recommender, train, valid, test, users, items
+    )
     render_report.with_options(model=model)(
         metrics, training_history, drift_summary, decision, config.evaluation.ks, id_only
     )

@@ -354,6 +354,19 @@ class RegistryConfig(_Section):
 
     model_name: str = "mtrec-recommender"
     promotion_metric: str = "valid.ndcg@10"
+    """``<split>.<ranking metric>``: the gate scores candidate and production on this split."""
+    gate: Literal["bootstrap", "point"] = "bootstrap"
+    """``bootstrap``: candidate and production scored head to head on the same users and data,
+    promoted only when the lower bound of the paired bootstrap interval of the difference is
+    above ``margin``; ``point``: compare the recorded values (no confidence)."""
+    bootstrap_samples: int = Field(default=1000, ge=100)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    margin: float = 0.0
+    tolerances: dict[str, float] = Field(
+        default_factory=lambda: {"rating_rmse": 0.02, "like_auc": 0.01, "watch_auc": 0.01}
+    )
+    """Secondary test metrics and how much worse than production's they may be (in their own
+    direction: RMSE up, AUC down); a metric one of the two lacks is not checked."""
 
 
 class RunConfig(_Section):

@@ -1,11 +1,14 @@
 from typing import Annotated, Any
 
+import pandas as pd
 from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 from zenml.enums import ModelStages
 
 from mtrec.config import RunConfig
-from mtrec.registry.promotion import decide_promotion
+from mtrec.models.serialization import TrainedModel
+from mtrec.registry.gate import head_to_head
+from mtrec.registry.promotion import decide_promotion, gate_promotion
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -14,11 +17,21 @@ def register_model(
     evaluation_metrics: dict[str, Any],
     drift_summary: dict[str, Any],
     config: RunConfig,
+    recommender: TrainedModel,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
 ) -> tuple[
     Annotated[dict[str, Any], "promotion_decision"],
     Annotated[dict[str, Any], "run_config"],
 ]:
-    """Record metrics on this run's model version; promote it to production if it is better.
+    """Record metrics on this run's model version; promote it to production if it is better:
+    with ``registry.gate: bootstrap``, the candidate and the production model are scored on
+    this run's ``promotion_metric`` split, on the users both know, and compared with a paired
+    bootstrap (see :mod:`mtrec.registry.gate`). A failure anywhere before this step leaves
+    production as it is.
 
     Cached like every step: the same data, config and code name the same model version, so a
     rerun of the same inputs leaves the registry as it is (idempotent) instead of deciding again.
@@ -36,6 +49,20 @@ def register_model(
         decision = {"promote": False, "reason": "this version is already in production",
                     "metric": config.registry.promotion_metric, "candidate": candidate,
                     "production": candidate}  # fmt: skip
+    elif config.registry.gate == "bootstrap" and production is not None:
+        registry = config.registry
+        truth, history = (valid, train) if section == "valid" else (test, pd.concat([train, valid]))
+        evidence = head_to_head(
+            recommender, production.get_artifact("recommender").load(), truth, history, users,
+            items, name, registry.bootstrap_samples, registry.confidence, config.training.seed,
+        )  # fmt: skip
+        decision = gate_promotion(
+            registry.promotion_metric, evidence.to_dict(), registry.margin,
+            evaluation_metrics["test"], production.run_metadata.get("test", {}) or {},
+            registry.tolerances, production.name,
+        ).to_dict()  # fmt: skip
+        if decision["promote"]:
+            model.set_stage(ModelStages.PRODUCTION, force=True)
     else:
         production_value = None
         if production is not None:

@@ -127,6 +127,12 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
         "report_drift",
     }  # fmt: skip
     assert len(_versions("smoke")) == 2
+    # The second version met production head to head: a paired bootstrap on shared users.
+    promotion = json.loads((latest / "metrics.json").read_text())["promotion"]
+    boot = promotion["evidence"]["bootstrap"]
+    assert boot["users"] > 0 and boot["low"] <= boot["mean_difference"] <= boot["high"]
+    assert ("beats" in promotion["reason"]) == promotion["promote"]
+    assert (_production("smoke") == promotion["version"]) == promotion["promote"]
 
 
 def test_pipeline_with_social_edges_and_declared_tasks(tmp_path, tiny_encoder_path, capsys):

@@ -52,4 +52,5 @@ def test_to_dict() -> None:
         "candidate": 0.5,
         "production": 0.4,
         "reason": f"candidate {METRIC} 0.5000 beats production 0.4000",
+        "evidence": {},
     }

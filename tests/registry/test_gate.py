@@ -1,0 +1,94 @@
+"""The promotion gate: paired bootstrap, id alignment with the production model, decisions."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mtrec.models.base import ModelSpec
+from mtrec.models.serialization import TrainedModel
+from mtrec.models.shared_bottom import SharedBottomRecommender
+from mtrec.registry.gate import aligned_scorer, paired_bootstrap
+from mtrec.registry.promotion import gate_promotion
+
+METRIC = "valid.ndcg@10"
+
+
+def test_bootstrap_of_identical_models_is_zero() -> None:
+    values = np.random.default_rng(0).random(200)
+    result = paired_bootstrap(values, values, samples=300)
+    assert result.mean_difference == result.low == result.high == 0.0
+    assert result.users == 200 and result.samples == 300
+
+
+def test_bootstrap_finds_a_consistent_gain_and_not_noise() -> None:
+    rng = np.random.default_rng(1)
+    production = rng.random(500)
+    better = paired_bootstrap(production + 0.05 + rng.normal(0, 0.01, 500), production)
+    assert 0.04 < better.low < better.mean_difference < better.high < 0.06
+    noise = paired_bootstrap(production + rng.normal(0, 0.2, 500), production, seed=3)
+    assert noise.low < 0.0 < noise.high  # no confident difference either way
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_bootstrap(np.ones(3), np.ones(4))
+
+
+def _trained(user_ids: tuple[str, ...], item_ids: tuple[str, ...]) -> TrainedModel:
+    torch.manual_seed(0)
+    spec = ModelSpec(n_users=len(user_ids), n_items=len(item_ids), user_text_dim=3,
+                     item_text_dim=3, embedding_dim=4, hidden_dims=(8,), tower_dims=(4,),
+                     tasks=("watch",))  # fmt: skip
+    model = SharedBottomRecommender(
+        spec, torch.randn(len(user_ids), 3), torch.randn(len(item_ids), 3)
+    )
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    return TrainedModel(spec, state, user_ids, item_ids)
+
+
+def test_aligned_scorer_translates_ids_and_blocks_unknown_items() -> None:
+    production = _trained(("alice", "bob"), ("x", "y", "z"))
+    users = pd.Series(["bob", "carol", "alice"])  # current index order
+    items = pd.Series(["y", "new", "x"])
+    score, known = aligned_scorer(production, users, items)
+    assert known.tolist() == [True, False, True]
+    got = score(torch.tensor([0, 2]))  # bob, alice
+    expected = production.build().score_items(torch.tensor([1, 0]))  # own indices
+    torch.testing.assert_close(got[:, 0], expected[:, 1])  # "y"
+    torch.testing.assert_close(got[:, 2], expected[:, 0])  # "x"
+    assert torch.isinf(got[:, 1]).all() and (got[:, 1] < 0).all()  # "new" cannot be shown
+
+
+BOOT = {"users": 400, "candidate": 0.13, "production": 0.12, "mean_difference": 0.01,
+        "low": 0.004, "high": 0.016, "confidence": 0.95, "samples": 1000}  # fmt: skip
+
+
+def test_gate_promotes_a_confident_gain_within_tolerances() -> None:
+    decision = gate_promotion(METRIC, BOOT, 0.0, {"rating_rmse": 0.95, "like_auc": 0.80},
+                              {"rating_rmse": 0.96, "like_auc": 0.805},
+                              {"rating_rmse": 0.02, "like_auc": 0.01}, "v1")  # fmt: skip
+    assert decision.promote is True
+    assert (
+        "beats production version v1" in decision.reason and "[+0.0040, +0.0160]" in decision.reason
+    )
+    assert all(check["ok"] for check in decision.evidence["secondary"])
+
+
+def test_gate_refuses_when_the_interval_reaches_the_margin() -> None:
+    unsure = {**BOOT, "low": -0.002}
+    decision = gate_promotion(METRIC, unsure, 0.0, {}, {}, {})
+    assert decision.promote is False and "not confidently better" in decision.reason
+    margin = gate_promotion(METRIC, BOOT, 0.005, {}, {}, {})
+    assert margin.promote is False and "not above 0.005" in margin.reason
+
+
+def test_gate_refuses_a_secondary_metric_worse_beyond_tolerance() -> None:
+    decision = gate_promotion(METRIC, BOOT, 0.0, {"rating_rmse": 1.10, "like_auc": 0.80},
+                              {"rating_rmse": 0.96, "like_auc": 0.80},
+                              {"rating_rmse": 0.02, "like_auc": 0.01})  # fmt: skip
+    assert decision.promote is False
+    assert "rating_rmse 1.1000 vs 0.9600 (tolerance 0.02)" in decision.reason
+    assert [c["ok"] for c in decision.evidence["secondary"]] == [False, True]
+
+
+def test_gate_promotes_the_first_version() -> None:
+    decision = gate_promotion(METRIC, None, 0.0, {}, {}, {})
+    assert decision.promote is True and "first" in decision.reason
