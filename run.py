@@ -139,6 +139,12 @@ def export_run(run: object, config: RunConfig) -> Path:
     print(f"steps cached: {len(cached)}/{len(steps)} ({', '.join(sorted(cached)) or 'none'})")
     print(f"drift: {drift_summary['n_drifted']}/{drift_summary['n_columns']} columns drifted, "
           f"detected={drift_summary['drift_detected']}")  # fmt: skip
+    text_drift = drift_summary.get("embedding_drift")
+    if text_drift:
+        detail = (f"AUC {text_drift['auc']:.3f}" if text_drift["status"] == "tested"
+                  else text_drift["status"])  # fmt: skip
+        print(f"text-embedding drift: {text_drift['new_items']} new items, {detail}, "
+              f"detected={text_drift['drift_detected']}")  # fmt: skip
     stage = _stage_of(config, decision["version"])
     when = "registered earlier, decision" if "register_model" in cached else "decision"
     print(f"model version {decision['version']}: {when}: promote={decision['promote']} "

@@ -64,7 +64,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
             config.model, config.training, config.evaluation, edges,
         )  # fmt: skip
     _, drift_summary = report_drift.with_options(model=model)(
-        train, test, items, users, config.drift
+        train, test, items, users, config.drift, item_embeddings
     )
     decision, _ = register_model.with_options(model=model)(
         metrics, drift_summary, config, recommender, train, valid, test, users, items

@@ -347,6 +347,9 @@ class DriftConfig(_Section):
     """Rows sampled from each period, which keeps the HTML small."""
     drift_share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
     seed: int = 0
+    embedding_auc_threshold: float = Field(default=0.6, gt=0.5, lt=1.0)
+    """Text-embedding drift is flagged when a classifier tells current items' embeddings from
+    reference items' with cross-validated ROC AUC at or above this (0.5: indistinguishable)."""
 
 
 class RegistryConfig(_Section):

@@ -231,6 +231,19 @@ def render_evaluation_report(
             f": drift detected <b>{flag}</b>. Details in <a href='drift.html'>drift.html</a>; "
             f"input checks in <a href='validation.html'>validation.html</a>.</p>"
         )
+        text = drift.get("embedding_drift")
+        if text:
+            detail = (
+                f"domain-classifier ROC AUC {_fmt(text.get('auc'))} (threshold "
+                f"{_fmt(text.get('auc_threshold'))}), centroid cosine distance "
+                f"{_fmt(text.get('centroid_cosine_distance'))}"
+                if text.get("status") == "tested" else html.escape(str(text.get("status")))
+            )  # fmt: skip
+            parts.append(
+                f"<p>Text-embedding drift of the {text.get('new_items')} items new in the test "
+                f"period against {text.get('reference_items')} reference items: {detail}; "
+                f"drift detected <b>{'yes' if text.get('drift_detected') else 'no'}</b>.</p>"
+            )
     body = "\n".join(parts)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
