@@ -52,7 +52,7 @@ def register_model(
     elif config.registry.gate == "bootstrap" and production is not None:
         registry = config.registry
         truth, history = (valid, train) if section == "valid" else (test, pd.concat([train, valid]))
-        evidence = head_to_head(
+        evidence, prediction_drift = head_to_head(
             recommender, production.get_artifact("recommender").load(), truth, history, users,
             items, name, registry.bootstrap_samples, registry.confidence, config.training.seed,
         )  # fmt: skip
@@ -61,6 +61,7 @@ def register_model(
             evaluation_metrics["test"], production.run_metadata.get("test", {}) or {},
             registry.tolerances, production.name,
         ).to_dict()  # fmt: skip
+        decision["evidence"]["prediction_drift"] = prediction_drift
         if decision["promote"]:
             model.set_stage(ModelStages.PRODUCTION, force=True)
     else:

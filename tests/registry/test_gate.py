@@ -92,3 +92,23 @@ def test_gate_refuses_a_secondary_metric_worse_beyond_tolerance() -> None:
 def test_gate_promotes_the_first_version() -> None:
     decision = gate_promotion(METRIC, None, 0.0, {}, {}, {})
     assert decision.promote is True and "first" in decision.reason
+
+
+def test_prediction_drift_between_two_scorers() -> None:
+    from mtrec.registry.gate import prediction_drift
+
+    base = torch.arange(30, dtype=torch.float32).repeat(4, 1)  # every user: item 29 first
+    history = pd.DataFrame({"user_idx": [0], "item_idx": [29]})  # user 0 saw item 29
+
+    def same(users: torch.Tensor) -> torch.Tensor:
+        return base[: len(users)]
+
+    def reversed_(users: torch.Tensor) -> torch.Tensor:
+        return -base[: len(users)]
+
+    users = np.arange(4)
+    identical = prediction_drift(same, same, users, history, n_items=30, k=10)
+    assert identical["top10_overlap"] == 1.0 and identical["first_item_changed"] == 0.0
+    assert identical["top_score_ks"] == 0.0 and identical["users"] == 4
+    opposite = prediction_drift(same, reversed_, users, history, n_items=30, k=10)
+    assert opposite["top10_overlap"] == 0.0 and opposite["first_item_changed"] == 1.0

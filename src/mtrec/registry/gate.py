@@ -118,8 +118,9 @@ def head_to_head(
     samples: int,
     confidence: float,
     seed: int = 0,
-) -> BootstrapResult:
-    """Both models on ``truth`` (current indices), on the users both know, bootstrapped."""
+) -> tuple[BootstrapResult, dict[str, float]]:
+    """Both models on ``truth`` (current indices), on the users both know: the paired bootstrap
+    of ``metric`` and the prediction drift between their recommendations."""
     n_items = len(items)
     candidate_score, _ = aligned_scorer(candidate, users["user_id"], items["item_id"])
     production_score, known = aligned_scorer(production, users["user_id"], items["item_id"])
@@ -128,5 +129,55 @@ def head_to_head(
         raise ValueError("production knows none of the evaluated users: nothing to compare on")
     a = per_user_metric(candidate_score, n_items, shared, history, metric)
     b = per_user_metric(production_score, n_items, shared, history, metric)
-    return paired_bootstrap(a.to_numpy(), b.reindex(a.index).to_numpy(), samples, confidence,
-                            seed)  # fmt: skip
+    result = paired_bootstrap(a.to_numpy(), b.reindex(a.index).to_numpy(), samples, confidence,
+                              seed)  # fmt: skip
+    drift = prediction_drift(candidate_score, production_score, a.index.to_numpy(np.int64),
+                             history, n_items)  # fmt: skip
+    return result, drift
+
+
+def prediction_drift(
+    candidate: Callable[[torch.Tensor], torch.Tensor],
+    production: Callable[[torch.Tensor], torch.Tensor],
+    users: np.ndarray,
+    history: pd.DataFrame,
+    n_items: int,
+    k: int = 10,
+) -> dict[str, float]:
+    """How much the candidate's recommendations differ from production's for the same users:
+    mean overlap of the top-``k`` lists (share of items in both), share of users whose first
+    item changed, and the Kolmogorov-Smirnov distance between the two models' distributions of
+    per-user score z-values of their own top ``k`` (how peaked each model's lists are; raw
+    scores of two networks are on different scales, so they are compared standardised)."""
+    seen_u = history["user_idx"].to_numpy(np.int64)
+    seen_i = history["item_idx"].to_numpy(np.int64)
+    overlaps, first_changed, z_a, z_b = [], [], [], []
+    for start in range(0, len(users), 256):
+        batch = torch.from_numpy(users[start : start + 256])
+        lists = []
+        for score, z_values in ((candidate, z_a), (production, z_b)):
+            with torch.inference_mode():
+                raw = score(batch)
+            s = raw.float().clone()  # a normal tensor, so masking in place is allowed
+            mask = np.isin(seen_u, batch.numpy())
+            rows = pd.Series(np.arange(len(batch)), index=batch.numpy())[seen_u[mask]].to_numpy()
+            s[rows, seen_i[mask]] = -torch.inf
+            top = torch.topk(s, k, dim=1)
+            finite = torch.where(torch.isfinite(s), s, torch.nan)
+            mean = torch.nanmean(finite, dim=1, keepdim=True)
+            std = torch.sqrt(torch.nanmean((finite - mean) ** 2, dim=1, keepdim=True)) + 1e-9
+            z_values.append(((top.values - mean) / std).reshape(-1).numpy())
+            lists.append(top.indices.numpy())
+        a, b = lists
+        overlaps.append((a[:, :, None] == b[:, None, :]).any(axis=2).mean(axis=1))
+        first_changed.append(a[:, 0] != b[:, 0])
+    za, zb = np.concatenate(z_a), np.concatenate(z_b)
+    za, zb = za[np.isfinite(za)], zb[np.isfinite(zb)]
+    from scipy.stats import ks_2samp
+
+    return {
+        "users": int(len(users)),
+        f"top{k}_overlap": float(np.concatenate(overlaps).mean()),
+        "first_item_changed": float(np.concatenate(first_changed).mean()),
+        "top_score_ks": float(ks_2samp(za, zb).statistic) if len(za) and len(zb) else float("nan"),
+    }

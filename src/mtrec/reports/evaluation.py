@@ -106,6 +106,14 @@ def render_evaluation_report(
             f"<p>Model version <b>{_fmt(promotion.get('version'))}</b>: "
             f"<span class='badge {badge}'>{word}</span> {_fmt(promotion.get('reason'))}</p>"
         )
+        drift = (promotion.get("evidence") or {}).get("prediction_drift")
+        if drift:
+            parts.append(
+                f"<p>Prediction drift against production on {drift['users']} shared users: "
+                f"top-10 overlap {_fmt(drift.get('top10_overlap'))}, first item changed for "
+                f"{_fmt(drift.get('first_item_changed'))} of users, KS distance of top-10 "
+                f"score z-values {_fmt(drift.get('top_score_ks'))}.</p>"
+            )
 
     parts.append("<h2>Ranking on the test split (full catalogue, seen items masked)</h2>")
     header = "".join(f"<th>{html.escape(b)}</th><th>Δ vs {html.escape(b)}</th>" for b in baselines)
