@@ -154,9 +154,13 @@ def export_run(run: object, config: RunConfig) -> Path:
 
 
 def recommend_cmd(
-    config_path: Path, output: Path, k: int, users: list[str] | None, stage: str
-) -> int:
-    """Top-K recommendations from the registry's ``stage`` version, to CSV or Parquet."""
+    config_path: Path, output: Path, k: int, users: list[str] | None, stage: str,
+    profiles_path: Path | None = None,
+) -> int:  # fmt: skip
+    """Top-K recommendations from the registry's ``stage`` version, to CSV or Parquet.
+
+    ``profiles_path``: CSV or Parquet ``user_id,text`` of profile texts; users the model does
+    not know are scored from theirs (encoded with the run's encoder) instead of popularity."""
     from zenml.client import Client
 
     from mtrec.registry.recommend import recommend
@@ -170,7 +174,22 @@ def recommend_cmd(
         return 2
     trained = version.get_artifact("recommender").load()
     history = version.get_artifact("interactions").load()
-    frame = recommend(trained, history, k, users)
+    profiles = None
+    if profiles_path is not None:
+        import pandas as pd
+
+        from mtrec.features.encoder import TextEncoder
+
+        table = (pd.read_parquet(profiles_path) if profiles_path.suffix in (".parquet", ".pq")
+                 else pd.read_csv(profiles_path, dtype=str))  # fmt: skip
+        if not {"user_id", "text"} <= set(table.columns):
+            raise ValueError(f"profiles file {profiles_path} needs columns user_id,text")
+        enc = config.encoder
+        encoder = TextEncoder(enc.model_path, enc.max_length, enc.batch_size, enc.precision)
+        vectors = encoder.encode(table["text"].fillna("").astype(str).tolist())
+        profiles = dict(zip(table["user_id"].astype(str), vectors, strict=True))
+        users = users if users is not None else [*trained.user_ids, *profiles]
+    frame = recommend(trained, history, k, users, profiles=profiles)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix in (".parquet", ".pq"):
         frame.to_parquet(output, index=False)
@@ -247,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     rec_cmd.add_argument("--k", type=int, default=10)
     rec_cmd.add_argument("--users", help="comma-separated user ids (default: all known users)")
     rec_cmd.add_argument("--stage", default="production")
+    rec_cmd.add_argument("--profiles", type=Path, help="user_id,text profiles for new users")
     cmp_cmd = commands.add_parser("compare", help="architectures x weightings vs baselines")
     cmp_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
     cmp_cmd.add_argument("--output", type=Path, default=Path("reports/comparison"))
@@ -258,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             return compare_cmd(args.config, args.output, only)
         if args.command == "recommend":
             users = [u.strip() for u in args.users.split(",")] if args.users else None
-            return recommend_cmd(args.config, args.output, args.k, users, args.stage)
+            return recommend_cmd(args.config, args.output, args.k, users, args.stage,
+                                 args.profiles)  # fmt: skip
         return train(args.config, no_cache=args.no_cache)
     except ValidationError as error:
         print(f"error: invalid config {args.config}: {error}", file=sys.stderr)

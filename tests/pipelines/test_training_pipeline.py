@@ -103,6 +103,16 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert recs.groupby("user_id").size().to_dict() == {"stranger": 3, "u0": 3, "u1": 3}
     assert set(recs.loc[recs["user_id"] == "stranger", "source"]) == {"popularity"}
     assert set(recs.loc[recs["user_id"] == "u0", "source"]) == {"model"}
+    profiles = tmp_path / "profiles.csv"
+    pd.DataFrame({"user_id": ["newbie"], "text": ["loves sci-fi and the night"]}).to_csv(
+        profiles, index=False
+    )
+    assert cli.main(["recommend", "--config", str(config), "--output", str(output), "--k", "3",
+                     "--users", "newbie,stranger", "--profiles", str(profiles)]) == 0  # fmt: skip
+    recs = pd.read_csv(output, dtype=str)
+    assert recs.groupby("user_id")["source"].first().to_dict() == {
+        "newbie": "profile", "stranger": "popularity"
+    }  # fmt: skip
     capsys.readouterr()
 
     started = time.perf_counter()

@@ -47,3 +47,29 @@ def test_all_known_users_by_default_and_k_is_checked():
     assert frame.groupby("user_id").size().to_dict() == {"a": 6, "b": 6, "c": 6}  # k capped
     with pytest.raises(ValueError, match="k must be positive"):
         recommend(trained, pd.DataFrame({"user_id": [], "item_id": []}), k=0)
+
+
+def test_unknown_users_with_a_profile_are_scored_from_its_text():
+    torch.manual_seed(0)
+    spec = ModelSpec(n_users=3, n_items=6, user_text_dim=4, item_text_dim=4, embedding_dim=4,
+                     hidden_dims=(8,), tower_dims=(4,))  # fmt: skip
+    user_text = torch.randn(3, 4)
+    # User "c" never trained (id weight 0): it is scored exactly like a profile-only user.
+    network = SharedBottomRecommender(spec, user_text, torch.randn(6, 4),
+                                      user_seen=torch.tensor([1.0, 1.0, 0.0]))  # fmt: skip
+    network.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            network.score_text_users(user_text[2:3]), network.score_items(torch.tensor([2]))
+        )
+    trained = TrainedModel(spec, dict(network.state_dict()), ("a", "b", "c"),
+                           tuple(f"i{n}" for n in range(6)))  # fmt: skip
+    history = pd.DataFrame({"user_id": ["a"], "item_id": ["i0"]})
+    profile = {"newcomer": user_text[2].numpy()}
+    frame = recommend(trained, history, k=2, user_ids=["newcomer", "stranger"], profiles=profile)
+    by_user = frame.groupby("user_id")["source"].first().to_dict()
+    assert by_user == {"newcomer": "profile", "stranger": "popularity"}
+    with torch.no_grad():
+        expected = torch.topk(network.score_items(torch.tensor([2]))[0], 2).indices.tolist()
+    newcomer = frame[frame["user_id"] == "newcomer"]
+    assert newcomer["item_id"].tolist() == [f"i{n}" for n in expected]

@@ -96,6 +96,12 @@ class Inputs(nn.Module):
         words = self.text_proj(text[idx]) if self.use_text else torch.zeros_like(ids)  # (B, E)
         return torch.cat([ids, words], dim=-1)  # (B, 2E)
 
+    def from_text(self, text: Tensor) -> Tensor:
+        """Inputs of ids the model never trained, from their text embedding: (B, D) -> (B, 2E)."""
+        words = self.text_proj(text)
+        ids = torch.zeros_like(words)
+        return torch.cat([ids, words if self.use_text else torch.zeros_like(words)], dim=-1)
+
 
 class PairTower(nn.Module):
     """One task head over a (user, item) pair; the first layer is split so that scoring every
@@ -227,6 +233,18 @@ class MultiTaskRecommender(nn.Module):
         for task, offset in self.spec.offsets.items():
             out[task] = out[task] + offset
         return out
+
+    def score_text_users(self, user_text: Tensor, task: str | None = None) -> Tensor:
+        """Scores of every item for users the model has never seen, from their profile text
+        embedding alone (no id, no friends), as an untrained user id is scored: (B, Du) ->
+        (B, I)."""
+        task = task or self.spec.ranking_task
+        x = self.user_inputs.from_text(user_text.float())  # (B, 2E)
+        if self.spec.n_friend_links:
+            x = torch.cat([x, torch.zeros_like(x)], dim=-1)  # (B, 4E)
+        u = self.user_net(x)[task]
+        v = self.task_items(torch.arange(self.spec.n_items, device=user_text.device))[task]
+        return self.towers[task].grid(u, v)
 
     def score_items(self, users: Tensor, task: str | None = None) -> Tensor:
         """Scores of every catalogue item for each user: (B,) -> (B, I). ``task`` defaults to

@@ -1,13 +1,14 @@
 """Batch recommendations from a trained model: top-K unseen items per user.
 
-Known users are ranked by the model's ``watch`` score with the items they interacted with
-removed; users the model has never seen get the most popular items, and the output's
+Known users are ranked by the model's ranking-task score with the items they interacted with
+removed; users the model has never seen are scored from their profile text when one is given
+(``source`` ``profile``), else get the most popular items (``popularity``); the output's
 ``source`` column says which users got which.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,13 @@ def recommend(
     k: int,
     user_ids: Sequence[str] | None = None,
     batch_size: int = 256,
+    profiles: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """``user_id,item_id,rank,score,source`` rows: ``source`` is ``model`` or ``popularity``.
 
     history: ``user_id,item_id`` interactions to exclude (and to count popularity from).
     user_ids: whom to recommend for; ``None`` means every user the model knows.
+    profiles: text embeddings (same encoder as training) of unknown users' profile texts.
     """
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")
@@ -54,6 +57,16 @@ def recommend(
         scores[rows, mine["item"].to_numpy(np.int64)] = -torch.inf
         top = torch.topk(scores, k, dim=1)
         frames.append(_rows(batch_ids, top.indices.numpy(), top.values.numpy(), "model", trained))
+    profiles = profiles or {}
+    described = [u for u in unknown if u in profiles]
+    unknown = [u for u in unknown if u not in profiles]
+    for start in range(0, len(described), batch_size):
+        batch_ids = described[start : start + batch_size]
+        text = torch.from_numpy(np.stack([np.asarray(profiles[u], np.float32) for u in batch_ids]))
+        with torch.no_grad():
+            scores = model.score_text_users(text).float()
+        top = torch.topk(scores, k, dim=1)
+        frames.append(_rows(batch_ids, top.indices.numpy(), top.values.numpy(), "profile", trained))
     if unknown:
         order = np.argsort(-popularity, kind="stable")[:k]
         indices = np.tile(order, (len(unknown), 1))
