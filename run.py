@@ -221,7 +221,7 @@ def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
             print(f"error: unknown variants {unknown}; choose from {sorted(variants)}",
                   file=sys.stderr)  # fmt: skip
             return 2
-        variants = {name: v for name, v in variants.items() if name in only}
+        variants = {name: variants[name] for name in only if name in variants}  # in that order
     output.mkdir(parents=True, exist_ok=True)
     metrics_path = output / "metrics.json"
     rows = load_rows(metrics_path)
