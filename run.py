@@ -236,7 +236,7 @@ def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
 
     baselines = [b for b in ("popularity", "itemknn", "bpr") if not only or b in only]
     result = compare(config, prepare(config), variants, rows, save, baselines)
-    table = comparison_table(result)
+    table = comparison_table({**rows, **result})  # earlier rows of the file included
     notes = [
         f"config {config_path}; split {config.split.strategy}; test metrics, full-catalogue "
         "ranking with train and valid items masked; train_seconds on this machine",
