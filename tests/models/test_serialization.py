@@ -86,3 +86,17 @@ def test_files_written_and_no_leftovers(tmp_path: Path) -> None:
     save_trained_model(_trained(("watch",)), folder)  # overwrite in place
     assert sorted(p.name for p in folder.iterdir()) == sorted([WEIGHTS_FILE, SPEC_FILE])
     assert load_trained_model(folder).spec.tasks == ("watch",)
+
+
+def test_models_saved_before_the_social_input_still_load(tmp_path: Path) -> None:
+    original = _trained()
+    old = {k: v for k, v in original.state_dict.items() if not k.startswith("friend_")}
+    legacy = TrainedModel(original.spec, old, original.user_ids, original.item_ids)
+    users = torch.arange(4)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            legacy.build().score_items(users), original.build().score_items(users)
+        )
+    broken = {k: v for k, v in old.items() if not k.startswith("towers.watch")}
+    with pytest.raises(RuntimeError, match="missing"):
+        TrainedModel(original.spec, broken, original.user_ids, original.item_ids).build()

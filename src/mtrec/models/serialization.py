@@ -35,7 +35,15 @@ class TrainedModel:
             user_text=torch.zeros(spec.n_users, spec.user_text_dim),
             item_text=torch.zeros(spec.n_items, spec.item_text_dim),
         )
-        model.load_state_dict(self.state_dict)
+        missing, unexpected = model.load_state_dict(self.state_dict, strict=False)
+        # Models saved before the social input existed lack its (empty) link buffers; the
+        # defaults built from the spec are exactly right for them.
+        absent_ok = {"friend_indptr", "friend_indices"} if spec.n_friend_links == 0 else set()
+        if unexpected or set(missing) - absent_ok:
+            raise RuntimeError(
+                f"weights do not fit the spec: missing {sorted(set(missing) - absent_ok)}, "
+                f"unexpected {sorted(unexpected)}"
+            )
         return model.eval()
 
 
