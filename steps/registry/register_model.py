@@ -52,10 +52,21 @@ def register_model(
     elif config.registry.gate == "bootstrap" and production is not None:
         registry = config.registry
         truth, history = (valid, train) if section == "valid" else (test, pd.concat([train, valid]))
-        evidence, prediction_drift = head_to_head(
-            recommender, production.get_artifact("recommender").load(), truth, history, users,
-            items, name, registry.bootstrap_samples, registry.confidence, config.training.seed,
-        )  # fmt: skip
+        try:
+            evidence, prediction_drift = head_to_head(
+                recommender, production.get_artifact("recommender").load(), truth, history,
+                users, items, name, registry.bootstrap_samples, registry.confidence,
+                config.training.seed,
+            )  # fmt: skip
+        except (RuntimeError, ValueError, KeyError) as error:
+            # Production cannot be scored on this data (e.g. no shared users): refuse rather
+            # than guess; the reason says why, and production stays as it is.
+            decision = {"promote": False, "metric": registry.promotion_metric,
+                        "candidate": candidate, "production": None, "evidence": {},
+                        "reason": f"production could not be scored head to head: {error}",
+                        "version": str(model.version)}  # fmt: skip
+            log_metadata({"promotion": decision}, infer_model=True)
+            return decision, config.model_dump(mode="json")
         decision = gate_promotion(
             registry.promotion_metric, evidence.to_dict(), registry.margin,
             evaluation_metrics["test"], production.run_metadata.get("test", {}) or {},
