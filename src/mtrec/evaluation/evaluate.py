@@ -25,6 +25,7 @@ from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.baselines.bpr import train_bpr
 from mtrec.models.baselines.itemknn import ItemKNN
 from mtrec.models.baselines.popularity import Popularity
+from mtrec.training.tasks import held_out_edges, influence_scores, interaction_labels
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,6 @@ def task_metrics(
     seed: int = 0,
 ) -> dict[str, float]:
     """``<task>_auc`` or ``<task>_rmse`` for every declared task on the ``test`` rows."""
-    from mtrec.training.tasks import interaction_labels  # training imports evaluation
-
     model.eval()
     n_items = model.spec.n_items
     users, items = _idx(test, "user_idx"), _idx(test, "item_idx")
@@ -149,8 +148,6 @@ def link_metrics(
 ) -> dict[str, float]:
     """``<task>_auc`` of each link task: held-out edges against as many sampled user pairs
     that are not edges (the training never saw the held-out ones, as input or as label)."""
-    from mtrec.training.tasks import held_out_edges  # training imports evaluation
-
     links = [name for name, task in tasks.items() if task.kind == "link"]
     if not links or edges is None or edges.empty:
         return {}
@@ -260,8 +257,6 @@ def top_users(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The ``n`` users with the highest measured value of a user-level task in the training
     period, with the model's prediction and their interaction count."""
-    from mtrec.training.tasks import influence_scores
-
     n_users = model.spec.n_users
     measured = influence_scores(train, n_users, task.window_days)
     best = np.argsort(-measured, kind="stable")[:n]

@@ -92,6 +92,7 @@ def worker(folder: Path) -> None:
         config = json.loads((folder / "config.json").read_text())
         model_config = ModelConfig.model_validate(config["model"])
         training_config = TrainingConfig.model_validate(config["training"])
+        edges_file = folder / "edges.parquet"
         trained, result = fit_recommender(
             pd.read_parquet(folder / "train.parquet"),
             pd.read_parquet(folder / "valid.parquet"),
@@ -101,7 +102,7 @@ def worker(folder: Path) -> None:
             pd.read_parquet(folder / "item_ids.parquet")["id"],
             model_config,
             training_config,
-            pd.read_parquet(edges) if (edges := folder / "edges.parquet").is_file() else None,
+            pd.read_parquet(edges_file) if edges_file.is_file() else None,
         )
         if dist.get_rank() == 0:
             save_trained_model(trained, folder / "model")
