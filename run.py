@@ -33,8 +33,36 @@ def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str)
     return f"{config.data.source}-{digest[:12]}"
 
 
+def store_problem() -> str | None:
+    """None when the ZenML store answers; otherwise which store failed, why, and what to do.
+
+    Checked before a run starts, so an unreachable server, a damaged SQLite file or a store
+    held locked by another run (ZenML waits 60 s for the lock) is one clear line, not a trace.
+    """
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+
+    url = "(unresolved)"
+    try:
+        url = GlobalConfiguration().get_store_configuration().url
+        Client().zen_store.get_store_info()
+    except Exception as error:  # noqa: BLE001 - any failure here means "no store to write to"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        hint = (
+            "another process (a running pipeline?) holds it; retry when that finishes"
+            if "locked" in reason.lower()
+            else "check ZENML_STORE_URL / ZENML_CONFIG_PATH, or `zenml login --local`"
+        )
+        return f"the ZenML store at {url} is unavailable: {reason} ({hint})"
+    return None
+
+
 def train(config_path: Path, no_cache: bool = False) -> int:
     config = load_config(config_path)
+    problem = store_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 3
     try:
         files = source_files(config.data)
     except DataSourceError as error:
@@ -166,6 +194,10 @@ def recommend_cmd(
     from mtrec.registry.recommend import recommend
 
     config = load_config(config_path)
+    problem = store_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 3
     try:
         version = Client().get_model_version(config.registry.model_name, stage)
     except KeyError:

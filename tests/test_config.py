@@ -239,3 +239,29 @@ def test_metric_direction(metric: str, direction: str) -> None:
 def test_monitor_may_be_a_task_metric() -> None:
     config = RunConfig.model_validate({"training": {"monitor": "rating_rmse"}})
     assert config.training.monitor == "rating_rmse"
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ({"data": {"cache_dir": "data/../../outside"}}, "data.cache_dir"),
+        ({"data": {"cache_dir": "/tmp"}}, "data.cache_dir"),
+        ({"encoder": {"store_dir": "data/cache/../../.."}}, "encoder.store_dir"),
+        ({"data": {"root": "data/cache/embeddings"}}, "data.cache_dir"),
+    ],
+)
+def test_write_folders_may_not_escape_the_data_folder(tmp_path: Path, raw: dict, name: str):
+    with pytest.raises(ValidationError, match=f"{name} .* outside the data folder"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_a_symlink_out_of_the_data_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "data" / "link").symlink_to(tmp_path / "elsewhere")
+    raw = {"data": {"root": str(tmp_path / "data"), "cache_dir": str(tmp_path / "data" / "link")},
+           "encoder": {"store_dir": None}}  # fmt: skip
+    with pytest.raises(ValidationError, match="data.cache_dir"):
+        load_config(_write(tmp_path, raw))
+    raw["data"]["cache_dir"] = str(tmp_path / "data" / "cache" / "nested")
+    assert load_config(_write(tmp_path, raw)).data.cache_dir.name == "nested"

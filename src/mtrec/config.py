@@ -24,6 +24,9 @@ class DataConfig(_Section):
     """``movielens_100k``: the copy shipped in the recbole 1.2.1 wheel, fetched once into
     ``cache_dir``; ``grouplens``: an original ml-100k / ml-1m / ml-latest folder at ``path``;
     ``generic``: CSV or Parquet files named by ``interactions``, ``items``, ``users``."""
+    root: Path = Path("data")
+    """The data folder: the folders the pipeline writes, and deletes damaged files from
+    (``cache_dir``, ``encoder.store_dir``), must lie inside it."""
     cache_dir: Path = Path("data/cache")
     path: Path | None = None
     interactions: Path | None = None
@@ -392,7 +395,24 @@ class RunConfig(_Section):
         links = [n for n, t in self.model.tasks.items() if t.kind == "link"]
         if links and self.data.edges is None:
             raise ValueError(f"link tasks {links} need data.edges (a user_id,friend_id table)")
-        return _check_monitor(_check_promotion_metric(self))
+        return _check_monitor(_check_promotion_metric(_check_inside_data_root(self)))
+
+
+def _check_inside_data_root(config: RunConfig) -> RunConfig:
+    """Refuse write folders that escape ``data.root`` (``..``, absolute paths, symlinks):
+    the pipeline rewrites and deletes files there, so a typo must not point it at ``/``."""
+    root = config.data.root.resolve()
+    folders = {
+        "data.cache_dir": config.data.cache_dir,
+        "encoder.store_dir": config.encoder.store_dir,
+    }
+    for name, folder in folders.items():
+        if folder is not None and not folder.resolve().is_relative_to(root):
+            raise ValueError(
+                f"{name} {str(folder)!r} resolves to {folder.resolve()}, outside the data folder "
+                f"data.root {str(config.data.root)!r} ({root}); move it inside, or set data.root"
+            )
+    return config
 
 
 def _check_monitor(config: RunConfig) -> RunConfig:

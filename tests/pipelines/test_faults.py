@@ -75,3 +75,41 @@ def test_a_run_killed_during_training_changes_nothing_and_the_next_run_completes
     finished = _production("killed")
     assert finished is not None and finished in _versions("killed")
     assert _metrics(tmp_path)["promotion"]["promote"] is True
+
+
+def _train_with_store(tmp_path, tiny_encoder_path, store_url: str) -> subprocess.CompletedProcess:
+    config = _write_config(tmp_path, tiny_encoder_path, "storeless", **_tiny_dataset(tmp_path))
+    env = {**os.environ, "ZENML_STORE_URL": store_url, "ZENML_CONFIG_PATH": str(tmp_path / "zc")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "train", "--config", str(config)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_a_damaged_zenml_store_is_one_clear_message(tmp_path, tiny_encoder_path):
+    damaged = tmp_path / "zenml.db"
+    damaged.write_bytes(b"this is not an SQLite database" * 200)
+    result = _train_with_store(tmp_path, tiny_encoder_path, f"sqlite:///{damaged}")
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert f"the ZenML store at sqlite:///{damaged} is unavailable" in result.stderr
+    assert "file is not a database" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_zenml_store_locked_by_another_process_is_reported_as_busy(tmp_path, tiny_encoder_path):
+    import sqlite3
+
+    store = tmp_path / "busy.db"
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("CREATE TABLE held (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # what a writer mid-transaction holds
+    try:
+        result = _train_with_store(tmp_path, tiny_encoder_path, f"sqlite:///{store}")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "database is locked" in result.stderr
+    assert "another process" in result.stderr and "retry" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -17,7 +17,12 @@ import run as cli
 
 def _write_config(folder: Path, encoder: Path | None, model_name: str, **data: object) -> Path:
     config = {
-        "data": {"source": "generic", **{k: str(v) for k, v in data.items()}},
+        "data": {
+            "source": "generic",
+            "root": str(folder),
+            "cache_dir": str(folder / "cache"),
+            **{k: str(v) for k, v in data.items()},
+        },  # fmt: skip
         "validation": {"min_interactions_per_user": 5},
         "encoder": {
             "model_path": str(encoder) if encoder else None,
