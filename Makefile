@@ -4,6 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/default.yaml
+RETRAIN_CONFIG ?= configs/retrain.yaml
+WINDOWS ?= 6
+PORT ?= 8000
+DASHBOARD_PORT ?= 8237
 
 # No model hub, no telemetry; the ZenML store lives in the project unless told otherwise.
 export HF_HUB_OFFLINE := 1
@@ -14,7 +18,7 @@ export GX_ANALYTICS_ENABLED := False
 export ZENML_CONFIG_PATH ?= $(CURDIR)/.zenml
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline test test-fast lint format clean bench bench-encode bench-train recommend compare
+.PHONY: help install pipeline test test-fast lint format clean bench bench-encode bench-train recommend compare reports dashboard retrain backtest
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +45,32 @@ recommend: install ## Top-K per user from the production model (ARGS="--users 1,
 
 compare: install ## Every architecture x task weighting, single-task models and baselines -> reports/comparison/
 	$(BIN)/python run.py compare --config $(CONFIG) $(ARGS)
+
+retrain: install ## One scheduled retraining cycle: the next window, drift, retrain, gate (RETRAIN_CONFIG=configs/retrain.yaml)
+	$(BIN)/python run.py retrain --config $(RETRAIN_CONFIG) $(ARGS)
+
+# A clean state of its own: a separate ZenML store and ledger, so the replay never touches the
+# live registry or the ledger of `make retrain`.
+backtest: install ## Replay retraining on MovieLens-100k's timeline (WINDOWS=6) -> reports/backtest/
+	rm -rf $(CURDIR)/.zenml-backtest reports/backtest
+	ZENML_CONFIG_PATH=$(CURDIR)/.zenml-backtest $(BIN)/python run.py backtest \
+		--config $(RETRAIN_CONFIG) --windows $(WINDOWS) --output reports/backtest --fresh
+
+reports: ## Serve reports/ on 127.0.0.1 (PORT=8000) and print the index URL
+	@test -f reports/index.html || { echo "no reports/index.html yet: run make pipeline" >&2; exit 1; }
+	@echo "Reports index: http://127.0.0.1:$(PORT)/index.html (Ctrl+C stops the server)"
+	@$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory reports
+
+$(VENV)/.dashboard: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev,dashboard]"
+	@touch $@
+
+# --blocking keeps the server in the foreground (Ctrl+C stops it) and leaves the client on the
+# project's SQLite store: a plain `zenml login --local` would point .zenml at the server, and
+# later runs would fail once it stops, until `zenml logout --local`.
+dashboard: $(VENV)/.dashboard ## ZenML's local dashboard over this project's runs (DASHBOARD_PORT=8237)
+	@echo "ZenML dashboard: http://127.0.0.1:$(DASHBOARD_PORT) (Ctrl+C stops it)"
+	$(BIN)/zenml login --local --blocking --port $(DASHBOARD_PORT)
 
 bench-encode: install ## Encoder throughput vs sentence-transformers on MovieLens-100k texts
 	$(BIN)/python bench/encode.py

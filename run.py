@@ -57,17 +57,25 @@ def store_problem() -> str | None:
     return None
 
 
-def train(config_path: Path, no_cache: bool = False) -> int:
-    config = load_config(config_path)
+def train(config_path: Path, no_cache: bool = False, run_config: Path | None = None) -> int:
+    return train_config(load_config(config_path), no_cache, run_config)[0]
+
+
+def train_config(
+    config: RunConfig, no_cache: bool = False, run_config: Path | None = None
+) -> tuple[int, dict | None]:
+    """Run the training pipeline on ``config``: the exit status, and the exported report
+    (metrics, promotion decision, run name) when the run finished. ``run_config``: a ZenML
+    run configuration (e.g. ``configs/stacks/kubeflow.yaml``: settings, a cron schedule)."""
     problem = store_problem()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return 3
+        return 3, None
     try:
         files = source_files(config.data)
     except DataSourceError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 2, None
     data_fingerprint = fingerprint(files)
     encoder_path = config.encoder.model_path
     if encoder_path is not None and not (encoder_path / "config.json").is_file():
@@ -77,22 +85,26 @@ def train(config_path: Path, no_cache: bool = False) -> int:
             "(no config.json); models are never downloaded at run time",
             file=sys.stderr,
         )
-        return 2
+        return 2, None
 
     from pipelines.training import training_pipeline
     from steps.caching import library_code_hash
 
     version = model_version_name(config, data_fingerprint, library_code_hash())
-    pipeline = training_pipeline.with_options(enable_cache=not no_cache)
+    options: dict = {"enable_cache": not no_cache}
+    if run_config is not None:
+        options["config_path"] = str(run_config)
+    pipeline = training_pipeline.with_options(**options)
     try:
         run = pipeline(config=config, data_fingerprint=data_fingerprint, model_version=version)
     except Exception as error:  # noqa: BLE001 - reported plainly; ZenML already logged the trace
         print(f"\nerror: the training pipeline failed: {error}", file=sys.stderr)
         report_failure(config)
-        return 1
-    assert run is not None
-    export_run(run, config)
-    return 0
+        return 1, None
+    if run is None:  # a schedule was registered with the orchestrator; nothing ran yet
+        print("pipeline scheduled on the active stack's orchestrator; runs will appear in ZenML")
+        return 0, None
+    return 0, export_run(run, config)
 
 
 def report_failure(config: RunConfig) -> None:
@@ -127,8 +139,9 @@ def _stage_of(config: RunConfig, version: str) -> str:
     return str(stage.value if hasattr(stage, "value") else stage or "none")
 
 
-def export_run(run: object, config: RunConfig) -> Path:
-    """Write the run's artifacts to ``reports/<run>/``, point ``latest`` there, print a summary."""
+def export_run(run: object, config: RunConfig) -> dict:
+    """Write the run's artifacts to ``reports/<run>/``, point ``latest`` there, print a summary;
+    returns the run's report (``metrics.json``) with ``run_dir`` added."""
     from zenml.client import Client
 
     run = Client().get_pipeline_run(run.id)  # type: ignore[attr-defined]
@@ -178,7 +191,7 @@ def export_run(run: object, config: RunConfig) -> Path:
     print(f"model version {decision['version']}: {when}: promote={decision['promote']} "
           f"({decision['reason']}); stage now: {stage}")  # fmt: skip
     print(f"reports: {run_dir} (also {reports_dir / 'latest'})")
-    return run_dir
+    return {**report, "run_dir": str(run_dir), "stage": stage}
 
 
 def recommend_cmd(
@@ -281,6 +294,83 @@ def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
     return 0
 
 
+def retrain_cmd(config_path: Path, window_start: int | None) -> int:
+    """One retraining cycle (the initial model when the ledger is empty); prints its record."""
+    from pipelines.retraining import retrain_cycle
+
+    config = load_config(config_path)
+    problem = store_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 3
+    record = retrain_cycle(config, train_config, window_start)
+    print(describe_cycle(record))
+    return 1 if str(record.get("status", "")).startswith("refused") else 0
+
+
+def describe_cycle(record: dict) -> str:
+    parts = [f"window {record.get('window')}: {record.get('status')}"]
+    if "production_ndcg@10" in record:
+        parts.append(f"production ndcg@10 {record['production_ndcg@10']:.4f} on "
+                     f"{record.get('scored_users')} users")  # fmt: skip
+    drift = record.get("drift") or {}
+    if "drifted_share" in drift:
+        parts.append(f"drifted share {drift['drifted_share']:.2f} "
+                     f"(detected={drift['drift_detected']})")  # fmt: skip
+    if record.get("retrained"):
+        parts.append(f"retrained ({record.get('trigger')}): candidate "
+                     f"{record.get('candidate_version')} promoted={record.get('promoted')} - "
+                     f"{record.get('reason')}")  # fmt: skip
+    elif "retrained" in record:
+        parts.append("not retrained (no drift, not scheduled)")
+    return "; ".join(parts)
+
+
+def backtest_cmd(config_path: Path, windows: int, output: Path, fresh: bool) -> int:
+    """Replay the initial model and ``windows`` cycles on the data's own timeline, then write
+    ``output/index.html`` and ``output/timeline.json``."""
+    from mtrec.reports.timeline import render_timeline_html
+    from mtrec.retrain.windows import Ledger
+    from pipelines.retraining import ledger_path, retrain_cycle
+
+    base = load_config(config_path)
+    # Its own ledger, so a replay never touches the ledger of the live `make retrain`.
+    config = RunConfig.model_validate({
+        **base.model_dump(), "reports_dir": output,
+        "retrain": {**base.retrain.model_dump(),
+                    "ledger_dir": base.retrain.ledger_dir / "backtest"},
+    })  # fmt: skip
+    problem = store_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 3
+    path = ledger_path(config)
+    if fresh:
+        path.unlink(missing_ok=True)
+    while True:
+        ledger = Ledger.load(path)
+        if len(ledger.cycles) >= windows + 1:  # the initial model, then the windows
+            break
+        record = retrain_cycle(config, train_config)
+        print(f"[backtest] {describe_cycle(record)}", flush=True)
+        if record.get("status") != "done":
+            break
+    ledger = Ledger.load(path)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "timeline.json").write_text(json.dumps(ledger.cycles, indent=1, default=str))
+    notes = [
+        f"config {config_path}; {config.retrain.window_days:g}-day windows; retrain every "
+        f"{config.retrain.every_windows} window(s) or on drift={config.retrain.on_drift}",
+        "production is scored on each window before anything is retrained; a candidate is "
+        "trained on data before the window's validation days and gated head to head with "
+        "production on the window (paired bootstrap over the users both know)",
+    ]
+    page = render_timeline_html(ledger.cycles, "Retraining backtest", notes, output)
+    (output / "index.html").write_text(page, encoding="utf-8")
+    print(f"backtest: {len(ledger.cycles)} cycles -> {output / 'index.html'}")
+    return 0 if len(ledger.cycles) >= windows + 1 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     from zenml.utils import source_utils
 
@@ -292,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     train_cmd = commands.add_parser("train", help="run the training pipeline")
     train_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
     train_cmd.add_argument("--no-cache", action="store_true", help="rerun every step")
+    train_cmd.add_argument("--run-config", type=Path,
+                           help="ZenML run configuration: stack settings, schedule")  # fmt: skip
     rec_cmd = commands.add_parser("recommend", help="top-K items per user from the registry")
     rec_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
     rec_cmd.add_argument("--output", type=Path, default=Path("reports/recommendations.csv"))
@@ -303,8 +395,20 @@ def main(argv: list[str] | None = None) -> int:
     cmp_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
     cmp_cmd.add_argument("--output", type=Path, default=Path("reports/comparison"))
     cmp_cmd.add_argument("--only", help="comma-separated variant names (default: all)")
+    retrain_parser = commands.add_parser("retrain", help="one scheduled retraining cycle")
+    retrain_parser.add_argument("--config", type=Path, default=Path("configs/retrain.yaml"))
+    retrain_parser.add_argument("--window-start", type=int, help="redo the window starting here")
+    backtest_parser = commands.add_parser("backtest", help="replay retraining on the timeline")
+    backtest_parser.add_argument("--config", type=Path, default=Path("configs/retrain.yaml"))
+    backtest_parser.add_argument("--windows", type=int, default=6)
+    backtest_parser.add_argument("--output", type=Path, default=Path("reports/backtest"))
+    backtest_parser.add_argument("--fresh", action="store_true", help="start from no ledger")
     args = parser.parse_args(argv)
     try:
+        if args.command == "retrain":
+            return retrain_cmd(args.config, args.window_start)
+        if args.command == "backtest":
+            return backtest_cmd(args.config, args.windows, args.output, args.fresh)
         if args.command == "compare":
             only = [v.strip() for v in args.only.split(",")] if args.only else None
             return compare_cmd(args.config, args.output, only)
@@ -312,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
             users = [u.strip() for u in args.users.split(",")] if args.users else None
             return recommend_cmd(args.config, args.output, args.k, users, args.stage,
                                  args.profiles)  # fmt: skip
-        return train(args.config, no_cache=args.no_cache)
+        if args.run_config is not None and not args.run_config.is_file():
+            raise FileNotFoundError(f"ZenML run configuration not found: {args.run_config}")
+        return train(args.config, no_cache=args.no_cache, run_config=args.run_config)
     except ValidationError as error:
         print(f"error: invalid config {args.config}: {error}", file=sys.stderr)
         return 2

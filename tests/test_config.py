@@ -9,7 +9,8 @@ from pydantic import ValidationError
 from mtrec.config import ModelConfig, RunConfig, load_config, metric_direction
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_FILES = sorted((ROOT / "configs").glob("**/*.yaml"))
+STACK_FILES = sorted((ROOT / "configs" / "stacks").glob("*.yaml"))
+CONFIG_FILES = sorted(set((ROOT / "configs").glob("**/*.yaml")) - set(STACK_FILES))
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:
@@ -265,3 +266,21 @@ def test_a_symlink_out_of_the_data_folder_is_refused(tmp_path: Path) -> None:
         load_config(_write(tmp_path, raw))
     raw["data"]["cache_dir"] = str(tmp_path / "data" / "cache" / "nested")
     assert load_config(_write(tmp_path, raw)).data.cache_dir.name == "nested"
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_stack_run_configurations_are_valid_for_zenml(path: Path) -> None:
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+
+    run_config = PipelineRunConfiguration.model_validate(yaml.safe_load(path.read_text()))
+    assert run_config.schedule is not None
+    minute, hour, day, month, weekday = run_config.schedule.cron_expression.split()
+    assert minute.isdigit() and hour.isdigit() and weekday != "*"  # a weekly retrain
+
+
+def test_retrain_config_replays_weekly_windows_under_its_own_model_name() -> None:
+    config = load_config(ROOT / "configs" / "retrain.yaml")
+    default = load_config(ROOT / "configs" / "default.yaml")
+    assert config.retrain.window_days == 7 and config.retrain.every_windows >= 1
+    assert config.registry.model_name != default.registry.model_name
+    assert config.model == default.model  # the same model, on a timeline

@@ -32,6 +32,9 @@ class DataConfig(_Section):
     interactions: Path | None = None
     items: Path | None = None
     users: Path | None = None
+    until: int | None = None
+    """Interactions at or after this timestamp (seconds) are left out, as not yet arrived: how
+    a retraining cycle sees the data up to the end of its window. ``None``: everything."""
     edges: Path | None = None
     """Optional user-user edge table (CSV or Parquet, ``user_id,friend_id``), any source: a
     social input for every model and the label of ``link`` tasks. Edges are undirected."""
@@ -63,6 +66,10 @@ class ValidationConfig(_Section):
     """Exact duplicate interaction rows (every column equal): ``fail`` the run, or ``drop``
     them (safe: they carry no information) and count them in the validation report. Rows that
     share (user, item, timestamp) but differ elsewhere always fail."""
+    sparse_users: Literal["fail", "drop"] = "fail"
+    """Users with fewer than ``min_interactions_per_user`` interactions: ``fail`` the run, or
+    ``drop`` their rows and count them (what a time-windowed retrain needs, where users who
+    just arrived have few interactions so far)."""
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> ValidationConfig:
@@ -240,7 +247,7 @@ class ModelConfig(_Section):
     embedding_dim: int = Field(default=64, ge=4)
     hidden_dims: tuple[int, ...] = (128, 64)
     tower_dims: tuple[int, ...] = (32,)
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
     use_text: bool = True
     item_id_shrinkage: float = Field(default=3.0, ge=0.0)
     """An item with ``n`` training interactions uses ``n / (n + item_id_shrinkage)`` of its id
@@ -347,7 +354,11 @@ class DriftConfig(_Section):
     """Evidently data-drift report between the train and test periods."""
 
     max_rows: int = Field(default=5000, ge=100)
-    """Rows sampled from each period, which keeps the HTML small."""
+    """Rows sampled from each period, which bounds Evidently's runtime; the summary's tests
+    run on this sample."""
+    max_html_mb: float = Field(default=5.0, gt=0.0)
+    """Size cap of the drift page (MB of 10^6 bytes): a larger page is drawn again from fewer
+    rows, then fewer columns, and says so at its top. Evidently's script alone is ~3.8 MB."""
     drift_share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
     seed: int = 0
     embedding_auc_threshold: float = Field(default=0.6, gt=0.5, lt=1.0)
@@ -375,6 +386,28 @@ class RegistryConfig(_Section):
     direction: RMSE up, AUC down); a metric one of the two lacks is not checked."""
 
 
+class RetrainConfig(_Section):
+    """Scheduled retraining on a timeline of windows (``make retrain``, ``make backtest``)."""
+
+    window_days: float = Field(default=7.0, gt=0.0)
+    """Each cycle takes the next window of this many days after the last one ingested."""
+    valid_days: float = Field(default=7.0, gt=0.0)
+    """The days just before a window validate the candidate (early stopping); it trains on
+    everything earlier, and candidate and production are compared on the window itself."""
+    initial_cutoff: int | None = None
+    """Timestamp ending the initial model's data; ``None``: where ``initial_share`` of the
+    interactions lie before it."""
+    initial_share: float = Field(default=0.7, gt=0.0, lt=1.0)
+    every_windows: int = Field(default=1, ge=1)
+    """Schedule: retrain at least every this many windows, drift or not."""
+    on_drift: bool = True
+    """Also retrain as soon as a window's data drift is detected against production's data."""
+    ledger_dir: Path = Path("data/retrain")
+    """Where the ledger of ingested windows lives (inside ``data.root``)."""
+    allow_partial_window: bool = False
+    """Take a window whose end lies after the newest interaction (normally it waits)."""
+
+
 class RunConfig(_Section):
     """Everything a training run needs; one YAML file maps onto this class."""
 
@@ -388,6 +421,7 @@ class RunConfig(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     drift: DriftConfig = DriftConfig()
     registry: RegistryConfig = RegistryConfig()
+    retrain: RetrainConfig = RetrainConfig()
     reports_dir: Path = Path("reports")
 
     @model_validator(mode="after")

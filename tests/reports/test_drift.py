@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from mtrec.config import DriftConfig
-from mtrec.reports.drift import DriftSummary, build_drift_features, run_drift_report
+from mtrec.reports.drift import (
+    MIN_PAGE_ROWS,
+    ColumnDrift,
+    DriftSummary,
+    build_drift_features,
+    run_drift_report,
+)
 
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Sci-Fi", "Romance")
 
@@ -27,6 +33,8 @@ def _users(n_users: int = 60, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "user_id": [f"u{u}" for u in range(n_users)],
+            # The pipeline's row index of the user: numeric, but no trait to test for drift.
+            "user_idx": np.arange(n_users),
             "age": rng.integers(18, 60, n_users),
             "gender": rng.choice(["M", "F"], n_users),
             "occupation": rng.choice(["writer", "engineer", "student"], n_users),
@@ -185,3 +193,66 @@ def test_empty_period_is_rejected() -> None:
     reference = _interactions(50, items, seed=1)
     with pytest.raises(ValueError, match="both periods"):
         run_drift_report(reference, reference.iloc[:0], items, None, DriftConfig())
+
+
+def test_max_html_mb_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_html_mb"):
+        DriftConfig(max_html_mb=0)
+
+
+def _wide_catalogue(n_genres: int, n_items: int = 80) -> pd.DataFrame:
+    """Many genres: each is one more column on the page, which is what makes it large."""
+    names = [f"G{g:02d}" for g in range(n_genres)]
+    return pd.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(n_items)],
+            "genres": [
+                f"{names[i % n_genres]}|{names[(3 * i) % n_genres]}" for i in range(n_items)
+            ],
+        }
+    )
+
+
+def by_name(summary: DriftSummary, column: str) -> ColumnDrift:
+    return next(c for c in summary.columns if c.column == column)
+
+
+# A constant current rating divides by zero in Evidently's correlation plots, as above.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
+def test_page_over_the_cap_is_redrawn_smaller_and_says_so() -> None:
+    items = _wide_catalogue(36)
+    reference = _interactions(2400, items, seed=1)
+    current = _interactions(2400, items, seed=2).assign(rating=1.0)  # rating drifts
+    roomy = DriftConfig(max_rows=2000, seed=0, max_html_mb=100.0)
+    full_page, full = run_drift_report(reference, current, items, _users(), roomy)
+    full_mb = len(full_page.encode("utf-8")) / 1e6
+    assert (full.page_rows, full.page_columns) == (None, None)
+    assert "2,000 of 2,400 reference interactions" in full_page
+    assert "sampled at random (seed 0)" in full_page and "this page shows" not in full_page
+
+    cap = full_mb - 0.2  # a few columns' worth: fewer rows alone cannot get there
+    page, summary = run_drift_report(
+        reference, current, items, _users(), roomy.model_copy(update={"max_html_mb": cap})
+    )
+
+    assert len(page.encode("utf-8")) / 1e6 < cap
+    assert summary.page_rows == (MIN_PAGE_ROWS, MIN_PAGE_ROWS)  # halved once, then columns
+    assert summary.page_columns is not None and summary.page_columns < summary.n_columns
+    # The summary, the retraining trigger, still covers every column on the full sample.
+    assert (summary.n_columns, summary.n_drifted, summary.columns) == (
+        full.n_columns, full.n_drifted, full.columns,
+    )  # fmt: skip
+    assert (summary.reference_rows, summary.current_rows) == (2000, 2000)
+    assert "1,001 reference and 1,001 current rows" in page
+    assert f"{summary.page_columns} of the {summary.n_columns} columns (drifted first)" in page
+    evidently_part = page.split("<body>", 1)[0]  # Evidently's data lives in the head
+    shown = [c.column for c in summary.columns if c.drifted]
+    shown += [c.column for c in summary.columns if not c.drifted]
+    assert by_name(summary, "rating").drifted
+    for index, column in enumerate(shown):
+        kept = f'"column_name": "{column}"' in evidently_part
+        assert kept == (index < summary.page_columns), column
+    assert page.count("<link rel='icon' href='data:,'>") == 1
+    restored = json.loads(json.dumps(summary.to_dict()))
+    assert restored["page_rows"] == [MIN_PAGE_ROWS, MIN_PAGE_ROWS]
+    assert restored["page_columns"] == summary.page_columns

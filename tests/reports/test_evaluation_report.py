@@ -66,3 +66,21 @@ def test_index_lists_runs_with_links_and_skips_latest(tmp_path):
     assert page.count("<tr><td>run-") == 2
     assert "href='run-a/evaluation.html'" in page and "0.2000" in page
     assert "drift.html" not in page  # only pages that exist are linked
+
+
+def test_data_drift_section_survives_prediction_drift_evidence():
+    drift = {
+        "drift_detected": True,
+        "n_drifted": 3,
+        "n_columns": 12,
+        "drifted_share": 0.25,
+        "threshold": 0.2,
+    }
+    promotion = {"promote": False, "version": "4", "reason": "worse",
+                 "evidence": {"prediction_drift": {"users": 50, "top10_overlap": 0.4,
+                                                   "first_item_changed": 0.7,
+                                                   "top_score_ks": 0.1}}}  # fmt: skip
+    page = render_evaluation_report(METRICS, HISTORY, None, drift, promotion, (10,))
+    assert "Prediction drift against production on 50 shared users" in page
+    assert "3 of 12 columns drifted" in page
+    assert "href='drift.html'" in page and "href='validation.html'" in page

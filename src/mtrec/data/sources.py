@@ -102,9 +102,19 @@ def load_raw(config: DataConfig) -> RawData:
     else:
         assert config.interactions is not None and config.items is not None
         raw = read_generic(config.interactions, config.items, config.users)
+    if config.until is not None:
+        raw = dataclasses.replace(raw, interactions=arrived_before(raw.interactions, config.until))
     if config.edges is None:
         return raw
     return dataclasses.replace(raw, edges=read_edges(config.edges))
+
+
+def arrived_before(interactions: pd.DataFrame, until: int) -> pd.DataFrame:
+    """The rows with a timestamp before ``until``. Rows whose timestamp is not a number stay,
+    so that validation names them instead of them vanishing silently."""
+    timestamps = pd.to_numeric(interactions["timestamp"], errors="coerce")
+    keep = timestamps.isna().to_numpy() | (timestamps < until).to_numpy()
+    return interactions[keep].reset_index(drop=True)
 
 
 def read_edges(path: Path) -> pd.DataFrame:

@@ -119,14 +119,24 @@ def repair_interactions(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Apply the repairs the config allows; returns the frame to validate and use, and counts.
 
-    Only exact duplicate rows are ever dropped (``duplicates: drop``): they add nothing, while
-    any other defect changes what the data says and must be fixed at the source.
+    Only two repairs exist, each opted into: dropping exact duplicate rows (``duplicates:
+    drop``: they add nothing) and dropping the rows of users below the minimum interaction
+    count (``sparse_users: drop``). Any other defect changes what the data says and must be
+    fixed at the source.
     """
-    if config.duplicates != "drop":
-        return interactions, {}
-    duplicated = interactions.duplicated(keep="first")
-    repaired = interactions[~duplicated].reset_index(drop=True)
-    return repaired, {"exact_duplicate_rows_dropped": int(duplicated.sum())}
+    repairs: dict[str, int] = {}
+    if config.duplicates == "drop":
+        duplicated = interactions.duplicated(keep="first")
+        interactions = interactions[~duplicated].reset_index(drop=True)
+        repairs["exact_duplicate_rows_dropped"] = int(duplicated.sum())
+    if config.sparse_users == "drop" and "user_id" in interactions:
+        counts = interactions.groupby("user_id", dropna=False)["user_id"].transform("size")
+        # Null ids are left for validation to name; they are not a sparse user.
+        sparse = interactions["user_id"].notna() & (counts < config.min_interactions_per_user)
+        repairs["sparse_users_dropped"] = int(interactions.loc[sparse, "user_id"].nunique())
+        repairs["sparse_user_rows_dropped"] = int(sparse.sum())
+        interactions = interactions[~sparse].reset_index(drop=True)
+    return interactions, repairs
 
 
 def validate_interactions(
@@ -508,7 +518,8 @@ def render_validation_html(
     return "\n".join(
         [
             "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
+            # data: icon: without it the browser asks the server for /favicon.ico and logs a 404.
+            '<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">',
             f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
             f"<h1>{esc(title)}</h1>",
             headline,

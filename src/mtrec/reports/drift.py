@@ -5,13 +5,15 @@ The reference period is the training data; the current period is whatever the mo
 item and how active its user were in the reference period, genre flags, user demographics);
 Evidently's ``DataDriftPreset`` then tests every feature column and counts the drifted ones.
 The HTML page and the summary both come from the same Evidently snapshot, so the numbers in
-the summary are exactly the ones the page shows.
+the summary are exactly the ones the page shows, unless the page had to be drawn again to stay
+under ``DriftConfig.max_html_mb``; it then says so at its top and lists the summary's verdicts.
 """
 
 from __future__ import annotations
 
+import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,13 @@ GENRE_PREFIX = "genre_"
 MAX_CATEGORIES = 50
 """A text user column with more distinct values than this (zip codes, ids) is not a feature."""
 
+MIN_PAGE_ROWS = 1001
+"""Rows per period below which the page is not sampled further to meet the size cap. Evidently
+picks p-value tests for 1000 reference rows or fewer and distances above; staying above keeps
+the page on the same tests as a summary drawn from more rows."""
+
 _BASE_NUMERICAL = ("rating", "item_popularity", "user_activity")
+_ID_COLUMNS = ("user_id", "user_idx")
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 _DRIFTED_COUNT = "evidently:metric_v2:DriftedColumnsCount"
 
@@ -57,6 +65,10 @@ class DriftSummary:
     reference_rows: int
     """Rows of the reference period after sampling."""
     current_rows: int
+    page_rows: tuple[int, int] | None = None
+    """(reference, current) rows the HTML page was drawn from; ``None``: the summary's own."""
+    page_columns: int | None = None
+    """Columns the HTML page shows; ``None``: all ``n_columns``."""
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-serialisable view; a non-finite score becomes ``None`` (JSON has no NaN)."""
@@ -68,6 +80,8 @@ class DriftSummary:
             "drift_detected": self.drift_detected,
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
+            "page_rows": list(self.page_rows) if self.page_rows else None,
+            "page_columns": self.page_columns,
             "columns": [
                 {
                     "column": c.column,
@@ -94,7 +108,8 @@ def _demographic_columns(users: pd.DataFrame | None) -> tuple[list[str], list[st
     numerical: list[str] = []
     categorical: list[str] = []
     for column in users.columns:
-        if column == "user_id" or column in _BASE_NUMERICAL or column.startswith(GENRE_PREFIX):
+        # user_idx is the pipeline's row index of the user: an identifier, not a trait.
+        if column in _ID_COLUMNS or column in _BASE_NUMERICAL or column.startswith(GENRE_PREFIX):
             continue
         values = users[column]
         # bool is numeric to pandas, but a flag's drift is a shift in proportions.
@@ -218,6 +233,79 @@ def _parse_snapshot(
     )
 
 
+def _evidently(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str],
+    threshold: float,
+) -> Any:
+    """Evidently's snapshot of ``DataDriftPreset`` over the given columns."""
+    columns = numerical + categorical
+    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    preset = DataDriftPreset(columns=columns, drift_share=threshold)
+    # include_tests makes Evidently record each column's drift verdict, which the summary reads.
+    return Report([preset], include_tests=True).run(
+        current_data=Dataset.from_pandas(current[columns], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+
+
+_NOTE_STYLE = (
+    "font:14px/1.45 system-ui,sans-serif;color:#1f2933;background:#f0f4f8;"
+    "border-bottom:1px solid #d9e2ec;padding:.6rem 1.2rem"
+)
+
+
+def _page_note(summary: DriftSummary, totals: tuple[int, int], seed: int, cap_mb: float) -> str:
+    """What the reviewer must know before reading Evidently's page: the sampling and, when the
+    page was redrawn to meet the cap, how it differs from the summary (with its verdicts)."""
+    (ref_total, cur_total), esc = totals, html.escape
+    sampled = (summary.reference_rows, summary.current_rows) != totals
+    lines = [
+        f"Rows: {summary.reference_rows:,} of {ref_total:,} reference interactions and "
+        f"{summary.current_rows:,} of {cur_total:,} current ones, "
+        + (f"sampled at random (seed {seed})." if sampled else "all of them.")
+    ]
+    if summary.page_rows is None and summary.page_columns is None:
+        return f"<div style='{_NOTE_STYLE}'>{lines[0]}</div>"
+    shown = []
+    if summary.page_rows is not None:
+        shown.append(f"a smaller sample ({summary.page_rows[0]:,} reference and "
+                     f"{summary.page_rows[1]:,} current rows)")  # fmt: skip
+    if summary.page_columns is not None:
+        shown.append(f"{summary.page_columns} of the {summary.n_columns} columns (drifted first)")
+    lines.append(
+        f"To stay under the {cap_mb:g} MB cap, this page shows "
+        f"{' and '.join(shown)}; Evidently's counts below cover only that. The drift summary "
+        f"used the full sample and every column: <b>{summary.n_drifted} of "
+        f"{summary.n_columns}</b> drifted (share {summary.drifted_share:.3f}, threshold "
+        f"{summary.threshold:g}), drift detected <b>{'yes' if summary.drift_detected else 'no'}"
+        "</b>."
+    )
+    rows = "".join(
+        f"<tr><td>{esc(c.column)}</td><td>{esc(c.method)}</td><td>{c.score:.4g}</td>"
+        f"<td>{'drifted' if c.drifted else ''}</td></tr>"
+        for c in summary.columns
+    )
+    table = (
+        "<details><summary>Every column's verdict in the summary</summary><table>"
+        "<tr><th align=left>column</th><th align=left>test</th><th>score</th><th></th></tr>"
+        f"{rows}</table></details>"
+    )
+    return f"<div style='{_NOTE_STYLE}'>{'<br>'.join(lines)}{table}</div>"
+
+
+def _annotate(page: str, note: str) -> str:
+    # A data: icon, or the browser asks the server for /favicon.ico and logs a 404.
+    page = page.replace("<head>", "<head><link rel='icon' href='data:,'>", 1)
+    return page.replace("<body>", "<body>" + note, 1)
+
+
+def _mb(page: str) -> float:
+    return len(page.encode("utf-8")) / 1e6
+
+
 def run_drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -227,9 +315,13 @@ def run_drift_report(
 ) -> tuple[str, DriftSummary]:
     """Evidently's data-drift HTML page and its parsed summary for ``current`` vs ``reference``.
 
-    Each period is sampled down to ``config.max_rows`` rows (seeded), which bounds the runtime.
-    The HTML barely depends on the row count, since Evidently 0.7 plots aggregated data: about
-    3.6 MB is its embedded JS bundle and font, plus roughly 26 KB per tested column.
+    Each period is sampled down to ``config.max_rows`` rows (seeded), which bounds the runtime;
+    the summary always comes from that sample and every testable column, so the retraining
+    trigger never depends on the page's size. The page stays under ``config.max_html_mb``:
+    about 3.8 MB of it is Evidently's embedded script and font, plus 20-30 KB per column; the
+    row count adds at most a few KB per column (its plots are aggregated). So an oversized page
+    is drawn again from halved samples down to ``MIN_PAGE_ROWS`` and then, if still too big,
+    from the drifted columns first, halving their number; the page says so at its top.
     """
     if reference.empty or current.empty:
         raise ValueError(
@@ -243,15 +335,39 @@ def run_drift_report(
         build_drift_features(current, reference, items, users), config.max_rows, config.seed
     )
     numerical, categorical = _testable_columns(ref_features, cur_features, users)
-    columns = numerical + categorical
-    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
-    preset = DataDriftPreset(columns=columns, drift_share=config.drift_share_threshold)
-    # include_tests makes Evidently record each column's drift verdict, which the summary reads.
-    snapshot = Report([preset], include_tests=True).run(
-        current_data=Dataset.from_pandas(cur_features[columns], data_definition=definition),
-        reference_data=Dataset.from_pandas(ref_features[columns], data_definition=definition),
-    )
-    summary = _parse_snapshot(
-        snapshot.dict(), config.drift_share_threshold, len(ref_features), len(cur_features)
-    )
-    return snapshot.get_html_str(as_iframe=False), summary
+    threshold = config.drift_share_threshold
+    snapshot = _evidently(ref_features, cur_features, numerical, categorical, threshold)
+    summary = _parse_snapshot(snapshot.dict(), threshold, len(ref_features), len(cur_features))
+    totals = (len(reference), len(current))
+
+    def note(page: str, shown: DriftSummary) -> str:
+        return _annotate(page, _page_note(shown, totals, config.seed, config.max_html_mb))
+
+    page = note(snapshot.get_html_str(as_iframe=False), summary)
+    rows = max(len(ref_features), len(cur_features))
+    # Drifted columns first, each group in the report's own order.
+    ranked = [c.column for c in summary.columns if c.drifted]
+    ranked += [c.column for c in summary.columns if not c.drifted]
+    keep = len(ranked)
+    while _mb(page) >= config.max_html_mb:
+        if rows > MIN_PAGE_ROWS:
+            rows = max(MIN_PAGE_ROWS, rows // 2)
+        elif keep > 1:
+            keep = max(1, keep // 2)
+        else:
+            break  # one column on a small sample: the cap is below Evidently's own size
+        shown = set(ranked[:keep])
+        ref_page = _sample(ref_features, rows, config.seed)
+        cur_page = _sample(cur_features, rows, config.seed)
+        redrawn = _evidently(
+            ref_page, cur_page, [c for c in numerical if c in shown],
+            [c for c in categorical if c in shown], threshold,
+        )  # fmt: skip
+        page_rows = (len(ref_page), len(cur_page))
+        summary = replace(
+            summary,
+            page_rows=None if page_rows == (len(ref_features), len(cur_features)) else page_rows,
+            page_columns=None if keep == len(ranked) else keep,
+        )
+        page = note(redrawn.get_html_str(as_iframe=False), summary)
+    return page, summary

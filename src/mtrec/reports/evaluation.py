@@ -46,8 +46,9 @@ def _delta(value: float, reference: float, higher_is_better: bool = True) -> str
 
 
 def line_chart(
-    series: dict[str, Sequence[float]], title: str, width: int = 420, height: int = 220
-) -> str:
+    series: dict[str, Sequence[float]], title: str, width: int = 420, height: int = 220,
+    x_label: str = "epoch",
+) -> str:  # fmt: skip
     """A small SVG line chart of per-epoch values, one line per series, with a legend."""
     points = [v for values in series.values() for v in values if math.isfinite(v)]
     if not points:
@@ -76,7 +77,8 @@ def line_chart(
         "stroke='#9aa5b1'/>"
         f"<text x='4' y='{top + 10}' font-size='11'>{high:.3g}</text>"
         f"<text x='4' y='{top + plot_h}' font-size='11'>{low:.3g}</text>"
-        f"<text x='{left + plot_w - 40}' y='{top + plot_h + 16}' font-size='11'>epoch {n}</text>"
+        f"<text x='{left + plot_w - 40}' y='{top + plot_h + 16}' font-size='11'>"
+        f"{x_label} {n}</text>"
     )
     svg = (
         f"<svg width='{width}' height='{height}' role='img' aria-label='{html.escape(title)}'>"
@@ -106,13 +108,14 @@ def render_evaluation_report(
             f"<p>Model version <b>{_fmt(promotion.get('version'))}</b>: "
             f"<span class='badge {badge}'>{word}</span> {_fmt(promotion.get('reason'))}</p>"
         )
-        drift = (promotion.get("evidence") or {}).get("prediction_drift")
-        if drift:
+        # Its own name: reusing ``drift`` dropped the data-drift section below.
+        shift = (promotion.get("evidence") or {}).get("prediction_drift")
+        if shift:
             parts.append(
-                f"<p>Prediction drift against production on {drift['users']} shared users: "
-                f"top-10 overlap {_fmt(drift.get('top10_overlap'))}, first item changed for "
-                f"{_fmt(drift.get('first_item_changed'))} of users, KS distance of top-10 "
-                f"score z-values {_fmt(drift.get('top_score_ks'))}.</p>"
+                f"<p>Prediction drift against production on {shift['users']} shared users: "
+                f"top-10 overlap {_fmt(shift.get('top10_overlap'))}, first item changed for "
+                f"{_fmt(shift.get('first_item_changed'))} of users, KS distance of top-10 "
+                f"score z-values {_fmt(shift.get('top_score_ks'))}.</p>"
             )
 
     parts.append("<h2>Ranking on the test split (full catalogue, seen items masked)</h2>")
@@ -254,7 +257,8 @@ def render_evaluation_report(
             )
     body = "\n".join(parts)
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        # data: icon: without it the browser asks the server for /favicon.ico and logs a 404.
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}</body></html>"
     )

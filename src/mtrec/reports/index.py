@@ -46,7 +46,9 @@ def render_index(reports_dir: Path) -> str:
     runs.sort(key=lambda run: run[0].stat().st_mtime, reverse=True)
     rows = "".join(_row(run_dir, metrics) for run_dir, metrics in runs)
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>mtrec runs</title>"
+        # data: icon: without it the browser asks the server for /favicon.ico and logs a 404.
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
+        "<title>mtrec runs</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:"
         "collapse}td,th{padding:.3rem .7rem;border-bottom:1px solid #e4e7eb;text-align:left}"
         "</style></head><body><h1>mtrec runs</h1><table><tr><th>run</th><th>model version</th>"

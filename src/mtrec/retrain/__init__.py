@@ -1,0 +1,1 @@
+"""Scheduled retraining on a timeline: windows, the ledger of what was ingested, monitoring."""

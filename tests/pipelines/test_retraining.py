@@ -1,0 +1,114 @@
+"""Scheduled retraining through the command line, on a tiny dataset with a timeline: the
+initial model, a monitored window, a retrained window gated head to head, idempotent reruns,
+and the backtest's timeline page."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from conftest import make_interactions
+from test_training_pipeline import _production, _versions, _write_config
+
+import run as cli
+from mtrec.retrain.windows import DAY
+
+
+def _retrain_config(tmp_path, encoder, name: str, **retrain) -> object:
+    interactions, items, users = make_interactions(n_users=40, n_items=40, per_user=20)
+    paths = {}
+    for label, frame in {"interactions": interactions, "items": items, "users": users}.items():
+        paths[label] = tmp_path / f"{label}.csv"
+        frame.to_csv(paths[label], index=False)
+    config = _write_config(tmp_path, encoder, name, **paths)
+    raw = yaml.safe_load(config.read_text())
+    raw["retrain"] = {"window_days": 14, "valid_days": 14, "initial_share": 0.6,
+                      "every_windows": 2, "on_drift": False,
+                      "ledger_dir": str(tmp_path / "retrain"), **retrain}  # fmt: skip
+    raw["evaluation"]["id_only_ablation"] = False
+    raw["registry"]["bootstrap_samples"] = 200
+    config.write_text(yaml.safe_dump(raw))
+    return config
+
+
+def _ledger(tmp_path, name: str) -> dict:
+    return json.loads((tmp_path / "retrain" / f"{name}.json").read_text())
+
+
+def test_retraining_cycles_follow_the_schedule_and_never_repeat_a_window(
+    tmp_path, tiny_encoder_path, capsys
+):
+    name = "timeline"
+    # A margin no candidate can clear: every retrained window is refused by the gate.
+    config = _retrain_config(tmp_path, tiny_encoder_path, name)
+    raw = yaml.safe_load(config.read_text())
+    assert cli.main(["retrain", "--config", str(config)]) == 0  # the initial model
+    initial = _ledger(tmp_path, name)["cycles"][0]
+    assert initial["kind"] == "initial" and initial["promoted"] is True
+    assert _production(name) == initial["candidate_version"]
+    assert initial["window_end"] % DAY == 0  # windows start at midnight UTC
+
+    # Window 1: production is scored and drift measured; the schedule (every 2) says wait.
+    assert cli.main(["retrain", "--config", str(config)]) == 0
+    first = _ledger(tmp_path, name)["cycles"][1]
+    assert first["window_start"] == initial["window_end"]
+    assert first["window_end"] - first["window_start"] == 14 * DAY
+    assert first["retrained"] is False and first["trigger"] == "none"
+    assert first["production_version"] == initial["candidate_version"]
+    assert 0.0 <= first["production_ndcg@10"] <= 1.0 and first["scored_users"] > 0
+    assert 0.0 <= first["drift"]["drifted_share"] <= 1.0
+    assert (tmp_path / "reports" / "retrain").is_dir()
+    versions = _versions(name)
+    assert len(versions) == 1
+
+    # Window 2: scheduled; the candidate is gated on the window against production.
+    raw["registry"]["margin"] = 0.99  # no candidate clears this: a refusal must change nothing
+    config.write_text(yaml.safe_dump(raw))
+    assert cli.main(["retrain", "--config", str(config)]) == 0
+    second = _ledger(tmp_path, name)["cycles"][2]
+    assert second["retrained"] is True and second["trigger"] == "schedule"
+    assert second["promoted"] is False and "not confidently better" in second["reason"]
+    assert second["gate"]["users"] > 0
+    assert _production(name) == initial["candidate_version"]
+    assert len(_versions(name)) == 2
+
+    # Redoing an ingested window does nothing: no training, no new version, no new record.
+    cycles = len(_ledger(tmp_path, name)["cycles"])
+    assert cli.main(["retrain", "--config", str(config),
+                     "--window-start", str(second["window_start"])]) == 0  # fmt: skip
+    assert "already ingested" in capsys.readouterr().out
+    assert len(_ledger(tmp_path, name)["cycles"]) == cycles
+    assert len(_versions(name)) == 2
+
+
+def test_a_window_not_yet_complete_waits(tmp_path, tiny_encoder_path, capsys):
+    name = "waiting"
+    # The data ends before 890,000,000: a 20-day window from 889,000,000 is not complete.
+    config = _retrain_config(tmp_path, tiny_encoder_path, name, window_days=20,
+                             initial_cutoff=889_000_000, every_windows=1)  # fmt: skip
+    assert cli.main(["retrain", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert cli.main(["retrain", "--config", str(config)]) == 0
+    assert "waiting: the window ends" in capsys.readouterr().out
+    assert len(_ledger(tmp_path, name)["cycles"]) == 1
+
+
+def test_backtest_writes_a_timeline_from_a_clean_state(tmp_path, tiny_encoder_path, capsys):
+    name = "backtest"
+    config = _retrain_config(tmp_path, tiny_encoder_path, name, every_windows=1)
+    output = tmp_path / "backtest"
+    assert cli.main(["backtest", "--config", str(config), "--windows", "2",
+                     "--output", str(output), "--fresh"]) == 0  # fmt: skip
+    timeline = json.loads((output / "timeline.json").read_text())
+    assert [c.get("kind", "window") for c in timeline] == ["initial", "window", "window"]
+    assert all(c["retrained"] for c in timeline)
+    assert [c["window_start"] for c in timeline[1:]] == [timeline[0]["window_end"],
+                                                         timeline[1]["window_end"]]  # fmt: skip
+    page = (output / "index.html").read_text()
+    assert page.count("<tr>") == 1 + 3  # header and three cycles
+    assert "production ndcg@10" in page and "drift" in page
+    for cycle in timeline[1:]:
+        assert f"{cycle['production_ndcg@10']:.4f}" in page
+    assert "backtest: 3 cycles" in capsys.readouterr().out
+    # Its ledger is its own: the live retrain ledger was never written.
+    assert not (tmp_path / "retrain" / f"{name}.json").exists()
