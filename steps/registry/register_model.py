@@ -7,7 +7,7 @@ from zenml.enums import ModelStages
 
 from mtrec.config import RunConfig
 from mtrec.models.serialization import TrainedModel
-from mtrec.registry.gate import head_to_head
+from mtrec.registry.gate import head_to_head, same_data_metrics
 from mtrec.registry.promotion import decide_promotion, gate_promotion
 from steps.caching import LIBRARY_CACHE_POLICY
 
@@ -30,8 +30,9 @@ def register_model(
     """Record metrics on this run's model version; promote it to production if it is better:
     with ``registry.gate: bootstrap``, the candidate and the production model are scored on
     this run's ``promotion_metric`` split, on the users both know, and compared with a paired
-    bootstrap (see :mod:`mtrec.registry.gate`). A failure anywhere before this step leaves
-    production as it is.
+    bootstrap (see :mod:`mtrec.registry.gate`); the secondary task metrics of both are
+    measured on the same pairs and checked against their tolerances. A failure anywhere before
+    this step leaves production as it is.
 
     Cached like every step: the same data, config and code name the same model version, so a
     rerun of the same inputs leaves the registry as it is (idempotent) instead of deciding again.
@@ -53,9 +54,15 @@ def register_model(
         registry = config.registry
         truth, history = (valid, train) if section == "valid" else (test, pd.concat([train, valid]))
         try:
+            production_model = production.get_artifact("recommender").load()
             evidence, prediction_drift = head_to_head(
-                recommender, production.get_artifact("recommender").load(), truth, history,
+                recommender, production_model, truth, history,
                 users, items, name, registry.bootstrap_samples, registry.confidence,
+                config.training.seed,
+            )  # fmt: skip
+            same_data = same_data_metrics(
+                recommender, production_model, truth, history, users, items,
+                tuple(sorted({*config.evaluation.ks, 10})), config.model.tasks,
                 config.training.seed,
             )  # fmt: skip
         except (RuntimeError, ValueError, KeyError) as error:
@@ -67,12 +74,14 @@ def register_model(
                         "version": str(model.version)}  # fmt: skip
             log_metadata({"promotion": decision}, infer_model=True)
             return decision, config.model_dump(mode="json")
+        # Secondary metrics are compared on the same pairs, not on each model's own test split.
         decision = gate_promotion(
             registry.promotion_metric, evidence.to_dict(), registry.margin,
-            evaluation_metrics["test"], production.run_metadata.get("test", {}) or {},
-            registry.tolerances, production.name,
+            same_data["candidate"], same_data["production"], registry.tolerances,
+            production.name,
         ).to_dict()  # fmt: skip
         decision["evidence"]["prediction_drift"] = prediction_drift
+        decision["evidence"]["same_data"] = {"split": section, **same_data}
         if decision["promote"]:
             model.set_stage(ModelStages.PRODUCTION, force=True)
     else:

@@ -112,3 +112,29 @@ def test_prediction_drift_between_two_scorers() -> None:
     assert identical["top_score_ks"] == 0.0 and identical["users"] == 4
     opposite = prediction_drift(same, reversed_, users, history, n_items=30, k=10)
     assert opposite["top10_overlap"] == 0.0 and opposite["first_item_changed"] == 1.0
+
+
+def test_same_data_metrics_score_both_models_on_the_pairs_production_knows() -> None:
+    from mtrec.config import TaskConfig
+    from mtrec.registry.gate import same_data_metrics
+
+    candidate = _trained(("alice", "bob", "carol"), ("x", "y", "z", "new"))
+    production = _trained(("alice", "bob"), ("x", "y", "z"))
+    users = pd.DataFrame({"user_id": ["alice", "bob", "carol"]})
+    items = pd.DataFrame({"item_id": ["x", "y", "z", "new"]})
+    truth = pd.DataFrame({"user_idx": [0, 0, 1, 2], "item_idx": [1, 3, 2, 0],
+                          "rating": [5.0, 4.0, 3.0, 2.0]})  # fmt: skip
+    history = pd.DataFrame({"user_idx": [0, 1], "item_idx": [0, 0], "rating": [4.0, 4.0]})
+    tasks = {"watch": TaskConfig(kind="ranking", label="interaction")}
+    result = same_data_metrics(candidate, production, truth, history, users, items, (1, 2),
+                               tasks, seed=0)  # fmt: skip
+    assert result["users"] == 2  # carol is unknown to production: left out for both
+    assert result["pairs"] == 2  # alice-new is unknown to production: no task metric on it
+    for model in ("candidate", "production"):
+        assert set(result[model]) >= {"ndcg@1", "recall@2", "watch_auc"}
+        assert all(0.0 <= v <= 1.0 for v in result[model].values())
+    # Production ranks "new" at -inf, so alice's hit on it can only be the candidate's.
+    same = same_data_metrics(production, production, truth[truth.user_idx < 2].assign(
+        item_idx=lambda f: f.item_idx.clip(upper=2)), history, users.iloc[:2],
+        items.iloc[:3], (1, 2), tasks)  # fmt: skip
+    assert same["candidate"] == same["production"]

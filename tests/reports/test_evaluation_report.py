@@ -84,3 +84,18 @@ def test_data_drift_section_survives_prediction_drift_evidence():
     assert "Prediction drift against production on 50 shared users" in page
     assert "3 of 12 columns drifted" in page
     assert "href='drift.html'" in page and "href='validation.html'" in page
+
+
+def test_headline_compares_candidate_and_production_on_the_same_data_in_each_direction():
+    same = {"split": "test", "users": 321, "pairs": 4000,
+            "candidate": {"ndcg@10": 0.13, "rating_rmse": 0.95, "like_auc": 0.80},
+            "production": {"ndcg@10": 0.12, "rating_rmse": 0.97, "like_auc": 0.81}}  # fmt: skip
+    promotion = {"promote": True, "version": "7", "reason": "beats production",
+                 "evidence": {"same_data": same}}  # fmt: skip
+    page = render_evaluation_report(METRICS, HISTORY, None, None, promotion, (10,))
+    section = page.split("Candidate against production, on the same data")[1].split("<h2>")[0]
+    assert "test split's 321 users" in section and "4000 interactions" in section
+    assert "<td>ndcg@10</td><td><b>0.1300</b></td><td>0.1200</td><td class='pos'>+0.0100" in section
+    # Lower RMSE is better: a negative delta is good, a lower AUC is bad.
+    assert "<td class='pos'>-0.0200</td>" in section
+    assert "<td class='neg'>-0.0100</td>" in section

@@ -14,13 +14,16 @@ variance, so small real gains are detectable and noise is not mistaken for one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from mtrec.config import TaskConfig
+from mtrec.evaluation.evaluate import task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models.serialization import TrainedModel
 
@@ -181,3 +184,58 @@ def prediction_drift(
         "first_item_changed": float(np.concatenate(first_changed).mean()),
         "top_score_ks": float(ks_2samp(za, zb).statistic) if len(za) and len(zb) else float("nan"),
     }
+
+
+def same_data_metrics(
+    candidate: TrainedModel,
+    production: TrainedModel,
+    truth: pd.DataFrame,
+    history: pd.DataFrame,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+    ks: tuple[int, ...],
+    tasks: Mapping[str, TaskConfig],
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Both models' ranking metrics at ``ks`` on the users production knows, and their task
+    metrics (AUC, RMSE) on the ``truth`` pairs production knows both ids of: the headline and
+    the secondary gate checks compare them on the same data, never on each model's own test.
+
+    ``truth``/``history`` are in the current (candidate's) indices; production's pairs are
+    translated into its own."""
+    n_items = len(items)
+    candidate_score, _ = aligned_scorer(candidate, users["user_id"], items["item_id"])
+    production_score, known = aligned_scorer(production, users["user_id"], items["item_id"])
+    shared = truth[known[truth["user_idx"].to_numpy(np.int64)]]
+    if shared.empty:
+        raise ValueError("production knows none of the evaluated users: nothing to compare on")
+    result: dict[str, Any] = {"users": int(shared["user_idx"].nunique())}
+    for name, score in (("candidate", candidate_score), ("production", production_score)):
+        result[name], _, _ = evaluate_ranking(
+            score, n_items,
+            shared["user_idx"].to_numpy(np.int64), shared["item_idx"].to_numpy(np.int64),
+            history["user_idx"].to_numpy(np.int64), history["item_idx"].to_numpy(np.int64), ks,
+        )  # fmt: skip
+    own_user = _index_map(production.user_ids, users["user_id"])
+    own_item = _index_map(production.item_ids, items["item_id"])
+
+    def translated(frame: pd.DataFrame) -> pd.DataFrame:
+        mapped = frame.assign(user_idx=own_user[frame["user_idx"].to_numpy(np.int64)],
+                              item_idx=own_item[frame["item_idx"].to_numpy(np.int64)])  # fmt: skip
+        return mapped[(mapped["user_idx"] >= 0) & (mapped["item_idx"] >= 0)]
+
+    pairs = translated(shared)
+    result["pairs"] = len(pairs)
+    if len(pairs):
+        # The candidate on exactly the pairs production is scored on (its own indices).
+        kept = shared.loc[pairs.index]
+        result["candidate"] |= task_metrics(candidate.build(), kept, history, tasks, seed)
+        result["production"] |= task_metrics(production.build(), pairs, translated(history),
+                                             tasks, seed)  # fmt: skip
+    return result
+
+
+def _index_map(own_ids: tuple[str, ...] | list[str], current_ids: pd.Series) -> np.ndarray:
+    """current index -> the model's own index, -1 where it does not know the id."""
+    own = {str(i): n for n, i in enumerate(own_ids)}
+    return np.array([own.get(str(i), -1) for i in current_ids], dtype=np.int64)

@@ -87,6 +87,29 @@ def line_chart(
     return f"<figure>{svg}<figcaption>{html.escape(title)}</figcaption></figure>"
 
 
+def _against_production(same: dict[str, Any]) -> str:
+    """The headline: candidate and production scored on the same users and pairs."""
+    candidate, production = same.get("candidate", {}), same.get("production", {})
+    rows = []
+    for name in candidate:
+        if name not in production:
+            continue
+        higher = metric_direction(name) == "max"
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td><b>{_fmt(candidate[name])}</b></td>"
+            f"<td>{_fmt(production[name])}</td>"
+            f"{_delta(candidate[name], production[name], higher)}</tr>"
+        )
+    return (
+        "<h2>Candidate against production, on the same data</h2>"
+        f"<p>The {html.escape(str(same.get('split', 'test')))} split's {same.get('users')} users "
+        f"the production model knows (ranking) and {same.get('pairs')} interactions whose user "
+        "and item it knows (task metrics).</p>"
+        "<table><tr><th>metric</th><th>candidate</th><th>production</th><th>Δ</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
 def render_evaluation_report(
     metrics: dict[str, Any],
     history: dict[str, Any],
@@ -117,6 +140,10 @@ def render_evaluation_report(
                 f"{_fmt(shift.get('first_item_changed'))} of users, KS distance of top-10 "
                 f"score z-values {_fmt(shift.get('top_score_ks'))}.</p>"
             )
+
+        same = (promotion.get("evidence") or {}).get("same_data")
+        if same:
+            parts.append(_against_production(same))
 
     parts.append("<h2>Ranking on the test split (full catalogue, seen items masked)</h2>")
     header = "".join(f"<th>{html.escape(b)}</th><th>Δ vs {html.escape(b)}</th>" for b in baselines)
