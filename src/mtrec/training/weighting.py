@@ -61,7 +61,7 @@ class UncertaintyWeighting(TaskWeighting):
         return torch.stack(terms).sum()
 
     def current(self) -> dict[str, float]:
-        return {t: self.base[t] * math.exp(-float(self.log_vars[t])) for t in self.tasks}
+        return {t: self.base[t] * math.exp(-float(self.log_vars[t].detach())) for t in self.tasks}
 
 
 class DynamicWeightAverage(TaskWeighting):
