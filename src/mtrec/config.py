@@ -305,6 +305,10 @@ class TrainingConfig(_Section):
     (``ndcg@10``, ``recall@20``...) or a task metric ``<task>_<auc|rmse>``; errors are
     minimised, everything else maximised."""
     seed: int = 42
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    """Where the training steps run: ``cuda`` uses the GPU (under ``torchrun``, the local
+    rank's, with NCCL), ``auto`` a GPU when torch sees one. Validation, evaluation and the
+    saved weights stay on the CPU."""
     nproc: int = Field(default=1, ge=1)
     """Processes for distributed data-parallel training: above 1, training runs under
     ``torchrun --nproc_per_node=nproc`` (gloo on CPU). See :mod:`mtrec.training.distributed`."""

@@ -274,3 +274,19 @@ def test_text_scores_items_that_have_no_training_interactions() -> None:
     assert (pairwise.mean(dim=(1, 2)) > 0.5).float().mean() >= 0.75
     id_only = scores[False]
     assert torch.allclose(id_only, id_only[:, :1].expand_as(id_only), atol=1e-5)
+
+
+def test_training_device_is_cpu_by_default_and_cuda_only_when_torch_sees_one(monkeypatch):
+    import torch
+
+    from mtrec.training.trainer import training_device
+
+    assert training_device("cpu") == torch.device("cpu")
+    if torch.cuda.is_available():
+        monkeypatch.setenv("LOCAL_RANK", "0")
+        assert training_device("cuda") == torch.device("cuda", 0)
+        assert training_device("auto").type == "cuda"
+    else:
+        assert training_device("auto") == torch.device("cpu")
+        with pytest.raises(RuntimeError, match="sees no CUDA device"):
+            training_device("cuda")

@@ -1,4 +1,4 @@
-"""Distributed data-parallel training with ``torchrun`` (gloo on CPU).
+"""Distributed data-parallel training with ``torchrun`` (gloo on CPU, NCCL on GPUs).
 
 :func:`fit_distributed` writes the training inputs to a private folder, starts
 ``python -m torch.distributed.run --standalone --nproc_per_node=N -m
@@ -8,8 +8,9 @@ ordinary :func:`mtrec.training.fit.fit_recommender`, whose trainer shards the ep
 (see :func:`mtrec.training.trainer.train_multitask`). Nothing is unpickled: frames travel as
 Parquet, arrays as ``.npy`` without pickle, configs as JSON.
 
-On a multi-node or multi-GPU machine the same worker runs under your own ``torchrun`` line;
-the trainer itself is CPU-only today, so NCCL/GPU training is not wired in.
+With ``training.device: cuda`` (or ``auto`` on a GPU machine) each rank trains on its local
+GPU (``LOCAL_RANK``) and the group uses NCCL; otherwise gloo on CPU. On a multi-node machine
+the same worker runs under your own ``torchrun`` line. Only the CPU path is tested here.
 """
 
 from __future__ import annotations
@@ -85,13 +86,17 @@ def worker(folder: Path) -> None:
     from torch import distributed as dist
 
     from mtrec.training.fit import fit_recommender
+    from mtrec.training.trainer import training_device
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    dist.init_process_group("gloo")  # the trainer runs on CPU
+    config = json.loads((folder / "config.json").read_text())
+    model_config = ModelConfig.model_validate(config["model"])
+    training_config = TrainingConfig.model_validate(config["training"])
+    device = training_device(training_config.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        config = json.loads((folder / "config.json").read_text())
-        model_config = ModelConfig.model_validate(config["model"])
-        training_config = TrainingConfig.model_validate(config["training"])
         edges_file = folder / "edges.parquet"
         trained, result = fit_recommender(
             pd.read_parquet(folder / "train.parquet"),

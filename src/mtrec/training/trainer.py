@@ -12,6 +12,7 @@ value of ``config.monitor`` in its direction (higher NDCG or AUC, lower RMSE).
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,20 @@ def multitask_loss(
     return TaskWeighting(weights).combine(per_task), per_task
 
 
+def training_device(setting: str) -> torch.device:
+    """``cpu``; ``cuda`` (under ``torchrun``, the local rank's GPU); ``auto``: cuda if any."""
+    if setting == "auto":
+        setting = "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"training.device is 'cuda' but torch {torch.__version__} sees no CUDA device; "
+            "use 'cpu' or 'auto', or install a CUDA build of torch on a GPU machine"
+        )
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
 def train_multitask(
     model: MultiTaskRecommender,
     train: pd.DataFrame,
@@ -124,6 +139,10 @@ def train_multitask(
     weighting = make_weighting(
         config.task_weighting, task_weights, shared, config.dwa_temperature, config.gradnorm_alpha
     )
+    device = training_device(config.device)
+    # Validation and the returned weights stay on the CPU; only the training steps move.
+    model.to(device)
+    weighting.to(device)
     learned = [p for name, p in weighting.named_parameters() if not name.startswith("gn_")]
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     rank = dist.get_rank() if world > 1 else 0
@@ -131,7 +150,11 @@ def train_multitask(
         raise ValueError("GradNorm is not supported in distributed training")
     # Some heads get no gradient in a batch (a user-level head's item side, a task with no
     # positives in the slice): DDP must not wait for them.
-    network = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    network = (
+        DistributedDataParallel(model, find_unused_parameters=True,
+                                device_ids=[device.index] if device.type == "cuda" else None)
+        if world > 1 else model
+    )  # fmt: skip
     local_batch = max(1, config.batch_size // world)
     optimizer = torch.optim.Adam(
         [*model.parameters(), *learned], lr=config.learning_rate, weight_decay=config.weight_decay
@@ -160,7 +183,10 @@ def train_multitask(
             labels[name] = torch.zeros(len(batch_users))
             labels[name][:n_pos] = torch.from_numpy(positive_labels[name])
             masks[name] = is_pos
-        order = torch.from_numpy(rng.permutation(len(batch_users)))
+        batch_users, batch_items = batch_users.to(device), batch_items.to(device)
+        labels = {name: value.to(device) for name, value in labels.items()}
+        masks = {name: value.to(device) for name, value in masks.items()}
+        order = torch.from_numpy(rng.permutation(len(batch_users))).to(device)
         if world > 1:  # equal slices, so every rank runs the same number of steps
             per_rank = len(order) // world
             order = order[rank * per_rank : (rank + 1) * per_rank]
@@ -172,6 +198,8 @@ def train_multitask(
             pairs_b = torch.from_numpy(np.concatenate([link_friends, neg_b]))
             pair_labels = torch.zeros(len(pairs_a))
             pair_labels[: len(link_users)] = 1.0
+            pairs_a, pairs_b = pairs_a.to(device), pairs_b.to(device)
+            pair_labels = pair_labels.to(device)
             link_order = rng.permutation(len(pairs_a))
             if world > 1:
                 per_rank = len(link_order) // world
@@ -184,7 +212,7 @@ def train_multitask(
             rows = order[start : start + local_batch]
             batch = {"user": batch_users[rows], "item": batch_items[rows]}
             if link_tasks:
-                chunk = torch.from_numpy(link_chunks[step])
+                chunk = torch.from_numpy(link_chunks[step]).to(device)
                 batch |= {"link_user": pairs_a[chunk], "link_friend": pairs_b[chunk]}
             outputs = network(batch)
             per_task = task_losses(
@@ -198,7 +226,7 @@ def train_multitask(
                 per_task[task] = (
                     F.binary_cross_entropy_with_logits(outputs[task], pair_labels[chunk])
                     if len(chunk)
-                    else torch.zeros(())
+                    else torch.zeros((), device=device)
                 )
             if isinstance(weighting, GradNorm):
                 weighting.gradnorm_step(per_task)
@@ -214,9 +242,10 @@ def train_multitask(
             n_batches += 1
         mean_losses = {name: value / n_batches for name, value in sums.items()}
         if world > 1:
-            mean_losses = _average_across_ranks(mean_losses, world)
+            mean_losses = _average_across_ranks(mean_losses, world, device)
         weighting.end_epoch(mean_losses)
         model.eval()
+        model.to("cpu")  # the same Parameter objects: the optimizer's state stays valid
         valid_metrics = validate(model)
         history.append(
             EpochLog(
@@ -238,6 +267,8 @@ def train_multitask(
             stale += 1
             if stale >= config.patience:
                 break
+        model.to(device)
+    model.to("cpu")
     model.load_state_dict(best_state)
     model.eval()
     return TrainingResult(
@@ -256,8 +287,11 @@ def _average_gradients(parameters: list[Tensor], world: int) -> None:
             parameter.grad /= world
 
 
-def _average_across_ranks(values: dict[str, float], world: int) -> dict[str, float]:
+def _average_across_ranks(
+    values: dict[str, float], world: int, device: torch.device
+) -> dict[str, float]:
     names = sorted(values)
-    stacked = torch.tensor([values[name] for name in names], dtype=torch.float64)
+    # NCCL reduces GPU tensors only; float64 is fine for both backends.
+    stacked = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
     dist.all_reduce(stacked)
     return {name: float(v) / world for name, v in zip(names, stacked, strict=True)}
