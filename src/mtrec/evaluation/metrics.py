@@ -60,7 +60,7 @@ def evaluate_ranking(
     seen_users: np.ndarray,
     seen_items: np.ndarray,
     ks: tuple[int, ...],
-    batch_size: int = 256,
+    batch_size: int | None = None,
     keep_top: int = 0,
 ) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray | None]:
     """Rank every item for every user with ground truth; mask what the user has already seen.
@@ -69,6 +69,10 @@ def evaluate_ranking(
     metrics, the per-user values (for slices and bootstraps) keyed by metric name, with
     ``users`` holding the user indices, and, when ``keep_top > 0``, the (U, keep_top) top items.
     """
+    if batch_size is None:
+        # Pair-scoring models hold (users x items x hidden) activations per batch: about 2M
+        # (user, item) pairs a batch keeps that near 1 GB at any catalogue size.
+        batch_size = int(np.clip(2_000_000 // max(n_items, 1), 8, 256))
     users = np.unique(truth_users)
     # A K beyond the catalogue ranks every item: the missing positions count as misses.
     keep_top = min(keep_top, n_items)
