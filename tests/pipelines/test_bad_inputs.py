@@ -93,6 +93,14 @@ def _empty_file(folder: Path) -> dict[str, Path]:
     return {"interactions": folder / "inter.csv", "items": folder / "items.csv"}
 
 
+def _non_utf8(folder: Path) -> dict[str, Path]:
+    interactions, items = _frames()
+    interactions.to_csv(folder / "inter.csv", index=False)
+    text = items.to_csv(index=False).replace("night", "Caf\xe9 night", 1)
+    (folder / "items.csv").write_bytes(text.encode("latin-1"))  # a byte 0xE9 alone: not UTF-8
+    return {"interactions": folder / "inter.csv", "items": folder / "items.csv"}
+
+
 def _huge_text(i: pd.DataFrame, it: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     it["title"] = it["title"].astype(str)
     it.loc[3, "title"] = "x" * 1_000_000
@@ -122,6 +130,7 @@ CASES = [
     ("truncated_parquet", _truncated_parquet, ["inter.parquet", "could not read"]),
     ("missing_file", _missing_file, ["data file not found", "no-such-inter.csv"]),
     ("empty_file", _empty_file, ["data file is empty", "inter.csv"]),
+    ("non_utf8_text", _non_utf8, ["not valid UTF-8", "items.csv", "0xe9"]),
     (
         "one_mb_text",
         _edit(_huge_text),
