@@ -133,12 +133,13 @@ def _training_outcome(report: dict[str, Any], config: RunConfig) -> dict[str, An
     return {
         "candidate_version": decision.get("version"),
         "train_until": config.split.valid_start,
+        # On every window user it can rank; the gate's "candidate" is on production's users.
         f"candidate_{metric}": report.get("test", {}).get(metric),
         "promoted": bool(decision.get("promote")),
         "reason": decision.get("reason"),
         "gate": {
             k: bootstrap.get(k)
-            for k in ("users", "mean_difference", "low", "high")
+            for k in ("users", "candidate", "production", "mean_difference", "low", "high")
             if k in bootstrap
         },  # fmt: skip
         "run": report.get("run", {}).get("name"),

@@ -42,6 +42,8 @@ def render_timeline_html(
         decision = ("–" if not cycle.get("retrained") else
                     "<span class='badge yes'>promoted</span>" if promoted else
                     "<span class='badge no'>refused</span>")  # fmt: skip
+        gate = cycle.get("gate") or {}
+        shared = _candidate_on_shared_users(cycle, metric)
         run_dir = cycle.get("run_dir")
         evaluation = Path(run_dir) / "evaluation.html" if run_dir else None
         rows.append(
@@ -52,6 +54,8 @@ def render_timeline_html(
             f"<td>{_num(cycle.get(f'production_{metric}'))}</td>"
             f"<td>{drift_cell}</td>"
             f"<td>{html.escape(str(cycle.get('trigger', '–')))}</td>"
+            f"<td>{_num(shared)}</td>"
+            f"<td>{_num(gate.get('low'))} … {_num(gate.get('high'))}</td>"
             f"<td>{_num(cycle.get(f'candidate_{metric}'))}</td>"
             f"<td>{decision}</td>"
             f"<td style='text-align:left'>"
@@ -63,11 +67,13 @@ def render_timeline_html(
         for h in (
             "window",
             "interactions",
-            "users scored",
+            "users production knows",
             f"production {metric}",
             "drifted share",
             "retrain trigger",
-            f"candidate {metric}",
+            f"candidate {metric}, same users",
+            "95% interval of the difference",
+            f"candidate {metric}, all window users",
             "decision",
             "reason",
         )  # fmt: skip
@@ -75,7 +81,7 @@ def render_timeline_html(
     chart = line_chart(
         {
             f"production {metric}": [_float(c.get(f"production_{metric}")) for c in cycles],
-            f"candidate {metric}": [_float(c.get(f"candidate_{metric}")) for c in cycles],
+            f"candidate {metric}": [_candidate_on_shared_users(c, metric) for c in cycles],
             "drifted share": [_float((c.get("drift") or {}).get("drifted_share")) for c in cycles],
         },
         f"{metric} on each new window, and its drifted share (x: cycle)",
@@ -95,3 +101,14 @@ def render_timeline_html(
 
 def _float(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _candidate_on_shared_users(cycle: dict[str, Any], metric: str) -> float:
+    """The candidate on the users production knows, as the gate compared them (records made
+    before the gate's means were kept: production's value plus the mean difference)."""
+    gate = cycle.get("gate") or {}
+    if "candidate" in gate:
+        return _float(gate["candidate"])
+    if "mean_difference" in gate:
+        return _float(cycle.get(f"production_{metric}")) + float(gate["mean_difference"])
+    return math.nan
