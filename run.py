@@ -167,6 +167,8 @@ def export_run(run: object, config: RunConfig) -> dict:
         "drift.html": str(steps["report_drift"].outputs["drift_report"][0].load()),
         "evaluation.html": str(steps["render_report"].outputs["evaluation_report"][0].load()),
     }
+    stage = _stage_of(config, decision["version"])
+    report["stage"] = stage  # at export; a later promotion may archive it
     reports_dir = config.reports_dir
     run_dir = write_run_reports(reports_dir / run.name, report, recommendations, pages)
     point_latest(reports_dir, run_dir)
@@ -186,7 +188,6 @@ def export_run(run: object, config: RunConfig) -> dict:
                   else text_drift["status"])  # fmt: skip
         print(f"text-embedding drift: {text_drift['new_items']} new items, {detail}, "
               f"detected={text_drift['drift_detected']}")  # fmt: skip
-    stage = _stage_of(config, decision["version"])
     when = "registered earlier, decision" if "register_model" in cached else "decision"
     print(f"model version {decision['version']}: {when}: promote={decision['promote']} "
           f"({decision['reason']}); stage now: {stage}")  # fmt: skip

@@ -271,7 +271,8 @@ def build_reports(root: Path) -> Path:
     drift_html, drift = run_drift_report(train, test, items, users, DriftConfig(max_rows=200))
     metrics = _metrics()
     promotion = {"promote": True, "version": "3", "reason": "first version"}
-    report = {**metrics, "drift": drift.to_dict(), "promotion": promotion}
+    report = {**metrics, "drift": drift.to_dict(), "promotion": promotion,
+              "run": {"name": RUN, "id": "0"}, "stage": "production"}  # fmt: skip
     pages = {
         "evaluation.html": render_evaluation_report(
             metrics, _history(), None, drift.to_dict(), promotion, (10, 20)

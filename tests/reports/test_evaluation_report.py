@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from mtrec.reports.evaluation import line_chart, render_evaluation_report
 from mtrec.reports.index import render_index
@@ -58,13 +59,23 @@ def test_index_lists_runs_with_links_and_skips_latest(tmp_path):
         metrics = {"test": {"ndcg@10": ndcg, "recall@10": 0.1},
                    "baselines": {"popularity": {"ndcg@10": 0.05}},
                    "promotion": {"promote": name == "run-a", "version": name},
-                   "drift": {"drift_detected": name == "run-b"}}  # fmt: skip
+                   "drift": {"drift_detected": name == "run-b"},
+                   "run": {"name": name},
+                   "stage": "production" if name == "run-a" else "none"}  # fmt: skip
         (folder / "metrics.json").write_text(json.dumps(metrics))
         (folder / "evaluation.html").write_text("<html></html>")
     (tmp_path / "latest").symlink_to("run-b")
+    # Not runs: the comparison (a metrics.json of its own kind) and the backtest are linked.
+    for other in ("comparison", "backtest"):
+        (tmp_path / other).mkdir()
+        (tmp_path / other / "index.html").write_text("<html></html>")
+    (tmp_path / "comparison" / "metrics.json").write_text(json.dumps({"comparison": {}}))
     page = render_index(tmp_path)
-    assert page.count("<tr><td>run-") == 2
+    rows = re.findall(r"<tr><td>\d{4}-\d{2}-\d{2} \d{2}:\d{2}</td><td>(run-\w)</td>", page)
+    assert sorted(rows) == ["run-a", "run-b"] and "<td>comparison</td>" not in page
+    assert "href='comparison/index.html'" in page and "href='backtest/index.html'" in page
     assert "href='run-a/evaluation.html'" in page and "0.2000" in page
+    assert "<td>run-a</td><td>run-a</td><td>production</td><td>promoted</td>" in page
     assert "drift.html" not in page  # only pages that exist are linked
 
 
