@@ -102,7 +102,7 @@ def _ru_maxrss_mb() -> float:
 
 
 def measure_size(
-    n: int, cache: Path, seed: int, eval_users: int, eval_batch: int, regenerate: bool
+    n: int, cache: Path, seed: int, eval_users: int, eval_batch: int | None, regenerate: bool
 ) -> dict[str, Any]:
     """Every stage on ``n`` synthetic interactions, in this process."""
     import numpy as np
@@ -281,8 +281,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-users", type=int, default=2000)
     parser.add_argument(
-        "--eval-batch", type=int, default=256, help="users scored at once (library default 256)"
-    )
+        "--eval-batch", type=int,
+        help="users scored at once (default: the library's, about 2M user-item pairs a batch)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per size; medians kept")
     parser.add_argument("--regenerate", action="store_true", help="ignore the data cache")
@@ -309,9 +310,10 @@ def main() -> None:
             print(f"{n:,} interactions, run {repeat + 1}/{args.repeats}", file=sys.stderr)
             command = [
                 sys.executable, __file__, "--one", str(n), "--seed", str(args.seed),
-                "--eval-users", str(args.eval_users), "--eval-batch", str(args.eval_batch),
-                "--cache", str(args.cache),
-            ] + (["--threads", str(args.threads)] if args.threads else []) + (
+                "--eval-users", str(args.eval_users), "--cache", str(args.cache),
+            ] + (["--eval-batch", str(args.eval_batch)] if args.eval_batch else []) + (
+                ["--threads", str(args.threads)] if args.threads else []
+            ) + (
                 ["--regenerate"] if args.regenerate and repeat == 0 else []
             )  # fmt: skip
             done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
