@@ -34,10 +34,8 @@ def aligned_scorer(
     """A ``score_users`` over the current indices, and the (U,) mask of current users the
     model knows. Items unknown to the model score ``-inf``."""
     model = trained.build()
-    own_users = {u: i for i, u in enumerate(trained.user_ids)}
-    own_items = {item: i for i, item in enumerate(trained.item_ids)}
-    user_map = np.array([own_users.get(str(u), -1) for u in user_ids], dtype=np.int64)
-    item_map = np.array([own_items.get(str(i), -1) for i in item_ids], dtype=np.int64)
+    user_map = _index_map(trained.user_ids, user_ids)
+    item_map = _index_map(trained.item_ids, item_ids)
     known_items = torch.from_numpy(item_map >= 0)
     columns = torch.from_numpy(np.maximum(item_map, 0))
 
@@ -110,6 +108,24 @@ def paired_bootstrap(
     )  # fmt: skip
 
 
+def _on_shared_users(
+    candidate: TrainedModel,
+    production: TrainedModel,
+    truth: pd.DataFrame,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor],
+           pd.DataFrame]:  # fmt: skip
+    """Both models' scorers over the current indices, and the ``truth`` rows of the users
+    production knows (the candidate, trained on the current data, knows them all)."""
+    candidate_score, _ = aligned_scorer(candidate, users["user_id"], items["item_id"])
+    production_score, known = aligned_scorer(production, users["user_id"], items["item_id"])
+    shared = truth[known[truth["user_idx"].to_numpy(np.int64)]]
+    if shared.empty:
+        raise ValueError("production knows none of the evaluated users: nothing to compare on")
+    return candidate_score, production_score, shared
+
+
 def head_to_head(
     candidate: TrainedModel,
     production: TrainedModel,
@@ -125,11 +141,9 @@ def head_to_head(
     """Both models on ``truth`` (current indices), on the users both know: the paired bootstrap
     of ``metric`` and the prediction drift between their recommendations."""
     n_items = len(items)
-    candidate_score, _ = aligned_scorer(candidate, users["user_id"], items["item_id"])
-    production_score, known = aligned_scorer(production, users["user_id"], items["item_id"])
-    shared = truth[known[truth["user_idx"].to_numpy(np.int64)]]
-    if shared.empty:
-        raise ValueError("production knows none of the evaluated users: nothing to compare on")
+    candidate_score, production_score, shared = _on_shared_users(
+        candidate, production, truth, users, items
+    )
     a = per_user_metric(candidate_score, n_items, shared, history, metric)
     b = per_user_metric(production_score, n_items, shared, history, metric)
     result = paired_bootstrap(a.to_numpy(), b.reindex(a.index).to_numpy(), samples, confidence,
@@ -204,11 +218,9 @@ def same_data_metrics(
     ``truth``/``history`` are in the current (candidate's) indices; production's pairs are
     translated into its own."""
     n_items = len(items)
-    candidate_score, _ = aligned_scorer(candidate, users["user_id"], items["item_id"])
-    production_score, known = aligned_scorer(production, users["user_id"], items["item_id"])
-    shared = truth[known[truth["user_idx"].to_numpy(np.int64)]]
-    if shared.empty:
-        raise ValueError("production knows none of the evaluated users: nothing to compare on")
+    candidate_score, production_score, shared = _on_shared_users(
+        candidate, production, truth, users, items
+    )
     result: dict[str, Any] = {"users": int(shared["user_idx"].nunique())}
     for name, score in (("candidate", candidate_score), ("production", production_score)):
         result[name], _, _ = evaluate_ranking(
