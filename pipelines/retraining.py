@@ -13,7 +13,6 @@ ZenML's local orchestrator has no schedules: cron or a systemd timer runs ``make
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -180,6 +179,3 @@ def _drift(config: RunConfig, reference: pd.DataFrame, current: pd.DataFrame, ra
             "n_drifted": result.get("n_drifted"), "n_columns": result.get("n_columns"),
             "page": str(folder / "drift.html")}  # fmt: skip
 
-
-def nan_to_none(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
