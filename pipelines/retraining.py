@@ -178,4 +178,3 @@ def _drift(config: RunConfig, reference: pd.DataFrame, current: pd.DataFrame, ra
             "drift_detected": bool(result.get("drift_detected")),
             "n_drifted": result.get("n_drifted"), "n_columns": result.get("n_columns"),
             "page": str(folder / "drift.html")}  # fmt: skip
-
