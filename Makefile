@@ -8,6 +8,8 @@ RETRAIN_CONFIG ?= configs/retrain.yaml
 WINDOWS ?= 6
 PORT ?= 8000
 SIZES ?= 100000 1000000 10000000
+COLD_RUNS ?= 3
+WARM_RUNS ?= 3
 DASHBOARD_PORT ?= 8237
 
 # No model hub, no telemetry; the ZenML store lives in the project unless told otherwise.
@@ -19,7 +21,7 @@ export GX_ANALYTICS_ENABLED := False
 export ZENML_CONFIG_PATH ?= $(CURDIR)/.zenml
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline test test-fast lint format clean bench bench-encode bench-train bench-scale recommend compare reports dashboard retrain backtest
+.PHONY: help install pipeline test test-fast lint format clean bench bench-encode bench-train bench-pipeline bench-scale recommend compare reports dashboard retrain backtest
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -79,12 +81,15 @@ bench-encode: install ## Encoder throughput vs sentence-transformers on MovieLen
 bench-train: install ## Training samples/s and full-ranking users/s (10,000 items)
 	$(BIN)/python bench/train_eval.py
 
+bench-pipeline: install ## `make pipeline` cold and warm, each step's time (COLD_RUNS=3 WARM_RUNS=3)
+	$(BIN)/python bench/pipeline.py --cold-runs $(COLD_RUNS) --warm-runs $(WARM_RUNS)
+
 # Not part of `make bench`: at 10M interactions one training epoch alone takes tens of minutes
 # on two cores (see README, Scale).
 bench-scale: install ## Load/validate/split/train/evaluate cost on synthetic logs of SIZES interactions
 	$(BIN)/python bench/scale.py --sizes $(SIZES)
 
-bench: bench-encode bench-train ## Run the benchmarks; figures go to bench/results.json
+bench: bench-encode bench-train bench-pipeline ## Run the benchmarks; figures go to bench/results.json
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .

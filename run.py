@@ -157,7 +157,11 @@ def export_run(run: object, config: RunConfig) -> dict:
     report = {
         **metrics,
         "ablations": ablations,
-        "training": {k: history[k] for k in ("best_epoch", "best_valid", "seconds")},
+        "training": {
+            k: history[k]
+            for k in ("best_epoch", "best_valid", "seconds", "seconds_to_best")
+            if k in history
+        },
         "drift": drift_summary,
         "promotion": decision,
         "run": {"name": run.name, "id": str(run.id)},

@@ -159,7 +159,7 @@ def measure_size(
         seen = split.train[np.isin(split.train["user_idx"].to_numpy(), chosen)]
         with torch.inference_mode():
             means, _, _ = evaluate_ranking(
-                model.score_items, len(data.items),
+                model.catalogue_scorer(), len(data.items),
                 truth["user_idx"].to_numpy(), truth["item_idx"].to_numpy(),
                 seen["user_idx"].to_numpy(), seen["item_idx"].to_numpy(), (10, 20),
                 batch_size=eval_batch,

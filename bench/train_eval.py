@@ -6,7 +6,9 @@
 - Full ranking: a model of the default shape over a synthetic catalogue of ``--items`` items
   (text width 384, as MiniLM) scoring every item for ``--users`` users through
   :func:`mtrec.evaluation.metrics.evaluate_ranking` (batched matrix products and top-k on
-  tensors, seen items masked), reported as users/s with the peak resident memory.
+  tensors, seen items masked), reported as users/s with the peak resident memory, for both
+  ranking heads (``model.ranking_interaction``): ``dot`` ranks with one matrix product per
+  batch of users, ``neumf`` runs its pair MLP over every (user, item) combination.
 
 Each figure is the median of ``--repeats`` runs; results merge into ``bench/results.json``.
 """
@@ -58,6 +60,7 @@ def training_throughput(config: RunConfig, epochs: int, repeats: int) -> dict[st
 def ranking_throughput(
     config: RunConfig, n_users: int, n_items: int, repeats: int
 ) -> dict[str, float]:
+    """Users/s and peak memory of full ranking with ``config.model``'s ranking head."""
     rng = np.random.default_rng(0)
     per_user = 20
     users = np.repeat(np.arange(n_users), per_user)
@@ -76,8 +79,8 @@ def ranking_throughput(
     for _ in range(repeats):
         started = time.perf_counter()
         with torch.inference_mode():
-            evaluate_ranking(model.score_items, n_items, truth_users, truth_items, users, items,
-                             (10, 20))  # fmt: skip
+            evaluate_ranking(model.catalogue_scorer(), n_items, truth_users, truth_items,
+                             users, items, (10, 20))  # fmt: skip
         rates.append(n_users / (time.perf_counter() - started))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"rank_users_per_s": statistics.median(rates), "rank_items": n_items,
@@ -95,13 +98,23 @@ def main() -> None:
     config = RunConfig()
     result = {
         **training_throughput(config, args.epochs, args.repeats),
-        **ranking_throughput(config, args.users, args.items, args.repeats),
+        "ranking_interaction": config.model.ranking_interaction,
         "threads": torch.get_num_threads(),
     }
     print(f"training ({result['architecture']}): {result['train_samples_per_s']:,.0f} samples/s "
           f"({result['train_rows_per_epoch']:,} rows per epoch)")  # fmt: skip
-    print(f"full ranking: {result['rank_users_per_s']:,.0f} users/s over {args.items:,} items, "
-          f"peak RSS {result['peak_rss_mb']:,.0f} MB")  # fmt: skip
+    # The lighter head first: ru_maxrss only grows, so its peak is not the other's.
+    for head in ("dot", "neumf"):
+        model = config.model.model_copy(update={"ranking_interaction": head})
+        ranking = ranking_throughput(config.model_copy(update={"model": model}), args.users,
+                                     args.items, args.repeats)  # fmt: skip
+        result[f"rank_{head}"] = ranking
+        if head == config.model.ranking_interaction:
+            result |= ranking
+        default = " (default)" if head == result["ranking_interaction"] else ""
+        print(f"full ranking, {head} head{default}: "
+              f"{ranking['rank_users_per_s']:,.0f} users/s over {args.items:,} items, "
+              f"peak RSS {ranking['peak_rss_mb']:,.0f} MB")  # fmt: skip
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results["train_eval"] = result
     args.results.parent.mkdir(parents=True, exist_ok=True)

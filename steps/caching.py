@@ -6,9 +6,6 @@ invalidate cached results.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from zenml.config.cache_policy import CachePolicy
 
 import mtrec
@@ -16,12 +13,7 @@ import mtrec
 
 def library_code_hash() -> str:
     """SHA-256 over every module of the ``mtrec`` package, in path order."""
-    root = Path(mtrec.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return mtrec.code_fingerprint()
 
 
 LIBRARY_CACHE_POLICY = CachePolicy(cache_func=library_code_hash)

@@ -256,6 +256,11 @@ class ModelConfig(_Section):
     item_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Share of training rows whose item id embedding is hidden, so the model learns to score
     items from text alone (what a cold item has)."""
+    ranking_interaction: Literal["neumf", "dot"] = "neumf"
+    """The ranking task's head over the user and item representations: ``neumf``, a
+    generalised matrix factorisation term plus an MLP over the pair (He et al. 2017); ``dot``,
+    the factorisation term alone, so full ranking is one matrix product per batch of users
+    (a two-tower model). The other tasks keep the NeuMF head."""
     tasks: dict[str, TaskConfig] = Field(default_factory=_default_tasks)
     """Declared tasks by name (see :class:`TaskConfig`); exactly one has kind ``ranking``."""
 

@@ -7,6 +7,7 @@ from conftest import make_interactions
 from mtrec.config import RunConfig, SplitConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
+from mtrec.evaluation import comparison
 from mtrec.evaluation.comparison import (
     Prepared,
     compare,
@@ -38,7 +39,12 @@ def prepared() -> Prepared:
 
 def test_default_variants_cover_every_combination_and_single_tasks() -> None:
     variants = default_variants(CONFIG)
-    assert len([n for n in variants if "+" in n]) == 12
+    assert len([n for n in variants if "+" in n and not n.endswith(" head")]) == 12
+    other = "dot" if CONFIG.model.ranking_interaction == "neumf" else "neumf"
+    default = f"{CONFIG.model.architecture}+{CONFIG.training.task_weighting}"
+    head_model, _ = variant_configs(CONFIG, variants[f"{default}, {other} head"])
+    assert head_model.ranking_interaction == other
+    assert head_model.architecture == CONFIG.model.architecture
     assert {"ple+gradnorm", "mmoe+dwa", "shared_bottom+uncertainty"} <= set(variants)
     watch_model, _ = variant_configs(CONFIG, variants["single-task watch"])
     assert list(watch_model.tasks) == ["watch"]
@@ -50,7 +56,7 @@ def test_default_variants_cover_every_combination_and_single_tasks() -> None:
     assert mmoe.embedding_dim == 8  # the run's other settings are kept
 
 
-def test_compare_rows_resume_and_render(prepared: Prepared) -> None:
+def test_compare_rows_resume_and_render(prepared: Prepared, monkeypatch) -> None:
     variants = {k: v for k, v in default_variants(CONFIG).items()
                 if k in ("shared_bottom+static", "single-task rating")}  # fmt: skip
     seen: list[str] = []
@@ -68,6 +74,12 @@ def test_compare_rows_resume_and_render(prepared: Prepared) -> None:
     again: list[str] = []
     same = compare(CONFIG, prepared, variants, rows, lambda n, r: again.append(n), ("popularity",))
     assert again == [] and same == rows
+
+    # Rows trained by other library code are stale: a code change retrains them.
+    monkeypatch.setattr(comparison, "code_fingerprint", lambda: "other-code")
+    retrained: list[str] = []
+    compare(CONFIG, prepared, variants, rows, lambda n, r: retrained.append(n), ("popularity",))
+    assert retrained == ["shared_bottom+static", "single-task rating"]
 
     table = comparison_table(rows)
     assert list(table.index) == sorted(rows, key=lambda n: -rows[n]["ndcg@10"])

@@ -22,10 +22,12 @@ SETTINGS = [
     ("mmoe", {"n_experts": 3}),
     ("ple", {"n_experts": 2, "n_task_experts": 1, "levels": 1}),
     ("ple", {"n_experts": 2, "n_task_experts": 2, "levels": 2}),
+    ("ple", {"n_experts": 2, "ranking_interaction": "dot"}),
+    ("mmoe", {"n_experts": 2, "ranking_interaction": "dot"}),
 ]
 
 
-def _network(architecture: str, item_seen: torch.Tensor | None = None, **extra: int):
+def _network(architecture: str, item_seen: torch.Tensor | None = None, **extra: int | str):
     torch.manual_seed(0)
     spec = ModelSpec(
         n_users=N_USERS, n_items=N_ITEMS, user_text_dim=5, item_text_dim=7, embedding_dim=8,
@@ -83,6 +85,53 @@ def test_save_load_round_trip_keeps_scores(architecture, extra):
         torch.testing.assert_close(
             rebuilt.score_items(torch.arange(N_USERS)), network.score_items(torch.arange(N_USERS))
         )
+
+
+@pytest.mark.parametrize(("architecture", "extra"), SETTINGS)
+def test_forward_once_per_distinct_id_equals_a_pass_per_row(architecture, extra):
+    """The side networks run once per distinct user and item of a batch; every row must still
+    get its own pass's output, and the gradients must be the same as well."""
+    network = _network(architecture, **extra)
+    users = torch.tensor([0, 3, 3, 1, 0, 5, 3])
+    items = torch.tensor([2, 2, 8, 2, 4, 4, 0])
+    out = network({"user": users, "item": items})
+    per_row_users, per_row_items = network.task_users(users), network.task_items(items)
+    for task, tower in network.towers.items():
+        expected = tower.pair(per_row_users[task], per_row_items[task])
+        expected = expected + network.spec.offsets.get(task, 0.0)
+        torch.testing.assert_close(out[task], expected)
+    grads = torch.autograd.grad(sum(v.sum() for v in out.values()), list(network.parameters()),
+                                allow_unused=True)  # fmt: skip
+    reference = sum(
+        tower.pair(per_row_users[t], per_row_items[t]).sum() for t, tower in network.towers.items()
+    )
+    expected_grads = torch.autograd.grad(reference, list(network.parameters()), allow_unused=True)
+    for got, want in zip(grads, expected_grads, strict=True):
+        assert (got is None) == (want is None)
+        if got is not None:
+            torch.testing.assert_close(got, want)
+
+
+def test_dot_ranking_head_is_one_matrix_product():
+    network = _network("ple", n_experts=2, ranking_interaction="dot")
+    tower = network.towers["watch"]
+    assert not any(isinstance(m, torch.nn.Sequential) for m in tower.modules())
+    assert type(network.towers["like"]).__name__ == "PairTower"  # other tasks keep NeuMF
+    with torch.no_grad():
+        u = network.task_users(torch.arange(N_USERS))["watch"]
+        v = network.task_items(torch.arange(N_ITEMS))["watch"]
+        w, b = tower.gmf.weight[0], tower.gmf.bias
+        expected = (u * w) @ v.T + b + (u @ tower.w_user.weight[0])[:, None]
+        expected = expected + (v @ tower.w_item.weight[0])[None, :]
+        torch.testing.assert_close(network.score_items(torch.arange(N_USERS)), expected)
+
+
+def test_unknown_ranking_interaction_is_refused():
+    with pytest.raises(ValueError, match="ranking_interaction"):
+        ModelSpec(n_users=2, n_items=2, user_text_dim=3, item_text_dim=3,
+                  ranking_interaction="mlp")  # fmt: skip
+    with pytest.raises(ValueError, match="ranking_interaction"):
+        ModelConfig(ranking_interaction="mlp")
 
 
 def test_mmoe_gates_are_per_task_mixtures():

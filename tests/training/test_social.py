@@ -47,8 +47,8 @@ def _homophily(seed: int = 0):
 
 MODEL = ModelConfig.model_validate({
     "architecture": "shared_bottom", "embedding_dim": 8, "hidden_dims": [16],
-    "tower_dims": [8], "use_text": False, "tasks": {"watch": {}},
-})  # fmt: skip
+    "tower_dims": [8], "use_text": False, "tasks": {"watch": {}}, "dropout": 0.0,
+})  # fmt: skip  # dropout 0: a network this small learns the links only without it
 TRAINING = TrainingConfig(epochs=20, batch_size=64, learning_rate=0.01, patience=20, seed=3)
 
 
@@ -72,8 +72,13 @@ def test_held_out_edges_keep_both_directions_together() -> None:
     assert len(social_edges(edges, MODEL.tasks)) == len(edges)  # no link task: all edges
 
 
+SEEDS = (1, 2, 3)
+
+
 @pytest.fixture(scope="module")
-def trained_pair():
+def trained_pairs():
+    """Models without and with the social input, for each of three training seeds: on data
+    this small one seed's difference is noisy."""
     frame, users, edges = _homophily()
     split = split_interactions(frame, SplitConfig(ratios=(0.4, 0.2, 0.4), seed=0))
     rng = np.random.default_rng(1)
@@ -81,25 +86,28 @@ def trained_pair():
     user_emb = rng.normal(size=(N_USERS, 4)).astype(np.float32)
     item_ids = pd.Series([f"i{i}" for i in range(N_ITEMS)])
     runs = {}
-    for social in (False, True):
-        runs[social] = fit_recommender(
-            split.train, split.valid, item_emb, user_emb, users["user_id"], item_ids, MODEL,
-            TRAINING, edges=edges if social else None,
-        )[0].build()  # fmt: skip
+    for seed in SEEDS:
+        for social in (False, True):
+            runs[seed, social] = fit_recommender(
+                split.train, split.valid, item_emb, user_emb, users["user_id"], item_ids, MODEL,
+                TRAINING.model_copy(update={"seed": seed}), edges=edges if social else None,
+            )[0].build()  # fmt: skip
     return split, edges, runs
 
 
-def test_the_social_input_helps_under_homophily(trained_pair) -> None:
-    split, _, runs = trained_pair
+def test_the_social_input_helps_under_homophily(trained_pairs) -> None:
+    split, _, runs = trained_pairs
     history = pd.concat([split.train, split.valid])
     ndcg = {
-        social: rank_split(model.score_items, N_ITEMS, split.test, history, (10,)).metrics[
-            "ndcg@10"
-        ]
-        for social, model in runs.items()
+        key: rank_split(model.score_items, N_ITEMS, split.test, history, (10,)).metrics["ndcg@10"]
+        for key, model in runs.items()
     }
-    assert runs[True].spec.n_friend_links > 0 and runs[False].spec.n_friend_links == 0
-    assert ndcg[True] > ndcg[False] + 0.015, ndcg  # measured: 0.136 against 0.110
+    assert all(runs[s, True].spec.n_friend_links > 0 for s in SEEDS)
+    assert all(runs[s, False].spec.n_friend_links == 0 for s in SEEDS)
+    gains = [ndcg[s, True] - ndcg[s, False] for s in SEEDS]
+    # measured: +0.048, +0.053, +0.030 (NDCG@10 about 0.10 without the social input)
+    assert np.mean(gains) > 0.02, gains
+    assert all(gain > 0 for gain in gains), gains
 
 
 def test_link_task_predicts_held_out_edges() -> None:

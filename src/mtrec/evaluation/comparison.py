@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtrec import code_fingerprint
 from mtrec.config import ModelConfig, RunConfig, TrainingConfig
 from mtrec.data.prepare import index_edges, index_interactions
 from mtrec.data.sources import load_raw
@@ -83,7 +84,8 @@ def prepare(config: RunConfig) -> Prepared:
 def default_variants(config: RunConfig) -> dict[str, dict[str, Any]]:
     """Name -> ``{"model": {...}, "training": {...}}`` overrides of the run config.
 
-    Every architecture with every weighting scheme, and the two single-task models: ``watch``
+    Every architecture with every weighting scheme (with the config's ranking head), the
+    config's own combination with the other ranking head, and the two single-task models: ``watch``
     alone (the ranking model) and ``rating`` alone (its RMSE; the ranking head is kept at
     weight 0 because every model needs one to rank, and early stopping reads the RMSE).
     """
@@ -94,6 +96,10 @@ def default_variants(config: RunConfig) -> dict[str, dict[str, Any]]:
                 "model": {"architecture": architecture},
                 "training": {"task_weighting": weighting},
             }
+    # The default combination with the other ranking head: what the head costs or gains.
+    other = "neumf" if config.model.ranking_interaction == "dot" else "dot"
+    default = f"{config.model.architecture}+{config.training.task_weighting}"
+    variants[f"{default}, {other} head"] = {"model": {"ranking_interaction": other}}
     ranking = config.model.ranking_task
     variants[f"single-task {ranking}"] = {
         "model": {"tasks": {ranking: config.model.tasks[ranking].model_dump()}},
@@ -121,10 +127,10 @@ def variant_configs(
     return model, training
 
 
-def _key(model: ModelConfig, training: TrainingConfig, data: Prepared) -> str:
+def _key(model: ModelConfig, training: TrainingConfig, data: Prepared, code: str) -> str:
     payload = json.dumps(
         [model.model_dump(mode="json"), training.model_dump(mode="json"),
-         len(data.train), len(data.valid), len(data.test)], sort_keys=True,
+         len(data.train), len(data.valid), len(data.test), code], sort_keys=True,
     )  # fmt: skip
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -145,6 +151,7 @@ def compare(
     history = pd.concat([data.train, data.valid], ignore_index=True)
     n_users, n_items = len(data.users), len(data.items)
     evaluation = config.evaluation
+    code = code_fingerprint()  # a row trained by other code is stale
     for name in baselines:
         key = f"baseline:{name}:{len(data.train)}:{len(data.test)}"
         if done.get(name, {}).get("key") == key:
@@ -159,7 +166,7 @@ def compare(
             on_row(name, rows[name])
     for name, overrides in variants.items():
         model_config, training_config = variant_configs(config, overrides)
-        key = _key(model_config, training_config, data)
+        key = _key(model_config, training_config, data, code)
         if done.get(name, {}).get("key") == key:
             rows[name] = done[name]
             continue
@@ -178,6 +185,7 @@ def compare(
             "kind": "single-task" if name.startswith("single-task") else "multi-task",
             "architecture": model_config.architecture,
             "weighting": training_config.task_weighting,
+            "ranking_head": model_config.ranking_interaction,
             "tasks": sorted(t for t, c in model_config.tasks.items() if c.weight > 0),
             "train_seconds": result.seconds,
             "best_epoch": result.best_epoch,

@@ -65,7 +65,7 @@ def model_ranking(
     keep_top: int = 0,
 ) -> RankingResult:
     model.eval()
-    return rank_split(model.score_items, model.spec.n_items, truth, history, ks, keep_top)
+    return rank_split(model.catalogue_scorer(), model.spec.n_items, truth, history, ks, keep_top)
 
 
 def popularity_ranking(

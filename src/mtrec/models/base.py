@@ -5,7 +5,7 @@ embedding. The id embedding is scaled by a per-id weight in [0, 1] (the ``*_seen
 with no training interaction get 0, so an unseen item is scored from its text alone instead of
 from an untrained random row, and rarely seen items get a shrunken id (``n / (n + c)``, see
 :func:`mtrec.training.fit.build_model`); with ``item_id_dropout`` the
-item id is hidden for a share of training rows (Volkovs et al., "DropoutNet", NeurIPS 2017) so
+item id is hidden for a share of each batch's items (Volkovs et al., "DropoutNet", NeurIPS 2017) so
 the towers also learn to score from text alone.
 
 Each architecture turns the user and item inputs into one representation per task
@@ -18,6 +18,7 @@ products instead of one network call per (user, item) pair.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -42,6 +43,8 @@ class ModelSpec:
     tasks: tuple[str, ...] = TASKS
     ranking_task: str = "watch"
     """The task whose scores order the catalogue (``score_items``)."""
+    ranking_interaction: str = "neumf"
+    """The ranking task's head: ``neumf`` (:class:`PairTower`) or ``dot`` (:class:`DotTower`)."""
     offsets: dict[str, float] = field(default_factory=dict)
     """Added to a regression head's output: its training label mean, so heads start centred."""
     user_tasks: tuple[str, ...] = ()
@@ -65,6 +68,8 @@ class ModelSpec:
         unknown = named - set(self.tasks)
         if unknown:
             raise ValueError(f"spec names tasks it does not have: {sorted(unknown)}")
+        if self.ranking_interaction not in ("neumf", "dot"):
+            raise ValueError(f"unknown ranking_interaction {self.ranking_interaction!r}")
         if self.ranking_task in self.user_tasks:
             raise ValueError(f"the ranking task {self.ranking_task!r} cannot be user-level")
 
@@ -134,6 +139,30 @@ class PairTower(nn.Module):
         return (self.gmf(product) + deep).squeeze(-1)
 
 
+class DotTower(nn.Module):
+    """A factorised head: ``sum_h w_h u_h v_h + a.u + c.v + b``, the generalised matrix
+    factorisation term of :class:`PairTower` with linear user and item terms and no MLP. The
+    deep user and item side networks stay; what goes is the pair MLP, so ranking the catalogue
+    for a batch of users is one (B, H) x (H, I) product instead of a (B, I, T) hidden layer
+    (the two-tower recommenders of Covington et al., "Deep Neural Networks for YouTube
+    Recommendations", RecSys 2016)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gmf = nn.Linear(dim, 1)
+        self.w_user = nn.Linear(dim, 1, bias=False)
+        self.w_item = nn.Linear(dim, 1, bias=False)
+
+    def pair(self, u: Tensor, v: Tensor) -> Tensor:
+        """Logits for aligned pairs: u, v (B, H) -> (B,)."""
+        return (self.gmf(u * v) + self.w_user(u) + self.w_item(v)).squeeze(-1)
+
+    def grid(self, u: Tensor, v: Tensor) -> Tensor:
+        """Logits for every user-item combination: u (B, H), v (I, H) -> (B, I)."""
+        weighted = u * self.gmf.weight  # (B, H)
+        return torch.addmm(self.gmf.bias + self.w_user(u), weighted, v.T) + self.w_item(v).T
+
+
 class MultiTaskRecommender(nn.Module):
     """The interface every architecture shares: ``forward(batch) -> {task: output}``.
 
@@ -186,8 +215,11 @@ class MultiTaskRecommender(nn.Module):
             {task: PairTower(dim, spec.tower_dims, spec.dropout) for task in spec.link_tasks}
         )
         self.towers = nn.ModuleDict(
-            {task: PairTower(dim, spec.tower_dims, spec.dropout) for task in pair_tasks}
-        )
+            {task: DotTower(dim)
+             if task == spec.ranking_task and spec.ranking_interaction == "dot"
+             else PairTower(dim, spec.tower_dims, spec.dropout)
+             for task in pair_tasks}
+        )  # fmt: skip
         # A user-level task reads only its user representation: (B, H) -> (B,).
         self.user_heads = nn.ModuleDict(
             {task: nn.Sequential(*mlp([dim, *spec.tower_dims], spec.dropout),
@@ -222,12 +254,14 @@ class MultiTaskRecommender(nn.Module):
         return self.item_net(x)  # type: ignore[no-any-return]  # {task: (B, H)}
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        users, items = self.task_users(batch["user"]), self.task_items(batch["item"])
+        users = _per_distinct(self.task_users, batch["user"])
+        items = _per_distinct(self.task_items, batch["item"])
         out = {task: tower.pair(users[task], items[task]) for task, tower in self.towers.items()}
         for task, head in self.user_heads.items():
             out[task] = head(users[task]).squeeze(-1)
         if self.link_towers and "link_user" in batch:
-            a, b = self.task_users(batch["link_user"]), self.task_users(batch["link_friend"])
+            a = _per_distinct(self.task_users, batch["link_user"])
+            b = _per_distinct(self.task_users, batch["link_friend"])
             for task, tower in self.link_towers.items():
                 out[task] = tower.pair(a[task], b[task])  # (L,) link logits
         for task, offset in self.spec.offsets.items():
@@ -249,7 +283,27 @@ class MultiTaskRecommender(nn.Module):
     def score_items(self, users: Tensor, task: str | None = None) -> Tensor:
         """Scores of every catalogue item for each user: (B,) -> (B, I). ``task`` defaults to
         the ranking task; a regression task's scores omit its constant offset."""
+        return self.catalogue_scorer(task)(users)
+
+    def catalogue_scorer(self, task: str | None = None) -> Callable[[Tensor], Tensor]:
+        """``score_items`` for many batches of users: the catalogue's item representations are
+        computed once, here, so the weights must not change while the scorer is used."""
         task = task or self.spec.ranking_task
-        u = self.task_users(users)[task]
-        v = self.task_items(torch.arange(self.spec.n_items, device=users.device))[task]
-        return self.towers[task].grid(u, v)
+        tower = self.towers[task]
+        with torch.no_grad():
+            v = self.task_items(torch.arange(self.spec.n_items, device=self.item_seen.device))
+        items = v[task]  # (I, H)
+
+        def score(users: Tensor) -> Tensor:
+            return tower.grid(self.task_users(users)[task], items)  # type: ignore[operator]
+
+        return score
+
+
+def _per_distinct(side: Callable[[Tensor], dict[str, Tensor]], idx: Tensor) -> dict[str, Tensor]:
+    """``side(idx)`` computed once per distinct id and gathered back to the rows: (B,) ->
+    {task: (B, H)}. A training batch repeats users and items (positives and their negatives
+    share a user; popular items recur), and the side networks are most of a step's cost, so
+    this halves a MovieLens-100k step. Dropout then draws one mask per distinct id and batch."""
+    distinct, rows = torch.unique(idx, return_inverse=True)
+    return {task: value.index_select(0, rows) for task, value in side(distinct).items()}

@@ -38,11 +38,12 @@ def aligned_scorer(
     item_map = _index_map(trained.item_ids, item_ids)
     known_items = torch.from_numpy(item_map >= 0)
     columns = torch.from_numpy(np.maximum(item_map, 0))
+    score_items = model.catalogue_scorer()
 
     def score(users: torch.Tensor) -> torch.Tensor:
         own = torch.from_numpy(user_map[users.numpy()])
         with torch.inference_mode():
-            scores = model.score_items(own.clamp(min=0))[:, columns]  # (B, I_current)
+            scores = score_items(own.clamp(min=0))[:, columns]  # (B, I_current)
         return scores.masked_fill(~known_items, -torch.inf)
 
     return score, user_map >= 0

@@ -47,11 +47,12 @@ def recommend(
 
     frames = []
     model = trained.build()
+    score_items = model.catalogue_scorer()
     for start in range(0, len(known), batch_size):
         batch_ids = known[start : start + batch_size]
         users = torch.tensor([user_index[u] for u in batch_ids])
         with torch.no_grad():
-            scores = model.score_items(users).float()  # (B, I)
+            scores = score_items(users).float()  # (B, I)
         mine = seen[seen["user_id"].isin(batch_ids)]
         rows = mine["user_id"].map({u: r for r, u in enumerate(batch_ids)}).to_numpy(np.int64)
         scores[rows, mine["item"].to_numpy(np.int64)] = -torch.inf

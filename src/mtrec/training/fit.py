@@ -49,6 +49,7 @@ def build_model(
         levels=config.levels,
         tasks=tuple(config.tasks),
         ranking_task=config.ranking_task,
+        ranking_interaction=config.ranking_interaction,
         offsets={
             name: float(values.mean()) if len(values) else 0.0
             for name, values in interaction_labels(train, config.tasks, n_users).items()
@@ -102,7 +103,7 @@ def fit_recommender(
 
     def validate(network: MultiTaskRecommender) -> dict[str, float]:
         means, _, _ = evaluate_ranking(
-            network.score_items, network.spec.n_items, truth_u, truth_i, seen_u, seen_i, ks
+            network.catalogue_scorer(), network.spec.n_items, truth_u, truth_i, seen_u, seen_i, ks
         )
         if needs_tasks:
             means |= task_metrics(network, valid, train, model_config.tasks, training_config.seed)
@@ -124,5 +125,6 @@ def history_dict(result: TrainingResult) -> dict[str, object]:
         "best_epoch": result.best_epoch,
         "best_valid": result.best_valid,
         "seconds": result.seconds,
+        "seconds_to_best": sum(log.seconds for log in result.history[: result.best_epoch]),
         "epochs": [asdict(log) for log in result.history],
     }
