@@ -256,7 +256,7 @@ class ModelConfig(_Section):
     item_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Share of training rows whose item id embedding is hidden, so the model learns to score
     items from text alone (what a cold item has)."""
-    ranking_interaction: Literal["neumf", "dot"] = "neumf"
+    ranking_interaction: Literal["neumf", "dot"] = "dot"
     """The ranking task's head over the user and item representations: ``neumf``, a
     generalised matrix factorisation term plus an MLP over the pair (He et al. 2017); ``dot``,
     the factorisation term alone, so full ranking is one matrix product per batch of users
@@ -317,7 +317,7 @@ class TrainingConfig(_Section):
     nproc: int = Field(default=1, ge=1)
     """Processes for distributed data-parallel training: above 1, training runs under
     ``torchrun --nproc_per_node=nproc`` (gloo on CPU). See :mod:`mtrec.training.distributed`."""
-    task_weighting: Literal["static", "uncertainty", "dwa", "gradnorm"] = "static"
+    task_weighting: Literal["static", "uncertainty", "dwa", "gradnorm"] = "uncertainty"
     """How task losses are weighted: fixed (``model.tasks`` weights), uncertainty (Kendall et
     al. 2018), Dynamic Weight Average (Liu et al. 2019) or GradNorm (Chen et al. 2018). The
     configured weights stay as multipliers in every scheme."""

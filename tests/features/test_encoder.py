@@ -48,6 +48,30 @@ def test_single_text_matches_batched(encoder: TextEncoder) -> None:
         np.testing.assert_allclose(encoder.encode([TEXTS[i]])[0], vectors[i], atol=1e-5)
 
 
+def test_a_text_gets_the_same_bits_whatever_it_is_batched_with(encoder: TextEncoder) -> None:
+    """What lets the embedding store mix vectors from different runs: exact, not close."""
+    vectors = encoder.encode(TEXTS)
+    for subset in ([1, 3], [0, 2, 4, 5], [7], [6, 1, 0]):
+        np.testing.assert_array_equal(encoder.encode([TEXTS[i] for i in subset]), vectors[subset])
+
+
+def test_model_calls_have_one_shape_per_token_length(tiny_encoder_path: Path) -> None:
+    encoder = TextEncoder(tiny_encoder_path, max_length=16, batch_size=3)
+    shapes: list[tuple[int, ...]] = []
+    forward = encoder.model.forward
+
+    def recording(**batch):
+        assert bool(batch["attention_mask"].all())  # no padding
+        shapes.append(tuple(batch["input_ids"].shape))
+        return forward(**batch)
+
+    encoder.model.forward = recording  # type: ignore[method-assign]
+    encoder.encode(TEXTS)
+    lengths = {len(ids) for ids in encoder.tokenizer(TEXTS)["input_ids"]}
+    assert {rows for rows, _ in shapes} == {3}
+    assert {length for _, length in shapes} == lengths
+
+
 def test_batch_size_does_not_change_results(tiny_encoder_path: Path) -> None:
     one = TextEncoder(tiny_encoder_path, max_length=16, batch_size=1).encode(TEXTS)
     seven = TextEncoder(tiny_encoder_path, max_length=16, batch_size=7).encode(TEXTS)

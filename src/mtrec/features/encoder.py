@@ -61,7 +61,7 @@ def weights_fingerprint(path: Path) -> str:
 
 
 class TextEncoder:
-    """Encodes texts in length-sorted batches so padding, the main CPU waste, stays small."""
+    """Encodes texts in batches of equal token length: no padding, the main CPU waste."""
 
     def __init__(
         self,
@@ -88,10 +88,12 @@ class TextEncoder:
 
     @property
     def identity(self) -> str:
-        """What determines an embedding besides its text: weights, pooling, length, precision."""
+        """What determines an embedding besides its text: weights, pooling, length, precision
+        and the batch shape (the kernels' results move with it at bf16's precision)."""
         if self._weights_hash is None:
             self._weights_hash = weights_fingerprint(self.path)
-        parts = [self._weights_hash, "mean-pool-l2", str(self.max_length), self.precision]
+        parts = [self._weights_hash, "mean-pool-l2", str(self.max_length), self.precision,
+                 f"equal-length-batches-of-{self.batch_size}"]  # fmt: skip
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     @property
@@ -128,22 +130,32 @@ class TextEncoder:
             list(texts), truncation=True, max_length=self.max_length, padding=False
         )
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-        order = np.argsort(-lengths, kind="stable")
+        # Every model call has the same shape for a given token length: batch_size texts of
+        # that one length (a group's last batch is filled up with repeats of its rows). No
+        # padding, and a text's vector no longer depends on the texts it is batched with: the
+        # CPU kernels block by shape, which moved bf16 vectors by up to 1e-3, so the embedding
+        # store's vectors, and the models trained on them, depended on what it already held.
+        batches = [
+            rows[start : start + self.batch_size]
+            for length in np.unique(lengths)[::-1]
+            for rows in [np.flatnonzero(lengths == length)]
+            for start in range(0, len(rows), self.batch_size)
+        ]
         output = np.empty((len(texts), self.dim), dtype=np.float32)
         # A progress bar (with texts/s) only for runs long enough to wonder about.
         progress = tqdm(
             total=len(texts), unit="text", desc="encoding", disable=len(texts) < PROGRESS_MIN_TEXTS
         )
         with torch.inference_mode(), progress:
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                features = [{k: encoded[k][i] for k in encoded} for i in rows]
+            for rows in batches:
+                filled = np.resize(rows, self.batch_size)  # repeats rows up to batch_size
+                features = [{k: encoded[k][i] for k in encoded} for i in filled]
                 batch = self.tokenizer.pad(features, return_tensors="pt")
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     hidden = self.model(**batch).last_hidden_state.float()  # (B, T, D)
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, D)
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                output[rows] = pooled.float().numpy()
+                output[rows] = pooled.float().numpy()[: len(rows)]
                 progress.update(len(rows))
         return output

@@ -11,9 +11,11 @@ the towers also learn to score from text alone.
 Each architecture turns the user and item inputs into one representation per task
 (``task_users`` / ``task_items``); each task tower then reads the pair through a NeuMF-style
 interaction (He et al., "Neural Collaborative Filtering", WWW 2017): a generalised
-matrix-factorisation term on ``u * v`` plus an MLP over ``[u * v, u, v]``. Keeping the pair
-interaction in the towers lets ``score_items`` rank the whole catalogue with batched matrix
-products instead of one network call per (user, item) pair.
+matrix-factorisation term on ``u * v`` plus an MLP over ``[u * v, u, v]``, or, for the ranking
+task with ``ranking_interaction="dot"``, the factorisation term alone (:class:`DotTower`).
+Keeping the pair interaction in the towers lets ``score_items`` compute the catalogue's item
+representations once and rank it with batched products instead of one network call per
+(user, item) pair; the dot head makes that a single (B, H) x (H, I) matrix product.
 """
 
 from __future__ import annotations
