@@ -284,3 +284,23 @@ def test_retrain_config_replays_weekly_windows_under_its_own_model_name() -> Non
     assert config.retrain.window_days == 7 and config.retrain.every_windows >= 1
     assert config.registry.model_name != default.registry.model_name
     assert config.model == default.model  # the same model, on a timeline
+
+
+def test_kubernetes_gpu_settings_are_valid_and_pair_with_the_multi_gpu_config() -> None:
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+    from zenml.config.resource_settings import ResourceSettings
+    from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
+
+    raw = yaml.safe_load((ROOT / "configs" / "stacks" / "kubernetes.yaml").read_text())
+    run_config = PipelineRunConfiguration.model_validate(raw)
+    train_settings = run_config.steps["train_model"].settings
+    gpus = ResourceSettings.model_validate(train_settings["resources"].model_dump()).gpu_count
+    # Converting pod settings needs the kubernetes client, which is not installed here, and
+    # they accept unknown keys, so a typo would pass silently: check the names instead.
+    pod = raw["steps"]["train_model"]["settings"]["orchestrator.kubernetes"]["pod_settings"]
+    assert set(pod) <= set(KubernetesPodSettings.model_fields)
+    assert pod["host_ipc"] is True
+    assert pod["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
+    config = load_config(ROOT / "configs" / "multi_gpu.yaml")
+    assert (config.training.nproc, config.training.device) == (gpus, "cuda")
+    assert config.model == load_config(ROOT / "configs" / "default.yaml").model
