@@ -5,12 +5,6 @@ from zenml import log_metadata, save_artifact, step
 from zenml.types import HTMLString
 
 from mtrec.config import ValidationConfig
-from mtrec.data.validation import (
-    DataValidationError,
-    render_validation_html,
-    repair_interactions,
-    validate_interactions,
-)
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -28,6 +22,15 @@ def validate_data(
     On failure the HTML page is still saved as an artifact, so the reviewer sees every failed
     expectation with sample rows, and the error message names each one.
     """
+    # Imported when the step runs: Great Expectations takes two seconds to import, and every
+    # run, cached ones included, imports this module to define the pipeline.
+    from mtrec.data.validation import (
+        DataValidationError,
+        render_validation_html,
+        repair_interactions,
+        validate_interactions,
+    )
+
     interactions, repairs = repair_interactions(interactions, config)
     result = validate_interactions(interactions, items, config, repairs=repairs)
     html = HTMLString(render_validation_html(result))

@@ -5,8 +5,6 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from mtrec.config import EncoderConfig
-from mtrec.features.embed import embed_texts
-from mtrec.features.encoder import TextEncoder
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -19,6 +17,11 @@ def encode_texts(
 ]:
     """Embed item and user texts (N, D) float32 unit rows, encoding only texts the
     content-addressed store has not seen."""
+    # Imported when the step runs: transformers takes a second to import, and every run,
+    # cached ones included, imports this module to define the pipeline.
+    from mtrec.features.embed import embed_texts
+    from mtrec.features.encoder import TextEncoder
+
     encoder = TextEncoder(config.model_path, config.max_length, config.batch_size, config.precision)
     items, item_stats = embed_texts(encoder, item_texts["text"].tolist(), config.store_dir)
     users, user_stats = embed_texts(encoder, user_texts["text"].tolist(), config.store_dir)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 RANKING_METRICS = ("recall", "ndcg", "hit", "mrr")
 
@@ -118,6 +117,10 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     labels = np.asarray(labels)
     if len(labels) == 0 or labels.min() == labels.max():
         return float("nan")
+    # Imported here: scikit-learn takes over a second to import, and the command line and
+    # every cached pipeline run import this module without computing an AUC.
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(labels, scores))
 
 

@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset
 
 from mtrec.config import DriftConfig
 
@@ -241,6 +239,11 @@ def _evidently(
     threshold: float,
 ) -> Any:
     """Evidently's snapshot of ``DataDriftPreset`` over the given columns."""
+    # Imported here: Evidently takes seconds to import, and every pipeline run imports this
+    # module to define its steps, cached runs included.
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     columns = numerical + categorical
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     preset = DataDriftPreset(columns=columns, drift_share=threshold)

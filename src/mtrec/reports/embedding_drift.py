@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 MIN_ITEMS = 20
 
@@ -45,6 +43,10 @@ def embedding_drift(
     x = item_embeddings[np.concatenate([ref_items, cur_items])].astype(np.float64)
     x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
     y = np.r_[np.zeros(len(ref_items)), np.ones(len(cur_items))]
+    # scikit-learn is imported here, not at the top: see mtrec.evaluation.metrics.auc.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     classifier = LogisticRegression(max_iter=1000, class_weight="balanced")
     auc = float(cross_val_score(classifier, x, y, cv=folds, scoring="roc_auc").mean())
