@@ -13,8 +13,9 @@ per size, these stages run in pipeline order, each timed:
 - ``split``: :func:`mtrec.data.split.split_interactions` with the default per-user ratio split;
 - ``train_epoch``: one epoch of :func:`mtrec.training.trainer.train_multitask` (model built by
   :func:`mtrec.training.fit.build_model`) on the train part: the default tasks (watch, like,
-  rating), a small shared-bottom network (embedding 32, hidden 64, towers 16), 4 negatives per
-  positive, batch 4,096, random 384-wide text embeddings standing in for MiniLM's;
+  rating), a small shared-bottom network (embedding 32, hidden 64, towers 16) with the default
+  ranking head (``model.ranking_interaction``), 4 negatives per positive, batch 4,096, random
+  384-wide text embeddings standing in for MiniLM's;
 - ``evaluate``: full ranking (:func:`mtrec.evaluation.metrics.evaluate_ranking`, every item
   scored, train items masked, top-K on tensors) for ``--eval-users`` test users, as users/s.
 
