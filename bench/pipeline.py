@@ -80,7 +80,9 @@ def print_step_times() -> None:
 def bench_config(base: Path, scratch: Path, reports: Path) -> Path:
     """``base`` with the embedding store and reports moved into empty scratch folders."""
     config = yaml.safe_load(base.read_text())
-    store = Path("data") / "bench-pipeline" / scratch.name / "embeddings"  # inside data.root
+    # Inside data.root, and named after the unique scratch folder, so a store left by an
+    # interrupted benchmark is never reused.
+    store = Path("data") / "bench-pipeline" / scratch.parent.name / scratch.name / "embeddings"
     config.setdefault("encoder", {})["store_dir"] = str(store)
     config["reports_dir"] = str(reports)
     path = scratch / "config.yaml"
@@ -126,9 +128,9 @@ def main() -> None:
                     warm_seconds.append(run_pipeline(config_file, store))
                     warm_steps.append(step_times(store))
                     print(f"warm run {warm + 1}: {warm_seconds[-1]:.1f} s", flush=True)
-            shutil.rmtree(ROOT / "data" / "bench-pipeline" / scratch.name, ignore_errors=True)
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
+        shutil.rmtree(ROOT / "data" / "bench-pipeline" / scratch_root.name, ignore_errors=True)
 
     cold_step_medians, warm_step_medians = medians(cold_steps), medians(warm_steps)
     result = {

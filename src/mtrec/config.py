@@ -254,8 +254,8 @@ class ModelConfig(_Section):
     embedding and relies on its text for the rest: a rarely seen item's id row is mostly noise
     (Bayesian shrinkage towards the text-only item). 0 gives every seen item its full id."""
     item_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    """Share of training rows whose item id embedding is hidden, so the model learns to score
-    items from text alone (what a cold item has)."""
+    """Share of each training batch's items whose id embedding is hidden, so the model learns
+    to score items from text alone (what a cold item has)."""
     ranking_interaction: Literal["neumf", "dot"] = "dot"
     """The ranking task's head over the user and item representations: ``neumf``, a
     generalised matrix factorisation term plus an MLP over the pair (He et al. 2017); ``dot``,

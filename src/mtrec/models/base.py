@@ -46,7 +46,8 @@ class ModelSpec:
     ranking_task: str = "watch"
     """The task whose scores order the catalogue (``score_items``)."""
     ranking_interaction: str = "neumf"
-    """The ranking task's head: ``neumf`` (:class:`PairTower`) or ``dot`` (:class:`DotTower`)."""
+    """The ranking task's head: ``neumf`` (:class:`PairTower`) or ``dot`` (:class:`DotTower`).
+    The default is what models saved before the field existed have; configs default to dot."""
     offsets: dict[str, float] = field(default_factory=dict)
     """Added to a regression head's output: its training label mean, so heads start centred."""
     user_tasks: tuple[str, ...] = ()
@@ -278,9 +279,7 @@ class MultiTaskRecommender(nn.Module):
         x = self.user_inputs.from_text(user_text.float())  # (B, 2E)
         if self.spec.n_friend_links:
             x = torch.cat([x, torch.zeros_like(x)], dim=-1)  # (B, 4E)
-        u = self.user_net(x)[task]
-        v = self.task_items(torch.arange(self.spec.n_items, device=user_text.device))[task]
-        return self.towers[task].grid(u, v)
+        return self.towers[task].grid(self.user_net(x)[task], self._catalogue(task))
 
     def score_items(self, users: Tensor, task: str | None = None) -> Tensor:
         """Scores of every catalogue item for each user: (B,) -> (B, I). ``task`` defaults to
@@ -291,15 +290,18 @@ class MultiTaskRecommender(nn.Module):
         """``score_items`` for many batches of users: the catalogue's item representations are
         computed once, here, so the weights must not change while the scorer is used."""
         task = task or self.spec.ranking_task
-        tower = self.towers[task]
-        with torch.no_grad():
-            v = self.task_items(torch.arange(self.spec.n_items, device=self.item_seen.device))
-        items = v[task]  # (I, H)
+        tower, items = self.towers[task], self._catalogue(task)
 
         def score(users: Tensor) -> Tensor:
             return tower.grid(self.task_users(users)[task], items)  # type: ignore[operator]
 
         return score
+
+    def _catalogue(self, task: str) -> Tensor:
+        """Every catalogue item's ``task`` representation, for scoring only: (I, H)."""
+        with torch.no_grad():
+            idx = torch.arange(self.spec.n_items, device=self.item_seen.device)
+            return self.task_items(idx)[task]
 
 
 def _per_distinct(side: Callable[[Tensor], dict[str, Tensor]], idx: Tensor) -> dict[str, Tensor]:
