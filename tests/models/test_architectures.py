@@ -112,6 +112,22 @@ def test_forward_once_per_distinct_id_equals_a_pass_per_row(architecture, extra)
             torch.testing.assert_close(got, want)
 
 
+@pytest.mark.parametrize(("architecture", "extra"), SETTINGS)
+def test_task_rows_compute_a_head_on_those_rows_only(architecture, extra):
+    """Training asks for the rating and like heads on the positives only: their outputs are
+    then the full pass's outputs at those rows, in the order asked, and other tasks keep every
+    row."""
+    network = _network(architecture, **extra)
+    users = torch.tensor([0, 3, 3, 1, 0, 5, 3])
+    items = torch.tensor([2, 2, 8, 2, 4, 4, 0])
+    full = network({"user": users, "item": items})
+    wanted = torch.tensor([5, 1, 2])
+    out = network({"user": users, "item": items}, {"rating": wanted, "like": wanted[:0]})
+    torch.testing.assert_close(out["rating"], full["rating"][wanted])
+    assert out["like"].shape == (0,)
+    torch.testing.assert_close(out["watch"], full["watch"])
+
+
 def test_dot_ranking_head_is_one_matrix_product():
     network = _network("ple", n_experts=2, ranking_interaction="dot")
     tower = network.towers["watch"]

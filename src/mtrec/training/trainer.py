@@ -53,18 +53,19 @@ class TrainingResult:
 
 
 def task_losses(
-    outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: dict[str, Tensor],
+    outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: Mapping[str, Tensor],
     tasks: Mapping[str, object], regression: frozenset[str] = frozenset({"rating"}),
 ) -> dict[str, Tensor]:  # fmt: skip
-    """Per-task losses on the masked rows: MSE for ``regression`` tasks, BCE on logits
-    otherwise."""
+    """Per-task losses on the masked rows (every row of a task without a mask): MSE for
+    ``regression`` tasks, BCE on logits otherwise; zero for a task with no rows."""
     per_task: dict[str, Tensor] = {}
     for task in tasks:
-        mask = masks[task]
-        if not bool(mask.any()):
-            per_task[task] = torch.zeros((), dtype=torch.float32)
+        prediction, target = outputs[task], labels[task]
+        if task in masks:
+            prediction, target = prediction[masks[task]], target[masks[task]]
+        if len(prediction) == 0:
+            per_task[task] = torch.zeros((), dtype=torch.float32, device=prediction.device)
             continue
-        prediction, target = outputs[task][mask], labels[task][mask]
         if task in regression:
             per_task[task] = F.mse_loss(prediction, target)
         else:
@@ -118,6 +119,8 @@ def train_multitask(
     link_tasks = [name for name, task in tasks.items() if task.kind == "link"]
     pair_weights = {name: w for name, w in task_weights.items() if name not in link_tasks}
     regression = frozenset(name for name, task in tasks.items() if task.kind == "regression")
+    # Binary and regression heads learn on the positives only: their heads run on those rows.
+    positive_only = [name for name, task in tasks.items() if task.kind not in ("link", "ranking")]
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     n_items = model.spec.n_items
@@ -178,19 +181,16 @@ def train_multitask(
         batch_items = torch.from_numpy(np.concatenate([items, neg_items]))
         is_pos = torch.zeros(len(batch_users), dtype=torch.bool)
         is_pos[:n_pos] = True
-        labels, masks = {}, {}
+        labels = {}
         for name, task in tasks.items():
-            if task.kind == "link":
-                continue
             if task.kind == "ranking":
-                labels[name], masks[name] = is_pos.float(), torch.ones_like(is_pos)
-                continue
-            labels[name] = torch.zeros(len(batch_users))
-            labels[name][:n_pos] = torch.from_numpy(positive_labels[name])
-            masks[name] = is_pos
+                labels[name] = is_pos.float()
+            elif task.kind != "link":
+                labels[name] = torch.zeros(len(batch_users))
+                labels[name][:n_pos] = torch.from_numpy(positive_labels[name])
         batch_users, batch_items = batch_users.to(device), batch_items.to(device)
         labels = {name: value.to(device) for name, value in labels.items()}
-        masks = {name: value.to(device) for name, value in masks.items()}
+        is_pos = is_pos.to(device)
         order = torch.from_numpy(rng.permutation(len(batch_users))).to(device)
         if world > 1:  # equal slices, so every rank runs the same number of steps
             per_rank = len(order) // world
@@ -219,14 +219,14 @@ def train_multitask(
             if link_tasks:
                 chunk = torch.from_numpy(link_chunks[step]).to(device)
                 batch |= {"link_user": pairs_a[chunk], "link_friend": pairs_b[chunk]}
-            outputs = network(batch)
+            positives = is_pos[rows].nonzero().squeeze(1)  # (P,) batch positions
+            outputs = network(batch, dict.fromkeys(positive_only, positives))
+            # A positive-only task's output holds just the positives' rows.
+            labelled = {t: rows[positives] if t in positive_only else rows for t in labels}
             per_task = task_losses(
-                outputs,
-                {t: y[rows] for t, y in labels.items()},
-                {t: m[rows] for t, m in masks.items()},
-                pair_weights,
+                outputs, {t: y[labelled[t]] for t, y in labels.items()}, {}, pair_weights,
                 regression,
-            )
+            )  # fmt: skip
             for task in link_tasks:
                 per_task[task] = (
                     F.binary_cross_entropy_with_logits(outputs[task], pair_labels[chunk])
