@@ -121,7 +121,10 @@ def test_link_task_predicts_held_out_edges() -> None:
         split.train, split.valid, rng.normal(size=(N_ITEMS, 4)).astype(np.float32),
         rng.normal(size=(N_USERS, 4)).astype(np.float32), users["user_id"],
         pd.Series([f"i{i}" for i in range(N_ITEMS)]), config,
-        TRAINING.model_copy(update={"epochs": 6, "patience": 6}), edges=edges,
+        # The link head starts learning after a few epochs (loss 0.51 -> 0.50 over the first
+        # three): 12 epochs gave held-out AUC 0.77, 0.84, 0.87 with seeds 3, 42, 1, where 6
+        # gave 0.48-0.87.
+        TRAINING.model_copy(update={"epochs": 12, "patience": 12}), edges=edges,
     )  # fmt: skip
     assert "friendship" in result.history[0].losses
     model = trained.build()

@@ -10,7 +10,12 @@ from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.training.fit import build_model, fit_recommender, history_dict
-from mtrec.training.trainer import multitask_loss, sample_negatives, train_multitask
+from mtrec.training.trainer import (
+    grouped_order,
+    multitask_loss,
+    sample_negatives,
+    train_multitask,
+)
 
 
 def _seen_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
@@ -78,6 +83,23 @@ def _loss_inputs():
 def _bce(logit: float, target: float) -> float:
     p = 1 / (1 + np.exp(-logit))
     return -(target * np.log(p) + (1 - target) * np.log(1 - p))
+
+
+def test_grouped_order_keeps_each_positive_with_its_own_negatives() -> None:
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 50, size=300)
+    seen = np.unique(users * 40 + rng.integers(0, 40, size=300))
+    neg_users, _ = sample_negatives(users, 40, seen, 4, rng)
+    row_users = np.concatenate([users, neg_users])
+    order = grouped_order(len(users), 4, np.random.default_rng(1))
+    assert sorted(order.tolist()) == list(range(len(row_users)))  # every row once
+    groups = order.reshape(-1, 5)
+    assert (groups[:, 0] < len(users)).all()  # a positive leads each group
+    assert (row_users[groups] == row_users[groups[:, :1]]).all()  # then its own user's rows
+    assert not np.array_equal(groups[:, 0], np.arange(len(users)))  # groups are shuffled
+    # A batch of 100 rows meets at most 21 users (20 groups, one cut at each end).
+    for start in range(0, len(order), 100):
+        assert len(np.unique(row_users[order[start : start + 100]])) <= 21
 
 
 def test_multitask_loss_is_the_weighted_sum() -> None:
