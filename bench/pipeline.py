@@ -86,7 +86,9 @@ def bench_config(base: Path, scratch: Path, reports: Path) -> Path:
     config.setdefault("encoder", {})["store_dir"] = str(store)
     config["reports_dir"] = str(reports)
     path = scratch / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    # Key order kept: it is the order tasks are declared in, which orders the model's modules
+    # and so their seeded initial weights (a sorted copy trains a different model).
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

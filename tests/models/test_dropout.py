@@ -57,4 +57,6 @@ def test_seeded_runs_repeat_and_invalid_rates_are_refused():
     assert torch.equal(Dropout(0.3).train()(torch.ones(10, 10)), first)
     with pytest.raises(ValueError, match="dropout"):
         Dropout(1.0)
+    nearly_all = Dropout(0.999).train()(torch.ones(100, 100))  # 255/256 dropped, not all
+    assert torch.isfinite(nearly_all).all() and (nearly_all == 256).any()
     assert isinstance(mlp([4, 3], 0.2)[2], Dropout)

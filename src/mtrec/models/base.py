@@ -91,7 +91,7 @@ class Dropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
-        self.threshold = round(p * 256)
+        self.threshold = min(round(p * 256), 255)  # at least one byte value survives
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
