@@ -187,24 +187,22 @@ def train_multitask(
     sign = 1.0 if metric_direction(config.monitor) == "max" else -1.0
     best_epoch, best_valid, best_value, stale = 0, {}, -np.inf, 0
     k = config.negatives_per_positive
+    # An epoch's rows: the positives (0 .. P - 1), then k sampled negatives per positive. The
+    # layout is the same every epoch, so are the labels, indexed by row: ranking labels cover
+    # every row, a positive-only task's just the positives, the only rows it is asked for.
+    is_pos = torch.zeros(len(users) * (1 + k), dtype=torch.bool)
+    is_pos[: len(users)] = True
+    labels = {name: is_pos.float() for name, task in tasks.items() if task.kind == "ranking"}
+    labels |= {name: torch.from_numpy(positive_labels[name]).float() for name in positive_only}
+    labels = {name: value.to(device) for name, value in labels.items()}
+    is_pos = is_pos.to(device)
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
         neg_users, neg_items = sample_negatives(users, n_items, seen_keys, k, rng, train_items)
         n_pos = len(users)
         batch_users = torch.from_numpy(np.concatenate([users, neg_users]))
         batch_items = torch.from_numpy(np.concatenate([items, neg_items]))
-        is_pos = torch.zeros(len(batch_users), dtype=torch.bool)
-        is_pos[:n_pos] = True
-        labels = {}
-        for name, task in tasks.items():
-            if task.kind == "ranking":
-                labels[name] = is_pos.float()
-            elif task.kind != "link":
-                labels[name] = torch.zeros(len(batch_users))
-                labels[name][:n_pos] = torch.from_numpy(positive_labels[name])
         batch_users, batch_items = batch_users.to(device), batch_items.to(device)
-        labels = {name: value.to(device) for name, value in labels.items()}
-        is_pos = is_pos.to(device)
         order = torch.from_numpy(grouped_order(n_pos, k, rng)).to(device)
         if world > 1:  # equal slices, so every rank runs the same number of steps
             per_rank = len(order) // world
