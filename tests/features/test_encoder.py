@@ -72,6 +72,26 @@ def test_model_calls_have_one_shape_per_token_length(tiny_encoder_path: Path) ->
     assert {length for _, length in shapes} == lengths
 
 
+def test_the_bf16_probe_encodes_only_its_texts(tiny_encoder_path: Path) -> None:
+    """The probe runs each text once per precision, not a full filled batch per token length
+    (which cost more than encoding MovieLens-100k's whole catalogue)."""
+    encoder = TextEncoder(tiny_encoder_path, max_length=16, batch_size=64, precision="bf16")
+    rows: list[int] = []
+    forward = encoder.model.forward
+
+    def counting(**batch):
+        rows.append(int(batch["input_ids"].shape[0]))
+        return forward(**batch)
+
+    encoder.model.forward = counting  # type: ignore[method-assign]
+    assert encoder.settle_precision(TEXTS) in ("bf16", "fp32")
+    assert sum(rows) == 2 * len(TEXTS)  # fp32 and bf16, each text once
+    rows.clear()
+    encoder.encode(TEXTS)  # settled: no second probe; real encoding fills its batches
+    lengths = {len(ids) for ids in encoder.tokenizer(TEXTS)["input_ids"]}
+    assert rows == [64] * len(lengths)
+
+
 def test_batch_size_does_not_change_results(tiny_encoder_path: Path) -> None:
     one = TextEncoder(tiny_encoder_path, max_length=16, batch_size=1).encode(TEXTS)
     seven = TextEncoder(tiny_encoder_path, max_length=16, batch_size=7).encode(TEXTS)
