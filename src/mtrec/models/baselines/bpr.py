@@ -48,7 +48,7 @@ def train_bpr(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = BPRMF(n_users, n_items, dim)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, fused=True)
     users, items = train_users.astype(np.int64), train_items.astype(np.int64)
     seen = np.unique(users * n_items + items)
     pool = np.unique(items)
@@ -59,12 +59,10 @@ def train_bpr(
             rows = order[start : start + batch_size]
             u = torch.from_numpy(users[rows])
             i, j = torch.from_numpy(items[rows]), torch.from_numpy(negatives[rows])
-            margin = model.pair(u, i) - model.pair(u, j)  # (B,)
-            reg = (
-                model.users(u).pow(2).sum()
-                + model.items(i).pow(2).sum()
-                + model.items(j).pow(2).sum()
-            )
+            p_u, q_i, q_j = model.users(u), model.items(i), model.items(j)  # (B, D) each
+            bias = model.item_bias.weight.squeeze(-1)
+            margin = (p_u * (q_i - q_j)).sum(-1) + bias[i] - bias[j]  # x_ui - x_uj, (B,)
+            reg = p_u.pow(2).sum() + q_i.pow(2).sum() + q_j.pow(2).sum()
             loss = -torch.nn.functional.logsigmoid(margin).mean() + l2 * reg / len(rows)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
