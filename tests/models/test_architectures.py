@@ -182,3 +182,46 @@ def test_expert_models_learn_a_planted_signal(architecture):
     assert losses[-1] < losses[0]
     # Random ranking of 10 candidates for 2 relevant items gives NDCG@10 near 0.35.
     assert result.best_valid["ndcg@10"] > 0.5
+
+
+def _loop_level(level, task_x, shared_x):
+    """A PLE level written out as in the paper: each expert, then each gate's weighted sum."""
+    shared = [expert(shared_x) for expert in level.shared]
+    own = {t: [expert(task_x[t]) for expert in level.own[t]] for t in level.tasks}
+    mixed = {}
+    for task in level.tasks:
+        pool = torch.stack(own[task] + shared, dim=1)  # own experts first, then shared
+        weights = torch.softmax(level.gates[task](task_x[task]), dim=-1).unsqueeze(-1)
+        mixed[task] = (weights * pool).sum(dim=1)
+    if level.shared_gate is None:
+        return mixed, shared_x
+    everything = torch.stack(shared + [e for t in level.tasks for e in own[t]], dim=1)
+    weights = torch.softmax(level.shared_gate(shared_x), dim=-1).unsqueeze(-1)
+    return mixed, (weights * everything).sum(dim=1)
+
+
+@pytest.mark.parametrize(("n_own", "levels"), [(1, 1), (2, 2), (1, 3)])
+def test_ple_batched_experts_and_gates_equal_the_loop_over_them(n_own, levels):
+    """The wide expert product and the batched gate mixing compute the paper's level, with the
+    same parameters (so saved models keep their meaning), values and gradients alike."""
+    torch.manual_seed(3)
+    spec = ModelSpec(
+        n_users=4, n_items=4, user_text_dim=3, item_text_dim=3, hidden_dims=(12, 10),
+        architecture="ple", n_experts=3, n_task_experts=n_own, levels=levels,
+    )  # fmt: skip
+    side = PLERecommender.side(16, spec).train()  # dropout 0: training mode is deterministic
+    x = torch.randn(7, 16, requires_grad=True)
+    batched = side(x)
+    task_x, shared_x = dict.fromkeys(spec.tasks, x), x
+    for level in side.levels:
+        task_x, shared_x = _loop_level(level, task_x, shared_x)
+    for task in spec.tasks:
+        torch.testing.assert_close(batched[task], task_x[task], atol=1e-6, rtol=1e-5)
+    first = torch.autograd.grad(
+        sum(v.square().sum() for v in batched.values()), [x, *side.parameters()]
+    )
+    second = torch.autograd.grad(
+        sum(v.square().sum() for v in task_x.values()), [x, *side.parameters()]
+    )
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
