@@ -75,11 +75,11 @@ def test_compare_rows_resume_and_render(prepared: Prepared, monkeypatch) -> None
     same = compare(CONFIG, prepared, variants, rows, lambda n, r: again.append(n), ("popularity",))
     assert again == [] and same == rows
 
-    # Rows trained by other library code are stale: a code change retrains them.
+    # Rows fitted by other library code are stale: a code change refits them, baselines too.
     monkeypatch.setattr(comparison, "code_fingerprint", lambda: "other-code")
     retrained: list[str] = []
     compare(CONFIG, prepared, variants, rows, lambda n, r: retrained.append(n), ("popularity",))
-    assert retrained == ["shared_bottom+static", "single-task rating"]
+    assert retrained == ["popularity", "shared_bottom+static", "single-task rating"]
 
     table = comparison_table(rows)
     assert list(table.index) == sorted(rows, key=lambda n: -rows[n]["ndcg@10"])

@@ -135,6 +135,11 @@ def _key(model: ModelConfig, training: TrainingConfig, data: Prepared, code: str
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def _baseline_key(name: str, data: Prepared, seed: int, code: str) -> str:
+    payload = json.dumps([name, len(data.train), len(data.valid), len(data.test), seed, code])
+    return "baseline:" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def compare(
     config: RunConfig,
     data: Prepared,
@@ -153,7 +158,8 @@ def compare(
     evaluation = config.evaluation
     code = code_fingerprint()  # a row trained by other code is stale
     for name in baselines:
-        key = f"baseline:{name}:{len(data.train)}:{len(data.test)}"
+        # Code and seed count here too: a baseline's fit changes with them (BPR-MF trains).
+        key = _baseline_key(name, data, config.training.seed, code)
         if done.get(name, {}).get("key") == key:
             rows[name] = done[name]
             continue

@@ -139,7 +139,9 @@ class GradNorm(TaskWeighting):
             self.gn_weights.mul_(len(self.tasks) / self.gn_weights.sum())
 
     def current(self) -> dict[str, float]:
-        return {t: self.base[t] * float(self.gn_weights[i]) for i, t in enumerate(self.tasks)}
+        return {
+            t: self.base[t] * float(self.gn_weights[i].detach()) for i, t in enumerate(self.tasks)
+        }
 
 
 def make_weighting(
