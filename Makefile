@@ -84,7 +84,7 @@ bench-train: install ## Training samples/s and full-ranking users/s (10,000 item
 bench-pipeline: install ## `make pipeline` cold and warm, each step's time (COLD_RUNS=3 WARM_RUNS=3)
 	$(BIN)/python bench/pipeline.py --cold-runs $(COLD_RUNS) --warm-runs $(WARM_RUNS)
 
-# Not part of `make bench`: at 10M interactions one training epoch alone takes about 7 minutes
+# Not part of `make bench`: at 10M interactions one training epoch alone takes about 5 minutes
 # on two cores (see README, Scale).
 bench-scale: install ## Load/validate/split/train/evaluate cost on synthetic logs of SIZES interactions
 	$(BIN)/python bench/scale.py --sizes $(SIZES)
