@@ -37,7 +37,7 @@ def test_uncertainty_starts_static_and_learns_log_variances():
     weighting = UncertaintyWeighting(BASE)
     losses = _losses(2.0, 4.0, 100.0)
     total = weighting.combine(losses)
-    assert float(total) == pytest.approx(4.0)  # s_t = 0: exp(0) * L + 0
+    assert float(total.detach()) == pytest.approx(4.0)  # s_t = 0: exp(0) * L + 0
     total.backward()
     # d/ds [w (exp(-s) L + s)] at s = 0 is w (1 - L).
     assert float(weighting.log_vars["watch"].grad) == pytest.approx(1.0 * (1 - 2.0))
