@@ -128,7 +128,28 @@ def train_multitask(
     same global batch as a single process; DDP averages the gradients, the weighting scheme's
     learned parameters and epoch losses are averaged by hand, and every rank validates the
     same synchronised weights, so all ranks stop at the same epoch.
+
+    Subnormal floats are flushed to zero while it runs (and the setting is off again after):
+    with weight decay, the Adam moments of parameters the loss never reaches (ids unseen in
+    training) sink into subnormals, which x86 CPUs compute about a hundred times slower; an
+    epoch of the default model with ``weight_decay: 1e-5`` went from 2.5 s to 23 s after
+    epoch 8, and stays at 2.7 s flushed.
     """
+    flushing = torch.set_flush_denormal(True)  # False where the CPU cannot
+    try:
+        return _train(model, train, tasks, config, validate)
+    finally:
+        if flushing:
+            torch.set_flush_denormal(False)
+
+
+def _train(
+    model: MultiTaskRecommender,
+    train: pd.DataFrame,
+    tasks: Mapping[str, TaskConfig],
+    config: TrainingConfig,
+    validate: Callable[[MultiTaskRecommender], dict[str, float]],
+) -> TrainingResult:
     task_weights = {name: task.weight for name, task in tasks.items()}
     link_tasks = [name for name, task in tasks.items() if task.kind == "link"]
     pair_weights = {name: w for name, w in task_weights.items() if name not in link_tasks}
