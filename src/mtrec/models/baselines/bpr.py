@@ -24,10 +24,6 @@ class BPRMF(nn.Module):
             nn.init.normal_(table.weight, std=0.05)
         nn.init.zeros_(self.item_bias.weight)
 
-    def pair(self, users: Tensor, items: Tensor) -> Tensor:
-        dot = (self.users(users) * self.items(items)).sum(-1)  # (B,)
-        return dot + self.item_bias(items).squeeze(-1)
-
     def score_items(self, users: Tensor) -> Tensor:
         return self.users(users) @ self.items.weight.T + self.item_bias.weight.T  # (B, I)
 
