@@ -14,6 +14,7 @@ from steps.features.encode_texts import encode_texts
 from steps.registry.register_model import register_model
 from steps.reports.render_report import render_report
 from steps.reports.report_drift import report_drift
+from steps.training.refit_model import refit_for_serving_view, refit_served_model
 from steps.training.train_model import train_model
 
 
@@ -45,7 +46,19 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         train, valid, users, items, item_embeddings, user_embeddings,
         config.model, config.training, edges,
     )  # fmt: skip
-    metrics, _ = evaluate_model.with_options(model=model)(
+    # The refits: the same configuration for the chosen number of epochs, on train + valid
+    # (scored on test: the serving view) and on everything (served, never scored).
+    serving_view_model = None
+    if config.training.refit == "all":
+        serving_view_model = refit_for_serving_view.with_options(model=model)(
+            train, valid, users, items, item_embeddings, user_embeddings,
+            config.model, config.training, training_history, edges,
+        )  # fmt: skip
+        refit_served_model.with_options(model=model)(
+            train, valid, test, users, items, item_embeddings, user_embeddings,
+            config.model, config.training, training_history, edges,
+        )  # fmt: skip
+    metrics, _, _ = evaluate_model.with_options(model=model)(
         recommender,
         train,
         valid,
@@ -56,6 +69,8 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         config.model,
         edges,
         item_embeddings,
+        serving_view_model,
+        config.training.seed,
     )
     id_only = None
     if config.evaluation.id_only_ablation:

@@ -85,7 +85,13 @@ class SplitConfig(_Section):
 
     strategy: Literal["ratio", "predefined", "time", "cold_items"] = "ratio"
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    """``ratio``: per user, in timestamp order, counted like RecBole's ``RS`` with ``order TO``."""
+    """``ratio``: per user, in ``order``, counted like RecBole's ``RS`` split."""
+    order: Literal["time", "random"] = "time"
+    """``ratio`` and ``cold_items``: the order each user's rows are counted in, RecBole's
+    ``order``: ``time`` is ``TO`` (by timestamp, ties in file order: valid and test are the
+    user's latest rows), ``random`` is ``RO`` (all rows shuffled with ``seed``, then grouped by
+    user: valid and test are a random share of each user's rows). Per-user counts are the same.
+    """
     valid_start: int | None = None
     """``time``: interactions at or after this timestamp (seconds) go to valid."""
     test_start: int | None = None
@@ -263,6 +269,14 @@ class ModelConfig(_Section):
     generalised matrix factorisation term plus an MLP over the pair (He et al. 2017); ``dot``,
     the factorisation term alone, so full ranking is one matrix product per batch of users
     (a two-tower model). The other tasks keep the NeuMF head."""
+    history_length: int = Field(default=50, ge=0, le=1000)
+    """The user side also reads the user's most recent interactions (the items' id and text
+    inputs, with their recency): at most this many, before the interaction being learned in
+    training, and every known one when scoring, so new interactions change a user's
+    recommendations without retraining. 0: no history input (id and profile text only)."""
+    history_pooling: Literal["attention", "mean"] = "attention"
+    """How the history becomes one vector: ``attention`` (a learned query weighs the items,
+    with learned recency embeddings) or ``mean`` (recency embeddings, plain average)."""
     tasks: dict[str, TaskConfig] = Field(default_factory=_default_tasks)
     """Declared tasks by name (see :class:`TaskConfig`); exactly one has kind ``ranking``."""
 
@@ -315,6 +329,12 @@ class TrainingConfig(_Section):
     (``ndcg@10``, ``recall@20``...) or a task metric ``<task>_<auc|rmse>``; errors are
     minimised, everything else maximised."""
     seed: int = 42
+    refit: Literal["all", "none"] = "all"
+    """After early stopping on valid and evaluation on test, ``all`` refits the same
+    configuration for the chosen number of epochs on train + valid (scored on test: the
+    serving view) and on every interaction (the served model, what ``make recommend`` uses);
+    ``none`` serves the evaluated model, and its serving view only reads train + valid as
+    history, with no retraining."""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where the training steps run: ``cuda`` uses the GPU (under ``torchrun``, the local
     rank's, with NCCL), ``auto`` a GPU when torch sees one. Validation, evaluation and the
@@ -339,6 +359,10 @@ class TrainingConfig(_Section):
         return self
 
 
+BaselineName = Literal["popularity", "itemknn", "bpr", "ease"]
+"""Popularity, ItemKNN (Sarwar et al. 2001), BPR-MF (Rendle et al. 2009), EASE (Steck 2019)."""
+
+
 class EvaluationConfig(_Section):
     """Full-ranking evaluation over the whole item catalogue."""
 
@@ -347,12 +371,13 @@ class EvaluationConfig(_Section):
     cold_item_max_train: int = Field(default=5, ge=0)
     """Test interactions whose item has at most this many training interactions form the
     cold-item slice (ranked against the whole catalogue, like the main metrics)."""
-    baselines: tuple[Literal["popularity", "itemknn", "bpr"], ...] = (
-        "popularity",
-        "itemknn",
-        "bpr",
-    )
-    """Baselines ranked on the same split and evaluator; popularity always runs."""
+    baselines: tuple[BaselineName, ...] = ("popularity", "itemknn", "bpr", "ease")
+    """Baselines ranked on the same split and evaluator; popularity always runs. Their
+    hyperparameters are chosen on valid (see :mod:`mtrec.evaluation.baselines`)."""
+    ease_max_memory_mb: float = Field(default=4096, gt=0)
+    """EASE inverts a dense items x items matrix: above this estimated peak (MB of 2^20 bytes,
+    :func:`mtrec.models.baselines.ease.ease_memory_bytes`) it is skipped, with the reason
+    recorded, instead of running out of memory. 4096 MB covers up to 11,585 items."""
     id_only_ablation: bool = True
     """Also train and evaluate the same model without text features, in the same run."""
 

@@ -5,7 +5,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from mtrec.config import EvaluationConfig, ModelConfig
-from mtrec.evaluation.evaluate import evaluate_recommender
+from mtrec.evaluation.evaluate import ServingView, evaluate_recommender
 from mtrec.models.serialization import TrainedModel
 from steps.caching import LIBRARY_CACHE_POLICY
 
@@ -22,17 +22,28 @@ def evaluate_model(
     model_config: ModelConfig,
     edges: pd.DataFrame | None = None,
     item_embeddings: np.ndarray | None = None,
+    serving_view_recommender: TrainedModel | None = None,
+    seed: int = 0,
 ) -> tuple[
     Annotated[dict[str, Any], "evaluation_metrics"],
     Annotated[pd.DataFrame, "test_recommendations"],
+    Annotated[pd.DataFrame, "serving_recommendations"],
 ]:
-    """Full-ranking metrics for the model and the popularity baseline, and test top-K lists."""
+    """Full-ranking metrics for the model and the baselines (tuned on valid), in the RecBole
+    view (trained on train) and the serving view (refit on train + valid; without a refit,
+    the evaluated model reading train + valid), and both views' test top-K lists."""
+    serving = ServingView(
+        serving_view_recommender.build() if serving_view_recommender is not None else None
+    )
     metrics, recommendations = evaluate_recommender(
         recommender.build(), train, valid, test, users, items, config.ks,
         config.recommendations_k, model_config.tasks, config.cold_item_max_train,
-        config.baselines, len(users), edges=edges, item_embeddings=item_embeddings,
+        config.baselines, len(users), seed, edges=edges, item_embeddings=item_embeddings,
+        serving=serving, ease_max_memory_mb=config.ease_max_memory_mb,
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],
                   "baseline_popularity": metrics["baselines"]["popularity"],
+                  "serving_test": metrics["serving"]["test"],
                   "cold_items": metrics["slices"]["cold_items"]})  # fmt: skip
-    return metrics, recommendations
+    assert serving.recommendations is not None
+    return metrics, recommendations, serving.recommendations

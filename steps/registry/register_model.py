@@ -7,7 +7,7 @@ from zenml.enums import ModelStages
 
 from mtrec.config import RunConfig
 from mtrec.models.serialization import TrainedModel
-from mtrec.registry.gate import head_to_head, same_data_metrics
+from mtrec.registry.gate import head_to_head, not_trained_on, same_data_metrics
 from mtrec.registry.promotion import decide_promotion, gate_promotion
 from steps.caching import LIBRARY_CACHE_POLICY
 
@@ -54,7 +54,12 @@ def register_model(
         registry = config.registry
         truth, history = (valid, train) if section == "valid" else (test, pd.concat([train, valid]))
         try:
+            # The evaluated models, never the refits: each is scored only on pairs it was not
+            # trained on (production's own training split is left out of the truth).
             production_model = production.get_artifact("recommender").load()
+            production_train = production.get_artifact("train")
+            if production_train is not None:
+                truth = not_trained_on(truth, production_train.load())
             evidence, prediction_drift = head_to_head(
                 recommender, production_model, truth, history,
                 users, items, name, registry.bootstrap_samples, registry.confidence,

@@ -231,3 +231,83 @@ def test_cold_items_split_keeps_chosen_items_in_test_only():
         data.interactions, SplitConfig(strategy="cold_items", cold_item_share=0.2, seed=8)
     )
     assert not split.test.equals(other_seed.test)
+
+
+def _many_rows(seed: int = 0) -> pd.DataFrame:
+    """Eight users with 6 to 40 rows each over 60 items, distinct timestamps per user, rows
+    shuffled across users."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user, n in enumerate((6, 9, 12, 15, 20, 25, 31, 40)):
+        for ts in np.sort(rng.choice(10_000, size=n, replace=False)):
+            rows.append((user, int(rng.integers(60)), int(ts)))
+    frame = pd.DataFrame(rows, columns=["user_idx", "item_idx", "timestamp"])
+    frame = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    frame["row"] = np.arange(len(frame))
+    return frame
+
+
+def _parts(split) -> pd.DataFrame:
+    return pd.concat(
+        [split.train.assign(part=0), split.valid.assign(part=1), split.test.assign(part=2)]
+    ).sort_values("row")
+
+
+def _counts(parts: pd.DataFrame) -> list[list[int]]:
+    return parts.groupby(["user_idx", "part"]).size().unstack(fill_value=0).values.tolist()
+
+
+def _test_before_train(parts: pd.DataFrame) -> bool:
+    """Whether some user has a test row older than one of their train rows."""
+    last_train = parts[parts["part"] == 0].groupby("user_idx")["timestamp"].max()
+    test = parts[parts["part"] == 2]
+    return bool((test["timestamp"] < test["user_idx"].map(last_train)).any())
+
+
+def test_random_order_keeps_each_users_counts_and_draws_other_held_out_rows() -> None:
+    frame = _many_rows()
+    by_time = _parts(split_interactions(frame, SplitConfig(ratios=(0.6, 0.2, 0.2))))
+    config = SplitConfig(ratios=(0.6, 0.2, 0.2), order="random", seed=3)
+    shuffled = _parts(split_interactions(frame, config))
+    assert SplitConfig().order == "time"
+    assert _counts(shuffled) == _counts(by_time)
+    assert _counts(by_time)[0] == recbole_calcu_split_ids(6, [0.6, 0.2, 0.2])  # [4, 1, 1]
+    test_time = set(by_time.loc[by_time["part"] == 2, "row"])
+    test_random = set(shuffled.loc[shuffled["part"] == 2, "row"])
+    assert len(test_random) == len(test_time) and test_random != test_time
+    # Time order holds out each user's latest rows; the random order also older ones.
+    assert not _test_before_train(by_time) and _test_before_train(shuffled)
+    again = _parts(split_interactions(frame, config))
+    pd.testing.assert_frame_equal(again, shuffled)
+    other = _parts(split_interactions(frame, config.model_copy(update={"seed": 4})))
+    assert _counts(other) == _counts(by_time)
+    assert set(other.loc[other["part"] == 2, "row"]) != test_random
+
+
+def test_random_order_is_recboles_shuffle_then_group_by_user() -> None:
+    frame = _many_rows()
+    config = SplitConfig(ratios=(0.8, 0.1, 0.1), order="random", seed=11)
+    parts = _parts(split_interactions(frame, config))
+    # RecBole RO: the whole table is permuted, then each user's rows keep that order; the
+    # parts, read in it, are train rows first, then valid, then test.
+    shuffled_position = np.empty(len(frame), dtype=np.int64)
+    shuffled_position[np.random.default_rng(11).permutation(len(frame))] = np.arange(len(frame))
+    parts["position"] = shuffled_position[parts["row"].to_numpy()]
+    for _, group in parts.groupby("user_idx"):
+        ordered = group.sort_values("position")["part"].to_numpy()
+        assert (np.diff(ordered) >= 0).all()
+
+
+def test_cold_items_split_honours_the_order() -> None:
+    frame = _many_rows()
+    by_time = SplitConfig(strategy="cold_items", cold_item_share=0.2, seed=5)
+    shuffled = by_time.model_copy(update={"order": "random"})
+    a, b = _parts(split_interactions(frame, by_time)), _parts(split_interactions(frame, shuffled))
+    items = np.unique(frame["item_idx"])
+    cold = np.random.default_rng(5).choice(items, size=round(0.2 * len(items)), replace=False)
+    for parts in (a, b):  # the same cold items, drawn with the seed, whatever the order
+        assert (parts.loc[parts["item_idx"].isin(cold), "part"] == 2).all()
+    warm_a, warm_b = a[~a["item_idx"].isin(cold)], b[~b["item_idx"].isin(cold)]
+    assert _counts(warm_a) == _counts(warm_b)
+    test_a, test_b = warm_a[warm_a["part"] == 2], warm_b[warm_b["part"] == 2]
+    assert set(test_a["row"]) != set(test_b["row"])

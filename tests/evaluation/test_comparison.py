@@ -1,6 +1,9 @@
 """The architecture x weighting comparison: variants, rows, resume, table and page."""
 
+import html
+
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import make_interactions
 
@@ -8,6 +11,15 @@ from mtrec.config import RunConfig, SplitConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
 from mtrec.evaluation import comparison
+from mtrec.evaluation.baselines import (
+    BPR_CHECK_EVERY,
+    BPR_L2S,
+    EASE_L2S,
+    ITEMKNN_KS,
+    ITEMKNN_SHRINKS,
+    fit_baseline,
+    tune_baseline,
+)
 from mtrec.evaluation.comparison import (
     Prepared,
     compare,
@@ -15,6 +27,7 @@ from mtrec.evaluation.comparison import (
     default_variants,
     variant_configs,
 )
+from mtrec.evaluation.evaluate import rank_split
 from mtrec.reports.comparison import render_comparison_html
 
 CONFIG = RunConfig.model_validate({
@@ -83,6 +96,73 @@ def test_compare_rows_resume_and_render(prepared: Prepared, monkeypatch) -> None
 
     table = comparison_table(rows)
     assert list(table.index) == sorted(rows, key=lambda n: -rows[n]["ndcg@10"])
+    assert "skipped" not in table  # only when a baseline was skipped
+    assert np.isnan(table.loc["shared_bottom+static", "serving_ndcg@10"])
+    assert 0.0 <= table.loc["popularity", "serving_ndcg@10"] <= 1.0
     page = render_comparison_html(table, "Model comparison", ["a note"])
     assert page.count("<tr>") == len(rows) + 1
     assert "single-task rating" in page and "a note" in page
+
+
+def _test_ndcg(name: str, params: dict, fitted_on: pd.DataFrame, data: Prepared) -> float:
+    """Test NDCG@10 of ``name`` with ``params`` fitted on ``fitted_on``, train + valid masked."""
+    history = pd.concat([data.train, data.valid], ignore_index=True)
+    n_users, n_items = len(data.users), len(data.items)
+    scorer = fit_baseline(name, params, fitted_on, n_users, n_items, CONFIG.training.seed)
+    return rank_split(scorer, n_items, data.test, history, (10,)).metrics["ndcg@10"]
+
+
+def test_baseline_rows_are_tuned_on_valid_and_carry_a_serving_view(prepared: Prepared) -> None:
+    rows = compare(CONFIG, prepared, {}, baselines=("itemknn", "ease", "bpr"))
+    assert list(rows) == ["itemknn", "ease", "bpr"]
+    knn, ease, bpr = rows["itemknn"], rows["ease"], rows["bpr"]
+    assert knn["params"]["k"] in ITEMKNN_KS and knn["params"]["shrink"] in ITEMKNN_SHRINKS
+    assert ease["params"]["l2"] in EASE_L2S
+    assert bpr["params"]["l2"] in BPR_L2S and bpr["params"]["epochs"] % BPR_CHECK_EVERY == 0
+    n_users, n_items = len(prepared.users), len(prepared.items)
+    train, valid = prepared.train, prepared.valid
+    train_valid = pd.concat([train, valid], ignore_index=True)
+    for name in ("itemknn", "ease"):  # deterministic fits: the row's values can be recomputed
+        row = rows[name]
+        tuned = tune_baseline(name, train, valid, n_users, n_items, CONFIG.training.seed)
+        assert row["params"] == tuned.params
+        assert row["valid_ndcg"] == pytest.approx(max(v for _, v in tuned.grid))
+        assert row["ndcg@10"] == pytest.approx(_test_ndcg(name, row["params"], train, prepared))
+        serving = _test_ndcg(name, row["params"], train_valid, prepared)
+        assert row["serving_ndcg@10"] == pytest.approx(serving)
+    for row in rows.values():
+        assert row["kind"] == "baseline" and row["train_seconds"] > 0
+        assert 0.0 <= row["ndcg@10"] <= 1.0 and 0.0 <= row["serving_ndcg@10"] <= 1.0
+        assert 0.0 <= row["serving_recall@10"] <= 1.0 and 0.0 <= row["valid_ndcg"] <= 1.0
+    table = comparison_table(rows)
+    assert table["serving_ndcg@10"].to_dict() == {n: r["serving_ndcg@10"] for n, r in rows.items()}
+
+
+def test_a_skipped_ease_row_shows_its_reason_in_the_table_and_page(prepared: Prepared) -> None:
+    tiny = RunConfig.model_validate(
+        {**CONFIG.model_dump(), "evaluation": {"ks": [10], "ease_max_memory_mb": 0.001}}
+    )
+    seen: list[str] = []
+    rows = compare(tiny, prepared, {}, on_row=lambda n, r: seen.append(n),
+                   baselines=("popularity", "ease"))  # fmt: skip
+    assert seen == ["popularity", "ease"]
+    reason = rows["ease"]["skipped"]
+    assert reason.startswith("EASE needs ") and reason.endswith("ease_max_memory_mb 0.001")
+    assert rows["ease"] == {"kind": "baseline", "skipped": reason, "key": rows["ease"]["key"]}
+
+    # A skipped row is resumed like any other; a larger budget is another key, and EASE runs.
+    again: list[str] = []
+    assert compare(tiny, prepared, {}, rows, lambda n, r: again.append(n), ("ease",)) == {
+        "ease": rows["ease"]
+    }
+    assert again == []
+    ran = compare(CONFIG, prepared, {}, rows, baselines=("ease",))["ease"]
+    assert ran["key"] != rows["ease"]["key"] and ran["params"]["l2"] in EASE_L2S
+
+    table = comparison_table(rows)
+    assert list(table.index) == ["popularity", "ease"]  # no metrics: last
+    assert table.loc["ease", "skipped"] == reason and pd.isna(table.loc["popularity", "skipped"])
+    assert table.loc["ease", ["ndcg@10", "serving_ndcg@10"]].isna().all()
+    page = render_comparison_html(table, "Model comparison", [])
+    assert f"skipped: {html.escape(reason)}</td>" in page
+    assert "<th>skipped</th>" not in page and page.count("<tr>") == 3

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import make_interactions
 
-from mtrec.config import ModelConfig, SplitConfig
+from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import (
@@ -87,7 +87,8 @@ def evaluated():
 
 def test_evaluate_recommender_metrics(evaluated) -> None:
     _, split, metrics, _ = evaluated
-    assert set(metrics) == {"valid", "test", "baselines", "slices", "beyond_accuracy"}
+    assert set(metrics) == {"valid", "test", "baselines", "baseline_params", "slices",
+                            "beyond_accuracy"}  # fmt: skip
     beyond = metrics["beyond_accuracy"]
     assert 0.0 < beyond["coverage"] <= 1.0 and 0.0 <= beyond["gini"] <= 1.0
     assert beyond["novelty"] >= 0.0 and "intra_list_diversity" not in beyond  # no embeddings
@@ -151,3 +152,50 @@ def test_cold_item_slice_keeps_only_rarely_trained_items():
     assert 0.0 <= result["popularity"]["ndcg@2"] <= 1.0
     empty = cold_item_slice(model, train, test, train, (2,), max_train=-1)
     assert empty["interactions"] == 0 and "model" not in empty
+
+
+def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
+    from mtrec.evaluation.evaluate import ServingView
+    from mtrec.training.fit import refit_recommender
+
+    interactions, items, users = make_interactions(n_users=20, n_items=30, per_user=10)
+    indexed = index_interactions(interactions, items, users)
+    split = split_interactions(indexed.interactions, SplitConfig(ratios=(0.7, 0.15, 0.15)))
+    config = ModelConfig(architecture="shared_bottom", embedding_dim=8, hidden_dims=(16,),
+                         tower_dims=(8,), history_length=5)  # fmt: skip
+    rng = np.random.default_rng(0)
+    item_text = rng.normal(size=(len(indexed.items), 6)).astype(np.float32)
+    user_text = rng.normal(size=(len(indexed.users), 6)).astype(np.float32)
+    model = build_model(config, split.train, item_text, user_text)
+    known = pd.concat([split.train, split.valid])
+    refit, _ = refit_recommender(known, item_text, user_text, indexed.users["user_id"],
+                                 indexed.items["item_id"], config,
+                                 TrainingConfig(), 1)  # fmt: skip
+    serving = ServingView(refit.build())
+    metrics, _ = evaluate_recommender(
+        model, split.train, split.valid, split.test, indexed.users, indexed.items, (10,), 5,
+        config.tasks, baselines=("popularity", "itemknn", "ease"), serving=serving,
+    )  # fmt: skip
+    view = metrics["serving"]
+    assert view["refit"] is True and view["history"] == "train+valid"
+    assert set(view["baselines"]) == {"popularity", "itemknn", "ease"}
+    assert 0.0 <= view["test"]["ndcg@10"] <= 1.0
+    # The refit model reads exactly train + valid: no test interaction in its history.
+    served = serving.model
+    assert served is not None and len(served.history_items) == len(known)
+    lists = serving.recommendations
+    assert lists is not None and lists.groupby("user_id").size().max() == 5
+    # No list repeats an interaction the user already had in train or valid.
+    seen = set(zip(known["user_id"].astype(str), known["item_id"].astype(str), strict=True))
+    assert not seen & set(zip(lists["user_id"].astype(str), lists["item_id"].astype(str),
+                              strict=True))  # fmt: skip
+    # Popularity refit on train + valid is scored like the RecBole view's, on the same test.
+    assert metrics["baselines"]["popularity"]["ndcg@10"] >= 0.0
+    # Not refit: the evaluated model itself, reading train + valid.
+    unrefit = ServingView()
+    metrics, _ = evaluate_recommender(
+        model, split.train, split.valid, split.test, indexed.users, indexed.items, (10,), 5,
+        config.tasks, serving=unrefit,
+    )  # fmt: skip
+    assert metrics["serving"]["refit"] is False
+    assert len(model.history_items) == len(split.train)  # the evaluated model is untouched

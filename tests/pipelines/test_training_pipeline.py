@@ -96,6 +96,13 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     recommendations = pd.read_csv(latest / "recommendations_test.csv", dtype=str)
     assert list(recommendations.columns) == ["user_id", "item_id", "rank"]
     assert recommendations.groupby("user_id").size().eq(10).all()
+    # The serving view: model and baselines refit on train + valid, scored on test.
+    serving = metrics["serving"]
+    assert serving["refit"] is True and 0.0 <= serving["test"]["ndcg@10"] <= 1.0
+    assert set(serving["baselines"]) == set(metrics["baselines"]) >= {"popularity", "ease"}
+    assert metrics["baseline_params"]["itemknn"]["params"]["k"] > 0
+    serving_lists = pd.read_csv(latest / "recommendations_serving.csv", dtype=str)
+    assert set(serving_lists["user_id"]) == set(recommendations["user_id"])
     assert recommendations["item_id"].str.startswith("i").all()
     assert "ndcg@10" in out and "popularity" in out
     versions = _versions("smoke")
@@ -108,6 +115,26 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert recs.groupby("user_id").size().to_dict() == {"stranger": 3, "u0": 3, "u1": 3}
     assert set(recs.loc[recs["user_id"] == "stranger", "source"]) == {"popularity"}
     assert set(recs.loc[recs["user_id"] == "u0", "source"]) == {"model"}
+    # What serves is the refit on every interaction; the evaluated model knows train only.
+    from zenml.client import Client
+
+    version = Client().get_model_version("smoke", versions[0])
+    served = version.get_artifact("served_recommender").load()
+    evaluated = version.get_artifact("recommender").load()
+    n_interactions = len(version.get_artifact("interactions").load())
+    assert served.state_dict["history_items"].numel() == n_interactions
+    assert evaluated.state_dict["history_items"].numel() == len(
+        version.get_artifact("train").load()
+    )
+    # New interactions reach the lists with no retraining: they are not recommended again,
+    # and the history input reads them.
+    first = recs.loc[recs["user_id"] == "u0", "item_id"].tolist()
+    events = tmp_path / "events.csv"
+    pd.DataFrame({"user_id": "u0", "item_id": first}).to_csv(events, index=False)
+    assert cli.main(["recommend", "--config", str(config), "--output", str(output), "--k", "3",
+                     "--users", "u0", "--events", str(events)]) == 0  # fmt: skip
+    after = pd.read_csv(output, dtype=str)["item_id"].tolist()
+    assert len(after) == 3 and not set(after) & set(first)
     profiles = tmp_path / "profiles.csv"
     pd.DataFrame({"user_id": ["newbie"], "text": ["loves sci-fi and the night"]}).to_csv(
         profiles, index=False
@@ -124,7 +151,7 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert cli.main(["train", "--config", str(config)]) == 0
     elapsed = time.perf_counter() - started
     out = capsys.readouterr().out
-    assert "steps cached: 12/12" in out, out[-2000:]
+    assert "steps cached: 14/14" in out, out[-2000:]
     assert _versions("smoke") == versions, "a rerun of the same inputs must reuse its version"
     assert _production("smoke") == versions[0]
     print(f"cached rerun took {elapsed:.1f}s")
@@ -243,7 +270,7 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
     capsys.readouterr()
 
     assert cli.main(["train", "--config", str(path)]) == 0
-    assert "steps cached: 12/12" in capsys.readouterr().out
+    assert "steps cached: 14/14" in capsys.readouterr().out
 
 
 def test_missing_encoder_path_is_refused_before_the_run(tmp_path, capsys):

@@ -138,3 +138,16 @@ def test_same_data_metrics_score_both_models_on_the_pairs_production_knows() -> 
         item_idx=lambda f: f.item_idx.clip(upper=2)), history, users.iloc[:2],
         items.iloc[:3], (1, 2), tasks)  # fmt: skip
     assert same["candidate"] == same["production"]
+
+
+def test_the_gate_truth_drops_every_pair_a_model_trained_on() -> None:
+    from mtrec.registry.gate import not_trained_on
+
+    truth = pd.DataFrame({"user_id": ["1", "1", "2", "3"], "item_id": ["a", "b", "a", "c"],
+                          "user_idx": [0, 0, 1, 2], "item_idx": [0, 1, 0, 2]})  # fmt: skip
+    production_train = pd.DataFrame({"user_id": ["1", "3", "9"], "item_id": ["b", "c", "a"]})
+    kept = not_trained_on(truth, production_train)
+    assert list(zip(kept["user_id"], kept["item_id"], strict=True)) == [("1", "a"), ("2", "a")]
+    assert not_trained_on(truth) is truth  # nothing trained on: everything stays
+    # A refit that saw everything leaves nothing to score it on.
+    assert not_trained_on(truth, truth[["user_id", "item_id"]]).empty

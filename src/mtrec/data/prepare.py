@@ -90,3 +90,10 @@ def index_edges(edges: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     both = np.concatenate([np.stack([a, b], 1), np.stack([b, a], 1)])
     both = np.unique(both[both[:, 0] != both[:, 1]], axis=0)  # sorted by user, then friend
     return pd.DataFrame({"user_idx": both[:, 0], "friend_idx": both[:, 1]})
+
+
+def history_columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(users, items, times) of canonical interactions, what a model's history input is set
+    from (``MultiTaskRecommender.set_history``); a frame without timestamps keeps row order."""
+    times = frame["timestamp"].to_numpy() if "timestamp" in frame else np.arange(len(frame))
+    return frame["user_idx"].to_numpy(np.int64), frame["item_idx"].to_numpy(np.int64), times

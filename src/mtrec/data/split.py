@@ -1,15 +1,18 @@
 """Train / valid / test splits of canonical interactions.
 
-``ratio`` reproduces RecBole's ``RS`` split with ``order: TO`` and ``group_by: user``: per user,
-rows in timestamp order (stable on ties, so equal timestamps keep file order), valid and test
-each get ``floor(ratio * n)`` rows, a part whose exact share lies strictly between 0 and 1 gets
-one row taken from train (while train keeps more than one), and train gets the rest.
+``ratio`` reproduces RecBole's ``RS`` split with ``group_by: user``: per user, rows in timestamp
+order (``order: time``, RecBole's ``TO``; stable on ties, so equal timestamps keep file order)
+or in a random order drawn with the split seed (``order: random``, RecBole's ``RO``: every row
+shuffled, then grouped by user), valid and test each get ``floor(ratio * n)`` rows, a part
+whose exact share lies strictly between 0 and 1 gets one row taken from train (while train
+keeps more than one), and train gets the rest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -27,10 +30,10 @@ class Split:
 def split_interactions(interactions: pd.DataFrame, config: SplitConfig) -> Split:
     """Split canonical interactions with the configured strategy."""
     if config.strategy == "ratio":
-        parts = ratio_split_parts(interactions, config.ratios)
+        parts = ratio_split_parts(interactions, config.ratios, config.order, config.seed)
     elif config.strategy == "cold_items":
         parts = cold_item_split_parts(
-            interactions, config.ratios, config.cold_item_share, config.seed
+            interactions, config.ratios, config.cold_item_share, config.seed, config.order
         )
     elif config.strategy == "time":
         assert config.valid_start is not None and config.test_start is not None
@@ -68,12 +71,26 @@ def recbole_part_sizes(total: np.ndarray, ratios: tuple[float, ...]) -> np.ndarr
     return counts
 
 
-def ratio_split_parts(interactions: pd.DataFrame, ratios: tuple[float, ...]) -> np.ndarray:
-    """Part label (0 train, 1 valid, 2 test) per row, for the per-user ratio split."""
+def ratio_split_parts(
+    interactions: pd.DataFrame,
+    ratios: tuple[float, ...],
+    order: Literal["time", "random"] = "time",
+    seed: int = 0,
+) -> np.ndarray:
+    """Part label (0 train, 1 valid, 2 test) per row, for the per-user ratio split.
+
+    ``order``: each user's rows by timestamp (``time``) or in the order of a permutation of
+    all rows drawn with ``seed`` (``random``); ``seed`` is unused for ``time``.
+    """
     users = interactions["user_idx"].to_numpy()
-    times = interactions["timestamp"].to_numpy()
-    order = np.lexsort((np.arange(len(users)), times, users))  # stable: ties keep file order
-    sorted_users = users[order]
+    if order == "time":
+        within = interactions["timestamp"].to_numpy()
+    else:
+        # RecBole RO shuffles the whole table, then groups it by user keeping that order.
+        within = np.empty(len(users), dtype=np.int64)
+        within[np.random.default_rng(seed).permutation(len(users))] = np.arange(len(users))
+    sorted_rows = np.lexsort((np.arange(len(users)), within, users))  # ties keep file order
+    sorted_users = users[sorted_rows]
     starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
     sizes = np.diff(np.r_[starts, len(users)])
     position = np.arange(len(users)) - np.repeat(starts, sizes)  # rank within user
@@ -82,22 +99,27 @@ def ratio_split_parts(interactions: pd.DataFrame, ratios: tuple[float, ...]) -> 
     per_row_bounds = np.repeat(bounds, sizes, axis=0)
     sorted_parts = (position[:, None] >= per_row_bounds[:, :-1]).sum(axis=1)
     parts = np.empty(len(users), dtype=np.int64)
-    parts[order] = sorted_parts
+    parts[sorted_rows] = sorted_parts
     return parts
 
 
 def cold_item_split_parts(
-    interactions: pd.DataFrame, ratios: tuple[float, ...], share: float, seed: int
+    interactions: pd.DataFrame,
+    ratios: tuple[float, ...],
+    share: float,
+    seed: int,
+    order: Literal["time", "random"] = "time",
 ) -> np.ndarray:
     """Items drawn with ``seed`` (``share`` of the interacted ones) are test-only; the rest of
-    the interactions get the per-user ratio split. Measures cold start on many items at once."""
+    the interactions get the per-user ratio split in ``order`` (``random`` drawn with ``seed``
+    too). Measures cold start on many items at once."""
     items = np.unique(interactions["item_idx"].to_numpy())
     n_cold = max(1, round(share * len(items)))
     cold = np.random.default_rng(seed).choice(items, size=n_cold, replace=False)
     is_cold = np.isin(interactions["item_idx"].to_numpy(), cold)
     parts = np.full(len(interactions), 2, dtype=np.int64)
     warm = interactions[~is_cold]
-    parts[~is_cold] = ratio_split_parts(warm, ratios)
+    parts[~is_cold] = ratio_split_parts(warm, ratios, order, seed)
     return parts
 
 

@@ -9,6 +9,7 @@ task's RMSE (``rating``; ``influence`` against the value measured on history plu
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +20,29 @@ import torch
 
 from mtrec.config import TaskConfig
 from mtrec.data.negatives import sample_negatives
+from mtrec.data.prepare import history_columns
+from mtrec.evaluation.baselines import BASELINES as BASELINES  # re-exported for callers
+from mtrec.evaluation.baselines import (
+    DEFAULT_EASE_MAX_MEMORY_MB,
+    DEFAULT_PARAMS,
+    BaselineSkipped,
+    fit_baseline,
+    tune_and_fit_baseline,
+)
 from mtrec.evaluation.beyond import beyond_accuracy, item_popularity_slices, user_activity_slices
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
-from mtrec.models.baselines.bpr import train_bpr
-from mtrec.models.baselines.itemknn import ItemKNN
-from mtrec.models.baselines.popularity import Popularity
 from mtrec.training.tasks import held_out_edges, influence_scores, interaction_labels
+
+
+@dataclass
+class ServingView:
+    """Asks :func:`evaluate_recommender` for the serving view: ``model`` refit on train +
+    valid (``None``: the evaluated model, not refit, reading train + valid as history);
+    ``recommendations`` is filled with its top-K test lists."""
+
+    model: MultiTaskRecommender | None = None
+    recommendations: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -76,21 +93,14 @@ def popularity_ranking(
     return rank_split(scorer, n_items, truth, history, ks)
 
 
-BASELINES = ("popularity", "itemknn", "bpr")
-
-
 def build_baseline(
     name: str, train: pd.DataFrame, n_users: int, n_items: int, seed: int = 0
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A fitted baseline's ``score_items``: (B,) user indices -> (B, I) scores."""
-    users, items = _idx(train, "user_idx"), _idx(train, "item_idx")
-    if name == "popularity":
-        return Popularity(users, items, n_items).score_items
-    if name == "itemknn":
-        return ItemKNN(users, items, n_users, n_items).score_items
-    if name == "bpr":
-        return train_bpr(users, items, n_users, n_items, seed=seed).score_items
-    raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
+    """A baseline fitted on ``train`` with its default parameters (``DEFAULT_PARAMS``), as its
+    ``score_items``: (B,) user indices -> (B, I) scores. Tuned parameters:
+    :func:`mtrec.evaluation.baselines.tune_baseline`, then ``fit_baseline``. EASE raises
+    ``BaselineSkipped`` above the default memory budget."""
+    return fit_baseline(name, DEFAULT_PARAMS.get(name, {}), train, n_users, n_items, seed)
 
 
 def task_metrics(
@@ -201,11 +211,21 @@ def evaluate_recommender(
     seed: int = 0,
     edges: pd.DataFrame | None = None,
     item_embeddings: np.ndarray | None = None,
+    serving: ServingView | None = None,
+    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Metrics for the model and the popularity baseline, and the model's test top-K lists.
+    """Metrics for the model and the baselines, and the model's test top-K lists.
+
+    The RecBole view: ``model`` was trained on train (its history input reads train), test
+    is ranked with train and valid masked. Each baseline's parameters are chosen on valid
+    (:mod:`mtrec.evaluation.baselines`) and it is fitted on train. With ``serving``, the same
+    baselines are refit on train + valid and scored beside the serving-view model
+    (:func:`serving_view`).
 
     Returns ``{"valid": ..., "test": ..., "baselines": {"popularity": ...},
-    "slices": {"cold_items": ...}}`` and a ``user_id,item_id,rank`` frame with original ids.
+    "baseline_params": ..., "slices": {"cold_items": ...}, "serving": ...}`` and a
+    ``user_id,item_id,rank`` frame with original ids (and, with ``serving``, the serving view's
+    frame in ``serving.recommendations`` after the call).
     """
     history = pd.concat([train, valid], ignore_index=True)
     n_items = model.spec.n_items
@@ -216,10 +236,21 @@ def evaluate_recommender(
         model, test, history, tuple(sorted({*ks, 10})), keep_top=max(recommendations_k, 10)
     )
     reported = {k: v for k, v in test_rank.metrics.items() if int(k.split("@")[1]) in ks}
-    baseline_metrics = {}
+    baseline_metrics, baseline_params, skipped = {}, {}, {}
+    refit_scorers: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for name in dict.fromkeys(["popularity", *baselines]):
-        scorer = build_baseline(name, train, n_users or len(users), n_items, seed)
+        n = n_users or len(users)
+        try:
+            tuned, scorer = tune_and_fit_baseline(name, train, valid, n, n_items, seed,
+                                                  ease_max_memory_mb)  # fmt: skip
+            if serving is not None:
+                refit_scorers[name] = fit_baseline(name, tuned.params, history, n, n_items, seed,
+                                                   ease_max_memory_mb)  # fmt: skip
+        except BaselineSkipped as skip:
+            skipped[name] = skip.reason
+            continue
         baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
+        baseline_params[name] = tuned.to_dict()
     test_metrics = {**reported, **task_metrics(model, test, history, tasks, seed)}
     test_metrics |= link_metrics(model, edges, tasks, seed)
     assert test_rank.top_items is not None
@@ -237,18 +268,62 @@ def evaluate_recommender(
         "valid": valid_rank.metrics,
         "test": test_metrics,
         "baselines": baseline_metrics,
+        "baseline_params": baseline_params,
         "slices": {
             "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train),
             "user_activity_ndcg@10": user_activity_slices(test_rank.per_user, train),
             "item_popularity_hit@10": item_popularity_slices(top10, test_users, test, train_counts),
         },  # fmt: skip
     }
+    if skipped:
+        metrics["baselines_skipped"] = skipped
+    if serving is not None:
+        serving_model = serving.model
+        if serving_model is None:  # not refit: the evaluated model, reading train + valid
+            serving_model = copy.deepcopy(model)
+            serving_model.set_history(*history_columns(history))
+        metrics["serving"], serving.recommendations = serving_view(
+            serving_model, train, valid, test, users, items, ks, recommendations_k,
+            refit_scorers,
+        )  # fmt: skip
+        metrics["serving"]["refit"] = serving.model is not None
     user_level = {name: task for name, task in tasks.items() if task.user_level}
     if user_level:
         metrics["top_users"] = {
             name: top_users(model, train, users, name, task) for name, task in user_level.items()
         }
     return metrics, recommendations
+
+
+def serving_view(
+    model: MultiTaskRecommender,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+    ks: tuple[int, ...],
+    recommendations_k: int,
+    baseline_scorers: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Test metrics as a deployed model gives them the day after the valid period: ``model``
+    and every baseline in ``baseline_scorers`` were refit on train + valid, and each user's
+    train + valid interactions are the known history (read by the model's history input,
+    excluded from ranking). Nothing scored here was trained on: test is disjoint from both.
+
+    Returns ``{"test": ..., "baselines": {name: ...}}`` and the model's top-K test lists."""
+    history = pd.concat([train, valid], ignore_index=True)
+    n_items = model.spec.n_items
+    rank = model_ranking(model, test, history, ks, keep_top=recommendations_k)
+    assert rank.top_items is not None
+    recommendations = recommendations_frame(
+        rank.per_user["users"], rank.top_items, users["user_id"], items["item_id"]
+    )
+    baselines = {
+        name: rank_split(scorer, n_items, test, history, ks).metrics
+        for name, scorer in baseline_scorers.items()
+    }
+    return {"history": "train+valid", "test": rank.metrics, "baselines": baselines}, recommendations
 
 
 def top_users(

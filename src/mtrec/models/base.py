@@ -23,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 TASKS = ("watch", "like", "rating")
+HISTORY_POOLINGS = ("attention", "mean")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class ModelSpec:
     levels: int = 1
     """PLE: extraction levels (1 is CGC)."""
     extra: dict[str, float] = field(default_factory=dict)
+    history_length: int = 0
+    """How many of the user's most recent interactions the user side reads (0: none)."""
+    history_pooling: str = "attention"
+    """How the history is pooled into one vector: ``attention`` or ``mean``."""
 
     def __post_init__(self) -> None:
         named = {self.ranking_task, *self.offsets, *self.user_tasks, *self.link_tasks}
@@ -76,6 +82,8 @@ class ModelSpec:
             raise ValueError(f"unknown ranking_interaction {self.ranking_interaction!r}")
         if self.ranking_task in self.user_tasks:
             raise ValueError(f"the ranking task {self.ranking_task!r} cannot be user-level")
+        if self.history_pooling not in HISTORY_POOLINGS:
+            raise ValueError(f"unknown history_pooling {self.history_pooling!r}")
 
 
 class Dropout(nn.Module):
@@ -141,6 +149,48 @@ class Inputs(nn.Module):
         words = self.text_proj(text)
         ids = torch.zeros_like(words)
         return torch.cat([ids, words if self.use_text else torch.zeros_like(words)], dim=-1)
+
+
+class HistoryPooling(nn.Module):
+    """The user's most recent items, pooled into one vector: (B, L, 2E) -> (B, 2E).
+
+    Position 0 is the newest item. Each position adds a learned recency embedding; ``attention``
+    weighs the items with a learned query (additive attention, Bahdanau et al. 2015, as in the
+    user encoders of Wu et al., "NRMS", EMNLP 2019), so the pooling can favour recent items or
+    items that say more about the user; ``mean`` averages them. The query does not depend on the
+    candidate item (unlike DIN's target attention), so the user side stays one vector and
+    ranking the catalogue stays one matrix product.
+    """
+
+    def __init__(self, dim: int, length: int, pooling: str):
+        super().__init__()
+        self.pooling = pooling
+        self.recency = nn.Parameter(torch.zeros(length, dim))
+        self.key = nn.Linear(dim, dim)
+        self.query = nn.Linear(dim, 1, bias=False)
+
+    def forward(self, distinct: Tensor, inverse: Tensor, present: Tensor) -> Tensor:
+        """``distinct`` (D, 2E): inputs of the distinct items in the histories; ``inverse``
+        (B, L): each position's row of ``distinct``; ``present`` (B, L) bool: where an item is.
+
+        The key layer is linear, so it runs on the D distinct items and the L recency rows
+        and is added per position, instead of on all B * L positions (a batch's histories
+        repeat popular items; this was most of a training step)."""
+        length = inverse.shape[1]
+        recency = self.recency[:length]  # (L, 2E)
+        flat = inverse.reshape(-1)
+        x = distinct.index_select(0, flat).view(*inverse.shape, -1) + recency  # (B, L, 2E)
+        if self.pooling == "mean":
+            weights = present.to(x.dtype)
+        else:
+            keys = F.linear(distinct, self.key.weight).index_select(0, flat)
+            keys = keys.view(*inverse.shape, -1) + self.key(recency)  # (B, L, 2E)
+            logits = self.query(torch.tanh(keys)).squeeze(-1)  # (B, L)
+            logits = logits.masked_fill(~present, -torch.inf)
+            # A user with no history gets zeros, not the NaN of a softmax over nothing.
+            weights = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # (B, L)
+        total = weights.sum(-1, keepdim=True).clamp(min=1e-9)
+        return torch.bmm((weights / total).unsqueeze(1), x).squeeze(1)  # (B, 2E)
 
 
 class PairTower(nn.Module):
@@ -239,9 +289,18 @@ class MultiTaskRecommender(nn.Module):
         self.register_buffer("item_seen", ones_i if item_seen is None else item_seen.float())
         self.user_inputs = Inputs(spec.n_users, spec.user_text_dim, spec)
         self.item_inputs = Inputs(spec.n_items, spec.item_text_dim, spec, spec.item_id_dropout)
-        # The social input appends the mean of the friends' inputs: (B, 2E) -> (B, 4E).
-        social = 2 if spec.n_friend_links else 1
-        self.user_net = self.side(social * self.user_inputs.out_dim, spec)
+        # The known interactions the history input reads: user u's items, oldest first, are
+        # history_items[history_indptr[u]:history_indptr[u + 1]] (see set_history).
+        self.register_buffer("history_indptr", torch.zeros(spec.n_users + 1, dtype=torch.long))
+        self.register_buffer("history_items", torch.zeros(0, dtype=torch.long))
+        self.history = (
+            HistoryPooling(self.item_inputs.out_dim, spec.history_length, spec.history_pooling)
+            if spec.history_length else None
+        )  # fmt: skip
+        # The social input appends the mean of the friends' inputs (2E), the history input the
+        # pooled recent items (2E).
+        inputs = (2 if spec.n_friend_links else 1) + (1 if spec.history_length else 0)
+        self.user_net = self.side(inputs * self.user_inputs.out_dim, spec)
         self.item_net = self.side(self.item_inputs.out_dim, spec)
         dim = int(self.user_net.out_dim)
         own_heads = {*spec.user_tasks, *spec.link_tasks}
@@ -262,11 +321,55 @@ class MultiTaskRecommender(nn.Module):
              for task in spec.user_tasks}
         )  # fmt: skip
 
-    def task_users(self, idx: Tensor) -> dict[str, Tensor]:
+    def task_users(self, idx: Tensor, cursor: Tensor | None = None) -> dict[str, Tensor]:
+        """Per-task user representations. ``cursor`` (B,): the history a row reads ends just
+        before this position of ``history_items`` (the items before a training interaction);
+        ``None``: every known interaction of the user (scoring now)."""
         x = self.user_inputs(idx, self.user_text, self.user_seen)  # (B, 2E)
+        if self.history is not None:
+            x = torch.cat([x, self.history_input(idx, cursor)], dim=-1)
         if self.spec.n_friend_links:
-            x = torch.cat([x, self.friend_mean(idx)], dim=-1)  # (B, 4E)
+            x = torch.cat([x, self.friend_mean(idx)], dim=-1)
         return self.user_net(x)  # type: ignore[no-any-return]  # {task: (B, H)}
+
+    def set_history(self, users: np.ndarray, items: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Make (users, items, times) the known interactions the history input reads, and
+        return their order in ``history_items`` (a stable sort by user, then time, ties in the
+        given order): interaction ``order[j]`` sits at position ``j``, so the history before it
+        ends at cursor ``j``. Scoring after this reads each user's newest interactions, with
+        no retraining: how new interactions reach a served model."""
+        users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
+        if len(users) and (users.min() < 0 or users.max() >= self.spec.n_users):
+            raise ValueError(f"history users must lie in [0, {self.spec.n_users})")
+        if len(items) and (items.min() < 0 or items.max() >= self.spec.n_items):
+            raise ValueError(f"history items must lie in [0, {self.spec.n_items})")
+        order = np.lexsort((np.arange(len(users)), np.asarray(times), users))
+        counts = np.bincount(users, minlength=self.spec.n_users)
+        device = self.history_indptr.device
+        self.history_indptr = torch.from_numpy(np.r_[0, np.cumsum(counts)]).to(device)
+        self.history_items = torch.from_numpy(items[order]).to(device)
+        return order
+
+    def history_window(self, idx: Tensor, cursor: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The items a row's history reads, newest first, and where one is: (B, L) each."""
+        start = self.history_indptr[idx]  # (B,)
+        end = self.history_indptr[idx + 1] if cursor is None else cursor
+        steps = torch.arange(self.spec.history_length, device=idx.device)
+        position = end.unsqueeze(1) - 1 - steps  # (B, L), newest first
+        present = position >= start.unsqueeze(1)
+        if len(self.history_items) == 0:
+            return torch.zeros_like(position), torch.zeros_like(present)
+        items = self.history_items[position.clamp(min=0)]
+        return items.masked_fill(~present, 0), present
+
+    def history_input(self, idx: Tensor, cursor: Tensor | None = None) -> Tensor:
+        """The pooled history of each row: (B,) -> (B, 2E); zeros for a user with none."""
+        assert self.history is not None
+        items, present = self.history_window(idx, cursor)  # (B, L) each
+        # Each distinct item's inputs once: a batch's histories repeat popular items.
+        distinct, inverse = torch.unique(items, return_inverse=True)
+        x = self.item_inputs(distinct, self.item_text, self.item_seen)  # (D, 2E)
+        return self.history(x, inverse.view(items.shape), present)  # type: ignore[no-any-return]
 
     def friend_mean(self, idx: Tensor) -> Tensor:
         """Mean input of each user's friends, zero for users without any: (B,) -> (B, 2E)."""
@@ -296,7 +399,10 @@ class MultiTaskRecommender(nn.Module):
         rating head's positives, a fifth of a training batch); such a task's output is then
         (R,), for those rows in that order, and its head runs on R rows instead of B."""
         task_rows = task_rows or {}
-        users, user_rows = _per_distinct(self.task_users, batch["user"])
+        if self.history is not None and "cursor" in batch:
+            users, user_rows = self._per_distinct_context(batch["user"], batch["cursor"])
+        else:
+            users, user_rows = _per_distinct(self.task_users, batch["user"])
         items, item_rows = _per_distinct(self.task_items, batch["item"])
 
         def rows_of(task: str, inverse: Tensor) -> Tensor:
@@ -320,14 +426,25 @@ class MultiTaskRecommender(nn.Module):
             out[task] = out[task] + offset
         return out
 
+    def _per_distinct_context(
+        self, idx: Tensor, cursor: Tensor
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """As :func:`_per_distinct`, once per distinct (user, history cursor): a positive and
+        its sampled negatives share one user representation."""
+        span = len(self.history_items) + 1
+        distinct, inverse = torch.unique(idx * span + cursor, return_inverse=True)
+        return self.task_users(distinct // span, distinct % span), inverse
+
     def score_text_users(self, user_text: Tensor, task: str | None = None) -> Tensor:
         """Scores of every item for users the model has never seen, from their profile text
         embedding alone (no id, no friends), as an untrained user id is scored: (B, Du) ->
         (B, I)."""
         task = task or self.spec.ranking_task
         x = self.user_inputs.from_text(user_text.float())  # (B, 2E)
+        if self.history is not None:  # an unknown user has no known interactions
+            x = torch.cat([x, torch.zeros_like(x)], dim=-1)
         if self.spec.n_friend_links:
-            x = torch.cat([x, torch.zeros_like(x)], dim=-1)  # (B, 4E)
+            x = torch.cat([x, torch.zeros_like(x[:, : self.user_inputs.out_dim])], dim=-1)
         return self.towers[task].grid(self.user_net(x)[task], self._catalogue(task))
 
     def score_items(self, users: Tensor, task: str | None = None) -> Tensor:

@@ -35,10 +35,13 @@ class TrainedModel:
             user_text=torch.zeros(spec.n_users, spec.user_text_dim),
             item_text=torch.zeros(spec.n_items, spec.item_text_dim),
         )
+        if "history_items" in self.state_dict:  # the known history's length varies
+            model.history_items = torch.empty_like(self.state_dict["history_items"])
         missing, unexpected = model.load_state_dict(self.state_dict, strict=False)
-        # Models saved before the social input existed lack its (empty) link buffers; the
-        # defaults built from the spec are exactly right for them.
+        # Models saved before the social input or the history existed lack their (empty)
+        # buffers; the defaults built from the spec are exactly right for them.
         absent_ok = {"friend_indptr", "friend_indices"} if spec.n_friend_links == 0 else set()
+        absent_ok |= {"history_indptr", "history_items"} if spec.history_length == 0 else set()
         if unexpected or set(missing) - absent_ok:
             raise RuntimeError(
                 f"weights do not fit the spec: missing {sorted(set(missing) - absent_ok)}, "

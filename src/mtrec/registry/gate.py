@@ -248,6 +248,20 @@ def same_data_metrics(
     return result
 
 
+def not_trained_on(truth: pd.DataFrame, *trained_on: pd.DataFrame) -> pd.DataFrame:
+    """The ``truth`` rows whose (user_id, item_id) pair is in none of the ``trained_on``
+    frames: the gate scores each model only on interactions it never learned from. The
+    candidate's evaluated model never saw its own valid split, but production's was trained
+    on its own run's train split, which may hold this run's valid pairs (a random-order split,
+    or data that was rewritten); refit models, which saw everything, are never gate inputs."""
+    if not trained_on:
+        return truth
+    keys = pd.concat([frame[["user_id", "item_id"]] for frame in trained_on], ignore_index=True)
+    seen = pd.MultiIndex.from_frame(keys.astype(str))
+    pairs = pd.MultiIndex.from_frame(truth[["user_id", "item_id"]].astype(str))
+    return truth[~pairs.isin(seen)]
+
+
 def _index_map(own_ids: tuple[str, ...] | list[str], current_ids: pd.Series) -> np.ndarray:
     """current index -> the model's own index, -1 where it does not know the id."""
     own = {str(i): n for n, i in enumerate(own_ids)}

@@ -9,6 +9,7 @@ removed; users the model has never seen are scored from their profile text when 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,12 +42,17 @@ def recommend(
     known = [u for u in wanted if u in user_index]
     unknown = [u for u in wanted if u not in user_index]
 
+    history = history.reset_index(drop=True)  # row labels are positions below
     seen_items = history["item_id"].astype(str).map(item_index)
     seen = pd.DataFrame({"user_id": history["user_id"].astype(str), "item": seen_items}).dropna()
     popularity = np.bincount(seen["item"].astype(np.int64), minlength=n_items).astype(np.float32)
 
     frames = []
     model = trained.build()
+    if model.history is not None:
+        # The history input reads every known interaction, the newest included: what a user
+        # did since the model was trained changes their list, with no retraining.
+        model.set_history(*_known_history(history, seen, user_index))
     score_items = model.catalogue_scorer()
     for start in range(0, len(known), batch_size):
         batch_ids = known[start : start + batch_size]
@@ -76,6 +82,41 @@ def recommend(
     if not frames:
         return pd.DataFrame(columns=["user_id", "item_id", "rank", "score", "source"])
     return pd.concat(frames, ignore_index=True)
+
+
+def read_events(path: Path, history: pd.DataFrame) -> pd.DataFrame:
+    """New interactions from CSV or Parquet (``user_id,item_id`` and optionally
+    ``timestamp``), as history rows; without timestamps they count as newer than everything
+    known, in file order."""
+    if not path.is_file():
+        raise FileNotFoundError(f"events file not found: {path}")
+    is_parquet = path.suffix in (".parquet", ".pq")
+    frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path, dtype=str)
+    missing = {"user_id", "item_id"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"events file {path} lacks columns {sorted(missing)}")
+    events = frame[["user_id", "item_id"]].astype(str)
+    if "timestamp" in frame:
+        times = pd.to_numeric(frame["timestamp"], errors="coerce")
+        if times.isna().any():
+            raise ValueError(f"events file {path}: timestamp must be numeric seconds")
+        events["timestamp"] = times.astype(np.int64).to_numpy()
+    else:
+        newest = int(history["timestamp"].max()) if len(history) else 0
+        events["timestamp"] = newest + 1 + np.arange(len(events))
+    return events
+
+
+def _known_history(
+    history: pd.DataFrame, seen: pd.DataFrame, user_index: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(users, items, times) in the model's indices of the history rows it knows both ids of;
+    without a ``timestamp`` column the rows are taken in order."""
+    users = seen["user_id"].map(user_index)
+    known = users.notna()
+    times = history["timestamp"].to_numpy() if "timestamp" in history else np.arange(len(history))
+    rows = seen.index.to_numpy()[known.to_numpy()]  # positions in ``history``
+    return users[known].to_numpy(np.int64), seen["item"][known].to_numpy(np.int64), times[rows]
 
 
 def _rows(

@@ -14,8 +14,10 @@ from mtrec.reports.evaluation import STYLE
 
 def render_comparison_html(table: pd.DataFrame, title: str, notes: list[str]) -> str:
     """``table`` from :func:`mtrec.evaluation.comparison.comparison_table`; the best value of
-    each metric column is bold, judged in the metric's direction."""
-    metric_columns = [c for c in table.columns if c not in ("kind",)]
+    each metric column is bold, judged in the metric's direction. A row with a ``skipped``
+    reason shows the reason across its metric cells."""
+    columns = [c for c in table.columns if c != "skipped"]
+    metric_columns = [c for c in columns if c != "kind"]
     best: dict[str, Any] = {}
     for column in metric_columns:
         values = pd.to_numeric(table[column], errors="coerce").dropna()
@@ -32,12 +34,18 @@ def render_comparison_html(table: pd.DataFrame, title: str, notes: list[str]) ->
         )
         return f"<td><b>{text}</b></td>" if best.get(column) == value else f"<td>{text}</td>"
 
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *table.columns])
+    def cells(row: pd.Series) -> str:
+        reason = row.get("skipped")
+        if isinstance(reason, str):
+            return (
+                cell("kind", row["kind"])
+                + f"<td colspan='{len(metric_columns)}'>skipped: {html.escape(reason)}</td>"
+            )
+        return "".join(cell(c, row[c]) for c in columns)
+
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *columns])
     rows = "".join(
-        f"<tr><td>{html.escape(str(name))}</td>"
-        + "".join(cell(c, row[c]) for c in table.columns)
-        + "</tr>"
-        for name, row in table.iterrows()
+        f"<tr><td>{html.escape(str(name))}</td>{cells(row)}</tr>" for name, row in table.iterrows()
     )
     items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
     return (

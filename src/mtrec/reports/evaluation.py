@@ -110,6 +110,47 @@ def _against_production(same: dict[str, Any]) -> str:
     )
 
 
+def _baseline_notes(metrics: dict[str, Any]) -> list[str]:
+    """How each baseline was tuned, and the ones that were skipped, with the reason."""
+    notes = []
+    tuned = metrics.get("baseline_params", {})
+    if tuned:
+        items = "".join(
+            f"<li>{html.escape(name)}: "
+            f"{html.escape(', '.join(f'{k}={v:g}' for k, v in t['params'].items()) or '-')} "
+            f"(valid NDCG@10 {_fmt(t['valid_ndcg'])}, {len(t['grid'])} candidates, "
+            f"{_fmt(t['seconds'])} s)</li>"
+            for name, t in tuned.items()
+        )
+        notes.append(f"<p>Baseline parameters chosen on valid:</p><ul>{items}</ul>")
+    for name, reason in metrics.get("baselines_skipped", {}).items():
+        notes.append(f"<p><b>{html.escape(name)} skipped</b>: {html.escape(reason)}</p>")
+    return notes
+
+
+def _serving_section(serving: dict[str, Any], names: list[str]) -> str:
+    """The serving view's table: model and baselines refit on train + valid, scored on test."""
+    test, baselines = serving["test"], serving["baselines"]
+    how = ("refit on train + valid for the chosen epochs" if serving.get("refit")
+           else "not refit (the evaluated model)")  # fmt: skip
+    header = "".join(f"<th>{html.escape(b)}</th><th>Δ vs {html.escape(b)}</th>" for b in baselines)
+    rows = []
+    for name in [n for n in names if n in test]:
+        cells = "".join(
+            f"<td>{_fmt(baselines[b].get(name))}</td>"
+            + _delta(test[name], baselines[b].get(name, float("nan")))
+            for b in baselines
+        )
+        rows.append(f"<tr><td>{name}</td><td><b>{_fmt(test[name])}</b></td>{cells}</tr>")
+    return (
+        "<h2>Serving view: test, with train + valid known</h2>"
+        f"<p>What a deployed model gives a user the day after the valid period: the model "
+        f"{how}, baselines refit on train + valid, each user's train + valid interactions "
+        "read as history and masked. No model is scored on interactions it trained on.</p>"
+        f"<table><tr><th>metric</th><th>model</th>{header}</tr>{''.join(rows)}</table>"
+    )
+
+
 def render_evaluation_report(
     metrics: dict[str, Any],
     history: dict[str, Any],
@@ -156,6 +197,14 @@ def render_evaluation_report(
         )
         rows.append(f"<tr><td>{name}</td><td><b>{_fmt(test[name])}</b></td>{cells}</tr>")
     parts.append(f"<table><tr><th>metric</th><th>model</th>{header}</tr>{''.join(rows)}</table>")
+    parts.append(
+        "<p>RecBole's view: the model and every baseline trained on train (parameters chosen "
+        "on valid); each user's train interactions are what the model reads.</p>"
+    )
+    parts.extend(_baseline_notes(metrics))
+    serving = metrics.get("serving")
+    if serving:
+        parts.append(_serving_section(serving, names))
 
     parts.append("<h2>Per-task metrics</h2><table><tr><th>task metric</th><th>test</th></tr>")
     for name in task_metric_names(test):

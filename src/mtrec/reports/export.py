@@ -35,12 +35,17 @@ def write_run_reports(
     metrics: dict[str, Any],
     recommendations: pd.DataFrame,
     pages: dict[str, str],
+    serving_recommendations: pd.DataFrame | None = None,
 ) -> Path:
-    """Write ``metrics.json``, ``recommendations_test.csv`` and the HTML ``pages`` (file name
-    to content) into ``run_dir``."""
+    """Write ``metrics.json``, ``recommendations_test.csv`` (the RecBole view's lists),
+    ``recommendations_serving.csv`` (the serving view's, when given) and the HTML ``pages``
+    (file name to content) into ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
     _atomic_write(run_dir / "recommendations_test.csv", recommendations.to_csv(index=False))
+    if serving_recommendations is not None:
+        _atomic_write(run_dir / "recommendations_serving.csv",
+                      serving_recommendations.to_csv(index=False))  # fmt: skip
     for name, html in pages.items():
         _atomic_write(run_dir / name, html)
     return run_dir
@@ -86,6 +91,20 @@ def metrics_table(
             delta = test[f"ndcg@{k}"] - values[f"ndcg@{k}"]
             ndcg, recall = values[f"ndcg@{k}"], values[f"recall@{k}"]
             lines.append(f"{name:<12}{ndcg:>10.4f}{recall:>12.4f}{delta:>+13.4f}")
+    for name, reason in metrics.get("baselines_skipped", {}).items():
+        lines.append(f"{name:<12}skipped: {reason}")
+    serving = metrics.get("serving")
+    if serving:
+        k = ks[0]
+        how = "refit on train+valid" if serving.get("refit") else "not refit"
+        lines.append("-" * 44)
+        lines.append(f"serving view (model {how}; history train+valid), test:")
+        lines.append(f"{'':<12}{f'ndcg@{k}':>10}{f'recall@{k}':>12}{'model Δndcg':>13}")
+        model_ndcg = serving["test"][f"ndcg@{k}"]
+        lines.append(f"{'model':<12}{model_ndcg:>10.4f}{serving['test'][f'recall@{k}']:>12.4f}")
+        for name, values in serving["baselines"].items():
+            ndcg, recall = values[f"ndcg@{k}"], values[f"recall@{k}"]
+            lines.append(f"{name:<12}{ndcg:>10.4f}{recall:>12.4f}{model_ndcg - ndcg:>+13.4f}")
     cold = metrics.get("slices", {}).get("cold_items", {})
     if "model" in cold:
         lines.append("-" * 44)

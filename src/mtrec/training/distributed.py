@@ -32,7 +32,7 @@ from mtrec.training.trainer import EpochLog, TrainingResult
 
 def fit_distributed(
     train: pd.DataFrame,
-    valid: pd.DataFrame,
+    valid: pd.DataFrame | None,
     item_embeddings: np.ndarray,
     user_embeddings: np.ndarray,
     user_ids: pd.Series,
@@ -42,11 +42,13 @@ def fit_distributed(
     edges: pd.DataFrame | None = None,
     timeout_s: float | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
-    """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``."""
+    """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``.
+    ``valid`` ``None``: a refit for ``training_config.epochs`` epochs (``refit_recommender``)."""
     with tempfile.TemporaryDirectory(prefix="mtrec-ddp-") as tmp:
         folder = Path(tmp)
         train.to_parquet(folder / "train.parquet")
-        valid.to_parquet(folder / "valid.parquet")
+        if valid is not None:
+            valid.to_parquet(folder / "valid.parquet")
         np.save(folder / "item_embeddings.npy", item_embeddings, allow_pickle=False)
         np.save(folder / "user_embeddings.npy", user_embeddings, allow_pickle=False)
         pd.DataFrame({"id": user_ids.astype(str)}).to_parquet(folder / "user_ids.parquet")
@@ -85,7 +87,7 @@ def worker(folder: Path) -> None:
     import torch
     from torch import distributed as dist
 
-    from mtrec.training.fit import fit_recommender
+    from mtrec.training.fit import fit_recommender, refit_recommender
     from mtrec.training.trainer import training_device
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -98,17 +100,21 @@ def worker(folder: Path) -> None:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         edges_file = folder / "edges.parquet"
-        trained, result = fit_recommender(
-            pd.read_parquet(folder / "train.parquet"),
-            pd.read_parquet(folder / "valid.parquet"),
+        edges = pd.read_parquet(edges_file) if edges_file.is_file() else None
+        train = pd.read_parquet(folder / "train.parquet")
+        inputs = (
             np.load(folder / "item_embeddings.npy", allow_pickle=False),
             np.load(folder / "user_embeddings.npy", allow_pickle=False),
             pd.read_parquet(folder / "user_ids.parquet")["id"],
             pd.read_parquet(folder / "item_ids.parquet")["id"],
             model_config,
             training_config,
-            pd.read_parquet(edges_file) if edges_file.is_file() else None,
         )
+        valid_file = folder / "valid.parquet"
+        if valid_file.is_file():
+            trained, result = fit_recommender(train, pd.read_parquet(valid_file), *inputs, edges)
+        else:
+            trained, result = refit_recommender(train, *inputs, training_config.epochs, edges)
         if dist.get_rank() == 0:
             save_trained_model(trained, folder / "model")
             meta = {

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.data.prepare import history_columns
 from mtrec.evaluation.evaluate import task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models import build_network
@@ -58,12 +59,14 @@ def build_model(
         user_tasks=tuple(name for name, task in config.tasks.items() if task.user_level),
         link_tasks=tuple(name for name, task in config.tasks.items() if task.kind == "link"),
         n_friend_links=len(links),
+        history_length=config.history_length,
+        history_pooling=config.history_pooling,
     )
     item_counts = np.bincount(train["item_idx"].to_numpy(np.int64), minlength=n_items)
     shrinkage = config.item_id_shrinkage if config.use_text else 0.0  # id-only: ids are all
     item_seen = item_counts / (item_counts + shrinkage) if shrinkage else item_counts > 0
     user_seen = np.bincount(train["user_idx"].to_numpy(np.int64), minlength=n_users) > 0
-    return build_network(
+    model = build_network(
         spec,
         user_text=torch.from_numpy(np.ascontiguousarray(user_embeddings)),
         item_text=torch.from_numpy(np.ascontiguousarray(item_embeddings)),
@@ -71,6 +74,9 @@ def build_model(
         item_seen=torch.from_numpy(item_seen),
         friends=torch.from_numpy(links[["user_idx", "friend_idx"]].to_numpy(np.int64)),
     )
+    # What the model knows is what it trains on: scoring reads each user's training history.
+    model.set_history(*history_columns(train))
+    return model
 
 
 def fit_recommender(
@@ -110,6 +116,38 @@ def fit_recommender(
         return means
 
     result = train_multitask(model, train, model_config.tasks, training_config, validate)
+    trained = TrainedModel(
+        spec=model.spec,
+        state_dict=result.state_dict,
+        user_ids=tuple(str(u) for u in user_ids),
+        item_ids=tuple(str(i) for i in item_ids),
+    )
+    return trained, result
+
+
+def refit_recommender(
+    interactions: pd.DataFrame,
+    item_embeddings: np.ndarray,
+    user_embeddings: np.ndarray,
+    user_ids: pd.Series,
+    item_ids: pd.Series,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    epochs: int,
+    edges: pd.DataFrame | None = None,
+) -> tuple[TrainedModel, TrainingResult]:
+    """The same configuration trained on ``interactions`` for exactly ``epochs`` epochs (the
+    best epoch that early stopping chose on valid), with no validation data: the model that
+    knows every interaction it is given, newest included. ``nproc > 1`` is honoured."""
+    config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
+    if config.nproc > 1:
+        from mtrec.training.distributed import fit_distributed
+
+        return fit_distributed(interactions, None, item_embeddings, user_embeddings, user_ids,
+                               item_ids, model_config, config, edges)  # fmt: skip
+    torch.manual_seed(config.seed)
+    model = build_model(model_config, interactions, item_embeddings, user_embeddings, edges)
+    result = train_multitask(model, interactions, model_config.tasks, config, None)
     trained = TrainedModel(
         spec=model.spec,
         state_dict=result.state_dict,

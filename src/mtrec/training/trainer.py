@@ -14,8 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mtrec.config import TaskConfig, TrainingConfig, metric_direction
 from mtrec.data.negatives import sample_negatives
+from mtrec.data.prepare import history_columns
 from mtrec.models.base import MultiTaskRecommender
+from mtrec.numerics import subnormals_flushed as _subnormals_flushed
 from mtrec.training.tasks import interaction_labels
 from mtrec.training.weighting import GradNorm, TaskWeighting, make_weighting
 
@@ -111,14 +112,14 @@ def training_device(setting: str) -> torch.device:
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
-@contextmanager
-def _subnormals_flushed() -> Iterator[None]:
-    flushing = torch.set_flush_denormal(True)  # False where the CPU cannot
-    try:
-        yield
-    finally:
-        if flushing:
-            torch.set_flush_denormal(False)
+def history_cursors(model: MultiTaskRecommender, train: pd.DataFrame) -> np.ndarray:
+    """Make ``train`` the model's known history and return, per row, where the history its
+    user side reads ends: only the user's training interactions before it (in time, ties in
+    row order), never its own item, never a later one, never a valid or test interaction."""
+    order = model.set_history(*history_columns(train))
+    cursors = np.empty(len(order), dtype=np.int64)
+    cursors[order] = np.arange(len(order))  # row order[j] sits at j; its history ends there
+    return cursors
 
 
 @_subnormals_flushed()
@@ -127,12 +128,14 @@ def train_multitask(
     train: pd.DataFrame,
     tasks: Mapping[str, TaskConfig],
     config: TrainingConfig,
-    validate: Callable[[MultiTaskRecommender], dict[str, float]],
+    validate: Callable[[MultiTaskRecommender], dict[str, float]] | None,
 ) -> TrainingResult:
     """Train ``model`` in place and return the best epoch's weights and the history.
 
     ``validate`` returns validation metrics for the model in its current state, including
-    ``config.monitor``, which early stopping optimises in its direction.
+    ``config.monitor``, which early stopping optimises in its direction. ``None``: no
+    validation data (a refit on every interaction): all ``config.epochs`` epochs run and the
+    last one's weights are returned.
 
     Inside an initialised ``torch.distributed`` process group (``torchrun``; see
     :mod:`mtrec.training.distributed`) every rank builds the same epoch (same seed), takes an
@@ -160,6 +163,7 @@ def train_multitask(
     items = train["item_idx"].to_numpy(np.int64)
     positive_labels = interaction_labels(train, tasks, model.spec.n_users)
     seen_keys = np.unique(users * n_items + items)
+    cursors = history_cursors(model, train) if model.history is not None else None
     train_items = np.unique(items)
     n_users = model.spec.n_users
     if link_tasks:
@@ -221,6 +225,10 @@ def train_multitask(
         batch_users = torch.from_numpy(np.concatenate([users, neg_users]))
         batch_items = torch.from_numpy(np.concatenate([items, neg_items]))
         batch_users, batch_items = batch_users.to(device), batch_items.to(device)
+        batch_cursors = None
+        if cursors is not None:  # a positive's negatives share its history
+            batch_cursors = torch.from_numpy(np.concatenate([cursors, np.repeat(cursors, k)]))
+            batch_cursors = batch_cursors.to(device)
         order = torch.from_numpy(grouped_order(n_pos, k, rng)).to(device)
         if world > 1:  # equal slices, so every rank runs the same number of steps
             per_rank = len(order) // world
@@ -246,6 +254,8 @@ def train_multitask(
         for step, start in enumerate(starts):
             rows = order[start : start + local_batch]
             batch = {"user": batch_users[rows], "item": batch_items[rows]}
+            if batch_cursors is not None:
+                batch["cursor"] = batch_cursors[rows]
             if link_tasks:
                 chunk = torch.from_numpy(link_chunks[step]).to(device)
                 batch |= {"link_user": pairs_a[chunk], "link_friend": pairs_b[chunk]}
@@ -281,7 +291,7 @@ def train_multitask(
         weighting.end_epoch(mean_losses)
         model.eval()
         model.to("cpu")  # the same Parameter objects: the optimizer's state stays valid
-        valid_metrics = validate(model)
+        valid_metrics = validate(model) if validate is not None else {}
         history.append(
             EpochLog(
                 epoch=epoch,
@@ -291,6 +301,10 @@ def train_multitask(
                 weights=weighting.current(),
             )
         )
+        if validate is None:
+            best_epoch = epoch
+            model.to(device)
+            continue
         if config.monitor not in valid_metrics:
             computed = sorted(valid_metrics)
             raise KeyError(f"validation did not compute {config.monitor!r}: {computed}")
@@ -304,6 +318,8 @@ def train_multitask(
                 break
         model.to(device)
     model.to("cpu")
+    if validate is None:
+        best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.eval()
     return TrainingResult(

@@ -1,0 +1,300 @@
+"""Baselines with hyperparameters chosen on valid, as RecBole's search and the papers do.
+
+A search fits each candidate on train, ranks the whole catalogue for every valid user with
+the user's train items masked, and keeps the candidate with the best valid NDCG@10 (on a tie,
+the first in grid order):
+
+- popularity: nothing to choose.
+- ItemKNN (Sarwar et al. 2001): neighbourhood ``k`` x shrinkage. The co-occurrence counts are
+  computed once and the cosine once per shrinkage; each ``k`` re-thresholds it.
+- EASE (Steck 2019): ``l2`` on a log grid, one Cholesky inverse each. Skipped, with the
+  reason, where the dense ``I x I`` matrices would not fit ``max_memory_mb``.
+- BPR-MF (Rendle et al. 2009): ``l2``, and the number of epochs by early stopping on valid
+  (checked every ``BPR_CHECK_EVERY`` epochs, stopped after ``BPR_PATIENCE`` checks without a
+  better value, at most ``BPR_MAX_EPOCHS``), as RecBole trains with a validation set.
+
+:func:`fit_baseline` then fits chosen parameters on any interactions: train (RecBole's view:
+the model that was validated scores test) or train and valid together (a serving view, where
+BPR-MF trains the chosen number of epochs).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import numpy as np
+import pandas as pd
+from torch import Tensor
+
+from mtrec.config import BaselineName
+from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.models.baselines.bpr import BPRMF, train_bpr
+from mtrec.models.baselines.ease import (
+    EASE,
+    ease_memory_bytes,
+    ease_weights,
+    gram_matrix,
+    scatter_weights,
+)
+from mtrec.models.baselines.itemknn import (
+    ItemKNN,
+    binary_matrix,
+    cosine_similarity,
+    keep_neighbours,
+    ranked_similarities,
+)
+from mtrec.models.baselines.popularity import Popularity
+
+BASELINES: tuple[BaselineName, ...] = get_args(BaselineName)
+TUNING_METRIC = "ndcg@10"
+
+Scorer = Callable[[Tensor], Tensor]
+"""A fitted baseline's ``score_items``: (B,) user indices -> (B, I) scores."""
+Params = dict[str, float | int]
+
+ITEMKNN_KS = (10, 25, 50, 100, 200, 400)
+ITEMKNN_SHRINKS = (0.0, 10.0, 50.0, 100.0)
+EASE_L2S = (1.0, 5.0, 10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
+BPR_L2S = (1e-3, 1e-2)
+"""``train_bpr``'s ``l2`` weighs squared factor norms per training pair. Valid NDCG@10 curves on
+MovieLens-100k (seed 42): 0, 1e-5 and 1e-4 train within 0.001 of 1e-3's curve; with the time
+order 1e-3 peaks highest (0.124 at epoch 40, 1e-2 0.122), with the random order 1e-2 does
+(0.241 at epoch 60, 1e-3 0.218 at 15, 3e-2 0.202), and 1e-1 is far worse (0.07). Each value
+costs a training run of ~50 epochs, hence two."""
+BPR_MAX_EPOCHS = 100
+BPR_CHECK_EVERY = 5
+BPR_PATIENCE = 2
+DEFAULT_PARAMS: dict[str, Params] = {
+    "popularity": {},
+    "itemknn": {"k": 100, "shrink": 10.0},
+    "ease": {"l2": 500.0},
+    "bpr": {"l2": 1e-5, "epochs": 30},
+}
+"""What :func:`fit_baseline` uses for a parameter it is not given."""
+DEFAULT_EASE_MAX_MEMORY_MB = 4096.0
+
+
+class BaselineSkipped(Exception):
+    """A baseline that cannot run within its budget; ``reason`` says why, in one line."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(reason)
+        self.name = name
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, str]:
+        return {"skipped": self.reason}
+
+
+@dataclass(frozen=True)
+class TunedBaseline:
+    """The outcome of one baseline's search on valid."""
+
+    name: str
+    params: Params
+    """The chosen parameters, in :func:`fit_baseline`'s terms (BPR-MF: ``l2`` and ``epochs``)."""
+    valid_ndcg: float
+    """Valid NDCG@10 of the chosen parameters; NaN when valid was empty (defaults kept)."""
+    grid: tuple[tuple[Params, float], ...]
+    """Every candidate tried, with its valid NDCG@10, in the order tried."""
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": dict(self.params),
+            "valid_ndcg": self.valid_ndcg,
+            "grid": [{"params": dict(p), TUNING_METRIC: v} for p, v in self.grid],
+            "seconds": self.seconds,
+        }
+
+
+def check_ease_memory(n_items: int, max_memory_mb: float) -> None:
+    """Raise :class:`BaselineSkipped` when EASE over ``n_items`` needs more than the budget."""
+    need = ease_memory_bytes(n_items)
+    if need > max_memory_mb * 2**20:
+        size = f"{need / 2**30:.1f} GB" if need >= 2**30 else f"{need / 2**20:.3g} MB"
+        raise BaselineSkipped(
+            "ease",
+            f"EASE needs {size} for {n_items:,} items, over evaluation.ease_max_memory_mb "
+            f"{max_memory_mb:g}",
+        )
+
+
+def _columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return frame["user_idx"].to_numpy(np.int64), frame["item_idx"].to_numpy(np.int64)
+
+
+def _history_scorer(matrix: Tensor, weights: Tensor) -> Scorer:
+    def score_items(users: Tensor) -> Tensor:
+        return matrix[users] @ weights  # (B, I) @ (I, I) -> (B, I)
+
+    return score_items
+
+
+def fit_baseline(
+    name: str,
+    params: Params,
+    interactions: pd.DataFrame,
+    n_users: int,
+    n_items: int,
+    seed: int = 0,
+    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
+) -> Scorer:
+    """Fit baseline ``name`` on ``interactions`` with ``params`` (missing ones from
+    :data:`DEFAULT_PARAMS`) and return its scorer. Raises :class:`BaselineSkipped` for EASE
+    over the memory budget, before allocating anything."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
+    chosen = {**DEFAULT_PARAMS[name], **params}
+    users, items = _columns(interactions)
+    if name == "popularity":
+        return Popularity(users, items, n_items).score_items
+    if name == "itemknn":
+        k, shrink = int(chosen["k"]), float(chosen["shrink"])
+        return ItemKNN(users, items, n_users, n_items, k=k, shrink=shrink).score_items
+    if name == "ease":
+        check_ease_memory(n_items, ease_max_memory_mb)
+        return EASE(users, items, n_users, n_items, l2=float(chosen["l2"])).score_items
+    epochs, l2 = int(chosen["epochs"]), float(chosen["l2"])
+    return train_bpr(users, items, n_users, n_items, epochs=epochs, l2=l2, seed=seed).score_items
+
+
+class _Validator:
+    """Valid NDCG@10 of a scorer: full ranking, the user's train items masked."""
+
+    def __init__(self, train: pd.DataFrame, valid: pd.DataFrame, n_items: int):
+        self.seen, self.truth, self.n_items = _columns(train), _columns(valid), n_items
+
+    def __call__(self, scorer: Scorer) -> float:
+        means, _, _ = evaluate_ranking(scorer, self.n_items, *self.truth, *self.seen, (10,))
+        return means[TUNING_METRIC]
+
+
+def tune_baseline(
+    name: str,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    n_users: int,
+    n_items: int,
+    seed: int = 0,
+    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
+) -> TunedBaseline:
+    """Choose ``name``'s parameters on valid (see the module docstring for the grids)."""
+    tuned, _ = tune_and_fit_baseline(name, train, valid, n_users, n_items, seed,
+                                     ease_max_memory_mb)  # fmt: skip
+    return tuned
+
+
+def tune_and_fit_baseline(
+    name: str,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    n_users: int,
+    n_items: int,
+    seed: int = 0,
+    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
+) -> tuple[TunedBaseline, Scorer]:
+    """:func:`tune_baseline` and the chosen candidate's scorer, fitted on train: what
+    ``fit_baseline(name, tuned.params, train, ...)`` returns, without fitting it again (for
+    BPR-MF, the weights of the chosen check; a refit trains the same weights up to float
+    summation order)."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
+    if name == "ease":
+        check_ease_memory(n_items, ease_max_memory_mb)
+    started = time.perf_counter()
+    if valid.empty:  # nothing to choose on: the defaults
+        scorer = fit_baseline(name, {}, train, n_users, n_items, seed, ease_max_memory_mb)
+        tuned = TunedBaseline(name, dict(DEFAULT_PARAMS[name]), float("nan"), (),
+                              time.perf_counter() - started)  # fmt: skip
+        return tuned, scorer
+    validate = _Validator(train, valid, n_items)
+    searches = {"popularity": _search_popularity, "itemknn": _search_itemknn,
+                "ease": _search_ease, "bpr": _search_bpr}  # fmt: skip
+    grid, best, scorer = searches[name](train, n_users, n_items, seed, validate)
+    params, value = grid[best]
+    return TunedBaseline(name, params, value, tuple(grid), time.perf_counter() - started), scorer
+
+
+_Search = tuple[list[tuple[Params, float]], int, Scorer]
+"""Every candidate with its value, the index of the best one, and its scorer."""
+
+
+def _better(value: float, grid: list[tuple[Params, float]], best: int) -> bool:
+    return best < 0 or value > grid[best][1]
+
+
+def _search_popularity(
+    train: pd.DataFrame, n_users: int, n_items: int, seed: int, validate: _Validator
+) -> _Search:
+    scorer = fit_baseline("popularity", {}, train, n_users, n_items)
+    return [({}, validate(scorer))], 0, scorer
+
+
+def _search_itemknn(
+    train: pd.DataFrame, n_users: int, n_items: int, seed: int, validate: _Validator
+) -> _Search:
+    matrix = binary_matrix(*_columns(train), n_users, n_items)  # (U, I)
+    co = matrix.T @ matrix  # (I, I) co-occurrence counts, shared by every candidate
+    grid: list[tuple[Params, float]] = []
+    best, best_scorer = -1, None
+    for shrink in ITEMKNN_SHRINKS:
+        similarity = cosine_similarity(co, shrink)  # (I, I)
+        ranked = ranked_similarities(similarity, max(ITEMKNN_KS))  # (I, max k)
+        for k in ITEMKNN_KS:
+            scorer = _history_scorer(matrix, keep_neighbours(similarity, k, ranked))
+            grid.append(({"k": k, "shrink": shrink}, validate(scorer)))
+            if _better(grid[-1][1], grid, best):
+                best, best_scorer = len(grid) - 1, scorer
+    assert best_scorer is not None
+    return grid, best, best_scorer
+
+
+def _search_ease(
+    train: pd.DataFrame, n_users: int, n_items: int, seed: int, validate: _Validator
+) -> _Search:
+    users, items = _columns(train)
+    matrix = binary_matrix(users, items, n_users, n_items)  # (U, I)
+    seen = np.unique(items)
+    gram = gram_matrix(matrix, seen)  # (S, S) float64, shared by every candidate
+    grid: list[tuple[Params, float]] = []
+    best, best_scorer = -1, None
+    for l2 in EASE_L2S:
+        weights = scatter_weights(ease_weights(gram, l2), seen, n_items)  # (I, I) float32
+        scorer = _history_scorer(matrix, weights)
+        grid.append(({"l2": l2}, validate(scorer)))
+        if _better(grid[-1][1], grid, best):
+            best, best_scorer = len(grid) - 1, scorer
+    assert best_scorer is not None
+    return grid, best, best_scorer
+
+
+def _search_bpr(
+    train: pd.DataFrame, n_users: int, n_items: int, seed: int, validate: _Validator
+) -> _Search:
+    users, items = _columns(train)
+    grid: list[tuple[Params, float]] = []
+    best, best_model = -1, None
+    for l2 in BPR_L2S:
+        run_best, stale = float("-inf"), 0
+
+        def check(epoch: int, model: BPRMF, l2: float = l2) -> bool:
+            nonlocal best, best_model, run_best, stale
+            if epoch % BPR_CHECK_EVERY:
+                return False
+            grid.append(({"l2": l2, "epochs": epoch}, validate(model.score_items)))
+            if _better(grid[-1][1], grid, best):
+                best, best_model = len(grid) - 1, copy.deepcopy(model)
+            stale = 0 if grid[-1][1] > run_best else stale + 1
+            run_best = max(run_best, grid[-1][1])
+            return stale >= BPR_PATIENCE
+
+        train_bpr(users, items, n_users, n_items, epochs=BPR_MAX_EPOCHS, l2=l2, seed=seed,
+                  on_epoch=check)  # fmt: skip
+    assert best_model is not None
+    return grid, best, best_model.eval().score_items
