@@ -274,6 +274,16 @@ class ModelConfig(_Section):
     inputs, with their recency): at most this many, before the interaction being learned in
     training, and every known one when scoring, so new interactions change a user's
     recommendations without retraining. 0: no history input (id and profile text only)."""
+    profile_length: int = Field(default=0, ge=0, le=100_000)
+    """The user side also reads the mean input of up to this many of the user's newest
+    interactions (the long-term profile, beside the recent window; the same interactions the
+    history may read, only more of them). 0: none."""
+    history_context: Literal["auto", "before", "others"] = "auto"
+    """What a training interaction's history is: the user's interactions ``before`` it
+    (learns what comes next: right when test is the newest interactions, ``split.order:
+    time``), or the user's newest ``others`` (learns an interaction from the rest: right when
+    valid and test are drawn at random from the timeline, ``split.order: random``). ``auto``
+    follows ``split.order``. Scoring always reads the newest known interactions."""
     history_pooling: Literal["attention", "mean"] = "attention"
     """How the history becomes one vector: ``attention`` (a learned query weighs the items,
     with learned recency embeddings) or ``mean`` (recency embeddings, plain average)."""
@@ -320,6 +330,13 @@ class TrainingConfig(_Section):
     learning_rate: float = Field(default=5e-3, gt=0.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     negatives_per_positive: int = Field(default=4, ge=1)
+    """Sampled negatives per positive for ``ranking_loss: bce`` (and for link tasks)."""
+    ranking_loss: Literal["bce", "softmax"] = "bce"
+    """The ranking task's loss: ``bce``, each positive against ``negatives_per_positive``
+    sampled items; ``softmax``, cross-entropy of each positive against every item with
+    training interactions (the dot head ranks the catalogue with one product, so this costs
+    about what the sampled negatives' rows did and trains on all of them: Covington et al.
+    2016, and the full-softmax two-tower models that match EASE on MovieLens)."""
     patience: int = Field(default=5, ge=1)
     """Epochs without a better validation value before stopping. Validation NDCG@10 on
     MovieLens-100k moves by about 0.005 between epochs: with 3, one seed in three kept epoch
@@ -449,6 +466,22 @@ class RetrainConfig(_Section):
 
 class RunConfig(_Section):
     """Everything a training run needs; one YAML file maps onto this class."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _history_context_follows_split(cls, raw: Any) -> Any:
+        """``model.history_context: auto`` becomes ``before`` for time-ordered splits and
+        ``others`` for ``split.order: random``."""
+        if not isinstance(raw, dict):
+            return raw
+        model, split = raw.get("model", {}), raw.get("split", {})
+        order = split.get("order", "time") if isinstance(split, dict) else split.order
+        context = "others" if order == "random" else "before"
+        if isinstance(model, ModelConfig) and model.history_context == "auto":
+            return {**raw, "model": model.model_copy(update={"history_context": context})}
+        if isinstance(model, dict) and model.get("history_context", "auto") == "auto":
+            return {**raw, "model": {**model, "history_context": context}}
+        return raw
 
     data: DataConfig = DataConfig()
     validation: ValidationConfig = ValidationConfig()

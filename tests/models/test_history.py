@@ -45,6 +45,60 @@ def test_set_history_orders_by_user_then_time_and_windows_read_newest_first() ->
     assert window[present].tolist() == [1, 4]
 
 
+def test_others_context_reads_the_newest_items_except_the_row_itself() -> None:
+    from dataclasses import replace
+
+    from mtrec.models import build_network
+
+    model = build_network(replace(_spec(length=3), history_context="others"), torch.randn(3, 4),
+                          torch.randn(6, 4))  # fmt: skip
+    # User 1's items oldest first: 4 1 3 5 at positions 2..5.
+    model.set_history(np.array([1, 0, 1, 1, 1, 0]), np.array([5, 2, 4, 3, 1, 0]),
+                      np.array([40, 10, 10, 30, 10, 5]))  # fmt: skip
+    rows = torch.tensor([1, 1, 1])
+    window, present = model.history_window(rows, torch.tensor([5, 3, 2]))
+    assert window.shape == (3, 4) and present.sum(1).tolist() == [3, 3, 3]
+    assert [window[i][present[i]].tolist() for i in range(3)] == [[3, 1, 4], [5, 3, 4], [5, 3, 1]]
+    # Scoring reads the newest L, as with ``before``.
+    window, present = model.history_window(torch.tensor([1]))
+    assert window[present].tolist() == [5, 3, 1]
+
+
+def test_the_profile_averages_the_readable_items_and_never_the_row_itself() -> None:
+    from dataclasses import replace
+
+    from mtrec.models import build_network
+
+    for context in ("before", "others"):
+        torch.manual_seed(0)
+        spec = replace(_spec(length=0), profile_length=3, history_context=context)
+        model = build_network(spec, torch.randn(3, 4), torch.randn(6, 4)).eval()
+        model.set_history(np.array([1, 1, 1, 1, 1, 0, 0, 0]), np.array([4, 1, 3, 5, 2, 0, 1, 0]),
+                          np.arange(8))  # fmt: skip
+        inputs = model.item_inputs(torch.arange(6), model.item_text, model.item_seen)  # (6, 2E)
+        with torch.no_grad():
+            now = model.profile_input(torch.tensor([1, 2]))
+            row = model.profile_input(torch.tensor([1]), torch.tensor([5]))  # item 3 sits at 5
+        assert torch.allclose(now[0], inputs[[3, 5, 2]].mean(0))  # the newest 3
+        assert torch.equal(now[1], torch.zeros_like(now[1]))  # user 2 knows nothing
+        with torch.no_grad():  # user 0 watched item 0 twice: it counts twice
+            assert torch.allclose(model.profile_input(torch.tensor([0]))[0],
+                                  inputs[[0, 1, 0]].mean(0), atol=1e-6)  # fmt: skip
+        readable = [4, 1] if context == "before" else [5, 2, 1]  # never item 3 itself
+        assert torch.allclose(row[0], inputs[readable].mean(0), atol=1e-6), context
+
+
+def test_history_context_follows_the_split_order() -> None:
+    from mtrec.config import RunConfig
+
+    assert RunConfig().model.history_context == "before"
+    random = RunConfig.model_validate({"split": {"order": "random"}})
+    assert random.model.history_context == "others"
+    fixed = RunConfig.model_validate({"split": {"order": "random"},
+                                      "model": {"history_context": "before"}})  # fmt: skip
+    assert fixed.model.history_context == "before"
+
+
 def test_history_changes_the_user_vector_and_an_empty_history_is_finite() -> None:
     for pooling in ("attention", "mean"):
         model = _model(pooling=pooling)

@@ -20,6 +20,7 @@ representations once and rank it with batched products instead of one network ca
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from torch.nn import functional as F
 
 TASKS = ("watch", "like", "rating")
 HISTORY_POOLINGS = ("attention", "mean")
+HISTORY_CONTEXTS = ("before", "others")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ class ModelSpec:
     """How many of the user's most recent interactions the user side reads (0: none)."""
     history_pooling: str = "attention"
     """How the history is pooled into one vector: ``attention`` or ``mean``."""
+    profile_length: int = 0
+    """How many of the user's newest interactions the long-term profile input averages
+    (0: none); it reads the same interactions as the history window, only more of them."""
+    history_context: str = "before"
+    """What a training row's history is: the user's interactions ``before`` it, or all the
+    user's ``others`` (see :meth:`MultiTaskRecommender.history_window`)."""
 
     def __post_init__(self) -> None:
         named = {self.ranking_task, *self.offsets, *self.user_tasks, *self.link_tasks}
@@ -84,6 +92,8 @@ class ModelSpec:
             raise ValueError(f"the ranking task {self.ranking_task!r} cannot be user-level")
         if self.history_pooling not in HISTORY_POOLINGS:
             raise ValueError(f"unknown history_pooling {self.history_pooling!r}")
+        if self.history_context not in HISTORY_CONTEXTS:
+            raise ValueError(f"unknown history_context {self.history_context!r}")
 
 
 class Dropout(nn.Module):
@@ -165,7 +175,8 @@ class HistoryPooling(nn.Module):
     def __init__(self, dim: int, length: int, pooling: str):
         super().__init__()
         self.pooling = pooling
-        self.recency = nn.Parameter(torch.zeros(length, dim))
+        # One row more than the length: a row of ``others`` skips its own position.
+        self.recency = nn.Parameter(torch.zeros(length + 1, dim))
         self.key = nn.Linear(dim, dim)
         self.query = nn.Linear(dim, 1, bias=False)
 
@@ -300,6 +311,7 @@ class MultiTaskRecommender(nn.Module):
         # The social input appends the mean of the friends' inputs (2E), the history input the
         # pooled recent items (2E).
         inputs = (2 if spec.n_friend_links else 1) + (1 if spec.history_length else 0)
+        inputs += 1 if spec.profile_length else 0
         self.user_net = self.side(inputs * self.user_inputs.out_dim, spec)
         self.item_net = self.side(self.item_inputs.out_dim, spec)
         dim = int(self.user_net.out_dim)
@@ -322,15 +334,22 @@ class MultiTaskRecommender(nn.Module):
         )  # fmt: skip
 
     def task_users(self, idx: Tensor, cursor: Tensor | None = None) -> dict[str, Tensor]:
-        """Per-task user representations. ``cursor`` (B,): the history a row reads ends just
-        before this position of ``history_items`` (the items before a training interaction);
-        ``None``: every known interaction of the user (scoring now)."""
+        """Per-task user representations. ``cursor`` (B,): a training row's own position in
+        ``history_items``, which its history never reads (see :meth:`history_window`);
+        ``None``: the user's newest known interactions (scoring now)."""
         x = self.user_inputs(idx, self.user_text, self.user_seen)  # (B, 2E)
         if self.history is not None:
             x = torch.cat([x, self.history_input(idx, cursor)], dim=-1)
+        if self.spec.profile_length:
+            x = torch.cat([x, self.profile_input(idx, cursor)], dim=-1)
         if self.spec.n_friend_links:
             x = torch.cat([x, self.friend_mean(idx)], dim=-1)
         return self.user_net(x)  # type: ignore[no-any-return]  # {task: (B, H)}
+
+    @property
+    def reads_history(self) -> bool:
+        """Whether the user side reads the user's known interactions (window or profile)."""
+        return bool(self.spec.history_length or self.spec.profile_length)
 
     def set_history(self, users: np.ndarray, items: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Make (users, items, times) the known interactions the history input reads, and
@@ -351,12 +370,29 @@ class MultiTaskRecommender(nn.Module):
         return order
 
     def history_window(self, idx: Tensor, cursor: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The items a row's history reads, newest first, and where one is: (B, L) each."""
-        start = self.history_indptr[idx]  # (B,)
-        end = self.history_indptr[idx + 1] if cursor is None else cursor
-        steps = torch.arange(self.spec.history_length, device=idx.device)
+        """The items a row's history reads, newest first, and where one is: (B, L) each, or
+        (B, L + 1) with one slot empty for ``history_context: others``.
+
+        Without a cursor: the user's newest ``L`` known interactions. With a training row's
+        ``cursor`` (its own position): ``before`` reads the ``L`` interactions just before it
+        (what predicting the next interaction sees: right for time-ordered evaluation);
+        ``others`` reads the user's newest ``L`` interactions other than the row itself (what
+        predicting a held-out interaction from the rest sees: right when valid and test are
+        drawn at random from a user's timeline, RecBole's ``RO``). Neither ever reads the
+        row's own item, nor anything outside ``history_items`` (the training split)."""
+        start, end = self.history_indptr[idx], self.history_indptr[idx + 1]  # (B,) each
+        length = self.spec.history_length
+        others = cursor is not None and self.spec.history_context == "others"
+        if cursor is not None and not others:
+            end = cursor
+        steps = torch.arange(length + 1 if others else length, device=idx.device)
         position = end.unsqueeze(1) - 1 - steps  # (B, L), newest first
         present = position >= start.unsqueeze(1)
+        if others:
+            assert cursor is not None
+            present &= position != cursor.unsqueeze(1)
+            # L items: the slot past the newest L is used only when the row itself is in them.
+            present[:, length] &= cursor >= end - length
         if len(self.history_items) == 0:
             return torch.zeros_like(position), torch.zeros_like(present)
         items = self.history_items[position.clamp(min=0)]
@@ -370,6 +406,45 @@ class MultiTaskRecommender(nn.Module):
         distinct, inverse = torch.unique(items, return_inverse=True)
         x = self.item_inputs(distinct, self.item_text, self.item_seen)  # (D, 2E)
         return self.history(x, inverse.view(items.shape), present)  # type: ignore[no-any-return]
+
+    def profile_input(self, idx: Tensor, cursor: Tensor | None = None) -> Tensor:
+        """The long-term profile: the mean input of the user's newest ``profile_length``
+        interactions that the history may read (before the row, or all but the row, by
+        ``history_context``; every known one when scoring): (B,) -> (B, 2E), zeros for none.
+        Long-term interests beside the recent window; an average, so it costs a gather and a
+        sum per interaction, whatever the catalogue."""
+        start, end = self.history_indptr[idx], self.history_indptr[idx + 1]  # (B,) each
+        others = cursor is not None and self.spec.history_context == "others"
+        if cursor is not None and not others:
+            end = cursor
+        start = torch.maximum(start, end - self.spec.profile_length - (1 if others else 0))
+        counts = (end - start).clamp(min=0)  # (B,)
+        total = int(counts.sum())
+        if total == 0:
+            return torch.zeros(len(idx), self.item_inputs.out_dim, device=idx.device)
+        rows = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), counts)
+        ends = counts.cumsum(0)
+        first = torch.repeat_interleave(ends - counts, counts)  # (T,)
+        position = torch.repeat_interleave(start, counts) + torch.arange(total) - first
+        weight = torch.ones(total, device=idx.device)
+        if others:
+            assert cursor is not None
+            weight = (position != cursor[rows]).to(weight.dtype)  # never the row itself
+        n = torch.zeros(len(idx), device=idx.device).index_add_(0, rows, weight)  # (B,)
+        distinct, inverse = torch.unique(self.history_items[position], return_inverse=True)
+        x = self.item_inputs(distinct, self.item_text, self.item_seen)  # (D, 2E)
+        # The means as one sparse (B, D) x (D, 2E) product: a gather and a scatter over every
+        # interaction took 20 times as long, forward and backward.
+        crow = torch.cat([ends.new_zeros(1), ends])
+        means = weight / n.clamp(min=1)[rows]  # (T,)
+        order = torch.argsort(rows * len(distinct) + inverse)  # columns sorted within rows
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            matrix = torch.sparse_csr_tensor(
+                crow, inverse[order], means[order], (len(idx), len(distinct)),
+                check_invariants=False,
+            )  # fmt: skip
+        return matrix @ x  # (B, 2E)
 
     def friend_mean(self, idx: Tensor) -> Tensor:
         """Mean input of each user's friends, zero for users without any: (B,) -> (B, 2E)."""
@@ -395,24 +470,34 @@ class MultiTaskRecommender(nn.Module):
         self, batch: dict[str, Tensor], task_rows: Mapping[str, Tensor] | None = None
     ) -> dict[str, Tensor]:
         """Outputs per task for the batch's (user, item) rows: {task: (B,)}, and (L,) for link
-        tasks. ``task_rows`` names, for some tasks, the only rows whose output is needed (say a
+        tasks. With ``batch["catalogue"]`` (C,) item indices (training with a softmax ranking
+        loss), the item side runs once on those items, ``item`` indexes them, and the ranking
+        task's output is (B, C): every row's user against every one of them. ``task_rows`` names, for some tasks, the only rows whose output is needed (say a
         rating head's positives, a fifth of a training batch); such a task's output is then
         (R,), for those rows in that order, and its head runs on R rows instead of B."""
         task_rows = task_rows or {}
-        if self.history is not None and "cursor" in batch:
+        if self.reads_history and "cursor" in batch:
             users, user_rows = self._per_distinct_context(batch["user"], batch["cursor"])
         else:
             users, user_rows = _per_distinct(self.task_users, batch["user"])
-        items, item_rows = _per_distinct(self.task_items, batch["item"])
+        catalogue = "catalogue" in batch
+        if catalogue:  # every item once; a row's item is its own index
+            items, item_rows = self.task_items(batch["catalogue"]), batch["item"]
+        else:
+            items, item_rows = _per_distinct(self.task_items, batch["item"])
 
         def rows_of(task: str, inverse: Tensor) -> Tensor:
             return inverse[task_rows[task]] if task in task_rows else inverse
 
-        out = {
-            task: tower.pair(users[task].index_select(0, rows_of(task, user_rows)),
-                             items[task].index_select(0, rows_of(task, item_rows)))
-            for task, tower in self.towers.items()
-        }  # fmt: skip
+        out = {}
+        for task, tower in self.towers.items():
+            u = users[task].index_select(0, rows_of(task, user_rows))
+            if catalogue and task == self.spec.ranking_task:
+                # (R, C) logits of each row's user against every catalogue item: a softmax
+                # over the catalogue, the row's own item the target.
+                out[task] = tower.grid(u, items[task])
+            else:
+                out[task] = tower.pair(u, items[task].index_select(0, rows_of(task, item_rows)))
         for task, head in self.user_heads.items():
             out[task] = head(users[task].index_select(0, rows_of(task, user_rows))).squeeze(-1)
         if self.link_towers and "link_user" in batch:
@@ -441,8 +526,9 @@ class MultiTaskRecommender(nn.Module):
         (B, I)."""
         task = task or self.spec.ranking_task
         x = self.user_inputs.from_text(user_text.float())  # (B, 2E)
-        if self.history is not None:  # an unknown user has no known interactions
-            x = torch.cat([x, torch.zeros_like(x)], dim=-1)
+        # An unknown user has no known interactions: no history, no profile.
+        n_history = (1 if self.history is not None else 0) + (1 if self.spec.profile_length else 0)
+        x = torch.cat([x] + [torch.zeros_like(x)] * n_history, dim=-1)
         if self.spec.n_friend_links:
             x = torch.cat([x, torch.zeros_like(x[:, : self.user_inputs.out_dim])], dim=-1)
         return self.towers[task].grid(self.user_net(x)[task], self._catalogue(task))

@@ -41,7 +41,7 @@ class TrainedModel:
         # Models saved before the social input or the history existed lack their (empty)
         # buffers; the defaults built from the spec are exactly right for them.
         absent_ok = {"friend_indptr", "friend_indices"} if spec.n_friend_links == 0 else set()
-        absent_ok |= {"history_indptr", "history_items"} if spec.history_length == 0 else set()
+        absent_ok |= {"history_indptr", "history_items"}  # saved before the history existed
         if unexpected or set(missing) - absent_ok:
             raise RuntimeError(
                 f"weights do not fit the spec: missing {sorted(set(missing) - absent_ok)}, "

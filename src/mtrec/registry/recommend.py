@@ -49,7 +49,7 @@ def recommend(
 
     frames = []
     model = trained.build()
-    if model.history is not None:
+    if model.reads_history:
         # The history input reads every known interaction, the newest included: what a user
         # did since the model was trained changes their list, with no retraining.
         model.set_history(*_known_history(history, seen, user_index))

@@ -163,7 +163,7 @@ def train_multitask(
     items = train["item_idx"].to_numpy(np.int64)
     positive_labels = interaction_labels(train, tasks, model.spec.n_users)
     seen_keys = np.unique(users * n_items + items)
-    cursors = history_cursors(model, train) if model.history is not None else None
+    cursors = history_cursors(model, train) if model.reads_history else None
     train_items = np.unique(items)
     n_users = model.spec.n_users
     if link_tasks:
@@ -208,22 +208,38 @@ def train_multitask(
     best_state = copy.deepcopy(model.state_dict())
     sign = 1.0 if metric_direction(config.monitor) == "max" else -1.0
     best_epoch, best_valid, best_value, stale = 0, {}, -np.inf, 0
-    k = config.negatives_per_positive
+    ranking = model.spec.ranking_task
+    softmax = config.ranking_loss == "softmax"
+    if softmax and model.spec.ranking_interaction != "dot":
+        raise ValueError("training.ranking_loss 'softmax' needs model.ranking_interaction 'dot'")
+    # Softmax: no sampled negatives; each positive is scored against every candidate item
+    # (those with training interactions, the pool negatives are drawn from), and a batch's
+    # item indices are positions in that catalogue.
+    k = 0 if softmax else config.negatives_per_positive
+    catalogue = torch.from_numpy(train_items).to(device)
+    in_catalogue = np.full(n_items, -1, dtype=np.int64)
+    in_catalogue[train_items] = np.arange(len(train_items))
     # An epoch's rows: the positives (0 .. P - 1), then k sampled negatives per positive. The
     # layout is the same every epoch, so are the labels, indexed by row: ranking labels cover
     # every row, a positive-only task's just the positives, the only rows it is asked for.
     is_pos = torch.zeros(len(users) * (1 + k), dtype=torch.bool)
     is_pos[: len(users)] = True
-    labels = {name: is_pos.float() for name, task in tasks.items() if task.kind == "ranking"}
+    labels = {name: is_pos.float() for name, task in tasks.items()
+              if task.kind == "ranking" and not softmax}  # fmt: skip
     labels |= {name: torch.from_numpy(positive_labels[name]).float() for name in positive_only}
     labels = {name: value.to(device) for name, value in labels.items()}
     is_pos = is_pos.to(device)
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
-        neg_users, neg_items = sample_negatives(users, n_items, seen_keys, k, rng, train_items)
+        if softmax:
+            neg_users, neg_items = np.empty(0, np.int64), np.empty(0, np.int64)
+        else:
+            neg_users, neg_items = sample_negatives(users, n_items, seen_keys, k, rng, train_items)
         n_pos = len(users)
         batch_users = torch.from_numpy(np.concatenate([users, neg_users]))
-        batch_items = torch.from_numpy(np.concatenate([items, neg_items]))
+        batch_items = torch.from_numpy(
+            in_catalogue[items] if softmax else np.concatenate([items, neg_items])
+        )
         batch_users, batch_items = batch_users.to(device), batch_items.to(device)
         batch_cursors = None
         if cursors is not None:  # a positive's negatives share its history
@@ -236,7 +252,9 @@ def train_multitask(
         starts = range(0, len(order), local_batch)
         link_chunks: list[np.ndarray] = []
         if link_tasks:  # edges against sampled non-edges, spread over the same steps
-            neg_a, neg_b = sample_negatives(link_users, n_users, link_keys, k, rng)
+            neg_a, neg_b = sample_negatives(
+                link_users, n_users, link_keys, config.negatives_per_positive, rng
+            )
             pairs_a = torch.from_numpy(np.concatenate([link_users, neg_a]))
             pairs_b = torch.from_numpy(np.concatenate([link_friends, neg_b]))
             pair_labels = torch.zeros(len(pairs_a))
@@ -254,6 +272,8 @@ def train_multitask(
         for step, start in enumerate(starts):
             rows = order[start : start + local_batch]
             batch = {"user": batch_users[rows], "item": batch_items[rows]}
+            if softmax:
+                batch["catalogue"] = catalogue
             if batch_cursors is not None:
                 batch["cursor"] = batch_cursors[rows]
             if link_tasks:
@@ -264,9 +284,12 @@ def train_multitask(
             # A positive-only task's output holds just the positives' rows.
             labelled = {t: rows[positives] if t in positive_only else rows for t in labels}
             per_task = task_losses(
-                outputs, {t: y[labelled[t]] for t, y in labels.items()}, {}, pair_weights,
+                outputs, {t: y[labelled[t]] for t, y in labels.items()}, {},
+                {t: w for t, w in pair_weights.items() if not (softmax and t == ranking)},
                 regression,
             )  # fmt: skip
+            if softmax:  # (B, C) logits, the row's own item the class
+                per_task[ranking] = F.cross_entropy(outputs[ranking], batch["item"])
             for task in link_tasks:
                 per_task[task] = (
                     F.binary_cross_entropy_with_logits(outputs[task], pair_labels[chunk])
