@@ -472,7 +472,8 @@ class MultiTaskRecommender(nn.Module):
         """Outputs per task for the batch's (user, item) rows: {task: (B,)}, and (L,) for link
         tasks. With ``batch["catalogue"]`` (C,) item indices (training with a softmax ranking
         loss), the item side runs once on those items, ``item`` indexes them, and the ranking
-        task's output is (B, C): every row's user against every one of them. ``task_rows`` names, for some tasks, the only rows whose output is needed (say a
+        task's output is (B, C): every row's user against every one of them. ``task_rows``
+        names, for some tasks, the only rows whose output is needed (say a
         rating head's positives, a fifth of a training batch); such a task's output is then
         (R,), for those rows in that order, and its head runs on R rows instead of B."""
         task_rows = task_rows or {}
