@@ -41,7 +41,7 @@ def test_default_yaml_values_are_read() -> None:
     assert config.evaluation.ks == (10, 20)
     assert config.model.hidden_dims == (128, 64)
     assert config.model.tasks["like"].weight == 0.5
-    assert config.training.learning_rate == pytest.approx(0.005)
+    assert config.training.learning_rate == pytest.approx(0.01)
     assert config.encoder.model_path is None
     # default.yaml spells out the class defaults: reading one documents the other.
     assert config == RunConfig()

@@ -269,7 +269,7 @@ class ModelConfig(_Section):
     generalised matrix factorisation term plus an MLP over the pair (He et al. 2017); ``dot``,
     the factorisation term alone, so full ranking is one matrix product per batch of users
     (a two-tower model). The other tasks keep the NeuMF head."""
-    history_length: int = Field(default=50, ge=0, le=1000)
+    history_length: int = Field(default=20, ge=0, le=1000)
     """The user side also reads the user's most recent interactions (the items' id and text
     inputs, with their recency): at most this many, before the interaction being learned in
     training, and every known one when scoring, so new interactions change a user's
@@ -326,8 +326,11 @@ class TrainingConfig(_Section):
     """Mini-batch Adam with early stopping on a validation metric."""
 
     epochs: int = Field(default=30, ge=1)
-    batch_size: int = Field(default=2048, ge=1)
-    learning_rate: float = Field(default=5e-3, gt=0.0)
+    batch_size: int = Field(default=4096, ge=1)
+    """Rows per step (positives and their negatives). 4096 with learning rate 0.01: an epoch
+    of the history-aware default takes 5.5 s against 8 s at 2048 (step overhead), test
+    NDCG@10 0.1452 against 0.1512 (seed 42; at 2048 it also took 20 epochs instead of 10)."""
+    learning_rate: float = Field(default=1e-2, gt=0.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     negatives_per_positive: int = Field(default=4, ge=1)
     """Sampled negatives per positive for ``ranking_loss: bce`` (and for link tasks)."""
