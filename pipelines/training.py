@@ -47,9 +47,11 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         config.model, config.training, edges,
     )  # fmt: skip
     # The refits: the same configuration for the chosen number of epochs, on train + valid
-    # (scored on test: the serving view) and on everything (served, never scored).
-    serving_view_model = None
-    if config.training.refit == "all":
+    # (scored on test: the serving view) and on everything (served, never scored). Without
+    # them, the serving view scores the evaluated model itself (reading train + valid).
+    refit = config.training.refit == "all"
+    serving_view_model = recommender
+    if refit:
         serving_view_model = refit_for_serving_view.with_options(model=model)(
             train, valid, users, items, item_embeddings, user_embeddings,
             config.model, config.training, training_history, edges,
@@ -59,18 +61,19 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
             config.model, config.training, training_history, edges,
         )  # fmt: skip
     metrics, _, _ = evaluate_model.with_options(model=model)(
-        recommender,
-        train,
-        valid,
-        test,
-        users,
-        items,
-        config.evaluation,
-        config.model,
-        edges,
-        item_embeddings,
-        serving_view_model,
-        config.training.seed,
+        recommender=recommender,
+        serving_view_recommender=serving_view_model,
+        serving_view_refit=refit,
+        train=train,
+        valid=valid,
+        test=test,
+        users=users,
+        items=items,
+        config=config.evaluation,
+        model_config=config.model,
+        seed=config.training.seed,
+        edges=edges,
+        item_embeddings=item_embeddings,
     )
     id_only = None
     if config.evaluation.id_only_ablation:

@@ -13,6 +13,8 @@ from steps.caching import LIBRARY_CACHE_POLICY
 @step(cache_policy=LIBRARY_CACHE_POLICY)
 def evaluate_model(
     recommender: TrainedModel,
+    serving_view_recommender: TrainedModel,
+    serving_view_refit: bool,
     train: pd.DataFrame,
     valid: pd.DataFrame,
     test: pd.DataFrame,
@@ -20,10 +22,9 @@ def evaluate_model(
     items: pd.DataFrame,
     config: EvaluationConfig,
     model_config: ModelConfig,
+    seed: int = 0,
     edges: pd.DataFrame | None = None,
     item_embeddings: np.ndarray | None = None,
-    serving_view_recommender: TrainedModel | None = None,
-    seed: int = 0,
 ) -> tuple[
     Annotated[dict[str, Any], "evaluation_metrics"],
     Annotated[pd.DataFrame, "test_recommendations"],
@@ -31,10 +32,13 @@ def evaluate_model(
 ]:
     """Full-ranking metrics for the model and the baselines (tuned on valid), in the RecBole
     view (trained on train) and the serving view (refit on train + valid; without a refit,
-    the evaluated model reading train + valid), and both views' test top-K lists."""
-    serving = ServingView(
-        serving_view_recommender.build() if serving_view_recommender is not None else None
-    )
+    the evaluated model reading train + valid), and both views' test top-K lists.
+
+    ``serving_view_recommender`` is the refit on train + valid when ``serving_view_refit``;
+    without a refit the pipeline passes the evaluated model again (a step input typed
+    ``TrainedModel | None`` cannot be loaded by ZenML: it falls back to the artifact's stored
+    type path)."""
+    serving = ServingView(serving_view_recommender.build() if serving_view_refit else None)
     metrics, recommendations = evaluate_recommender(
         recommender.build(), train, valid, test, users, items, config.ks,
         config.recommendations_k, model_config.tasks, config.cold_item_max_train,

@@ -158,7 +158,7 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
 
     # A training parameter change reruns training and what follows, nothing before it.
     changed = yaml.safe_load(config.read_text())
-    changed["training"]["learning_rate"] = 0.01
+    changed["training"]["learning_rate"] = 0.02
     config.write_text(yaml.safe_dump(changed))
     assert cli.main(["train", "--config", str(config)]) == 0
     out = capsys.readouterr().out

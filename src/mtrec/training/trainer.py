@@ -113,9 +113,11 @@ def training_device(setting: str) -> torch.device:
 
 
 def history_cursors(model: MultiTaskRecommender, train: pd.DataFrame) -> np.ndarray:
-    """Make ``train`` the model's known history and return, per row, where the history its
-    user side reads ends: only the user's training interactions before it (in time, ties in
-    row order), never its own item, never a later one, never a valid or test interaction."""
+    """Make ``train`` the model's known history and return each row's own position in it
+    (its cursor): the history the row's user side reads never holds the row itself, and only
+    training interactions, never a valid or test one; with ``history_context: before`` only
+    the user's interactions before the row (in time, ties in row order), with ``others`` the
+    user's newest other ones (see ``MultiTaskRecommender.history_window``)."""
     order = model.set_history(*history_columns(train))
     cursors = np.empty(len(order), dtype=np.int64)
     cursors[order] = np.arange(len(order))  # row order[j] sits at j; its history ends there
