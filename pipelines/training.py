@@ -14,7 +14,7 @@ from steps.features.encode_texts import encode_texts
 from steps.registry.register_model import register_model
 from steps.reports.render_report import render_report
 from steps.reports.report_drift import report_drift
-from steps.training.refit_model import refit_for_serving_view, refit_served_model
+from steps.training.refit_model import refit_model
 from steps.training.train_model import train_model
 
 
@@ -52,11 +52,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     refit = config.training.refit == "all"
     serving_view_model = recommender
     if refit:
-        serving_view_model = refit_for_serving_view.with_options(model=model)(
-            train, valid, users, items, item_embeddings, user_embeddings,
-            config.model, config.training, training_history, edges,
-        )  # fmt: skip
-        refit_served_model.with_options(model=model)(
+        serving_view_model, _ = refit_model.with_options(model=model)(
             train, valid, test, users, items, item_embeddings, user_embeddings,
             config.model, config.training, training_history, edges,
         )  # fmt: skip

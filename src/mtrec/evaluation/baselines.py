@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -241,18 +241,16 @@ def _search_itemknn(
 ) -> _Search:
     matrix = binary_matrix(*_columns(train), n_users, n_items)  # (U, I)
     co = matrix.T @ matrix  # (I, I) co-occurrence counts, shared by every candidate
-    grid: list[tuple[Params, float]] = []
-    best, best_scorer = -1, None
-    for shrink in ITEMKNN_SHRINKS:
-        similarity = cosine_similarity(co, shrink)  # (I, I)
-        ranked = ranked_similarities(similarity, max(ITEMKNN_KS))  # (I, max k)
-        for k in ITEMKNN_KS:
-            scorer = _history_scorer(matrix, keep_neighbours(similarity, k, ranked))
-            grid.append(({"k": k, "shrink": shrink}, validate(scorer)))
-            if _better(grid[-1][1], grid, best):
-                best, best_scorer = len(grid) - 1, scorer
-    assert best_scorer is not None
-    return grid, best, best_scorer
+
+    def candidates() -> Iterator[tuple[Params, Scorer]]:
+        for shrink in ITEMKNN_SHRINKS:
+            similarity = cosine_similarity(co, shrink)  # (I, I)
+            ranked = ranked_similarities(similarity, max(ITEMKNN_KS))  # (I, max k)
+            for k in ITEMKNN_KS:
+                weights = keep_neighbours(similarity, k, ranked)
+                yield {"k": k, "shrink": shrink}, _history_scorer(matrix, weights)
+
+    return _best_of(candidates(), validate)
 
 
 def _search_ease(
@@ -262,12 +260,20 @@ def _search_ease(
     matrix = binary_matrix(users, items, n_users, n_items)  # (U, I)
     seen = np.unique(items)
     gram = gram_matrix(matrix, seen)  # (S, S) float64, shared by every candidate
+    candidates = (
+        ({"l2": l2}, _history_scorer(matrix, scatter_weights(ease_weights(gram, l2), seen,
+                                                             n_items)))  # (I, I) float32
+        for l2 in EASE_L2S
+    )  # fmt: skip
+    return _best_of(candidates, validate)
+
+
+def _best_of(candidates: Iterable[tuple[Params, Scorer]], validate: _Validator) -> _Search:
+    """Score each candidate on valid as it comes (one held at a time), keep the best."""
     grid: list[tuple[Params, float]] = []
     best, best_scorer = -1, None
-    for l2 in EASE_L2S:
-        weights = scatter_weights(ease_weights(gram, l2), seen, n_items)  # (I, I) float32
-        scorer = _history_scorer(matrix, weights)
-        grid.append(({"l2": l2}, validate(scorer)))
+    for params, scorer in candidates:
+        grid.append((params, validate(scorer)))
         if _better(grid[-1][1], grid, best):
             best, best_scorer = len(grid) - 1, scorer
     assert best_scorer is not None

@@ -2,7 +2,7 @@
 
 :func:`fit_distributed` writes the training inputs to a private folder, starts
 ``python -m torch.distributed.run --standalone --nproc_per_node=N -m
-mtrec.training.distributed <folder>`` and reads back what rank 0 wrote: the best weights
+mtrec.training.worker <folder>`` and reads back what rank 0 wrote: the best weights
 (safetensors) and the history (JSON). Each worker initialises the process group and calls the
 ordinary :func:`mtrec.training.fit.fit_recommender`, whose trainer shards the epoch by rank
 (see :func:`mtrec.training.trainer.train_multitask`). Nothing is unpickled: frames travel as
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec.config import ModelConfig, TrainingConfig
-from mtrec.models.serialization import TrainedModel, load_trained_model, save_trained_model
+from mtrec.models.serialization import TrainedModel, load_trained_model
 from mtrec.training.trainer import EpochLog, TrainingResult
 
 
@@ -42,8 +42,8 @@ def fit_distributed(
     edges: pd.DataFrame | None = None,
     timeout_s: float | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
-    """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``.
-    ``valid`` ``None``: a refit for ``training_config.epochs`` epochs (``refit_recommender``)."""
+    """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``
+    (``valid`` ``None``: a refit for ``training_config.epochs`` epochs)."""
     with tempfile.TemporaryDirectory(prefix="mtrec-ddp-") as tmp:
         folder = Path(tmp)
         train.to_parquet(folder / "train.parquet")
@@ -61,7 +61,7 @@ def fit_distributed(
         }))  # fmt: skip
         command = [
             sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={training_config.nproc}", "-m", "mtrec.training.distributed",
+            f"--nproc_per_node={training_config.nproc}", "-m", "mtrec.training.worker",
             str(folder),
         ]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -80,57 +80,3 @@ def fit_distributed(
         seconds=meta["seconds"],
     )
     return trained, result
-
-
-def worker(folder: Path) -> None:
-    """One rank: join the group, train, and (rank 0) write the result."""
-    import torch
-    from torch import distributed as dist
-
-    from mtrec.training.fit import fit_recommender, refit_recommender
-    from mtrec.training.trainer import training_device
-
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    config = json.loads((folder / "config.json").read_text())
-    model_config = ModelConfig.model_validate(config["model"])
-    training_config = TrainingConfig.model_validate(config["training"])
-    device = training_device(training_config.device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        edges_file = folder / "edges.parquet"
-        edges = pd.read_parquet(edges_file) if edges_file.is_file() else None
-        train = pd.read_parquet(folder / "train.parquet")
-        inputs = (
-            np.load(folder / "item_embeddings.npy", allow_pickle=False),
-            np.load(folder / "user_embeddings.npy", allow_pickle=False),
-            pd.read_parquet(folder / "user_ids.parquet")["id"],
-            pd.read_parquet(folder / "item_ids.parquet")["id"],
-            model_config,
-            training_config,
-        )
-        valid_file = folder / "valid.parquet"
-        if valid_file.is_file():
-            trained, result = fit_recommender(train, pd.read_parquet(valid_file), *inputs, edges)
-        else:
-            trained, result = refit_recommender(train, *inputs, training_config.epochs, edges)
-        if dist.get_rank() == 0:
-            save_trained_model(trained, folder / "model")
-            meta = {
-                "history": [log.__dict__ for log in result.history],
-                "best_epoch": result.best_epoch,
-                "best_valid": result.best_valid,
-                "seconds": result.seconds,
-                "world_size": dist.get_world_size(),
-            }
-            tmp = folder / "history.json.tmp"
-            tmp.write_text(json.dumps(meta))
-            os.replace(tmp, folder / "history.json")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    worker(Path(sys.argv[1]))

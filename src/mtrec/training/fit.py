@@ -5,6 +5,7 @@ Early stopping reads validation metrics, computed with the evaluation module's f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -83,7 +84,7 @@ def build_model(
 
 def fit_recommender(
     train: pd.DataFrame,
-    valid: pd.DataFrame,
+    valid: pd.DataFrame | None,
     item_embeddings: np.ndarray,
     user_embeddings: np.ndarray,
     user_ids: pd.Series,
@@ -93,8 +94,10 @@ def fit_recommender(
     edges: pd.DataFrame | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
-    (full ranking, train items masked) and task metrics. ``nproc > 1`` trains with that many
-    ``torchrun`` processes (:mod:`mtrec.training.distributed`)."""
+    (full ranking, train items masked) and task metrics. ``valid`` ``None``: no validation,
+    every one of ``training_config.epochs`` epochs runs and the last is kept (a refit, see
+    :func:`refit_recommender`). ``nproc > 1`` trains with that many ``torchrun`` processes
+    (:mod:`mtrec.training.distributed`)."""
     if training_config.nproc > 1:
         from mtrec.training.distributed import fit_distributed
 
@@ -102,10 +105,25 @@ def fit_recommender(
                                item_ids, model_config, training_config, edges)  # fmt: skip
     torch.manual_seed(training_config.seed)
     model = build_model(model_config, train, item_embeddings, user_embeddings, edges)
+    validate = None if valid is None else _validator(train, valid, model_config, training_config)
+    result = train_multitask(model, train, model_config.tasks, training_config, validate)
+    trained = TrainedModel(
+        spec=model.spec,
+        state_dict=result.state_dict,
+        user_ids=tuple(str(u) for u in user_ids),
+        item_ids=tuple(str(i) for i in item_ids),
+    )
+    return trained, result
+
+
+def _validator(
+    train: pd.DataFrame, valid: pd.DataFrame, model_config: ModelConfig,
+    training_config: TrainingConfig,
+) -> Callable[[MultiTaskRecommender], dict[str, float]]:  # fmt: skip
+    """Validation metrics of a network: what early stopping reads."""
     truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)
     seen_u, seen_i = train["user_idx"].to_numpy(np.int64), train["item_idx"].to_numpy(np.int64)
-
-    metric, _, k = training_config.monitor.partition("@")
+    _, _, k = training_config.monitor.partition("@")
     ks = tuple(sorted({10, int(k)})) if k.isdigit() else (10,)
     needs_tasks = not k.isdigit()
 
@@ -117,14 +135,7 @@ def fit_recommender(
             means |= task_metrics(network, valid, train, model_config.tasks, training_config.seed)
         return means
 
-    result = train_multitask(model, train, model_config.tasks, training_config, validate)
-    trained = TrainedModel(
-        spec=model.spec,
-        state_dict=result.state_dict,
-        user_ids=tuple(str(u) for u in user_ids),
-        item_ids=tuple(str(i) for i in item_ids),
-    )
-    return trained, result
+    return validate
 
 
 def refit_recommender(
@@ -140,23 +151,10 @@ def refit_recommender(
 ) -> tuple[TrainedModel, TrainingResult]:
     """The same configuration trained on ``interactions`` for exactly ``epochs`` epochs (the
     best epoch that early stopping chose on valid), with no validation data: the model that
-    knows every interaction it is given, newest included. ``nproc > 1`` is honoured."""
+    knows every interaction it is given, newest included."""
     config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
-    if config.nproc > 1:
-        from mtrec.training.distributed import fit_distributed
-
-        return fit_distributed(interactions, None, item_embeddings, user_embeddings, user_ids,
-                               item_ids, model_config, config, edges)  # fmt: skip
-    torch.manual_seed(config.seed)
-    model = build_model(model_config, interactions, item_embeddings, user_embeddings, edges)
-    result = train_multitask(model, interactions, model_config.tasks, config, None)
-    trained = TrainedModel(
-        spec=model.spec,
-        state_dict=result.state_dict,
-        user_ids=tuple(str(u) for u in user_ids),
-        item_ids=tuple(str(i) for i in item_ids),
-    )
-    return trained, result
+    return fit_recommender(interactions, None, item_embeddings, user_embeddings, user_ids,
+                           item_ids, model_config, config, edges)  # fmt: skip
 
 
 def history_dict(result: TrainingResult) -> dict[str, object]:

@@ -1,0 +1,69 @@
+"""One rank of distributed training, run by ``torchrun -m mtrec.training.worker <folder>``.
+
+It reads what :func:`mtrec.training.distributed.fit_distributed` wrote to ``folder``, joins the
+process group, calls the ordinary :func:`mtrec.training.fit.fit_recommender` (whose trainer
+shards the epoch by rank) and, on rank 0, writes the weights and the history back. A module of
+its own so that the launcher, which ``fit`` calls, does not import ``fit`` back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import distributed as dist
+
+from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.models.serialization import save_trained_model
+from mtrec.training.fit import fit_recommender
+from mtrec.training.trainer import training_device
+
+
+def worker(folder: Path) -> None:
+    """One rank: join the group, train, and (rank 0) write the result."""
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    config = json.loads((folder / "config.json").read_text())
+    model_config = ModelConfig.model_validate(config["model"])
+    training_config = TrainingConfig.model_validate(config["training"])
+    device = training_device(training_config.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        edges_file, valid_file = folder / "edges.parquet", folder / "valid.parquet"
+        # No valid file: a refit, every configured epoch and no early stopping.
+        trained, result = fit_recommender(
+            pd.read_parquet(folder / "train.parquet"),
+            pd.read_parquet(valid_file) if valid_file.is_file() else None,
+            np.load(folder / "item_embeddings.npy", allow_pickle=False),
+            np.load(folder / "user_embeddings.npy", allow_pickle=False),
+            pd.read_parquet(folder / "user_ids.parquet")["id"],
+            pd.read_parquet(folder / "item_ids.parquet")["id"],
+            model_config,
+            training_config,
+            pd.read_parquet(edges_file) if edges_file.is_file() else None,
+        )
+        if dist.get_rank() == 0:
+            save_trained_model(trained, folder / "model")
+            meta = {
+                "history": [log.__dict__ for log in result.history],
+                "best_epoch": result.best_epoch,
+                "best_valid": result.best_valid,
+                "seconds": result.seconds,
+                "world_size": dist.get_world_size(),
+            }
+            tmp = folder / "history.json.tmp"
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, folder / "history.json")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    worker(Path(sys.argv[1]))
