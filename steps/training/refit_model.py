@@ -7,7 +7,7 @@ from zenml.enums import ArtifactType
 
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.fit import refit_recommender
+from mtrec.training.fit import refit_recommenders
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
 
@@ -40,14 +40,16 @@ def refit_model(
     view), and on every interaction, what ``make recommend`` serves (never scored: nothing is
     left that it did not see). The evaluated ``recommender`` stays for reports and the gate."""
     epochs = int(training_history["best_epoch"])
-    refits, summary = [], {"epochs": epochs}
-    for name, frames in (("serving_view", [train, valid]), ("served", [train, valid, test])):
-        interactions = pd.concat(frames, ignore_index=True)
-        trained, result = refit_recommender(
-            interactions, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
-            model_config, training_config, epochs, edges,
-        )  # fmt: skip
-        refits.append(trained)
+    datasets = {
+        "serving_view": pd.concat([train, valid], ignore_index=True),
+        "served": pd.concat([train, valid, test], ignore_index=True),
+    }
+    refits = refit_recommenders(
+        list(datasets.values()), item_embeddings, user_embeddings, users["user_id"],
+        items["item_id"], model_config, training_config, epochs, edges,
+    )  # fmt: skip
+    summary: dict[str, Any] = {"epochs": epochs}
+    for (name, interactions), (_, result) in zip(datasets.items(), refits, strict=True):
         summary[name] = {"interactions": len(interactions), "seconds": result.seconds}
     log_metadata({"refit": summary})
-    return refits[0], refits[1]
+    return refits[0][0], refits[1][0]

@@ -5,8 +5,9 @@ Early stopping reads validation metrics, computed with the evaluation module's f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models import build_network
 from mtrec.models.base import ModelSpec, MultiTaskRecommender
 from mtrec.models.serialization import TrainedModel
+from mtrec.training.concurrent import run_concurrently
 from mtrec.training.tasks import interaction_labels, social_edges
 from mtrec.training.trainer import TrainingResult, train_multitask
 
@@ -155,6 +157,30 @@ def refit_recommender(
     config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
     return fit_recommender(interactions, None, item_embeddings, user_embeddings, user_ids,
                            item_ids, model_config, config, edges)  # fmt: skip
+
+
+def refit_recommenders(
+    datasets: Sequence[pd.DataFrame],
+    item_embeddings: np.ndarray,
+    user_embeddings: np.ndarray,
+    user_ids: pd.Series,
+    item_ids: pd.Series,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    epochs: int,
+    edges: pd.DataFrame | None = None,
+) -> list[tuple[TrainedModel, TrainingResult]]:
+    """:func:`refit_recommender` on each of ``datasets``, side by side on the available cores
+    (:func:`mtrec.training.concurrent.run_concurrently`); in turn under ``nproc > 1``, where
+    each refit already spreads over processes of its own."""
+    calls = [
+        partial(refit_recommender, interactions, item_embeddings, user_embeddings, user_ids,
+                item_ids, model_config, training_config, epochs, edges)
+        for interactions in datasets
+    ]  # fmt: skip
+    if training_config.nproc > 1:
+        return [call() for call in calls]
+    return run_concurrently(calls)
 
 
 def history_dict(result: TrainingResult) -> dict[str, object]:
