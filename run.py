@@ -153,8 +153,9 @@ def export_run(run: object, config: RunConfig) -> dict:
     decision = steps["register_model"].outputs["promotion_decision"][0].load()
     history = steps["train_model"].outputs["training_history"][0].load()
     ablations = {}
-    if "run_id_only_ablation" in steps:
-        ablations["id_only"] = steps["run_id_only_ablation"].outputs["id_only_metrics"][0].load()
+    id_only = steps["train_model"].outputs["id_only_metrics"][0].load()
+    if id_only:
+        ablations["id_only"] = id_only
     report = {
         **metrics,
         "ablations": ablations,
@@ -177,6 +178,13 @@ def export_run(run: object, config: RunConfig) -> dict:
     reports_dir = config.reports_dir
     run_dir = write_run_reports(reports_dir / run.name, report, recommendations, pages,
                                 serving_recommendations)  # fmt: skip
+    if "mine_interests" in steps:  # what each user watches, and what changed lately
+        from mtrec.evaluation.interests import topics_frame
+
+        interests = steps["mine_interests"].outputs
+        topics = interests["item_topics"][0].load()
+        interests["user_interests"][0].load().to_csv(run_dir / "interests.csv", index=False)
+        topics_frame(topics).to_csv(run_dir / "topics.csv", index=False)
     point_latest(reports_dir, run_dir)
     write_index(reports_dir)
     cached = [
@@ -203,7 +211,7 @@ def export_run(run: object, config: RunConfig) -> dict:
 
 def recommend_cmd(
     config_path: Path, output: Path, k: int, users: list[str] | None, stage: str,
-    profiles_path: Path | None = None, events_path: Path | None = None,
+    profiles_path: Path | None = None, events_path: Path | None = None, explain: bool = False,
 ) -> int:  # fmt: skip
     """Top-K recommendations from the registry's ``stage`` version, to CSV or Parquet.
 
@@ -213,11 +221,15 @@ def recommend_cmd(
     not know are scored from theirs (encoded with the run's encoder) instead of popularity.
     ``events_path``: CSV or Parquet ``user_id,item_id[,timestamp]`` interactions that arrived
     after training: they join the known history, so they move the users' lists (and are not
-    recommended again) with no retraining."""
+    recommended again) with no retraining.
+
+    The lists are re-ranked as the config's ``rerank`` section says (the function evaluation
+    measured); ``explain`` adds a ``reason`` column from each user's recent topic shares, with
+    topics clustered from the served model's item text embeddings (``interests`` section)."""
     import pandas as pd
     from zenml.client import Client
 
-    from mtrec.registry.recommend import read_events, recommend
+    from mtrec.registry.recommend import read_events, recommend, served_topics
 
     config = load_config(config_path)
     problem = store_problem()
@@ -250,7 +262,16 @@ def recommend_cmd(
         vectors = encoder.encode(table["text"].fillna("").astype(str).tolist())
         profiles = dict(zip(table["user_id"].astype(str), vectors, strict=True))
         users = users if users is not None else [*trained.user_ids, *profiles]
-    frame = recommend(trained, history, k, users, profiles=profiles)
+    topics = None
+    if explain or config.rerank.method == "calibrated":
+        items = version.get_artifact("items")
+        if items is None:
+            print("note: the version has no items artifact; topics are numbered, not named",
+                  file=sys.stderr)  # fmt: skip
+        topics = served_topics(trained, items.load() if items else None, config.interests)
+    frame = recommend(trained, history, k, users, profiles=profiles, rerank=config.rerank,
+                      topics=topics, explain_items=explain,
+                      interests=config.interests)  # fmt: skip
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix in (".parquet", ".pq"):
         frame.to_parquet(output, index=False)
@@ -416,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     rec_cmd.add_argument(
         "--events", type=Path, help="user_id,item_id[,timestamp] interactions since training"
     )
+    rec_cmd.add_argument(
+        "--explain", action="store_true", help="add a reason column: the item's topic share"
+    )
     cmp_cmd = commands.add_parser("compare", help="architectures x weightings vs baselines")
     cmp_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
     cmp_cmd.add_argument("--output", type=Path, default=Path("reports/comparison"))
@@ -440,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recommend":
             users = [u.strip() for u in args.users.split(",")] if args.users else None
             return recommend_cmd(args.config, args.output, args.k, users, args.stage,
-                                 args.profiles, args.events)  # fmt: skip
+                                 args.profiles, args.events, args.explain)  # fmt: skip
         if args.run_config is not None and not args.run_config.is_file():
             raise FileNotFoundError(f"ZenML run configuration not found: {args.run_config}")
         return train(args.config, no_cache=args.no_cache, run_config=args.run_config)

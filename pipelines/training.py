@@ -8,9 +8,9 @@ from steps.data.load_data import load_data
 from steps.data.split_data import split_data
 from steps.data.validate_data import validate_data
 from steps.evaluation.evaluate_model import evaluate_model
-from steps.evaluation.run_id_only_ablation import run_id_only_ablation
 from steps.features.build_texts import build_texts
 from steps.features.encode_texts import encode_texts
+from steps.features.mine_interests import mine_interests
 from steps.registry.register_model import register_model
 from steps.reports.render_report import render_report
 from steps.reports.report_drift import report_drift
@@ -42,9 +42,12 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     item_embeddings, user_embeddings = encode_texts.with_options(model=model)(
         item_texts, user_texts, config.encoder
     )
-    recommender, training_history = train_model.with_options(model=model)(
-        train, valid, users, items, item_embeddings, user_embeddings,
-        config.model, config.training, edges,
+    item_topics, user_interests = mine_interests.with_options(model=model)(
+        items, users, item_embeddings, train, valid, test, config.interests
+    )
+    recommender, training_history, id_only = train_model.with_options(model=model)(
+        train, valid, test, users, items, item_embeddings, user_embeddings,
+        config.model, config.training, config.evaluation, edges,
     )  # fmt: skip
     # The refits: the same configuration for the chosen number of epochs, on train + valid
     # (scored on test: the serving view) and on everything (served, never scored). Without
@@ -70,13 +73,9 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         seed=config.training.seed,
         edges=edges,
         item_embeddings=item_embeddings,
+        topics=item_topics,
+        rerank=config.rerank,
     )
-    id_only = None
-    if config.evaluation.id_only_ablation:
-        id_only = run_id_only_ablation.with_options(model=model)(
-            train, valid, test, users, items, item_embeddings, user_embeddings,
-            config.model, config.training, config.evaluation, edges,
-        )  # fmt: skip
     _, drift_summary = report_drift.with_options(model=model)(
         train, test, items, users, config.drift, item_embeddings
     )
@@ -84,5 +83,6 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         metrics, drift_summary, config, recommender, train, valid, test, users, items
     )
     render_report.with_options(model=model)(
-        metrics, training_history, drift_summary, decision, config.evaluation.ks, id_only
-    )
+        metrics, training_history, drift_summary, decision, config.evaluation.ks, id_only,
+        item_topics, user_interests,
+    )  # fmt: skip

@@ -307,3 +307,28 @@ def test_kubernetes_gpu_settings_are_valid_and_pair_with_the_multi_gpu_config() 
     config = load_config(ROOT / "configs" / "multi_gpu.yaml")
     assert (config.training.nproc, config.training.device) == (gpus, "cuda")
     assert config.model == load_config(ROOT / "configs" / "default.yaml").model
+
+
+def test_rerank_and_interests_sections_are_read_and_checked(tmp_path: Path) -> None:
+    raw = {"rerank": {"method": "dpp", "lambda": 0.3, "candidates": 50, "grid": [0.5, 0.0, 0.5]},
+           "interests": {"topics": 8, "recent_n": 10, "recent_days": 30}}  # fmt: skip
+    config = load_config(_write(tmp_path, raw))
+    assert (config.rerank.method, config.rerank.lam, config.rerank.candidates) == ("dpp", 0.3, 50)
+    assert config.rerank.grid == (0.0, 0.5)  # sorted and de-duplicated
+    assert (config.interests.topics, config.interests.recent_days) == (8, 30.0)
+    # A dumped config validates again (the CLI's backtest rebuilds configs that way).
+    assert RunConfig.model_validate(config.model_dump()) == config
+    bad = [
+        ({"rerank": {"method": "xquad"}}, "method"),
+        ({"rerank": {"lambda": 1.5}}, "lambda"),
+        ({"rerank": {"candidates": 0}}, "candidates"),
+        ({"rerank": {"grid": [0.1, 0.5]}}, "must include 0.0"),
+        ({"rerank": {"grid": [0.0, 2.0]}}, r"must lie in \[0, 1\]"),
+        ({"rerank": {"lamda": 0.2}}, "lamda"),
+        ({"interests": {"topics": 0}}, "topics"),
+        ({"interests": {"recent_days": 0}}, "recent_days"),
+        ({"interests": {"window": 3}}, "window"),
+    ]
+    for entry, needle in bad:
+        with pytest.raises(ValidationError, match=needle):
+            load_config(_write(tmp_path, entry))

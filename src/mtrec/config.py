@@ -467,6 +467,53 @@ class RetrainConfig(_Section):
     """Take a window whose end lies after the newest interaction (normally it waits)."""
 
 
+RerankMethodName = Literal["none", "mmr", "dpp", "calibrated"]
+"""The re-rankers of :mod:`mtrec.evaluation.rerank` (its ``RERANK_METHODS``, kept equal by a
+test: importing that module here would load torch with every config)."""
+
+
+class RerankConfig(_Section):
+    """Re-ranking the top ``candidates`` items by score into the final lists, for diversity or
+    calibration (:mod:`mtrec.evaluation.diversity`): the same function in evaluation and in
+    ``make recommend``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    method: RerankMethodName = "calibrated"
+    """``none`` (top-K by score), ``mmr`` (Maximal Marginal Relevance over text-embedding
+    cosine), ``dpp`` (greedy determinantal point process) or ``calibrated`` (Steck 2018:
+    toward the user's topic shares)."""
+    lam: float = Field(default=0.4, ge=0.0, le=1.0, alias="lambda")
+    """Trade-off, YAML key ``lambda``: 0 is pure relevance, 1 pure diversity / calibration."""
+    candidates: int = Field(default=100, ge=1)
+    """Items per user the re-ranker chooses from (at least the list length, at most the
+    catalogue)."""
+    grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)
+    """Lambdas of the measured trade-off (each re-ranker at each); must include 0, the
+    reference every gain is measured against."""
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_valid(cls, grid: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 <= lam <= 1.0 for lam in grid):
+            raise ValueError(f"rerank.grid values must lie in [0, 1]: {grid}")
+        if 0.0 not in grid:
+            raise ValueError(f"rerank.grid must include 0.0, the unre-ranked reference: {grid}")
+        return tuple(sorted(set(grid)))
+
+
+class InterestsConfig(_Section):
+    """Item topics and user interest profiles (:mod:`mtrec.evaluation.interests`)."""
+
+    topics: int = Field(default=20, ge=1)
+    """Topics clustered from the item text embeddings (capped at the catalogue size)."""
+    recent_n: int = Field(default=20, ge=1)
+    """A user's recent interests: their newest this many interactions..."""
+    recent_days: float | None = Field(default=None, gt=0.0)
+    """... or, when set, those of their last this many days instead."""
+    seed: int = 42
+
+
 class RunConfig(_Section):
     """Everything a training run needs; one YAML file maps onto this class."""
 
@@ -497,6 +544,8 @@ class RunConfig(_Section):
     drift: DriftConfig = DriftConfig()
     registry: RegistryConfig = RegistryConfig()
     retrain: RetrainConfig = RetrainConfig()
+    rerank: RerankConfig = RerankConfig()
+    interests: InterestsConfig = InterestsConfig()
     reports_dir: Path = Path("reports")
 
     @model_validator(mode="after")

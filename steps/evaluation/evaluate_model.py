@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 from zenml import log_metadata, step
 
-from mtrec.config import EvaluationConfig, ModelConfig
+from mtrec.config import EvaluationConfig, ModelConfig, RerankConfig
 from mtrec.evaluation.evaluate import ServingView, evaluate_recommender
+from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
 from steps.caching import LIBRARY_CACHE_POLICY
 
@@ -25,6 +26,8 @@ def evaluate_model(
     seed: int = 0,
     edges: pd.DataFrame | None = None,
     item_embeddings: np.ndarray | None = None,
+    topics: Topics | None = None,
+    rerank: RerankConfig | None = None,
 ) -> tuple[
     Annotated[dict[str, Any], "evaluation_metrics"],
     Annotated[pd.DataFrame, "test_recommendations"],
@@ -32,7 +35,9 @@ def evaluate_model(
 ]:
     """Full-ranking metrics for the model and the baselines (tuned on valid), in the RecBole
     view (trained on train) and the serving view (refit on train + valid; without a refit,
-    the evaluated model reading train + valid), and both views' test top-K lists.
+    the evaluated model reading train + valid), and both views' test top-K lists. With
+    ``rerank`` (and ``topics``), the diversity trade-off of every re-ranker and the test lists
+    re-ranked as configured.
 
     ``serving_view_recommender`` is the refit on train + valid when ``serving_view_refit``;
     without a refit the pipeline passes the evaluated model again (a step input typed
@@ -43,7 +48,8 @@ def evaluate_model(
         recommender.build(), train, valid, test, users, items, config.ks,
         config.recommendations_k, model_config.tasks, config.cold_item_max_train,
         config.baselines, len(users), seed, edges=edges, item_embeddings=item_embeddings,
-        serving=serving, ease_max_memory_mb=config.ease_max_memory_mb,
+        serving=serving, ease_max_memory_mb=config.ease_max_memory_mb, rerank=rerank,
+        topics=topics,
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],
                   "baseline_popularity": metrics["baselines"]["popularity"],

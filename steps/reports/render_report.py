@@ -1,8 +1,10 @@
 from typing import Annotated, Any
 
+import pandas as pd
 from zenml import step
 from zenml.types import HTMLString
 
+from mtrec.evaluation.interests import Topics
 from mtrec.reports.evaluation import render_evaluation_report
 from steps.caching import LIBRARY_CACHE_POLICY
 
@@ -15,8 +17,14 @@ def render_report(
     promotion_decision: dict[str, Any],
     ks: tuple[int, ...],
     id_only_metrics: dict[str, Any] | None = None,
+    item_topics: Topics | None = None,
+    user_interests: pd.DataFrame | None = None,
 ) -> Annotated[HTMLString, "evaluation_report"]:
-    """The evaluation report reviewers read: model against baselines, slices, curves."""
+    """The evaluation report reviewers read: model against baselines, slices, curves, the
+    diversity trade-off, item topics and user interests."""
+    interests = None
+    if item_topics is not None and user_interests is not None:
+        interests = (item_topics, user_interests)
     return HTMLString(
         render_evaluation_report(
             evaluation_metrics,
@@ -25,5 +33,6 @@ def render_report(
             drift_summary,
             promotion_decision,
             ks,
+            interests=interests,
         )  # fmt: skip
     )

@@ -5,9 +5,10 @@ import pandas as pd
 from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
-from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
+from mtrec.evaluation.ablation import fit_with_id_only_ablation
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.fit import fit_recommender, history_dict
+from mtrec.training.fit import history_dict
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
 
@@ -19,24 +20,32 @@ from steps.materializers import TrainedModelMaterializer
 def train_model(
     train: pd.DataFrame,
     valid: pd.DataFrame,
+    test: pd.DataFrame,
     users: pd.DataFrame,
     items: pd.DataFrame,
     item_embeddings: np.ndarray,
     user_embeddings: np.ndarray,
     model_config: ModelConfig,
     training_config: TrainingConfig,
+    evaluation_config: EvaluationConfig,
     edges: pd.DataFrame | None = None,
 ) -> tuple[
     Annotated[TrainedModel, ArtifactConfig(name="recommender", artifact_type=ArtifactType.MODEL)],
     Annotated[dict[str, Any], "training_history"],
+    Annotated[dict[str, Any], "id_only_metrics"],
 ]:
     """Train the weighted multi-task recommender with early stopping on the monitored
-    validation metric; ``edges`` (user-user) feed the social input and link tasks."""
-    trained, result = fit_recommender(
-        train, valid, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
-        model_config, training_config, edges,
+    validation metric; ``edges`` (user-user) feed the social input and link tasks. With
+    ``evaluation.id_only_ablation``, the same model without text trains beside it and is
+    evaluated on test (``id_only_metrics``, empty without the ablation): what the text is
+    worth, for little more time than the model alone."""
+    trained, result, id_only = fit_with_id_only_ablation(
+        train, valid, test, users, items, item_embeddings, user_embeddings, model_config,
+        training_config, evaluation_config, edges,
     )  # fmt: skip
+    if id_only:
+        log_metadata({"id_only": {"test": id_only["test"], "cold_items": id_only["slices"]}})
     summary = {"best_epoch": result.best_epoch, "seconds": result.seconds,
                "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0)}  # fmt: skip
     log_metadata({"training": summary})
-    return trained, history_dict(result)
+    return trained, history_dict(result), id_only

@@ -199,3 +199,84 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
     )  # fmt: skip
     assert metrics["serving"]["refit"] is False
     assert len(model.history_items) == len(split.train)  # the evaluated model is untouched
+
+
+@pytest.fixture(scope="module")
+def reranked():
+    """The tiny model evaluated without re-ranking, with method none and with MMR."""
+    from mtrec.config import RerankConfig
+    from mtrec.evaluation.interests import fit_topics
+
+    interactions, items, users = make_interactions(n_users=20, n_items=40, per_user=12)
+    data = index_interactions(interactions, items, users)
+    split = split_interactions(data.interactions, SplitConfig(ratios=(0.7, 0.15, 0.15)))
+    rng = np.random.default_rng(0)
+    item_emb = rng.normal(size=(len(data.items), 8)).astype(np.float32)
+    user_emb = rng.normal(size=(len(data.users), 8)).astype(np.float32)
+    torch.manual_seed(0)
+    config = ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,), dropout=0.0)
+    model = build_model(config, split.train, item_emb, user_emb)
+    topics = fit_topics(item_emb, data.items, k=4, seed=0)
+
+    def run(rerank: RerankConfig | None) -> tuple[dict, pd.DataFrame]:
+        return evaluate_recommender(
+            model, split.train, split.valid, split.test, data.users, data.items, ks=(5, 10),
+            recommendations_k=8, tasks=config.tasks, item_embeddings=item_emb,
+            rerank=rerank, topics=topics if rerank is not None else None,
+        )  # fmt: skip
+
+    grid = (0.0, 0.5, 0.9)
+    return {
+        "split": split,
+        "plain": run(None),
+        "none": run(RerankConfig(method="none", grid=grid)),
+        "mmr": run(RerankConfig(method="mmr", lam=0.9, candidates=20, grid=grid)),
+    }
+
+
+def test_rerank_none_gives_todays_lists_and_adds_the_tradeoff(reranked) -> None:
+    plain_metrics, plain_lists = reranked["plain"]
+    metrics, lists = reranked["none"]
+    assert "rerank" not in plain_metrics
+    pd.testing.assert_frame_equal(lists, plain_lists)
+    timed = {"rerank", "baseline_params"}  # baseline tuning records its seconds
+    assert {k: v for k, v in metrics.items() if k not in timed} == {
+        k: v for k, v in plain_metrics.items() if k not in timed
+    }
+    rows = metrics["rerank"]["rows"]
+    assert [(r["method"], r["lam"]) for r in rows] == [
+        (m, lam) for m in ("mmr", "dpp", "calibrated") for lam in (0.0, 0.5, 0.9)
+    ]
+    beyond = plain_metrics["beyond_accuracy"]
+    for row in (r for r in rows if r["lam"] == 0.0):
+        assert row["ndcg"] == pytest.approx(plain_metrics["test"]["ndcg@10"])
+        assert row["recall"] == pytest.approx(plain_metrics["test"]["recall@10"])
+        assert row["coverage"] == pytest.approx(beyond["coverage"])
+        assert row["intra_list_diversity"] == pytest.approx(beyond["intra_list_diversity"])
+        assert row["gini"] == pytest.approx(beyond["gini"])
+
+
+def test_rerank_mmr_serves_more_diverse_unseen_lists(reranked) -> None:
+    split = reranked["split"]
+    _, plain_lists = reranked["plain"]
+    metrics, lists = reranked["mmr"]
+    assert metrics["rerank"]["method"] == "mmr" and metrics["rerank"]["lambda"] == 0.9
+    assert set(lists["user_id"]) == set(plain_lists["user_id"])
+    assert lists.groupby("user_id")["item_id"].nunique().eq(8).all()
+    assert lists["item_id"].tolist() != plain_lists["item_id"].tolist()
+    history = pd.concat([split.train, split.valid])
+    seen = set(zip(history["user_id"], history["item_id"], strict=True))
+    assert not seen & set(zip(lists["user_id"], lists["item_id"], strict=True))
+    rows = {(r["method"], r["lam"]): r for r in metrics["rerank"]["rows"]}
+    assert rows["mmr", 0.9]["intra_list_diversity"] > rows["mmr", 0.0]["intra_list_diversity"]
+
+
+def test_rerank_needs_embeddings_and_topics() -> None:
+    from mtrec.config import RerankConfig
+
+    frame = pd.DataFrame({"user_idx": [0], "item_idx": [0]})
+    with pytest.raises(ValueError, match="item_embeddings and topics"):
+        evaluate_recommender(
+            None, frame, frame, frame, frame, frame, (10,), 5, {},  # type: ignore[arg-type]
+            rerank=RerankConfig(),
+        )  # fmt: skip

@@ -166,7 +166,7 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     cached = set(cached_line.split("(", 1)[1].rstrip(")").split(", "))
     assert cached == {
         "load_data", "validate_data", "index_data", "split_data", "build_texts", "encode_texts",
-        "report_drift",
+        "mine_interests", "report_drift",
     }  # fmt: skip
     assert len(_versions("smoke")) == 2
     # The second version met production head to head: a paired bootstrap on shared users.

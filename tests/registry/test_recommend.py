@@ -73,3 +73,108 @@ def test_unknown_users_with_a_profile_are_scored_from_its_text():
         expected = torch.topk(network.score_items(torch.tensor([2]))[0], 2).indices.tolist()
     newcomer = frame[frame["user_id"] == "newcomer"]
     assert newcomer["item_id"].tolist() == [f"i{n}" for n in expected]
+
+
+def _two_topic_model() -> TrainedModel:
+    """Six items in two text directions (i0-i2, i3-i5) and three users."""
+    torch.manual_seed(0)
+    spec = ModelSpec(n_users=3, n_items=6, user_text_dim=4, item_text_dim=2, embedding_dim=4,
+                     hidden_dims=(8,), tower_dims=(4,))  # fmt: skip
+    item_text = torch.tensor([[1.0, 0.0], [0.9, 0.1], [1.0, 0.1], [0.0, 1.0], [0.1, 0.9],
+                              [0.1, 1.0]])  # fmt: skip
+    network = SharedBottomRecommender(spec, torch.randn(3, 4), item_text)
+    return TrainedModel(spec, dict(network.state_dict()), ("a", "b", "c"),
+                        tuple(f"i{n}" for n in range(6)))  # fmt: skip
+
+
+ITEMS = pd.DataFrame(
+    {"item_id": [f"i{n}" for n in (5, 4, 3, 2, 1, 0)],  # out of order: matched by id
+     "title": ["Dead Night", "Night Dead", "Dead House", "Love Story", "Story Love",
+               "Love Letter"],
+     "genres": ["Horror"] * 3 + ["Romance"] * 3}
+)  # fmt: skip
+
+
+def test_served_topics_cluster_the_models_item_text_and_name_them_from_items():
+    from mtrec.config import InterestsConfig
+    from mtrec.registry.recommend import item_text_embeddings, served_topics
+
+    trained = _two_topic_model()
+    assert item_text_embeddings(trained).shape == (6, 2)
+    topics = served_topics(trained, ITEMS, InterestsConfig(topics=2, seed=0))
+    romance, horror = topics.assignment[0], topics.assignment[3]
+    assert list(topics.assignment) == [romance] * 3 + [horror] * 3 and romance != horror
+    assert topics.labels[romance].startswith("Romance")
+    assert topics.labels[horror].startswith("Horror")
+    numbered = served_topics(trained, None, InterestsConfig(topics=50, seed=0))
+    assert numbered.n_topics == 6 and numbered.labels[0].startswith("untitled topic")
+
+
+def test_explain_adds_a_reason_per_row_from_recent_topic_shares():
+    from mtrec.config import InterestsConfig
+    from mtrec.registry.recommend import served_topics
+
+    trained = _two_topic_model()
+    topics = served_topics(trained, ITEMS, InterestsConfig(topics=2, seed=0))
+    romance = topics.labels[topics.assignment[0]]
+    horror = topics.labels[topics.assignment[3]]
+    # User a: three romance interactions long ago, then one horror; recent_n=2 keeps the
+    # newest two (one of each). User b: only romance. "zed" is unknown: popularity, no history.
+    history = pd.DataFrame(
+        {"user_id": ["a", "a", "a", "a", "b"], "item_id": ["i0", "i1", "i3", "i2", "i1"],
+         "timestamp": [1, 2, 4, 3, 5]}
+    )  # fmt: skip
+    frame = recommend(trained, history, k=2, user_ids=["a", "b", "zed"], topics=topics,
+                      explain_items=True, interests=InterestsConfig(recent_n=2))  # fmt: skip
+    assert list(frame.columns) == ["user_id", "item_id", "rank", "score", "source", "reason"]
+    assert len(frame) == 6 and frame["reason"].str.len().gt(0).all()
+    topic_of = {f"i{n}": topics.assignment[n] for n in range(6)}
+    for row in frame.itertuples():
+        label = topics.labels[topic_of[row.item_id]]
+        if row.user_id == "a":  # the newest two: i3 (horror, t=4) and i2 (romance, t=3)
+            assert row.reason == f"{label}: 50% of your recent history"
+        elif row.user_id == "b":
+            expected = (f"{romance}: 100% of your recent history" if label == romance
+                        else f"new for you: {horror}")  # fmt: skip
+            assert row.reason == expected
+        else:
+            assert row.reason == f"new for you: {label}"
+    plain = recommend(trained, history, k=2, user_ids=["a", "b", "zed"])
+    assert "reason" not in plain.columns
+    pd.testing.assert_frame_equal(frame.drop(columns="reason"), plain)
+    with pytest.raises(ValueError, match="topics"):
+        recommend(trained, history, k=2, explain_items=True)
+
+
+def test_recommend_reranks_with_the_config_like_evaluation():
+    from mtrec.config import InterestsConfig, RerankConfig
+    from mtrec.evaluation.diversity import final_lists
+    from mtrec.registry.recommend import item_text_embeddings, served_topics
+
+    trained = _two_topic_model()
+    history = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["i0", "i3"]})
+    plain = recommend(trained, history, k=3)
+    rerank = RerankConfig(method="mmr", lam=0.9, candidates=5)
+    frame = recommend(trained, history, k=3, rerank=rerank)
+    scores = trained.build().score_items(torch.tensor([0, 1, 2])).detach()
+    scores[0, 0] = scores[1, 3] = -torch.inf
+    expected = final_lists(scores, 3, rerank, item_text_embeddings(trained)).numpy()
+    assert frame["item_id"].tolist() == [f"i{n}" for n in expected.reshape(-1)]
+    assert frame["score"].tolist() == pytest.approx(
+        scores.gather(1, torch.from_numpy(expected)).reshape(-1).tolist()
+    )
+    assert not {("a", "i0"), ("b", "i3")} & set(
+        zip(frame["user_id"], frame["item_id"], strict=True)
+    )
+    # At lambda 0.9 every list spans both text directions; the plain top-3 need not.
+    for _, group in frame.groupby("user_id"):
+        assert {int(i[1:]) < 3 for i in group["item_id"]} == {True, False}
+    assert len(plain) == len(frame)
+    with pytest.raises(ValueError, match="topics"):
+        recommend(trained, history, k=3, rerank=RerankConfig(method="calibrated", lam=0.5))
+    topics = served_topics(trained, ITEMS, InterestsConfig(topics=2, seed=0))
+    calibrated = recommend(trained, history, k=2, topics=topics,
+                           rerank=RerankConfig(method="calibrated", lam=1.0))  # fmt: skip
+    # User a's only topic is romance (i0): a calibrated list of two is all romance.
+    a_items = calibrated.loc[calibrated["user_id"] == "a", "item_id"]
+    assert {topics.assignment[int(i[1:])] for i in a_items} == {topics.assignment[0]}

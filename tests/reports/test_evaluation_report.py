@@ -110,3 +110,73 @@ def test_headline_compares_candidate_and_production_on_the_same_data_in_each_dir
     # Lower RMSE is better: a negative delta is good, a lower AUC is bad.
     assert "<td class='pos'>-0.0200</td>" in section
     assert "<td class='neg'>-0.0100</td>" in section
+
+
+def _tradeoff(method: str = "mmr", lam: float = 0.3) -> dict:
+    """A planted trade-off: mmr's lambda 0.1 is dominated by 0.3, the rest are on fronts."""
+    from mtrec.evaluation.diversity import (
+        RerankTradeoff,
+        TradeoffPoint,
+        best_within_budget,
+        mark_pareto_front,
+    )
+
+    planted = [("mmr", 0.0, 0.120, 0.50), ("mmr", 0.1, 0.110, 0.52), ("mmr", 0.3, 0.119, 0.61),
+               ("calibrated", 0.0, 0.120, 0.50), ("calibrated", 0.3, 0.118, 0.55)]  # fmt: skip
+    points = mark_pareto_front([
+        TradeoffPoint(m, lam_, ndcg, 0.1, div, 0.2, 0.6, 9.0, 3.0, 0.8 - lam_)
+        for m, lam_, ndcg, div in planted
+    ])  # fmt: skip
+    choices = tuple(best_within_budget(points, m) for m in ("mmr", "calibrated"))
+    return RerankTradeoff(method, lam, 100, 10, tuple(points), choices).to_dict()
+
+
+def test_rerank_section_draws_the_tradeoff_with_front_and_configured_point():
+    metrics = {**METRICS, "rerank": _tradeoff()}
+    page = render_evaluation_report(metrics, HISTORY, None, None, None, (10,))
+    assert page.count("<svg") == 4 and "<script" not in page
+    section = page.split("Diversity and calibration re-ranking")[1].split("<h2>")[0]
+    assert "the served lists use <b>mmr, λ = 0.3</b>" in section
+    assert section.count("<polyline") == 2  # one line per method
+    # Five points, four on their method's front (filled), lambda 0.1 of mmr hollow.
+    assert section.count("<circle") == 6  # and the ring around the configured point
+    assert section.count("fill='white'") == 1 and "mmr λ=0.1: NDCG@10 0.1100" in section
+    assert section.count("class='configured'") == 1 and "configured: mmr λ=0.3" in section
+    # Table: every row with its metrics; mmr's best lambda within 2% NDCG is 0.3 (-0.8%).
+    assert section.count("<td>✓</td>") == 4
+    assert "<tr><td>mmr</td><td>0.3</td><td>-0.8%</td><td>+22.0%</td>" in section
+    assert "<tr><td><b>mmr</b> (served)</td><td>0.3</td><td>0.1190</td>" in section
+    none = render_evaluation_report(
+        {**METRICS, "rerank": _tradeoff("none", 0.0)}, HISTORY, None, None, None, (10,)
+    )
+    assert "use <b>none (top-K by score)</b>" in none and "configured: none" in none
+
+
+def test_report_without_rerank_or_interests_has_neither_section():
+    page = render_evaluation_report(METRICS, HISTORY, None, None, None, (10,))
+    assert "re-ranking" not in page and "Interests" not in page and page.count("<svg") == 3
+
+
+def test_interests_section_lists_topics_active_users_and_movers():
+    import numpy as np
+    import pandas as pd
+
+    from mtrec.evaluation.interests import Topics
+
+    topics = Topics(np.array([0, 0, 0, 1, 1]), np.eye(2, dtype=np.float32),
+                    ("Drama · love", "Horror <night>"), np.array([3, 2]))  # fmt: skip
+    profiles = pd.DataFrame(
+        {"user_idx": [0, 1, 2], "n_interactions": [5, 9, 2], "n_recent": [2, 2, 2],
+         "long_term_top": ["Drama · love (100%)", "Horror <night> (60%)", ""],
+         "recent_top": ["Drama · love (100%)", "Drama · love (100%)", ""],
+         "shift": [0.0, 0.71, float("nan")]}
+    )  # fmt: skip
+    page = render_evaluation_report(METRICS, HISTORY, None, None, None, (10,),
+                                    interests=(topics, profiles))  # fmt: skip
+    section = page.split("<h2>Interests (2 item topics)</h2>")[1].split("<h2>")[0]
+    assert "<tr><td>1</td><td class='txt'>Drama · love</td><td>3</td></tr>" in section
+    assert "Horror &lt;night&gt;" in section and "<night>" not in section
+    active, moved = section.split("Most active users")[1].split("Interests that moved most")
+    assert active.index("<tr><td>1</td><td>9</td>") < active.index("<tr><td>0</td><td>5</td>")
+    assert moved.index("<td>0.7100</td>") < moved.index("<td>0.0000</td>")
+    assert "<tr><td>2</td>" not in moved  # no shift without history

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.config import TaskConfig
+from mtrec.config import RerankConfig, TaskConfig
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
 from mtrec.evaluation.baselines import BASELINES as BASELINES  # re-exported for callers
@@ -30,6 +30,8 @@ from mtrec.evaluation.baselines import (
     tune_and_fit_baseline,
 )
 from mtrec.evaluation.beyond import beyond_accuracy, item_popularity_slices, user_activity_slices
+from mtrec.evaluation.diversity import rerank_tradeoff
+from mtrec.evaluation.interests import Topics
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.training.tasks import held_out_edges, influence_scores, interaction_labels
@@ -213,6 +215,8 @@ def evaluate_recommender(
     item_embeddings: np.ndarray | None = None,
     serving: ServingView | None = None,
     ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
+    rerank: RerankConfig | None = None,
+    topics: Topics | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics for the model and the baselines, and the model's test top-K lists.
 
@@ -226,7 +230,14 @@ def evaluate_recommender(
     "baseline_params": ..., "slices": {"cold_items": ...}, "serving": ...}`` and a
     ``user_id,item_id,rank`` frame with original ids (and, with ``serving``, the serving view's
     frame in ``serving.recommendations`` after the call).
+
+    With ``rerank`` (which needs ``item_embeddings`` and ``topics``), ``metrics["rerank"]``
+    holds the diversity trade-off of :func:`mtrec.evaluation.diversity.rerank_tradeoff` and the
+    returned test lists are its ``final_lists`` with ``rerank``'s method and lambda (method
+    ``none``: the same lists as without ``rerank``). The serving view's lists stay top-K.
     """
+    if rerank is not None and (item_embeddings is None or topics is None):
+        raise ValueError("rerank needs item_embeddings and topics (mmr, dpp, calibration KL)")
     history = pd.concat([train, valid], ignore_index=True)
     n_items = model.spec.n_items
     # Validation always includes NDCG@10: early stopping and promotion read it.
@@ -277,6 +288,17 @@ def evaluate_recommender(
     }
     if skipped:
         metrics["baselines_skipped"] = skipped
+    if rerank is not None:
+        assert item_embeddings is not None and topics is not None
+        tradeoff, reranked = rerank_tradeoff(
+            model.catalogue_scorer(), n_items, test, history, train_counts,
+            n_users or len(users), item_embeddings, topics, rerank, keep_top=recommendations_k,
+        )  # fmt: skip
+        assert reranked is not None
+        metrics["rerank"] = tradeoff.to_dict()
+        recommendations = recommendations_frame(
+            test_users, reranked, users["user_id"], items["item_id"]
+        )
     if serving is not None:
         serving_model = serving.model
         if serving_model is None:  # not refit: the evaluated model, reading train + valid

@@ -11,7 +11,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
+
 from mtrec.config import metric_direction
+from mtrec.evaluation.diversity import RerankTradeoff, TradeoffPoint
+from mtrec.evaluation.interests import Topics
 from mtrec.evaluation.metrics import task_metric_names
 
 STYLE = """
@@ -24,6 +28,7 @@ border-bottom:1px solid #e4e7eb}th:first-child,td:first-child{text-align:left}
 .badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;font-weight:600}
 .yes{background:#d3f9d8;color:#0b7a35}.no{background:#ffe3e3;color:#b42318}
 .charts{display:flex;flex-wrap:wrap;gap:1.5rem}figure{margin:0}figcaption{font-size:.9rem}
+td.txt,th.txt{text-align:left}
 """
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -85,6 +90,168 @@ def line_chart(
         f"{axis}{''.join(lines)}{''.join(legend)}</svg>"
     )
     return f"<figure>{svg}<figcaption>{html.escape(title)}</figcaption></figure>"
+
+
+def tradeoff_chart(tradeoff: RerankTradeoff, width: int = 480, height: int = 300) -> str:
+    """An SVG of NDCG@10 (y) against intra-list diversity (x): one line per re-ranker through
+    its lambdas, Pareto-front points filled (others hollow), the configured point ringed."""
+    points = [p for p in tradeoff.points if _finite(p.ndcg, p.intra_list_diversity)]
+    if not points:
+        return ""
+    xs, ys = [p.intra_list_diversity for p in points], [p.ndcg for p in points]
+    x_low, x_span = min(xs), (max(xs) - min(xs)) or 1.0
+    y_low, y_span = min(ys), (max(ys) - min(ys)) or 1.0
+    left, top, plot_w, plot_h = 56, 12, width - 76, height - 70
+
+    def x_of(p: TradeoffPoint) -> float:
+        return left + plot_w * (p.intra_list_diversity - x_low) / x_span
+
+    def y_of(p: TradeoffPoint) -> float:
+        return top + plot_h * (1 - (p.ndcg - y_low) / y_span)
+
+    marks, legend = [], []
+    methods = list(dict.fromkeys(p.method for p in points))
+    for index, method in enumerate(methods):
+        colour = _COLOURS[index % len(_COLOURS)]
+        mine = sorted((p for p in points if p.method == method), key=lambda p: p.lam)
+        path = " ".join(f"{x_of(p):.1f},{y_of(p):.1f}" for p in mine)
+        line = f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{path}'/>"
+        marks.append(line)
+        for p in mine:
+            fill = colour if p.on_pareto_front else "white"
+            front = ", Pareto front" if p.on_pareto_front else ""
+            marks.append(
+                f"<circle cx='{x_of(p):.1f}' cy='{y_of(p):.1f}' r='4' fill='{fill}' "
+                f"stroke='{colour}' stroke-width='1.5'><title>{html.escape(method)} "
+                f"λ={p.lam:g}: NDCG@10 {p.ndcg:.4f}, diversity {p.intra_list_diversity:.4f}"
+                f"{front}</title></circle>"
+            )
+        legend.append(
+            f"<text x='{left + 110 * index}' y='{height - 8}' fill='{colour}' font-size='12'>"
+            f"{html.escape(method)}</text>"
+        )
+    chosen = tradeoff.configured_point()
+    if chosen is not None and _finite(chosen.ndcg, chosen.intra_list_diversity):
+        name = "none" if tradeoff.method == "none" else f"{tradeoff.method} λ={tradeoff.lam:g}"
+        marks.append(
+            f"<circle class='configured' cx='{x_of(chosen):.1f}' cy='{y_of(chosen):.1f}' r='9' "
+            "fill='none' stroke='#1f2933' stroke-width='2'/>"
+            f"<text x='{x_of(chosen) + 11:.1f}' y='{y_of(chosen) - 8:.1f}' font-size='11'>"
+            f"configured: {html.escape(name)}</text>"
+        )
+    axis = (
+        f"<line x1='{left}' y1='{top + plot_h}' x2='{left + plot_w}' y2='{top + plot_h}' "
+        "stroke='#9aa5b1'/>"
+        f"<line x1='{left}' y1='{top}' x2='{left}' y2='{top + plot_h}' stroke='#9aa5b1'/>"
+        f"<text x='4' y='{top + 10}' font-size='11'>{y_low + y_span:.3g}</text>"
+        f"<text x='4' y='{top + plot_h}' font-size='11'>{y_low:.3g}</text>"
+        f"<text x='4' y='{top + plot_h / 2:.0f}' font-size='11'>NDCG@10</text>"
+        f"<text x='{left}' y='{top + plot_h + 16}' font-size='11'>{x_low:.3g}</text>"
+        f"<text x='{left + plot_w - 30}' y='{top + plot_h + 16}' font-size='11'>"
+        f"{x_low + x_span:.3g}</text>"
+        f"<text x='{left + plot_w / 2 - 50:.0f}' y='{top + plot_h + 30}' font-size='11'>"
+        "intra-list diversity</text>"
+    )
+    title = "Accuracy against diversity, per re-ranker and lambda"
+    svg = (
+        f"<svg width='{width}' height='{height}' role='img' aria-label='{title}'>"
+        f"{axis}{''.join(marks)}{''.join(legend)}</svg>"
+    )
+    return (
+        f"<figure>{svg}<figcaption>{title}: filled points are on the method's Pareto front "
+        "(no other lambda has both higher), the ringed point is the configured one."
+        "</figcaption></figure>"
+    )
+
+
+def rerank_section(tradeoff: RerankTradeoff) -> str:
+    """The trade-off chart, each method's best lambda within the NDCG@10 budget, and every row."""
+    # Method none serves lambda 0 of every method: no one row of the table is it.
+    configured = tradeoff.configured_point() if tradeoff.method != "none" else None
+    choices = "".join(
+        f"<tr><td>{html.escape(c.method)}</td><td>{c.lam:g}</td><td>{_percent(c.ndcg_change)}"
+        f"</td><td>{_percent(c.diversity_gain)}</td><td>{_percent(c.coverage_gain)}</td>"
+        f"<td>{_percent(c.kl_change)}</td><td>{'yes' if c.meets_goal else 'no'}</td></tr>"
+        for c in tradeoff.choices
+    )
+    columns = ("NDCG@10", "Recall@10", "diversity", "coverage", "Gini", "calibration KL",
+               "novelty", "popularity lift")  # fmt: skip
+    rows = []
+    for p in tradeoff.points:
+        values = (p.ndcg, p.recall, p.intra_list_diversity, p.coverage, p.gini,
+                  p.calibration_kl, p.novelty, p.popularity_lift)  # fmt: skip
+        name = html.escape(p.method)
+        name = f"<b>{name}</b> (served)" if p is configured else name
+        rows.append(
+            f"<tr><td>{name}</td><td>{p.lam:g}</td>"
+            + "".join(f"<td>{_fmt(v)}</td>" for v in values)
+            + f"<td>{'✓' if p.on_pareto_front else ''}</td></tr>"
+        )
+    header = "".join(f"<th>{c}</th>" for c in columns)
+    method = f"{tradeoff.method}, λ = {tradeoff.lam:g}"
+    if tradeoff.method == "none":
+        method = "none (top-K by score)"
+    return (
+        f"<h2>Diversity and calibration re-ranking (test top-{tradeoff.k} lists)</h2>"
+        f"<p>Each user's top {tradeoff.candidates} items by score, re-ranked; the served lists "
+        f"use <b>{html.escape(method)}</b>. λ = 0 is the model's own ranking.</p>"
+        f"<div class='charts'>{tradeoff_chart(tradeoff)}</div>"
+        "<p>Best λ per method losing at most 2% relative NDCG@10 (changes against λ = 0; goal: "
+        "diversity +15% and coverage +30% for MMR / DPP, calibration KL −30% for calibrated):"
+        "</p><table><tr><th>method</th><th>λ</th><th>NDCG@10</th><th>diversity</th>"
+        "<th>coverage</th><th>calibration KL</th><th>goal met</th></tr>"
+        f"{choices}</table>"
+        f"<table><tr><th>method</th><th>λ</th>{header}<th>Pareto</th></tr>{''.join(rows)}"
+        "</table>"
+    )
+
+
+def interests_section(
+    topics: Topics, profiles: pd.DataFrame, n_users: int = 5, n_movers: int = 5
+) -> str:
+    """Item topics with their sizes, the profiles of the ``n_users`` most active users and the
+    ``n_movers`` users whose recent interests moved furthest from their long-term ones
+    (``profiles``: the frame of :func:`mtrec.evaluation.interests.interest_profiles`)."""
+    topic_rows = "".join(
+        f"<tr><td>{t + 1}</td><td class='txt'>{html.escape(label)}</td>"
+        f"<td>{int(topics.sizes[t])}</td></tr>"
+        for t, label in enumerate(topics.labels)
+    )
+
+    def user_rows(frame: pd.DataFrame) -> str:
+        return "".join(
+            f"<tr><td>{html.escape(str(row.user_idx))}</td><td>{int(row.n_interactions)}</td>"
+            f"<td class='txt'>{html.escape(str(row.long_term_top))}</td>"
+            f"<td class='txt'>{html.escape(str(row.recent_top))}</td>"
+            f"<td>{_fmt(float(row.shift))}</td></tr>"
+            for row in frame.itertuples(index=False)
+        )
+
+    active = profiles.sort_values(["n_interactions", "user_idx"], ascending=[False, True])
+    movers = profiles.dropna(subset=["shift"]).sort_values(
+        ["shift", "user_idx"], ascending=[False, True]
+    )
+    header = ("<tr><th>user</th><th>interactions</th><th class='txt'>long-term topics</th>"
+              "<th class='txt'>recent topics</th><th>shift (JS)</th></tr>")  # fmt: skip
+    return (
+        f"<h2>Interests ({topics.n_topics} item topics)</h2>"
+        "<p>Topics cluster the item text embeddings; shares count a user's interactions per "
+        "topic over their whole history and over the recent window; shift is the "
+        "Jensen-Shannon divergence between the two (0 unchanged, 1 disjoint).</p>"
+        "<table><tr><th>topic</th><th class='txt'>label</th><th>items</th></tr>"
+        f"{topic_rows}</table>"
+        f"<h3>Most active users</h3><table>{header}{user_rows(active.head(n_users))}</table>"
+        f"<h3>Interests that moved most</h3><table>{header}{user_rows(movers.head(n_movers))}"
+        "</table>"
+    )
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def _percent(change: float) -> str:
+    return "n/a" if math.isnan(change) else f"{100 * change:+.1f}%"
 
 
 def _against_production(same: dict[str, Any]) -> str:
@@ -159,8 +326,13 @@ def render_evaluation_report(
     promotion: dict[str, Any] | None,
     ks: Sequence[int],
     title: str = "Evaluation report",
+    interests: tuple[Topics, pd.DataFrame] | None = None,
 ) -> str:
-    """The whole page: headline against baselines, task metrics, slices, curves, decision."""
+    """The whole page: headline against baselines, task metrics, slices, curves, decision.
+
+    A ``rerank`` entry of ``metrics`` (:class:`mtrec.evaluation.diversity.RerankTradeoff`'s
+    dict) adds the diversity trade-off; ``interests``, topics and the ``interest_profiles``
+    frame, adds the interests section."""
     test, baselines = metrics["test"], metrics["baselines"]
     names = [f"{m}@{k}" for k in ks for m in ("ndcg", "recall", "hit", "mrr")]
     parts = [f"<h1>{html.escape(title)}</h1>"]
@@ -237,6 +409,10 @@ def render_evaluation_report(
             label = html.escape(labels.get(name, name))
             parts.append(f"<tr><td>{label}</td><td>{_fmt(value)}</td></tr>")
         parts.append("</table>")
+    if "rerank" in metrics:
+        parts.append(rerank_section(RerankTradeoff.from_dict(metrics["rerank"])))
+    if interests is not None:
+        parts.append(interests_section(*interests))
     for key, title in (("user_activity_ndcg@10", "NDCG@10 by user activity"),
                        ("item_popularity_hit@10", "Share of test items found in the top 10, "
                                                   "by item popularity")):  # fmt: skip

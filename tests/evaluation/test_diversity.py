@@ -1,0 +1,228 @@
+"""Final lists and the measured re-ranking trade-off, on tiny catalogues built in code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import get_args
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mtrec.config import RerankConfig, RerankMethodName
+from mtrec.evaluation.beyond import beyond_accuracy
+from mtrec.evaluation.diversity import (
+    TRADEOFF_METHODS,
+    RerankTradeoff,
+    TradeoffPoint,
+    best_within_budget,
+    final_lists,
+    mark_pareto_front,
+    rerank_tradeoff,
+)
+from mtrec.evaluation.interests import Topics, topic_shares
+from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.evaluation.rerank import RERANK_METHODS, calibration_kl
+
+
+def test_config_methods_are_the_rerankers() -> None:
+    assert get_args(RerankMethodName) == RERANK_METHODS
+
+
+def _two_topics(n_items: int = 8) -> Topics:
+    """Items 0..3 are topic 0 (one direction), 4..7 topic 1 (an orthogonal one)."""
+    assignment = np.repeat([0, 1], n_items // 2)
+    return Topics(
+        assignment=assignment,
+        centroids=np.eye(2, dtype=np.float32),
+        labels=("drama", "horror"),
+        sizes=np.bincount(assignment),
+    )
+
+
+def _vectors(n_items: int = 8) -> np.ndarray:
+    vectors = np.zeros((n_items, 2), dtype=np.float32)
+    vectors[: n_items // 2, 0] = 1.0
+    vectors[n_items // 2 :, 1] = 1.0
+    return vectors
+
+
+def test_none_is_the_top_k_by_score_whatever_lambda_and_candidates() -> None:
+    scores = torch.tensor([[0.1, 0.9, -torch.inf, 0.5, 0.3], [1.0, 0.0, 0.2, 0.4, -torch.inf]])
+    config = RerankConfig(method="none", lam=0.8, candidates=1)
+    lists = final_lists(scores, 3, config)
+    assert lists.tolist() == [[1, 3, 4], [0, 3, 2]]
+    assert torch.equal(lists, torch.topk(scores, 3).indices)
+
+
+def test_mmr_and_dpp_leave_the_dominant_topic_and_calibrated_follows_the_target() -> None:
+    topics, vectors = _two_topics(), _vectors()
+    # Topic 0 holds the four best scores; topic 1 scores a little lower.
+    scores = torch.tensor([[1.0, 0.99, 0.98, 0.97, 0.9, 0.89, 0.88, 0.87]])
+    top = final_lists(scores, 4, RerankConfig(method="none"))
+    assert top.tolist() == [[0, 1, 2, 3]]
+    for method in ("mmr", "dpp"):
+        lists = final_lists(scores, 4, RerankConfig(method=method, lam=0.5), vectors)
+        assert set(topics.assignment[lists[0].numpy()]) == {0, 1}, method
+        assert lists[0, 0] == 0  # the most relevant item opens the list
+    target = np.array([[0.5, 0.5]])
+    calibrated = final_lists(
+        scores, 4, RerankConfig(method="calibrated", lam=0.9), None, topics, target
+    )
+    assert np.bincount(topics.assignment[calibrated[0].numpy()], minlength=2).tolist() == [2, 2]
+
+
+def test_missing_inputs_and_bad_k_raise() -> None:
+    scores = torch.zeros(1, 8)
+    with pytest.raises(ValueError, match="text embeddings"):
+        final_lists(scores, 3, RerankConfig(method="mmr", lam=0.3))
+    with pytest.raises(ValueError, match="topics"):
+        final_lists(scores, 3, RerankConfig(method="calibrated", lam=0.3), _vectors())
+    with pytest.raises(ValueError, match="k must be in"):
+        final_lists(scores, 9, RerankConfig())
+
+
+@dataclass(frozen=True)
+class Case:
+    """Six users, a 40-item catalogue in four text directions, fixed user-item scores."""
+
+    scores: torch.Tensor  # (U, I)
+    truth: pd.DataFrame
+    history: pd.DataFrame
+    embeddings: np.ndarray  # (I, D)
+    topics: Topics
+
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        return self.scores[users]
+
+    def tradeoff(
+        self, config: RerankConfig, keep_top: int = 0
+    ) -> tuple[RerankTradeoff, np.ndarray | None]:
+        counts = np.bincount(self.history["item_idx"], minlength=N_ITEMS)
+        return rerank_tradeoff(
+            self.score_users, N_ITEMS, self.truth, self.history, counts, N_USERS,
+            self.embeddings, self.topics, config, keep_top=keep_top,
+        )  # fmt: skip
+
+
+N_USERS, N_ITEMS = 6, 40
+
+
+def _case() -> Case:
+    rng = np.random.default_rng(3)
+    directions = rng.normal(size=(4, 8))
+    cluster = np.arange(N_ITEMS) % 4
+    embeddings = (directions[cluster] + 0.1 * rng.normal(size=(N_ITEMS, 8))).astype(np.float32)
+    scores = torch.from_numpy(rng.normal(size=(N_USERS, N_ITEMS)).astype(np.float32))
+    history = pd.DataFrame(
+        {"user_idx": np.repeat(np.arange(N_USERS), 5), "item_idx": rng.integers(0, N_ITEMS, 30)}
+    ).drop_duplicates()
+    truth = pd.DataFrame(
+        {"user_idx": [0, 0, 1, 2, 3, 4, 4, 5], "item_idx": [1, 2, 3, 4, 5, 6, 7, 8]}
+    )
+    truth = truth.merge(history, how="left", indicator=True)
+    truth = truth[truth["_merge"] == "left_only"].drop(columns="_merge")
+    topics = Topics(cluster, directions.astype(np.float32), ("a", "b", "c", "d"),
+                    np.bincount(cluster))  # fmt: skip
+    return Case(scores, truth, history, embeddings, topics)
+
+
+def test_tradeoff_has_the_grid_rows_and_lambda_zero_is_the_unreranked_ranking() -> None:
+    case = _case()
+    config = RerankConfig(method="mmr", lam=0.3, candidates=15, grid=(0.0, 0.3, 0.9))
+    tradeoff, lists = case.tradeoff(config, keep_top=5)
+    assert [(p.method, p.lam) for p in tradeoff.points] == [
+        (m, lam) for m in TRADEOFF_METHODS for lam in (0.0, 0.3, 0.9)
+    ]
+    assert tradeoff.k == 10 and tradeoff.candidates == 15
+
+    truth, history = case.truth, case.history
+    means, detail, top = evaluate_ranking(
+        case.score_users, N_ITEMS, truth["user_idx"].to_numpy(), truth["item_idx"].to_numpy(),
+        history["user_idx"].to_numpy(), history["item_idx"].to_numpy(), (10,), keep_top=10,
+    )  # fmt: skip
+    assert top is not None
+    counts = np.bincount(history["item_idx"], minlength=N_ITEMS)
+    beyond = beyond_accuracy(top, counts, N_USERS, case.embeddings)
+    targets = topic_shares(history, case.topics, N_USERS)[detail["users"]]
+    kl = calibration_kl(
+        torch.from_numpy(targets).float(), torch.from_numpy(top),
+        torch.from_numpy(case.topics.shares_matrix()).float(),
+    ).mean()  # fmt: skip
+    for point in (p for p in tradeoff.points if p.lam == 0.0):
+        assert point.ndcg == pytest.approx(means["ndcg@10"])
+        assert point.recall == pytest.approx(means["recall@10"])
+        for name in ("coverage", "gini", "novelty", "popularity_lift", "intra_list_diversity"):
+            assert getattr(point, name) == pytest.approx(beyond[name]), name
+        assert point.calibration_kl == pytest.approx(float(kl), rel=1e-5)
+    # Re-ranking moves the lists: at lambda 0.9 MMR is more diverse than the ranking itself.
+    by_key = {(p.method, p.lam): p for p in tradeoff.points}
+    assert by_key["mmr", 0.9].intra_list_diversity > by_key["mmr", 0.0].intra_list_diversity
+    assert by_key["calibrated", 0.9].calibration_kl < by_key["calibrated", 0.0].calibration_kl
+    # The kept lists are final_lists with the configured method (mmr at 0.3) for the users.
+    assert lists is not None and lists.shape == (len(detail["users"]), 5)
+    scores = case.scores[torch.from_numpy(detail["users"])].clone()
+    seen = history[history["user_idx"].isin(detail["users"])]
+    rows = np.searchsorted(detail["users"], seen["user_idx"].to_numpy())
+    scores[rows, seen["item_idx"].to_numpy()] = -torch.inf
+    expected = final_lists(scores, 5, config, case.embeddings, case.topics, targets)
+    assert lists.tolist() == expected.tolist()
+    assert tradeoff.configured_point() is by_key["mmr", 0.3]
+
+
+def test_tradeoff_round_trips_through_its_dict() -> None:
+    tradeoff, lists = _case().tradeoff(RerankConfig(grid=(0.0, 0.5)))
+    assert lists is None
+    raw = tradeoff.to_dict()
+    assert len(raw["rows"]) == 6 and set(raw["best"]) == set(TRADEOFF_METHODS)
+    assert raw["goal"]["max_ndcg_loss"] == 0.02 and raw["method"] == "none"
+    assert RerankTradeoff.from_dict(raw) == tradeoff
+    # method none reads as lambda 0 of any method: the unre-ranked lists.
+    configured = tradeoff.configured_point()
+    assert configured is not None and configured.lam == 0.0
+
+
+def _point(
+    method: RerankMethodName, lam: float, ndcg: float, diversity: float, **kw: float
+) -> TradeoffPoint:
+    values = {"recall": 0.0, "coverage": 0.1, "gini": 0.5, "novelty": 1.0,
+              "popularity_lift": 1.0, "calibration_kl": 1.0, **kw}  # fmt: skip
+    return TradeoffPoint(method, lam, ndcg, intra_list_diversity=diversity, **values)
+
+
+def test_pareto_front_is_marked_per_method() -> None:
+    points = [
+        _point("mmr", 0.0, 0.30, 0.50),  # best NDCG: on the front
+        _point("mmr", 0.1, 0.29, 0.60),  # on the front
+        _point("mmr", 0.2, 0.28, 0.55),  # dominated by lambda 0.1
+        _point("mmr", 0.3, 0.29, 0.60),  # ties lambda 0.1: nothing dominates it
+        _point("mmr", 0.5, 0.20, 0.90),  # most diverse: on the front
+        _point("dpp", 0.0, 0.10, 0.10),  # worse than every mmr point, alone in its method
+    ]
+    flags = [p.on_pareto_front for p in mark_pareto_front(points)]
+    assert flags == [True, True, False, True, True, True]
+
+
+def test_best_lambda_stays_within_two_percent_ndcg_and_reports_the_gains() -> None:
+    points = [
+        _point("mmr", 0.0, 0.300, 0.50, coverage=0.10),
+        _point("mmr", 0.1, 0.297, 0.56, coverage=0.12),  # -1%: +12% diversity, +20% coverage
+        _point("mmr", 0.2, 0.295, 0.60, coverage=0.14),  # -1.7%: +20%, +40%: meets the goal
+        _point("mmr", 0.5, 0.250, 0.90, coverage=0.30),  # -17%: over the budget
+        _point("calibrated", 0.0, 0.300, 0.5, calibration_kl=1.0),
+        _point("calibrated", 0.3, 0.296, 0.5, calibration_kl=0.6),  # -40% KL within budget
+        _point("calibrated", 0.7, 0.200, 0.5, calibration_kl=0.1),  # over the budget
+    ]
+    mmr = best_within_budget(points, "mmr")
+    assert mmr.lam == 0.2 and mmr.meets_goal
+    assert mmr.ndcg_change == pytest.approx(0.295 / 0.3 - 1)
+    assert mmr.diversity_gain == pytest.approx(0.2) and mmr.coverage_gain == pytest.approx(0.4)
+    calibrated = best_within_budget(points, "calibrated")
+    assert calibrated.lam == 0.3 and calibrated.meets_goal
+    assert calibrated.kl_change == pytest.approx(-0.4)
+    # Nothing but lambda 0 within budget: lambda 0, goal not met.
+    alone = best_within_budget([points[0], points[3]], "mmr")
+    assert alone.lam == 0.0 and not alone.meets_goal and alone.diversity_gain == 0.0
+    with pytest.raises(ValueError, match="lambda-0"):
+        best_within_budget(points[1:3], "mmr")
