@@ -287,7 +287,7 @@ def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
     """Every architecture x weighting, the single-task models and the baselines on one split:
     ``output/metrics.json`` (``comparison`` section) and ``output/index.html``. Resumable."""
     from mtrec.evaluation.baselines import BASELINES
-    from mtrec.evaluation.comparison import (
+    from mtrec.experiments.comparison import (
         compare,
         comparison_table,
         default_variants,

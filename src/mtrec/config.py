@@ -178,7 +178,7 @@ class TaskConfig(_Section):
     - ``binary``: ``label: <column>`` with ``threshold``: 1 where the column is at or above it,
       learned on observed interactions (BCE); metric ``auc``.
     - ``regression``: ``label: <column>`` (learned on observed interactions) or
-      ``label: influence`` (a user-level head; see :mod:`mtrec.training.tasks`); MSE; metric
+      ``label: influence`` (a user-level head; see :mod:`mtrec.data.labels`); MSE; metric
       ``rmse``.
     - ``link``: ``label: friends``, user-user link prediction over ``data.edges`` (edges
       against sampled non-edges, BCE); metric ``auc`` on held-out edges.

@@ -6,7 +6,7 @@ from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
 from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
-from mtrec.evaluation.ablation import fit_with_id_only_ablation
+from mtrec.experiments.ablation import fit_with_id_only_ablation
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.fit import history_dict
 from steps.caching import LIBRARY_CACHE_POLICY

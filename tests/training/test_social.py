@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
+from mtrec.data.labels import held_out_edges, social_edges
 from mtrec.data.prepare import index_edges
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import link_metrics, rank_split
 from mtrec.training.fit import fit_recommender
-from mtrec.training.tasks import held_out_edges, social_edges
 
 N_USERS, N_ITEMS, GROUPS = 600, 60, 6
 GROUP_ITEMS = N_ITEMS // GROUPS

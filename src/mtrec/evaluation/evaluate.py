@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from mtrec.config import RerankConfig, TaskConfig
+from mtrec.data.labels import held_out_edges, influence_scores, interaction_labels
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
 from mtrec.evaluation.baselines import BASELINES as BASELINES  # re-exported for callers
@@ -34,7 +35,6 @@ from mtrec.evaluation.diversity import rerank_tradeoff
 from mtrec.evaluation.interests import Topics
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
-from mtrec.training.tasks import held_out_edges, influence_scores, interaction_labels
 
 
 @dataclass

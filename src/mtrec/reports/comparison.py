@@ -13,7 +13,7 @@ from mtrec.reports.evaluation import STYLE
 
 
 def render_comparison_html(table: pd.DataFrame, title: str, notes: list[str]) -> str:
-    """``table`` from :func:`mtrec.evaluation.comparison.comparison_table`; the best value of
+    """``table`` from :func:`mtrec.experiments.comparison.comparison_table`; the best value of
     each metric column is bold, judged in the metric's direction. A row with a ``skipped``
     reason shows the reason across its metric cells."""
     columns = [c for c in table.columns if c != "skipped"]

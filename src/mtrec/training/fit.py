@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.data.labels import interaction_labels, social_edges
 from mtrec.data.prepare import history_columns
 from mtrec.evaluation.evaluate import task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
@@ -21,7 +22,6 @@ from mtrec.models import build_network
 from mtrec.models.base import ModelSpec, MultiTaskRecommender
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.concurrent import run_concurrently
-from mtrec.training.tasks import interaction_labels, social_edges
 from mtrec.training.trainer import TrainingResult, train_multitask
 
 

@@ -26,11 +26,11 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from mtrec.config import TaskConfig, TrainingConfig, metric_direction
+from mtrec.data.labels import interaction_labels
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.numerics import subnormals_flushed as _subnormals_flushed
-from mtrec.training.tasks import interaction_labels
 from mtrec.training.weighting import GradNorm, TaskWeighting, make_weighting
 
 

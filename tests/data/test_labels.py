@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mtrec.config import ModelConfig
-from mtrec.training.tasks import DAY_SECONDS, influence_scores, interaction_labels
+from mtrec.data.labels import DAY_SECONDS, influence_scores, interaction_labels
 
 DAY = DAY_SECONDS
 

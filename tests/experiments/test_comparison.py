@@ -10,7 +10,6 @@ from conftest import make_interactions
 from mtrec.config import RunConfig, SplitConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
-from mtrec.evaluation import comparison
 from mtrec.evaluation.baselines import (
     BPR_CHECK_EVERY,
     BPR_L2S,
@@ -20,14 +19,15 @@ from mtrec.evaluation.baselines import (
     fit_baseline,
     tune_baseline,
 )
-from mtrec.evaluation.comparison import (
+from mtrec.evaluation.evaluate import rank_split
+from mtrec.experiments import comparison
+from mtrec.experiments.comparison import (
     Prepared,
     compare,
     comparison_table,
     default_variants,
     variant_configs,
 )
-from mtrec.evaluation.evaluate import rank_split
 from mtrec.reports.comparison import render_comparison_html
 
 CONFIG = RunConfig.model_validate({
