@@ -9,6 +9,8 @@
   tensors, seen items masked), reported as users/s with the peak resident memory, for both
   ranking heads (``model.ranking_interaction``): ``dot`` ranks with one matrix product per
   batch of users, ``neumf`` runs its pair MLP over every (user, item) combination.
+- Re-ranking: every re-ranker of :mod:`mtrec.evaluation.rerank` choosing 10 of 100 candidates
+  for ``--rerank-users`` users (random scores, 384-wide item vectors, 20 topics), in seconds.
 
 Each figure is the median of ``--repeats`` runs; results merge into ``bench/results.json``.
 """
@@ -31,6 +33,7 @@ from mtrec.data.prepare import index_interactions
 from mtrec.data.sources import load_raw
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.evaluation.rerank import RERANK_METHODS, rerank
 from mtrec.training.fit import build_model
 from mtrec.training.trainer import train_multitask
 
@@ -87,12 +90,35 @@ def ranking_throughput(
             "rank_users": n_users, "peak_rss_mb": peak_mb}  # fmt: skip
 
 
+def rerank_seconds(
+    users: int, repeats: int, candidates: int = 100, k: int = 10, items: int = 10_000
+) -> dict[str, float]:
+    """Median seconds to re-rank ``candidates`` items down to ``k`` for ``users`` users."""
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(users, candidates, generator=generator)
+    picked = torch.stack([torch.randperm(items, generator=generator)[:candidates]
+                          for _ in range(users)])  # fmt: skip
+    vectors = torch.randn(items, 384, generator=generator)
+    topics = torch.nn.functional.one_hot(torch.randint(0, 20, (items,), generator=generator), 20)
+    targets = torch.softmax(torch.randn(users, 20, generator=generator), dim=1)
+    seconds = {}
+    for method in RERANK_METHODS:
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            rerank(scores, picked, vectors, k, method, 0.5, targets, topics.float())
+            runs.append(time.perf_counter() - started)
+        seconds[method] = statistics.median(runs)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--items", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rerank-users", type=int, default=10_000)
     parser.add_argument("--results", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args()
     config = RunConfig()
@@ -115,6 +141,11 @@ def main() -> None:
         print(f"full ranking, {head} head{default}: "
               f"{ranking['rank_users_per_s']:,.0f} users/s over {args.items:,} items, "
               f"peak RSS {ranking['peak_rss_mb']:,.0f} MB")  # fmt: skip
+    result["rerank_seconds"] = rerank_seconds(args.rerank_users, args.repeats)
+    print(
+        f"re-ranking 100 candidates to 10 for {args.rerank_users:,} users (s): "
+        + ", ".join(f"{m} {t:.2f}" for m, t in result["rerank_seconds"].items())
+    )
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results["train_eval"] = result
     args.results.parent.mkdir(parents=True, exist_ok=True)
