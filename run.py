@@ -24,6 +24,9 @@ from mtrec.reports.export import (  # noqa: E402
     write_run_reports,
 )
 
+EXIT_REFUSED_BY_VALIDATION = 4
+"""``retrain``'s exit status when the window's data failed validation (README: Exit statuses)."""
+
 
 def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str) -> str:
     """A version name fixed by data, config and code: rerunning the same inputs reuses it."""
@@ -338,8 +341,10 @@ def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
 
 
 def retrain_cmd(config_path: Path, window_start: int | None) -> int:
-    """One retraining cycle (the initial model when the ledger is empty); prints its record."""
-    from pipelines.retraining import retrain_cycle
+    """One retraining cycle (the initial model when the ledger is empty); prints its record.
+    Exits ``EXIT_REFUSED_BY_VALIDATION`` when the window's data failed validation, 1 when the
+    cycle was refused because its training failed."""
+    from pipelines.retraining import REFUSED_BY_VALIDATION, retrain_cycle
 
     config = load_config(config_path)
     problem = store_problem()
@@ -348,6 +353,8 @@ def retrain_cmd(config_path: Path, window_start: int | None) -> int:
         return 3
     record = retrain_cycle(config, train_config, window_start)
     print(describe_cycle(record))
+    if record.get("refused") == REFUSED_BY_VALIDATION:
+        return EXIT_REFUSED_BY_VALIDATION
     return 1 if str(record.get("status", "")).startswith("refused") else 0
 
 

@@ -39,6 +39,9 @@ from mtrec.retrain.windows import (
 )
 
 TrainFn = Callable[[RunConfig], tuple[int, dict[str, Any] | None]]
+REFUSED_BY_VALIDATION = "validation"
+REFUSED_BY_TRAINING = "training"
+"""A refused cycle's ``refused`` value: its data failed validation, or its training run failed."""
 
 
 def ledger_path(config: RunConfig) -> Path:
@@ -73,8 +76,10 @@ def retrain_cycle(config: RunConfig, train: TrainFn, window_start: int | None = 
                                        repairs=repairs)  # fmt: skip
     if not validation.success:
         # The watermark stays: the window is taken again once its data is fixed at the source.
-        failed = [f.expectation for f in validation.failures]
-        return as_record(window, status=f"refused: the data failed validation {failed}")
+        failed = "; ".join(f"{f.expectation} on {f.column or 'the table'}: {f.observed}"
+                           for f in validation.failures())  # fmt: skip
+        return as_record(window, refused=REFUSED_BY_VALIDATION,
+                         status=f"refused: the data failed validation: {failed}")  # fmt: skip
     indexed = index_interactions(repaired, raw.items, raw.users)
     record: dict[str, Any] = as_record(window, repairs=repairs)
     production = _production(config)
@@ -96,7 +101,8 @@ def retrain_cycle(config: RunConfig, train: TrainFn, window_start: int | None = 
         if status != 0 or report is None:
             # Production is unchanged (the pipeline never promotes on failure); the watermark
             # stays, so the next `make retrain` takes this window again.
-            return {**record, "status": f"refused: the training pipeline failed (exit {status})"}
+            return {**record, "refused": REFUSED_BY_TRAINING,
+                    "status": f"refused: the training pipeline failed (exit {status})"}  # fmt: skip
         record |= _training_outcome(report, cycle_config)
     record["seconds"] = round(time.perf_counter() - started, 1)
     record["status"] = "done"
@@ -115,7 +121,8 @@ def _initial(config: RunConfig, train: TrainFn, ledger: Ledger, interactions: pd
     cycle_config = cycle_run_config(config, window)
     status, report = train(cycle_config)
     if status != 0 or report is None:
-        return as_record(window, status=f"refused: the initial training failed (exit {status})")
+        status_line = f"refused: the initial training failed (exit {status})"
+        return as_record(window, refused=REFUSED_BY_TRAINING, status=status_line)
     record = as_record(window, kind="initial", retrained=True, trigger="initial",
                        **_training_outcome(report, cycle_config))  # fmt: skip
     record["seconds"] = round(time.perf_counter() - started, 1)

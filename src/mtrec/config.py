@@ -58,6 +58,12 @@ class ValidationConfig(_Section):
     timestamp_max: int | None = None
     """Latest plausible timestamp; ``None`` means the moment validation runs."""
     min_interactions_per_user: int = Field(default=5, ge=1)
+    min_users: int = Field(default=10, ge=1)
+    """Fewest distinct users a meaningful dataset has (a one-user log trains nothing useful)."""
+    min_items: int = Field(default=10, ge=1)
+    """Fewest distinct items a meaningful dataset has."""
+    min_interactions: int = Field(default=100, ge=1)
+    """Fewest interaction rows a meaningful dataset has."""
     sample_rows: int = Field(default=5, ge=1, le=100)
     """How many offending rows a failure message and the HTML page show."""
     max_text_chars: int = Field(default=10_000, ge=1)
@@ -438,6 +444,12 @@ class RegistryConfig(_Section):
     bootstrap_samples: int = Field(default=1000, ge=100)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     margin: float = 0.0
+    min_lift_over_popularity: float = Field(default=0.0, ge=-1.0)
+    """The floor every promotion must clear, the first version's included: the candidate's
+    ``promotion_metric`` must be above the popularity baseline's on the same split times
+    ``1 + min_lift_over_popularity`` (0: strictly above popularity; 0.05: 5% above). A
+    candidate below it is registered but refused. A negative value lets a model that far below
+    popularity through (-1: any non-zero value; for smoke runs on tiny data only)."""
     tolerances: dict[str, float] = Field(
         default_factory=lambda: {"rating_rmse": 0.02, "like_auc": 0.01, "watch_auc": 0.01}
     )

@@ -4,7 +4,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from mtrec.config import SplitConfig
-from mtrec.data.split import split_interactions
+from mtrec.data.split import require_every_part, split_interactions
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -16,8 +16,10 @@ def split_data(
     Annotated[pd.DataFrame, "valid"],
     Annotated[pd.DataFrame, "test"],
 ]:
-    """Split interactions into train, valid and test with the configured strategy."""
+    """Split interactions into train, valid and test with the configured strategy; stop the
+    run when a part is empty."""
     split = split_interactions(interactions, config)
     log_metadata({"split": {"strategy": config.strategy, "train": len(split.train),
                             "valid": len(split.valid), "test": len(split.test)}})  # fmt: skip
+    require_every_part(split)
     return split.train, split.valid, split.test

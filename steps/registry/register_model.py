@@ -8,7 +8,12 @@ from zenml.enums import ModelStages
 from mtrec.config import RunConfig
 from mtrec.models.serialization import TrainedModel
 from mtrec.registry.gate import head_to_head, not_trained_on, same_data_metrics
-from mtrec.registry.promotion import decide_promotion, gate_promotion
+from mtrec.registry.promotion import (
+    decide_promotion,
+    gate_promotion,
+    popularity_floor,
+    popularity_on,
+)
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -27,12 +32,13 @@ def register_model(
     Annotated[dict[str, Any], "promotion_decision"],
     Annotated[dict[str, Any], "run_config"],
 ]:
-    """Record metrics on this run's model version; promote it to production if it is better:
-    with ``registry.gate: bootstrap``, the candidate and the production model are scored on
-    this run's ``promotion_metric`` split, on the users both know, and compared with a paired
-    bootstrap (see :mod:`mtrec.registry.gate`); the secondary task metrics of both are
-    measured on the same pairs and checked against their tolerances. A failure anywhere before
-    this step leaves production as it is.
+    """Record metrics on this run's model version; promote it to production if it clears the
+    popularity floor (``registry.min_lift_over_popularity``; the first version too) and is
+    better than production: with ``registry.gate: bootstrap``, the candidate and the
+    production model are scored on this run's ``promotion_metric`` split, on the users both
+    know, and compared with a paired bootstrap (see :mod:`mtrec.registry.gate`); the secondary
+    task metrics of both are measured on the same pairs and checked against their tolerances.
+    A failure anywhere before this step leaves production as it is.
 
     Cached like every step: the same data, config and code name the same model version, so a
     rerun of the same inputs leaves the registry as it is (idempotent) instead of deciding again.
@@ -40,6 +46,11 @@ def register_model(
     model = get_step_context().model
     section, _, name = config.registry.promotion_metric.partition(".")
     candidate = float(evaluation_metrics[section][name])
+    floor = popularity_floor(
+        config.registry.promotion_metric, candidate,
+        popularity_on(evaluation_metrics, config.registry.promotion_metric),
+        config.registry.min_lift_over_popularity,
+    )  # fmt: skip
     log_metadata({**evaluation_metrics, "drift": drift_summary,
                   "config": config.model_dump(mode="json")}, infer_model=True)  # fmt: skip
     try:
@@ -50,7 +61,7 @@ def register_model(
         decision = {"promote": False, "reason": "this version is already in production",
                     "metric": config.registry.promotion_metric, "candidate": candidate,
                     "production": candidate}  # fmt: skip
-    elif config.registry.gate == "bootstrap" and production is not None:
+    elif config.registry.gate == "bootstrap" and production is not None and floor.passed:
         registry = config.registry
         truth, history = (valid, train) if section == "valid" else (test, pd.concat([train, valid]))
         try:
@@ -85,6 +96,7 @@ def register_model(
             same_data["candidate"], same_data["production"], registry.tolerances,
             production.name,
         ).to_dict()  # fmt: skip
+        decision["evidence"]["popularity_floor"] = floor.to_dict()
         decision["evidence"]["prediction_drift"] = prediction_drift
         decision["evidence"]["same_data"] = {"split": section, **same_data}
         if decision["promote"]:
@@ -93,9 +105,10 @@ def register_model(
         production_value = None
         if production is not None:
             production_value = float(production.run_metadata.get(section, {}).get(name, "nan"))
+        # The point comparison, the first version, or a candidate below the popularity floor.
         decision = decide_promotion(
             config.registry.promotion_metric, candidate, production_value,
-            production.name if production is not None else None,
+            production.name if production is not None else None, floor,
         ).to_dict()  # fmt: skip
         if decision["promote"]:
             model.set_stage(ModelStages.PRODUCTION, force=True)

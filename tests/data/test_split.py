@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from mtrec.config import SplitConfig
-from mtrec.data.split import recbole_part_sizes, split_interactions
+from mtrec.data.split import (
+    SplitTooSmallError,
+    recbole_part_sizes,
+    require_every_part,
+    split_interactions,
+)
 
 
 def recbole_calcu_split_ids(tot: int, ratios: list[float]) -> list[int]:
@@ -311,3 +316,27 @@ def test_cold_items_split_honours_the_order() -> None:
     assert _counts(warm_a) == _counts(warm_b)
     test_a, test_b = warm_a[warm_a["part"] == 2], warm_b[warm_b["part"] == 2]
     assert set(test_a["row"]) != set(test_b["row"])
+
+
+def test_every_part_must_hold_a_user_and_the_error_names_the_empty_ones() -> None:
+    frame = _interactions()  # 21 rows of 4 users, timestamps 1,000 .. 1,500
+    full = split_interactions(frame, SplitConfig(strategy="ratio", ratios=(0.6, 0.2, 0.2)))
+    require_every_part(full)  # every part holds rows: no error
+
+    config = SplitConfig(strategy="time", valid_start=1_200, test_start=9_999)
+    empty_test = split_interactions(frame, config)
+    train, valid = len(empty_test.train), len(empty_test.valid)
+    assert train > 0 and valid > 0
+    with pytest.raises(SplitTooSmallError) as raised:
+        require_every_part(empty_test)
+    message = str(raised.value)
+    assert message.startswith("the test split is empty (")
+    users = (empty_test.train["user_id"].nunique(), empty_test.valid["user_id"].nunique())
+    assert f"train {train} interactions of {users[0]} users" in message
+    assert f"valid {valid} interactions of {users[1]} users" in message
+    assert "test 0 interactions of 0 users" in message
+
+    nothing_new = split_interactions(frame, SplitConfig(strategy="time", valid_start=9_000,
+                                                        test_start=9_999))  # fmt: skip
+    with pytest.raises(ValueError, match=r"the valid and test splits are empty \(train 21 "):
+        require_every_part(nothing_new)

@@ -15,8 +15,12 @@ from mtrec.data.validation import (
 )
 
 NOW = 1_700_000_000
-CONFIG = ValidationConfig(min_interactions_per_user=3, sample_rows=5)
+# The fixture below is four users, six items and twelve rows: the size minimums are lowered
+# (the one-user test checks the defaults).
+SMALL = {"min_users": 2, "min_items": 2, "min_interactions": 2}
+CONFIG = ValidationConfig(min_interactions_per_user=3, sample_rows=5, **SMALL)
 BETWEEN = "expect_column_values_to_be_between"
+DISTINCT = "expect_column_unique_value_count_to_be_between"
 
 
 def _interactions() -> pd.DataFrame:
@@ -71,7 +75,12 @@ def test_valid_data_passes_every_expectation() -> None:
         ("expect_compound_columns_to_be_unique", "user_id,item_id,timestamp"),
         ("expect_column_values_to_be_in_set", "item_id"),
         (BETWEEN, "n_interactions"),
+        (DISTINCT, "user_id"),
+        (DISTINCT, "item_id"),
     } <= names
+    observed = {(o.expectation, o.column): o.observed for o in result.outcomes}
+    assert observed[(DISTINCT, "user_id")] == "4 distinct users"
+    assert observed[("expect_table_row_count_to_be_between", None)] == "12 rows"
     pd.testing.assert_frame_equal(frame, before)
 
 
@@ -220,7 +229,7 @@ def test_millisecond_timestamps_fail_as_future() -> None:
 
 
 def test_configured_timestamp_max_replaces_now() -> None:
-    config = ValidationConfig(min_interactions_per_user=3, timestamp_max=880_005_000)
+    config = ValidationConfig(min_interactions_per_user=3, timestamp_max=880_005_000, **SMALL)
 
     result = validate_interactions(_interactions(), _items(), config, now=NOW)
 
@@ -255,10 +264,46 @@ def test_user_under_minimum_interactions_fails_with_that_user_as_sample() -> Non
 
 
 def test_empty_frame_fails_row_count() -> None:
-    outcome = _only_failure(_validate(_interactions().iloc[0:0]))
+    failures = {(f.expectation, f.column): f.observed
+                for f in _validate(_interactions().iloc[0:0]).failures()}  # fmt: skip
 
-    assert (outcome.expectation, outcome.column) == ("expect_table_row_count_to_be_between", None)
-    assert outcome.observed == "the frame has no rows"
+    assert failures == {
+        ("expect_table_row_count_to_be_between", None): "the frame has no rows",
+        (DISTINCT, "user_id"): "0 distinct users, fewer than the 2 required (validation.min_users)",
+        (DISTINCT, "item_id"): "0 distinct items, fewer than the 2 required (validation.min_items)",
+    }
+
+
+def test_one_user_log_fails_the_size_expectations_naming_the_counts() -> None:
+    """Sixty rows of one user over ten items: the defaults (10 users, 10 items, 100 rows) refuse
+    it, and each failed expectation says what it saw and what it needs."""
+    frame = pd.DataFrame(
+        {
+            "user_id": pd.array(["solo"] * 60, dtype="string"),
+            "item_id": pd.array([f"i{i % 10}" for i in range(60)], dtype="string"),
+            "rating": np.full(60, 4, dtype="int64"),
+            "timestamp": np.arange(60, dtype="int64") + 880_000_000,
+        }
+    )
+    items = pd.DataFrame({"item_id": pd.array([f"i{i}" for i in range(10)], dtype="string")})
+
+    result = validate_interactions(frame, items, ValidationConfig(), now=NOW)
+
+    assert not result.success
+    failures = {(f.expectation, f.column): f.observed for f in result.failures()}
+    assert failures == {
+        ("expect_table_row_count_to_be_between", None):
+            "60 rows, fewer than the 100 required (validation.min_interactions)",
+        (DISTINCT, "user_id"):
+            "1 distinct users, fewer than the 10 required (validation.min_users)",
+    }  # fmt: skip
+    passed = {(o.expectation, o.column): o.observed for o in result.outcomes if o.success}
+    assert passed[(DISTINCT, "item_id")] == "10 distinct items"
+    message = str(DataValidationError(result))
+    assert f"- {DISTINCT} on user_id: 1 distinct users, fewer than the 10 required" in message
+    assert "- expect_table_row_count_to_be_between on the table: 60 rows, fewer" in message
+    page = render_validation_html(result)
+    assert DISTINCT in page and "1 distinct users, fewer than the 10 required" in page
 
 
 def test_items_without_item_id_column_is_a_caller_error() -> None:

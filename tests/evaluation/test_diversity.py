@@ -172,7 +172,7 @@ def test_tradeoff_has_the_grid_rows_and_lambda_zero_is_the_unreranked_ranking() 
 
 
 def test_tradeoff_round_trips_through_its_dict() -> None:
-    tradeoff, lists = _case().tradeoff(RerankConfig(grid=(0.0, 0.5)))
+    tradeoff, lists = _case().tradeoff(RerankConfig(method="none", lam=0.0, grid=(0.0, 0.5)))
     assert lists is None
     raw = tradeoff.to_dict()
     assert len(raw["rows"]) == 6 and set(raw["best"]) == set(TRADEOFF_METHODS)

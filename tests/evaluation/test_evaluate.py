@@ -87,8 +87,15 @@ def evaluated():
 
 def test_evaluate_recommender_metrics(evaluated) -> None:
     _, split, metrics, _ = evaluated
-    assert set(metrics) == {"valid", "test", "baselines", "baseline_params", "slices",
-                            "beyond_accuracy"}  # fmt: skip
+    assert set(metrics) == {"valid", "test", "baselines", "baselines_valid", "baseline_params",
+                            "slices", "beyond_accuracy"}  # fmt: skip
+    # Popularity on valid, for the promotion floor: the same value its tuning measured.
+    popularity_valid = metrics["baselines_valid"]["popularity"]
+    assert set(popularity_valid) == set(metrics["valid"])
+    assert popularity_valid["ndcg@10"] == pytest.approx(
+        metrics["baseline_params"]["popularity"]["valid_ndcg"]
+    )
+    assert 0.0 < popularity_valid["ndcg@10"] <= 1.0
     beyond = metrics["beyond_accuracy"]
     assert 0.0 < beyond["coverage"] <= 1.0 and 0.0 <= beyond["gini"] <= 1.0
     assert beyond["novelty"] >= 0.0 and "intra_list_diversity" not in beyond  # no embeddings

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+import pytest
 import yaml
 from conftest import make_interactions
 from test_training_pipeline import _production, _versions, _write_config
 
 import run as cli
-from mtrec.retrain.windows import DAY
+from mtrec.config import load_config
+from mtrec.retrain.windows import DAY, Ledger
+from pipelines.retraining import REFUSED_BY_VALIDATION, ledger_path, retrain_cycle
 
 
 def _retrain_config(tmp_path, encoder, name: str, **retrain) -> object:
@@ -112,3 +116,33 @@ def test_backtest_writes_a_timeline_from_a_clean_state(tmp_path, tiny_encoder_pa
     assert "backtest: 3 cycles" in capsys.readouterr().out
     # Its ledger is its own: the live retrain ledger was never written.
     assert not (tmp_path / "retrain" / f"{name}.json").exists()
+
+
+def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(tmp_path, capsys):
+    """No training and no ZenML run: the cycle stops at validation, names each failed
+    expectation, leaves the ledger as it was, and `run.py retrain` exits 4 (not 1)."""
+    config_path = _retrain_config(tmp_path, None, "refused")
+    interactions = pd.read_csv(tmp_path / "interactions.csv")
+    interactions.loc[interactions["timestamp"] < 884_000_000, "rating"] = 9.0
+    interactions.to_csv(tmp_path / "interactions.csv", index=False)
+    config = load_config(config_path)
+    ledger = Ledger.load(ledger_path(config))
+    ledger.record({"kind": "initial", "candidate_version": "1"}, 884_000_000)
+
+    def no_training(_config):
+        pytest.fail("a window that failed validation must not be trained on")
+
+    record = retrain_cycle(config, no_training)
+
+    assert record["refused"] == REFUSED_BY_VALIDATION
+    status = record["status"]
+    assert status.startswith("refused: the data failed validation: ")
+    assert "expect_column_values_to_be_between on rating: " in status
+    assert "outside [1, 5], e.g. 9.0" in status
+    after = Ledger.load(ledger_path(config))
+    assert after.watermark == 884_000_000 and len(after.cycles) == 1
+
+    assert cli.EXIT_REFUSED_BY_VALIDATION == 4
+    assert cli.main(["retrain", "--config", str(config_path)]) == 4
+    assert "expect_column_values_to_be_between on rating" in capsys.readouterr().out
+    assert Ledger.load(ledger_path(config)).watermark == 884_000_000

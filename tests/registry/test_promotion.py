@@ -1,8 +1,9 @@
-"""decide_promotion: first version, better, equal, worse and NaN candidates."""
+"""decide_promotion: first version, better, equal, worse and NaN candidates; the popularity
+floor every promotion must clear."""
 
 import math
 
-from mtrec.registry.promotion import decide_promotion
+from mtrec.registry.promotion import decide_promotion, popularity_floor, popularity_on
 
 METRIC = "valid.ndcg@10"
 
@@ -54,3 +55,73 @@ def test_to_dict() -> None:
         "reason": f"candidate {METRIC} 0.5000 beats production 0.4000",
         "evidence": {},
     }
+
+
+def _metrics(model_ndcg: float, popularity_valid: float, popularity_test: float) -> dict:
+    """The shape evaluate_recommender returns, reduced to what the floor reads."""
+    return {
+        "valid": {"ndcg@10": model_ndcg},
+        "test": {"ndcg@10": model_ndcg},
+        "baselines": {"popularity": {"ndcg@10": popularity_test}},
+        "baselines_valid": {"popularity": {"ndcg@10": popularity_valid}},
+    }
+
+
+def _first_decision(metrics: dict, min_lift: float = 0.0):
+    candidate = metrics["valid"]["ndcg@10"]
+    floor = popularity_floor(METRIC, candidate, popularity_on(metrics, METRIC), min_lift)
+    return decide_promotion(METRIC, candidate, None, floor=floor)
+
+
+def test_popularity_is_read_from_the_promotion_metric_split() -> None:
+    metrics = _metrics(0.3, popularity_valid=0.2, popularity_test=0.1)
+    assert popularity_on(metrics, "valid.ndcg@10") == 0.2
+    assert popularity_on(metrics, "test.ndcg@10") == 0.1
+    assert popularity_on(metrics, "test.like_auc") is None  # popularity ranks, it has no AUC
+
+
+def test_degenerate_first_model_is_refused_naming_both_values() -> None:
+    decision = _first_decision(_metrics(0.0, popularity_valid=1.0, popularity_test=1.0))
+    assert decision.promote is False
+    assert decision.production is None
+    assert decision.reason == (
+        f"refused, below the popularity floor: candidate {METRIC} 0.0000 does not beat the "
+        "popularity baseline's 1.0000"
+    )
+    floor = decision.evidence["popularity_floor"]
+    assert floor["passed"] is False and floor["popularity"] == 1.0 and floor["required"] == 1.0
+
+
+def test_normal_first_model_clears_the_floor_and_is_promoted() -> None:
+    decision = _first_decision(_metrics(0.31, popularity_valid=0.2, popularity_test=0.25))
+    assert decision.promote is True
+    assert decision.reason == (
+        f"no production version yet: the first is promoted (candidate {METRIC} 0.3100 beats "
+        "the popularity baseline's 0.2000)"
+    )
+    assert decision.evidence["popularity_floor"]["passed"] is True
+
+
+def test_equal_to_popularity_is_refused_and_the_margin_is_relative() -> None:
+    assert _first_decision(_metrics(0.2, 0.2, 0.2)).promote is False  # strictly above
+    # 10% above 0.2 is 0.22: 0.215 beats popularity but not by the margin.
+    refused = _first_decision(_metrics(0.215, 0.2, 0.2), min_lift=0.1)
+    assert refused.promote is False
+    assert "0.2150 does not beat the popularity baseline's 0.2000 by 10.0% (above 0.2200)" in (
+        refused.reason
+    )
+    assert _first_decision(_metrics(0.23, 0.2, 0.2), min_lift=0.1).promote is True
+    # -1 (smoke runs on tiny data) asks only for a non-zero value: a zero is still refused.
+    assert _first_decision(_metrics(0.05, 0.2, 0.2), min_lift=-1.0).promote is True
+    assert _first_decision(_metrics(0.0, 0.2, 0.2), min_lift=-1.0).promote is False
+
+
+def test_the_floor_holds_for_later_versions_and_nan_popularity_fails_it() -> None:
+    floor = popularity_floor(METRIC, 0.5, 0.6)
+    decision = decide_promotion(METRIC, 0.5, 0.1, production_version="2", floor=floor)
+    assert decision.promote is False and decision.production == 0.1  # beats production, not it
+    assert "0.5000 does not beat the popularity baseline's 0.6000" in decision.reason
+    unknown = popularity_floor(METRIC, 0.5, float("nan"))
+    assert unknown.passed is False and "cannot be checked" in unknown.reason
+    no_floor = popularity_floor("test.like_auc", 0.7, None)
+    assert no_floor.passed is True and no_floor.required is None

@@ -50,6 +50,33 @@ def split_interactions(interactions: pd.DataFrame, config: SplitConfig) -> Split
     )
 
 
+class SplitTooSmallError(ValueError):
+    """A split part (train, valid or test) has no interactions: nothing to train, tune or
+    measure on."""
+
+
+def require_every_part(split: Split) -> None:
+    """Raise :class:`SplitTooSmallError` unless train, valid and test each hold at least one
+    interaction (and so one user); the message names every empty part and all the counts."""
+    parts = {"train": split.train, "valid": split.valid, "test": split.test}
+    sizes = {name: (len(frame), _n_users(frame)) for name, frame in parts.items()}
+    empty = [name for name, (rows, users) in sizes.items() if rows == 0 or users == 0]
+    if empty:
+        counts = ", ".join(
+            f"{name} {rows:,} interactions of {users:,} users"
+            for name, (rows, users) in sizes.items()
+        )
+        raise SplitTooSmallError(
+            f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty "
+            f"({counts}): each of train, valid and test needs at least one user; check "
+            "split.ratios, split.valid_start / test_start, or the amount of data"
+        )
+
+
+def _n_users(frame: pd.DataFrame) -> int:
+    return int(frame["user_id"].nunique()) if "user_id" in frame.columns else 0
+
+
 def recbole_part_sizes(total: np.ndarray, ratios: tuple[float, ...]) -> np.ndarray:
     """Rows per part for groups of ``total`` rows, as RecBole's ``_calcu_split_ids`` counts.
 

@@ -106,9 +106,11 @@ class _Check:
     expectation: gxe.Expectation
     column: str | None
     kind: str
-    """``rows``, ``exists``, ``dtype`` or ``count`` (a map expectation counting offending rows)."""
+    """``rows``, ``exists``, ``dtype``, ``distinct`` (a column's number of distinct values) or
+    ``count`` (a map expectation counting offending rows)."""
     problem: str = ""
-    """For ``count`` checks: what the offending rows have, e.g. ``outside [1, 5]``."""
+    """What a failure means, e.g. ``outside [1, 5]`` for a ``count`` check (the offending rows
+    have it) or ``fewer than the 10 required (validation.min_users)``."""
     unit: str = "rows"
     show_values: bool = True
     """Whether GX's offending values are worth quoting (nulls are not)."""
@@ -228,9 +230,32 @@ def _interaction_checks(
     frame: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig, ts_max: int
 ) -> list[_Check]:
     present = set(frame.columns)
-    # An empty frame passes every column check vacuously, yet nothing can be trained on it.
-    checks = [_Check(gxe.ExpectTableRowCountToBeBetween(min_value=1), None, "rows")]
+    # An empty frame passes every column check vacuously, yet nothing can be trained on it; nor
+    # can anything meaningful be learnt from a handful of rows, users or items.
+    min_rows = max(1, config.min_interactions)
+    checks = [
+        _Check(
+            gxe.ExpectTableRowCountToBeBetween(min_value=min_rows),
+            None,
+            "rows",
+            problem=f"fewer than the {min_rows:,} required (validation.min_interactions)",
+        )
+    ]
     checks += [_Check(gxe.ExpectColumnToExist(column=c), c, "exists") for c in REQUIRED_COLUMNS]
+    for column, unit, least, field_name in (
+        ("user_id", "users", config.min_users, "min_users"),
+        ("item_id", "items", config.min_items, "min_items"),
+    ):
+        if column in present:
+            checks.append(
+                _Check(
+                    gxe.ExpectColumnUniqueValueCountToBeBetween(column=column, min_value=least),
+                    column,
+                    "distinct",
+                    problem=f"fewer than the {least:,} required (validation.{field_name})",
+                    unit=unit,
+                )
+            )
     for column in REQUIRED_COLUMNS:
         if column in present:
             checks.append(
@@ -362,9 +387,18 @@ def _outcome(
     index_list = result.get("partial_unexpected_index_list") or []
 
     if check.kind == "rows":
-        observed = f"{n_rows:,} rows" if success else "the frame has no rows"
+        observed = f"{n_rows:,} rows"
+        if not success:
+            observed = "the frame has no rows" if n_rows == 0 else f"{observed}, {check.problem}"
         count = 0
         rows: list[int] = []
+    elif check.kind == "distinct":
+        distinct = int(result.get("observed_value") or 0)
+        observed = f"{distinct:,} distinct {check.unit}"
+        if not success:
+            observed += f", {check.problem}"
+        count = 0
+        rows = []
     elif check.kind == "exists":
         observed = "column present" if success else f"column {check.column!r} is missing"
         if not success:
@@ -460,7 +494,8 @@ def _failure_message(result: ValidationResult) -> str:
         f"expectations failed on {result.n_rows:,} rows"
     ]
     for outcome in failures:
-        lines.append(f"- {outcome.expectation} on {outcome.column}: {outcome.observed}")
+        where = outcome.column or "the table"
+        lines.append(f"- {outcome.expectation} on {where}: {outcome.observed}")
         if outcome.sample:
             lines.append("    sample rows:")
             lines.extend(f"      {json.dumps(row, default=str)}" for row in outcome.sample)

@@ -227,7 +227,8 @@ def evaluate_recommender(
     (:func:`serving_view`).
 
     Returns ``{"valid": ..., "test": ..., "baselines": {"popularity": ...},
-    "baseline_params": ..., "slices": {"cold_items": ...}, "serving": ...}`` and a
+    "baselines_valid": {"popularity": ...}, "baseline_params": ..., "slices":
+    {"cold_items": ...}, "serving": ...}`` and a
     ``user_id,item_id,rank`` frame with original ids (and, with ``serving``, the serving view's
     frame in ``serving.recommendations`` after the call).
 
@@ -248,6 +249,7 @@ def evaluate_recommender(
     )
     reported = {k: v for k, v in test_rank.metrics.items() if int(k.split("@")[1]) in ks}
     baseline_metrics, baseline_params, skipped = {}, {}, {}
+    baselines_valid: dict[str, dict[str, float]] = {}
     refit_scorers: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for name in dict.fromkeys(["popularity", *baselines]):
         n = n_users or len(users)
@@ -262,6 +264,9 @@ def evaluate_recommender(
             continue
         baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
         baseline_params[name] = tuned.to_dict()
+        if name == "popularity":  # the promotion floor: valid, ranked as the model's valid is
+            baselines_valid[name] = rank_split(scorer, n_items, valid, train,
+                                               tuple(sorted({*ks, 10}))).metrics  # fmt: skip
     test_metrics = {**reported, **task_metrics(model, test, history, tasks, seed)}
     test_metrics |= link_metrics(model, edges, tasks, seed)
     assert test_rank.top_items is not None
@@ -279,6 +284,7 @@ def evaluate_recommender(
         "valid": valid_rank.metrics,
         "test": test_metrics,
         "baselines": baseline_metrics,
+        "baselines_valid": baselines_valid,
         "baseline_params": baseline_params,
         "slices": {
             "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train),

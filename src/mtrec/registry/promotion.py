@@ -1,4 +1,10 @@
-"""The promotion decision, as pure logic: ZenML calls stay in the steps."""
+"""The promotion decision, as pure logic: ZenML calls stay in the steps.
+
+Every promotion, the first version's included, must clear a floor: the candidate beats the
+popularity baseline on the promotion metric (same split, same ranking) by at least
+``registry.min_lift_over_popularity``. A model that cannot beat "recommend what is popular"
+is registered, with the reason, but never reaches production.
+"""
 
 from __future__ import annotations
 
@@ -24,23 +30,86 @@ class PromotionDecision:
         return asdict(self)
 
 
+POPULARITY = "popularity"
+
+
+@dataclass(frozen=True)
+class FloorCheck:
+    """The candidate against the popularity baseline on the promotion metric."""
+
+    passed: bool
+    metric: str
+    candidate: float
+    popularity: float | None
+    """``None``: popularity has no such metric (e.g. a task AUC), so there is no floor."""
+    min_lift: float
+    required: float | None
+    """The value the candidate must be above: ``popularity * (1 + min_lift)``."""
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def popularity_on(evaluation_metrics: Mapping[str, Any], metric: str) -> float | None:
+    """The popularity baseline's value of ``metric`` (``<split>.<name>``) in the metrics of
+    :func:`mtrec.evaluation.evaluate.evaluate_recommender`: valid from ``baselines_valid``,
+    test from ``baselines``; ``None`` where it was not computed."""
+    section, _, name = metric.partition(".")
+    baselines = evaluation_metrics.get("baselines_valid" if section == "valid" else "baselines")
+    value = (baselines or {}).get(POPULARITY, {}).get(name)
+    return None if value is None else float(value)
+
+
+def popularity_floor(
+    metric: str, candidate: float, popularity: float | None, min_lift: float = 0.0
+) -> FloorCheck:
+    """Whether ``candidate`` is above ``popularity * (1 + min_lift)`` on ``metric`` (higher is
+    better). A NaN on either side fails: a floor that cannot be checked is not cleared."""
+    if popularity is None:
+        reason = f"the popularity baseline has no {metric}: no floor to clear"
+        return FloorCheck(True, metric, candidate, None, min_lift, None, reason)
+    required = popularity * (1.0 + min_lift)
+    lift = f" by {min_lift:.1%} (above {required:.4f})" if min_lift else ""
+    if math.isnan(candidate) or math.isnan(popularity):
+        reason = (f"candidate {metric} {candidate:.4f} against the popularity baseline's "
+                  f"{popularity:.4f}: NaN, the floor cannot be checked")  # fmt: skip
+        return FloorCheck(False, metric, candidate, popularity, min_lift, required, reason)
+    passed = candidate > required
+    verb = "beats" if passed else "does not beat"
+    reason = (f"candidate {metric} {candidate:.4f} {verb} the popularity baseline's "
+              f"{popularity:.4f}{lift}")  # fmt: skip
+    return FloorCheck(passed, metric, candidate, popularity, min_lift, required, reason)
+
+
 def decide_promotion(
-    metric: str, candidate: float, production: float | None, production_version: str | None = None
+    metric: str,
+    candidate: float,
+    production: float | None,
+    production_version: str | None = None,
+    floor: FloorCheck | None = None,
 ) -> PromotionDecision:
-    """Promote when there is no production version yet, or the candidate beats it on ``metric``
-    (higher is better). A NaN candidate is never promoted."""
+    """Promote when the candidate clears the popularity ``floor`` (see
+    :func:`popularity_floor`) and either there is no production version yet or it beats
+    production on ``metric`` (higher is better). A NaN candidate is never promoted."""
+    evidence: dict[str, Any] = {} if floor is None else {"popularity_floor": floor.to_dict()}
     if math.isnan(candidate):
-        return PromotionDecision(False, metric, candidate, production, f"candidate {metric} is NaN")
+        return PromotionDecision(False, metric, candidate, production,
+                                 f"candidate {metric} is NaN", evidence)  # fmt: skip
+    if floor is not None and not floor.passed:
+        reason = f"refused, below the popularity floor: {floor.reason}"
+        return PromotionDecision(False, metric, candidate, production, reason, evidence)
     if production is None:
-        return PromotionDecision(
-            True, metric, candidate, None, "no production version yet: the first is promoted"
-        )
+        reason = "no production version yet: the first is promoted"
+        if floor is not None:
+            reason += f" ({floor.reason})"
+        return PromotionDecision(True, metric, candidate, None, reason, evidence)
     label = f"production version {production_version}" if production_version else "production"
     if candidate > production:
         reason = f"candidate {metric} {candidate:.4f} beats {label} {production:.4f}"
-        return PromotionDecision(True, metric, candidate, production, reason)
+        return PromotionDecision(True, metric, candidate, production, reason, evidence)
     reason = f"candidate {metric} {candidate:.4f} does not beat {label} {production:.4f}"
-    return PromotionDecision(False, metric, candidate, production, reason)
+    return PromotionDecision(False, metric, candidate, production, reason, evidence)
 
 
 def gate_promotion(

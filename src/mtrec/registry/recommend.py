@@ -49,7 +49,7 @@ def recommend(
     """
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")
-    rerank = rerank or RerankConfig()
+    rerank = rerank or RerankConfig(method="none", lam=0.0)
     interests = interests or InterestsConfig()
     if (explain_items or rerank.method == "calibrated") and topics is None:
         raise ValueError("explanations and calibrated re-ranking need the item topics")
