@@ -180,3 +180,12 @@ def test_interests_section_lists_topics_active_users_and_movers():
     assert active.index("<tr><td>1</td><td>9</td>") < active.index("<tr><td>0</td><td>5</td>")
     assert moved.index("<td>0.7100</td>") < moved.index("<td>0.0000</td>")
     assert "<tr><td>2</td>" not in moved  # no shift without history
+
+
+def test_page_title_stays_the_report_title_when_slices_are_shown():
+    slices = {"user_activity_ndcg@10": [{"bucket": "1-20", "count": 40, "value": 0.09}]}
+    page = render_evaluation_report(
+        {**METRICS, "slices": slices}, HISTORY, None, None, None, (10,)
+    )  # fmt: skip
+    assert "<title>Evaluation report</title>" in page
+    assert "<h2>NDCG@10 by user activity</h2>" in page

@@ -413,12 +413,12 @@ def render_evaluation_report(
         parts.append(rerank_section(RerankTradeoff.from_dict(metrics["rerank"])))
     if interests is not None:
         parts.append(interests_section(*interests))
-    for key, title in (("user_activity_ndcg@10", "NDCG@10 by user activity"),
+    for key, heading in (("user_activity_ndcg@10", "NDCG@10 by user activity"),
                        ("item_popularity_hit@10", "Share of test items found in the top 10, "
                                                   "by item popularity")):  # fmt: skip
         buckets = metrics.get("slices", {}).get(key) or []
         if buckets:
-            parts.append(f"<h2>{html.escape(title)}</h2><table><tr><th>bucket</th>"
+            parts.append(f"<h2>{html.escape(heading)}</h2><table><tr><th>bucket</th>"
                          "<th>test rows</th><th>value</th></tr>")  # fmt: skip
             parts.extend(
                 f"<tr><td>{html.escape(str(b['bucket']))}</td><td>{b['count']}</td>"
