@@ -267,11 +267,17 @@ def recommend_cmd(
         users = users if users is not None else [*trained.user_ids, *profiles]
     topics = None
     if explain or config.rerank.method == "calibrated":
-        items = version.get_artifact("items")
-        if items is None:
-            print("note: the version has no items artifact; topics are numbered, not named",
-                  file=sys.stderr)  # fmt: skip
-        topics = served_topics(trained, items.load() if items else None, config.interests)
+        # The topics the run mined (the ones its report and interests.csv show); a version
+        # from before the mine_interests step gets them clustered here the same way.
+        mined = version.get_artifact("item_topics")
+        if mined is not None:
+            topics = mined.load()
+        else:
+            items = version.get_artifact("items")
+            if items is None:
+                print("note: the version has no items artifact; topics are numbered, not named",
+                      file=sys.stderr)  # fmt: skip
+            topics = served_topics(trained, items.load() if items else None, config.interests)
     frame = recommend(trained, history, k, users, profiles=profiles, rerank=config.rerank,
                       topics=topics, explain_items=explain,
                       interests=config.interests)  # fmt: skip

@@ -12,7 +12,7 @@ from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
 from mtrec.evaluation.evaluate import evaluate_recommender
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.concurrent import run_concurrently
-from mtrec.training.fit import fit_recommender
+from mtrec.training.fit import fit_recommender, training_cores
 from mtrec.training.trainer import TrainingResult
 
 
@@ -72,8 +72,8 @@ def fit_with_id_only_ablation(
         id_only_ablation, train, valid, test, users, items, item_embeddings, user_embeddings,
         model_config, training_config, config, edges,
     )  # fmt: skip
-    if training_config.nproc > 1:
-        id_only, (trained, result) = ablation(), fit()
-    else:  # the model trains here, the ablation in a process of its own
-        id_only, (trained, result) = run_concurrently([ablation, fit])
+    # The model trains here, the ablation in a process of its own.
+    id_only, (trained, result) = run_concurrently(
+        [ablation, fit], cores=training_cores(training_config)
+    )  # fmt: skip
     return trained, result, id_only

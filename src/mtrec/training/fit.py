@@ -178,9 +178,14 @@ def refit_recommenders(
                 item_ids, model_config, training_config, epochs, edges)
         for interactions in datasets
     ]  # fmt: skip
-    if training_config.nproc > 1:
-        return [call() for call in calls]
-    return run_concurrently(calls)
+    return run_concurrently(calls, cores=training_cores(training_config))
+
+
+def training_cores(config: TrainingConfig) -> int | None:
+    """Cores independent trainings may share side by side: all available (``None``), or one
+    under ``nproc > 1``, where each training already spreads over processes of its own and
+    trainings run in turn."""
+    return 1 if config.nproc > 1 else None
 
 
 def history_dict(result: TrainingResult) -> dict[str, object]:
