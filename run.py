@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,7 +20,13 @@ os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 from pydantic import ValidationError  # noqa: E402
 
 from mtrec.config import RunConfig, load_config  # noqa: E402
-from mtrec.data.sources import DataSourceError, fingerprint, source_files  # noqa: E402
+from mtrec.data.sources import (  # noqa: E402
+    DataSourceError,
+    check_readable,
+    fingerprint,
+    source_files,
+)
+from mtrec.locking import held  # noqa: E402
 from mtrec.reports.export import (  # noqa: E402
     metrics_table,
     point_latest,
@@ -26,6 +36,9 @@ from mtrec.reports.export import (  # noqa: E402
 
 EXIT_REFUSED_BY_VALIDATION = 4
 """``retrain``'s exit status when the window's data failed validation (README: Exit statuses)."""
+TRAINING_COMMANDS = ("train", "retrain", "backtest")
+"""The commands that run the training pipeline: one at a time per ZenML config folder
+(README: Exit statuses)."""
 
 
 def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str) -> str:
@@ -47,8 +60,10 @@ def store_problem() -> str | None:
 
     url = "(unresolved)"
     try:
-        url = GlobalConfiguration().get_store_configuration().url
-        Client().zen_store.get_store_info()
+        # The first use creates the store: two processes doing it at once break each other.
+        with held(store_folder() / "mtrec-init.lock", f"pid {os.getpid()}"):
+            url = GlobalConfiguration().get_store_configuration().url
+            Client().zen_store.get_store_info()
     except Exception as error:  # noqa: BLE001 - any failure here means "no store to write to"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         hint = (
@@ -58,6 +73,65 @@ def store_problem() -> str | None:
         )
         return f"the ZenML store at {url} is unavailable: {reason} ({hint})"
     return None
+
+
+def store_folder() -> Path:
+    """ZenML's config folder (``ZENML_CONFIG_PATH``), where run.py keeps its lock files."""
+    from zenml.utils.io_utils import get_global_config_directory
+
+    return Path(get_global_config_directory())
+
+
+@contextlib.contextmanager
+def holding_store(model_name: str) -> Iterator[str | None]:
+    """Hold the store's run lock for a command that trains, and give what ``store_problem``
+    says. A second such command, from a process on this machine with the same ZenML config
+    folder, says who holds the lock and waits. Holding it, any training run the store still
+    shows running was left by a process that is gone: it is marked failed."""
+    holder = f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}, model {model_name}"
+
+    def waiting(other: str) -> None:
+        print(f"another mtrec run ({other or 'starting'}) holds the store; waiting for it to "
+              "finish", file=sys.stderr, flush=True)  # fmt: skip
+
+    with held(store_folder() / "mtrec-run.lock", holder, waiting):
+        problem = store_problem()
+        if problem is None:
+            mark_abandoned_runs()
+        yield problem
+
+
+def mark_abandoned_runs() -> None:
+    """Mark failed the training runs a killed process left running or initialising, so the
+    store does not show them running forever. Only runs of the local orchestrator on a SQLite
+    store: those ran in a process of this machine, which the run lock says has ended; a remote
+    orchestrator's run outlives the command that submitted it."""
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.enums import ExecutionStatus, StackComponentType
+    from zenml.models import PipelineRunUpdate, StepRunUpdate
+    from zenml.utils.time_utils import utc_now
+
+    if not GlobalConfiguration().get_store_configuration().url.startswith("sqlite:"):
+        return
+    client = Client()
+    runs = client.list_pipeline_runs(pipeline="training_pipeline", in_progress=True, size=100,
+                                     hydrate=True)  # fmt: skip
+    for run in runs.items:
+        orchestrators = (
+            run.stack.components.get(StackComponentType.ORCHESTRATOR, []) if run.stack else []
+        )
+        if run.status.is_finished or [o.flavor_name for o in orchestrators] != ["local"]:
+            continue
+        for step in run.steps.values():
+            if not step.status.is_finished:
+                client.zen_store.update_run_step(
+                    step.id, StepRunUpdate(status=ExecutionStatus.FAILED, end_time=utc_now())
+                )
+        client.zen_store.update_run(run.id, PipelineRunUpdate(status=ExecutionStatus.FAILED))
+        started = f"{run.start_time:%Y-%m-%d %H:%M:%S} UTC" if run.start_time else "never"
+        print(f"marked run {run.name} (started {started}) failed: the process that ran it is "
+              "gone", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def train(config_path: Path, no_cache: bool = False, run_config: Path | None = None) -> int:
@@ -76,6 +150,7 @@ def train_config(
         return 3, None
     try:
         files = source_files(config.data)
+        check_readable(config.data)
     except DataSourceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2, None
@@ -100,9 +175,8 @@ def train_config(
     pipeline = training_pipeline.with_options(**options)
     try:
         run = pipeline(config=config, data_fingerprint=data_fingerprint, model_version=version)
-    except Exception as error:  # noqa: BLE001 - reported plainly; ZenML already logged the trace
-        print(f"\nerror: the training pipeline failed: {error}", file=sys.stderr)
-        report_failure(config)
+    except Exception as error:  # noqa: BLE001 - reported once, plainly (see QuietStepFailures)
+        print(f"\n{failure_report(config, error)}", file=sys.stderr)
         return 1, None
     if run is None:  # a schedule was registered with the orchestrator; nothing ran yet
         print("pipeline scheduled on the active stack's orchestrator; runs will appear in ZenML")
@@ -110,28 +184,51 @@ def train_config(
     return 0, export_run(run, config)
 
 
-def report_failure(config: RunConfig) -> None:
-    """Print why the newest run failed, step by step, and keep its validation page if any."""
+def failure_report(config: RunConfig, error: Exception) -> str:
+    """Why the newest run failed, as one block: each failed step's own message (or ``error``
+    when no step failed), and where its validation page was written, if it has one."""
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
     runs = Client().list_pipeline_runs(
-        pipeline_name="training_pipeline", sort_by="desc:created", size=1, hydrate=True
+        pipeline="training_pipeline", sort_by="desc:created", size=1, hydrate=True
     )
-    if not runs.items:
-        return
-    run = runs.items[0]
-    for name, step_run in run.steps.items():
-        if step_run.status == ExecutionStatus.FAILED and step_run.exception_info is not None:
-            message = step_run.exception_info.message or step_run.exception_info.traceback
-            print(f"\nstep {name} failed:\n{message}", file=sys.stderr)
-    validation = run.steps.get("validate_data")
+    run = runs.items[0] if runs.items else None
+    steps = run.steps if run else {}
+    failed = {name: step.exception_info for name, step in steps.items()
+              if step.status == ExecutionStatus.FAILED and step.exception_info}  # fmt: skip
+    lines = [
+        f"error: the training pipeline failed in step {name}:\n{info.message or info.traceback}"
+        for name, info in failed.items()
+    ] or [f"error: the training pipeline failed: {error}"]
+    validation = steps.get("validate_data")
     pages = validation.outputs.get("validation_report_failed", []) if validation else []
-    if pages:
+    if run and pages:
         run_dir = config.reports_dir / run.name
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "validation.html").write_text(str(pages[0].load()), encoding="utf-8")
-        print(f"validation report: {run_dir / 'validation.html'}", file=sys.stderr)
+        lines.append(f"validation report: {run_dir / 'validation.html'}")
+    if not os.environ.get("MTREC_TRACEBACK"):
+        lines.append("(MTREC_TRACEBACK=1 shows the traceback)")
+    return "\n".join(lines)
+
+
+class QuietStepFailures(logging.Filter):
+    """ZenML logs a failed step's message, then its traceback, before run.py prints the
+    message in its failure report: this filter drops both, so each failure reads once. The
+    traceback stays in the store (the dashboard's step page) and ``MTREC_TRACEBACK=1`` keeps
+    the filter off."""
+
+    LOGGERS = ("zenml.orchestrators.step_launcher", "zenml.orchestrators.local.local_orchestrator")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Failed to run step `%s`: %s":  # the message run.py prints
+            return False
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+_QUIET_STEP_FAILURES = QuietStepFailures()
 
 
 def _stage_of(config: RunConfig, version: str) -> str:
@@ -433,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     # Steps and pipelines are imported by module path relative to the project root, whatever
     # the working directory or the entry point (pytest, make, cron).
     source_utils.set_custom_source_root(str(Path(__file__).resolve().parent))
+    if not os.environ.get("MTREC_TRACEBACK"):
+        for name in QuietStepFailures.LOGGERS:
+            logging.getLogger(name).addFilter(_QUIET_STEP_FAILURES)  # once, however many calls
     parser = argparse.ArgumentParser(prog="mtrec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train_cmd = commands.add_parser("train", help="run the training pipeline")
@@ -467,26 +567,37 @@ def main(argv: list[str] | None = None) -> int:
     backtest_parser.add_argument("--fresh", action="store_true", help="start from no ledger")
     args = parser.parse_args(argv)
     try:
-        if args.command == "retrain":
-            return retrain_cmd(args.config, args.window_start)
-        if args.command == "backtest":
-            return backtest_cmd(args.config, args.windows, args.output, args.fresh)
-        if args.command == "compare":
-            only = [v.strip() for v in args.only.split(",")] if args.only else None
-            return compare_cmd(args.config, args.output, only)
-        if args.command == "recommend":
-            users = [u.strip() for u in args.users.split(",")] if args.users else None
-            return recommend_cmd(args.config, args.output, args.k, users, args.stage,
-                                 args.profiles, args.events, args.explain)  # fmt: skip
-        if args.run_config is not None and not args.run_config.is_file():
-            raise FileNotFoundError(f"ZenML run configuration not found: {args.run_config}")
-        return train(args.config, no_cache=args.no_cache, run_config=args.run_config)
+        if args.command in TRAINING_COMMANDS:
+            with holding_store(load_config(args.config).registry.model_name) as problem:
+                if problem:  # checked once: a locked store takes ZenML 60 s to give up on
+                    print(f"error: {problem}", file=sys.stderr)
+                    return 3
+                return run_command(args)
+        return run_command(args)
     except ValidationError as error:
         print(f"error: invalid config {args.config}: {error}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Dispatch the parsed command line to its command."""
+    if args.command == "retrain":
+        return retrain_cmd(args.config, args.window_start)
+    if args.command == "backtest":
+        return backtest_cmd(args.config, args.windows, args.output, args.fresh)
+    if args.command == "compare":
+        only = [v.strip() for v in args.only.split(",")] if args.only else None
+        return compare_cmd(args.config, args.output, only)
+    if args.command == "recommend":
+        users = [u.strip() for u in args.users.split(",")] if args.users else None
+        return recommend_cmd(args.config, args.output, args.k, users, args.stage,
+                             args.profiles, args.events, args.explain)  # fmt: skip
+    if args.run_config is not None and not args.run_config.is_file():
+        raise FileNotFoundError(f"ZenML run configuration not found: {args.run_config}")
+    return train(args.config, no_cache=args.no_cache, run_config=args.run_config)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,8 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         ({"data": {"source": "generic", "interactions": "i.csv"}}, "needs data.interactions"),
         ({"data": {"source": "grouplens"}}, "needs data.path"),
         ({"data": {"source": "kaggle"}}, "source"),
+        ({"data": {"encoding": "utf-9"}}, "'utf-9' is not a known text encoding"),
+        ({"data": {"delimiter": "\\t"}}, "delimiter"),  # YAML '\t': two characters, not a tab
         ({"encoder": {"max_length": 4}}, "max_length"),
         ({"model": {"dropout": 1.0}}, "dropout"),
         ({"model": {"tasks": {"watch": {}, "w2": {"kind": "ranking"}}}}, "found 2"),

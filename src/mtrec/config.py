@@ -6,6 +6,7 @@ fails loudly instead of silently running with a default.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,20 @@ class DataConfig(_Section):
     edges: Path | None = None
     """Optional user-user edge table (CSV or Parquet, ``user_id,friend_id``), any source: a
     social input for every model and the label of ``link`` tasks. Edges are undirected."""
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    """The field delimiter of the CSV files named here (``interactions``, ``items``,
+    ``users``, ``edges``), e.g. ``"\\t"``; GroupLens and RecBole files keep their own."""
+    encoding: str = "utf-8"
+    """The text encoding of those CSV files, any Python codec name (e.g. ``latin-1``)."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as error:
+            raise ValueError(f"data.encoding {encoding!r} is not a known text encoding") from error
+        return encoding
 
     @model_validator(mode="after")
     def _paths_match_source(self) -> DataConfig:
@@ -165,14 +180,14 @@ class EncoderConfig(_Section):
     """Content-addressed embedding store shared across runs; ``null`` disables it."""
 
 
-TASK_LABELS = ("interaction", "influence", "friends")
+TASK_LABELS = ("interaction", "influence", "friends", "topics")
 """Derived labels; any other ``label`` names a numeric column of the interactions."""
 
 
 def metric_direction(metric: str) -> Literal["max", "min"]:
     """Whether a higher value of ``metric`` is better: errors and losses are minimised."""
     name = metric.split(".")[-1].split("@")[0]
-    return "min" if name.endswith(("rmse", "mae", "mse", "loss")) else "max"
+    return "min" if name.endswith(("rmse", "mae", "mse", "loss", "kl")) else "max"
 
 
 class TaskConfig(_Section):
@@ -188,21 +203,30 @@ class TaskConfig(_Section):
       ``rmse``.
     - ``link``: ``label: friends``, user-user link prediction over ``data.edges`` (edges
       against sampled non-edges, BCE); metric ``auc`` on held-out edges.
+    - ``interest``: ``label: topics``, a user-level distribution over the item topics
+      (``interests.topics``): the topic shares of the user's next ``horizon`` interactions,
+      predicted from what the user side reads before them (softmax head, KL loss); metric
+      ``kl`` on the test period (lower is better).
     """
 
-    kind: Literal["ranking", "binary", "regression", "link"]
+    kind: Literal["ranking", "binary", "regression", "link", "interest"]
     label: str = "interaction"
     threshold: float | None = None
     weight: float = Field(default=1.0, ge=0.0)
-    metric: Literal["auc", "rmse"] | None = None
-    """Defaults by kind: ``auc`` for ranking and binary, ``rmse`` for regression."""
+    metric: Literal["auc", "rmse", "kl"] | None = None
+    """Defaults by kind: ``auc`` for ranking and binary, ``rmse`` for regression, ``kl`` for
+    interest."""
     window_days: float = Field(default=30.0, gt=0.0)
     """``influence``: how long after a user's interaction another user's interaction with the
     same item counts as following it."""
+    horizon: int = Field(default=10, ge=1)
+    """``interest``: how many of the user's next interactions make the "next period" whose
+    topic shares a training row learns."""
 
     @property
     def task_metric(self) -> str:
-        return self.metric or ("rmse" if self.kind == "regression" else "auc")
+        defaults = {"regression": "rmse", "interest": "kl"}
+        return self.metric or defaults.get(self.kind, "auc")
 
     @property
     def direction(self) -> Literal["max", "min"]:
@@ -210,7 +234,7 @@ class TaskConfig(_Section):
 
     @property
     def user_level(self) -> bool:
-        return self.label == "influence"
+        return self.label in ("influence", "topics")
 
     @model_validator(mode="after")
     def _label_fits_kind(self) -> TaskConfig:
@@ -224,6 +248,10 @@ class TaskConfig(_Section):
             raise ValueError("a binary task needs a threshold: label = column >= threshold")
         if self.label == "influence" and self.kind != "regression":
             raise ValueError("label 'influence' is a regression target")
+        if (self.kind == "interest") != (self.label == "topics"):
+            raise ValueError("kind 'interest' and label 'topics' go together")
+        if (self.kind == "interest") != (self.task_metric == "kl"):
+            raise ValueError(f"metric {self.task_metric!r} does not fit kind {self.kind!r}")
         if (self.kind == "regression") != (self.task_metric == "rmse"):
             raise ValueError(f"metric {self.task_metric!r} does not fit kind {self.kind!r}")
         return self
@@ -235,6 +263,7 @@ BUILTIN_TASKS: dict[str, dict[str, Any]] = {
     "rating": {"kind": "regression", "label": "rating"},
     "influence": {"kind": "regression", "label": "influence", "window_days": 30.0},
     "friendship": {"kind": "link", "label": "friends"},
+    "interest": {"kind": "interest", "label": "topics", "horizon": 10},
 }
 """Built-in task definitions: ``watch: {weight: 1.0}`` is enough for these names."""
 

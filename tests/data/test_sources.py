@@ -5,8 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mtrec.config import DataConfig
 from mtrec.data.sources import (
     DataSourceError,
+    check_csv,
+    check_readable,
     fingerprint,
     read_generic,
     read_grouplens,
@@ -398,3 +401,92 @@ def test_cache_manifest_detects_damaged_files(tmp_path: Path) -> None:
     assert not cache_intact(files, manifest)
     manifest.write_text("{not json")
     assert not cache_intact(files[1:], manifest)
+
+
+def _write_tab_separated(tmp_path: Path) -> dict[str, Path]:
+    """Tab-separated files whose titles hold commas: read as CSV, pandas saw "Expected 1
+    fields in line 3, saw 2" on the items file."""
+    items = ITEMS.assign(title=["Alpha", "Beta, the second", "Gamma"])
+    paths = {"inter": tmp_path / "inter.csv", "items": tmp_path / "items.csv"}
+    INTERACTIONS.to_csv(paths["inter"], index=False, sep="\t")
+    items.to_csv(paths["items"], index=False, sep="\t")
+    return paths
+
+
+def test_a_tab_separated_file_names_the_delimiter_to_set(tmp_path: Path) -> None:
+    paths = _write_tab_separated(tmp_path)
+    with pytest.raises(DataSourceError) as info:
+        read_generic(paths["inter"], paths["items"], None)
+    assert str(info.value) == (
+        f"data file {paths['inter']} is not comma-separated: its header "
+        "'user_id\\titem_id\\trating\\ttimestamp' is one column on ',' but 4 on '\\t' "
+        '(detected by csv.Sniffer); set data.delimiter: "\\t"'
+    )
+    INTERACTIONS.to_csv(tmp_path / "comma.csv", index=False)
+    with pytest.raises(DataSourceError, match="set data.delimiter") as info:
+        read_generic(tmp_path / "comma.csv", paths["items"], None)  # pandas' parse error
+    assert str(paths["items"]) in str(info.value) and "5 on '\\t'" in str(info.value)
+
+    raw = read_generic(paths["inter"], paths["items"], None, delimiter="\t")
+    assert raw.interactions["user_id"].tolist() == ["1", "1", "2", "10"]
+    assert raw.items["title"].tolist() == ["Alpha", "Beta, the second", "Gamma"]
+
+
+def test_a_semicolon_file_read_as_tab_separated_names_the_semicolon(tmp_path: Path) -> None:
+    INTERACTIONS.to_csv(tmp_path / "inter.csv", index=False, sep=";")
+    with pytest.raises(DataSourceError, match="not tab-separated: .* but 4 on ';' .*"
+                       "set data.delimiter: ';'"):  # fmt: skip
+        check_csv(tmp_path / "inter.csv", delimiter="\t")
+
+
+def test_a_one_column_users_file_is_not_taken_for_a_delimiter_problem(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text("user_id\n1\n2\n10\n", encoding="utf-8")
+    check_csv(tmp_path / "users.csv")
+    INTERACTIONS.to_csv(tmp_path / "inter.csv", index=False)
+    ITEMS.to_csv(tmp_path / "items.csv", index=False)
+    raw = read_generic(tmp_path / "inter.csv", tmp_path / "items.csv", tmp_path / "users.csv")
+    assert raw.users["user_id"].tolist() == ["1", "2", "10"]
+
+
+def test_latin1_text_names_the_byte_its_place_and_the_encoding_to_set(tmp_path: Path) -> None:
+    text = ITEMS.assign(title=["Alpha", "Café", "Gamma"]).to_csv(index=False)
+    (tmp_path / "items.csv").write_bytes(text.encode("latin-1"))
+    INTERACTIONS.to_csv(tmp_path / "inter.csv", index=False)
+    offset = text.encode("latin-1").index(b"\xe9")
+    with pytest.raises(DataSourceError) as info:
+        read_generic(tmp_path / "inter.csv", tmp_path / "items.csv", None)
+    assert str(info.value) == (
+        f"data file {tmp_path / 'items.csv'} is not valid UTF-8 text: byte 0xe9 at offset "
+        f"{offset} (line 3); probably Latin-1 / Windows-1252 text, where it reads 'é'; "
+        "set data.encoding: latin-1"
+    )
+    raw = read_generic(tmp_path / "inter.csv", tmp_path / "items.csv", None, encoding="latin-1")
+    assert raw.items["title"].tolist() == ["Alpha", "Café", "Gamma"]
+
+
+def test_a_bad_byte_past_the_first_block_has_its_file_offset(tmp_path: Path) -> None:
+    # A two-byte character cut by the 1 MiB block boundary is fine; the bad byte after it is
+    # placed by its offset in the file, not in its block.
+    data = b"a,b\n" + b"x" * ((1 << 20) - 5) + "é".encode() + b"\nz,\xff\n"
+    (tmp_path / "big.csv").write_bytes(data)
+    with pytest.raises(DataSourceError, match=f"byte 0xff at offset {len(data) - 2} \\(line 3\\)"):
+        check_csv(tmp_path / "big.csv")
+
+
+def test_utf16_text_is_named_by_its_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "items.csv").write_bytes(ITEMS.to_csv(index=False).encode("utf-16"))
+    with pytest.raises(DataSourceError, match="byte 0xff at offset 0 \\(line 1\\); it starts "
+                       "with a UTF-16 byte-order mark; set data.encoding: utf-16"):  # fmt: skip
+        check_csv(tmp_path / "items.csv")
+    check_csv(tmp_path / "items.csv", encoding="utf-16")
+
+
+def test_check_readable_looks_at_the_csv_files_the_config_names(tmp_path: Path) -> None:
+    paths = _write_tab_separated(tmp_path)
+    INTERACTIONS.to_parquet(tmp_path / "inter.parquet", index=False)
+    generic = {"source": "generic", "interactions": tmp_path / "inter.parquet"}
+    with pytest.raises(DataSourceError, match="items.csv is not comma-separated"):
+        check_readable(DataConfig(**generic, items=paths["items"]))
+    check_readable(DataConfig(**generic, items=paths["items"], delimiter="\t"))
+    with pytest.raises(DataSourceError, match="inter.csv is not comma-separated"):
+        check_readable(DataConfig(edges=paths["inter"]))  # any source's edge table

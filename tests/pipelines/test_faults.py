@@ -1,19 +1,25 @@
-"""Faults and reruns: a run killed mid-training, and reproducibility of a full rerun."""
+"""Fault injection through the command line: a run killed mid-training (and the stale run it
+leaves), two first runs at once on a new store, a damaged or locked store, how a failed step
+reads, data files in another delimiter or encoding; and reproducibility of a full rerun."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, make_interactions
 from test_training_pipeline import _production, _tiny_dataset, _versions, _write_config
 
 import run as cli
+from mtrec.config import load_config
+from mtrec.data.sources import check_readable, load_raw
 
 
 def _metrics(folder) -> dict:
@@ -66,15 +72,138 @@ def test_a_run_killed_during_training_changes_nothing_and_the_next_run_completes
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
     assert _production("killed") is None  # the killed run promoted nothing
+    killed = _newest_run()
+    assert (killed.status, killed.steps["train_model"].status) == ("running", "running")
 
-    # The next run, with sane settings, completes; nothing half-written is read back.
+    # The next run, with sane settings, marks the killed one failed (its process is gone),
+    # then completes; nothing half-written is read back.
     slow["training"].update({"epochs": 2, "patience": 2})
     config.write_text(yaml.safe_dump(slow))
     assert cli.main(["train", "--config", str(config)]) == 0
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    started = f"{killed.start_time:%Y-%m-%d %H:%M:%S} UTC"
+    line = f"marked run {killed.name} (started {started}) failed: the process that ran it is gone"
+    assert err.count(line) == 1, err[-3000:]
+    stale = _run(killed.id)
+    assert (stale.status, stale.steps["train_model"].status) == ("failed", "failed")
+    assert stale.steps["load_data"].status in ("completed", "cached")  # left as they were
     finished = _production("killed")
     assert finished is not None and finished in _versions("killed")
     assert _metrics(tmp_path)["promotion"]["promote"] is True
+    assert _newest_run().status == "completed"
+    assert cli.main(["train", "--config", str(config)]) == 0  # nothing stale is left to mark
+    assert "marked run" not in capsys.readouterr().err
+
+
+def _run(run_id):
+    from zenml.client import Client
+
+    return Client().get_pipeline_run(run_id)
+
+
+def _newest_run():
+    from zenml.client import Client
+
+    runs = Client().list_pipeline_runs(pipeline="training_pipeline", sort_by="desc:created",
+                                       size=1, hydrate=True)  # fmt: skip
+    return runs.items[0]
+
+
+def _start(config, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), "train", "--config", str(config)],
+        cwd=ROOT, env=env or os.environ.copy(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def test_two_first_runs_at_once_on_a_new_store_take_turns(tmp_path, tiny_encoder_path):
+    config = _write_config(tmp_path, tiny_encoder_path, "together", **_tiny_dataset(tmp_path))
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "new-store")}
+    processes = [_start(config, env), _start(config, env)]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    assert [p.returncode for p in processes] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    waited = [i for i, output in enumerate(outputs) if "holds the store" in output]
+    assert len(waited) == 1, outputs
+    first = processes[1 - waited[0]]
+    pattern = (rf"another mtrec run \(pid {first.pid}, started \d\d:\d\d:\d\d, model "
+               r"together\) holds the store; waiting for it to finish")  # fmt: skip
+    assert re.search(pattern, outputs[waited[0]]), outputs[waited[0]][-3000:]
+    # The one that waited trained nothing again: the first run's steps served it.
+    assert re.search(r"steps cached: (\d+)/\1 ", outputs[waited[0]]), outputs[waited[0]][-3000:]
+    assert "steps cached: 0/" in outputs[1 - waited[0]]
+
+
+def test_a_failed_step_reads_once_without_a_traceback(tmp_path):
+    interactions, items, _ = make_interactions(n_users=30, n_items=40, per_user=12)
+    interactions.loc[0, "rating"] = 9.0
+    paths = _tiny_dataset(tmp_path, interactions=interactions, items=items)
+    config = _write_config(tmp_path, None, "failed-step", **paths)
+    expectation = "- expect_column_values_to_be_between on rating: 1 of 360 rows (0.3%) outside"
+    process = _start(config)
+    output = process.communicate(timeout=600)[0]
+    assert process.returncode == 1, output[-3000:]
+    assert output.count(expectation) == 1, output[-3000:]
+    assert output.count("error: the training pipeline failed in step validate_data:\n") == 1
+    assert output.count("validation report: ") == 1
+    assert "Traceback" not in output and "(MTREC_TRACEBACK=1 shows the traceback)" in output
+
+    process = _start(config, {**os.environ, "MTREC_TRACEBACK": "1"})
+    output = process.communicate(timeout=600)[0]
+    assert process.returncode == 1, output[-3000:]
+    assert output.count("Traceback (most recent call last)") == 1
+    assert 'steps/data/validate_data.py", line' in output
+    assert _versions("failed-step") == []
+
+
+def _tab_separated(folder) -> dict:
+    interactions, items, _ = make_interactions(n_users=20, n_items=30, per_user=8)
+    items.loc[5, "title"] = "love, war"
+    interactions.to_csv(folder / "inter.csv", index=False, sep="\t")
+    items.to_csv(folder / "items.csv", index=False, sep="\t")
+    return {"interactions": folder / "inter.csv", "items": folder / "items.csv"}
+
+
+def _latin1(folder) -> dict:
+    interactions, items, _ = make_interactions(n_users=20, n_items=30, per_user=8)
+    items.loc[12, "title"] = "Café night"
+    interactions.to_csv(folder / "inter.csv", index=False)
+    (folder / "items.csv").write_bytes(items.to_csv(index=False).encode("latin-1"))
+    return {"interactions": folder / "inter.csv", "items": folder / "items.csv"}
+
+
+@pytest.mark.parametrize(
+    ("build", "message", "setting"),
+    [
+        (_tab_separated, r"data file \S+/inter.csv is not comma-separated: its header "
+         r"'user_id\\titem_id\\trating\\ttimestamp' is one column on ',' but 4 on '\\t' \(detected "
+         r'by csv.Sniffer\); set data.delimiter: "\\t"\n', {"delimiter": "\t"}),
+        (_latin1, r"data file \S+/items.csv is not valid UTF-8 text: byte 0xe9 at offset \d+ "
+         r"\(line 14\); probably Latin-1 / Windows-1252 text, where it reads 'é'; "
+         r"set data.encoding: latin-1\n", {"encoding": "latin-1"}),
+    ],
+    ids=["tab_separated", "latin1"],
+)  # fmt: skip
+def test_a_file_in_another_format_is_refused_with_what_to_set(
+    tmp_path, capsys, build, message, setting
+):
+    config = _write_config(tmp_path, None, "format", **build(tmp_path))
+    runs_before = _run_count()
+    assert cli.main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert re.search("^error: " + message, err, re.MULTILINE) and err.count("error") == 1, err
+    assert _run_count() == runs_before and _versions("format") == []  # refused before the run
+    raw = yaml.safe_load(config.read_text())
+    raw["data"].update(setting)
+    config.write_text(yaml.safe_dump(raw))
+    check_readable(load_config(config).data)  # the setting it names is the fix
+    assert len(load_raw(load_config(config).data).items) == 30
+
+
+def _run_count() -> int:
+    from zenml.client import Client
+
+    return Client().list_pipeline_runs(pipeline="training_pipeline", size=1).total
 
 
 def _train_with_store(tmp_path, tiny_encoder_path, store_url: str) -> subprocess.CompletedProcess:

@@ -5,6 +5,11 @@ graph: a user's influence is measured from temporal co-adoption. For each intera
 we count the other users who interacted with item i in (t, t + window]; a user's influence is
 ``log1p`` of the mean count over their interactions. It only reads the frame it is given, so
 labels for training come from the training split alone.
+
+``topics`` (the ``interest`` task) is the seed's "interest output" made a distribution: for a
+training interaction, the topic shares of the user's next ``horizon`` interactions from it on
+(itself included, in time order), which is what the user side, reading only the interactions
+before it, learns to predict.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec.config import TaskConfig
+from mtrec.data.prepare import history_columns
 
 DAY_SECONDS = 86_400
 
@@ -45,6 +51,27 @@ def influence_scores(frame: pd.DataFrame, n_users: int, window_days: float) -> n
     return np.log1p(mean).astype(np.float32)
 
 
+def next_topic_shares(
+    frame: pd.DataFrame, item_topics: np.ndarray, n_topics: int, horizon: int
+) -> np.ndarray:
+    """(len(frame), n_topics) float32, row ``r``: the topic shares of its user's interactions
+    from ``r`` on, the newest ``horizon`` at most (each row sums to 1). Time order is the
+    model history's (``MultiTaskRecommender.set_history``: by user, then time, ties in row
+    order), so a row's label starts exactly where the history its user side reads ends."""
+    users, items, times = history_columns(frame)
+    order = np.lexsort((np.arange(len(users)), times, users))
+    one_hot = np.zeros((len(order) + 1, n_topics), dtype=np.float64)
+    one_hot[np.arange(1, len(order) + 1), item_topics[items[order]]] = 1.0
+    totals = np.cumsum(one_hot, axis=0)  # totals[j]: topic counts of sorted rows before j
+    user_end = np.cumsum(np.bincount(users, minlength=int(users.max(initial=-1)) + 1))
+    start = np.arange(len(order))
+    end = np.minimum(start + horizon, user_end[users[order]])
+    shares = (totals[end] - totals[start]) / (end - start)[:, None]
+    labels = np.empty((len(order), n_topics), dtype=np.float32)
+    labels[order] = shares
+    return labels
+
+
 def interaction_labels(
     frame: pd.DataFrame, tasks: Mapping[str, TaskConfig], n_users: int
 ) -> dict[str, np.ndarray]:
@@ -56,7 +83,7 @@ def interaction_labels(
     labels: dict[str, np.ndarray] = {}
     users = frame["user_idx"].to_numpy(np.int64)
     for name, task in tasks.items():
-        if task.kind in ("ranking", "link"):
+        if task.kind in ("ranking", "link", "interest"):  # built where their inputs are
             continue
         if task.label == "influence":
             labels[name] = influence_scores(frame, n_users, task.window_days)[users]

@@ -16,7 +16,9 @@ CSV/Parquet schema.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import csv
 import dataclasses
 import hashlib
 import json
@@ -101,12 +103,14 @@ def load_raw(config: DataConfig) -> RawData:
         raw = read_grouplens(config.path)
     else:
         assert config.interactions is not None and config.items is not None
-        raw = read_generic(config.interactions, config.items, config.users)
+        raw = read_generic(config.interactions, config.items, config.users, config.delimiter,
+                           config.encoding)  # fmt: skip
     if config.until is not None:
         raw = dataclasses.replace(raw, interactions=arrived_before(raw.interactions, config.until))
     if config.edges is None:
         return raw
-    return dataclasses.replace(raw, edges=read_edges(config.edges))
+    edges = read_edges(config.edges, config.delimiter, config.encoding)
+    return dataclasses.replace(raw, edges=edges)
 
 
 def arrived_before(interactions: pd.DataFrame, until: int) -> pd.DataFrame:
@@ -117,9 +121,9 @@ def arrived_before(interactions: pd.DataFrame, until: int) -> pd.DataFrame:
     return interactions[keep].reset_index(drop=True)
 
 
-def read_edges(path: Path) -> pd.DataFrame:
+def read_edges(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
     """``user_id,friend_id`` as strings, from CSV or Parquet."""
-    frame = _read_table(path, text_only=True)
+    frame = _read_table(path, text_only=True, delimiter=delimiter, encoding=encoding)
     missing = {"user_id", "friend_id"} - set(frame.columns)
     if missing:
         raise DataSourceError(f"edge table {path} lacks columns {sorted(missing)}")
@@ -219,16 +223,21 @@ def read_grouplens(folder: Path) -> RawData:
     return _read_ml_latest(folder)
 
 
-def read_generic(interactions: Path, items: Path, users: Path | None) -> RawData:
+def read_generic(
+    interactions: Path, items: Path, users: Path | None, delimiter: str = ",",
+    encoding: str = "utf-8",
+) -> RawData:  # fmt: skip
     """Read the generic schema from CSV or Parquet files.
 
     interactions: ``user_id,item_id,rating,timestamp`` (seconds); items: ``item_id,title`` plus
     any text columns (``genres`` joined by ``|`` and ``year`` are used when present); users:
-    ``user_id`` plus profile columns, optional.
+    ``user_id`` plus profile columns, optional. ``delimiter`` and ``encoding``: the CSV files'.
     """
-    inter = _read_table(interactions)
-    item_frame = _read_table(items, text_only=True)
-    user_frame = _read_table(users) if users is not None else pd.DataFrame({"user_id": []})
+    csv_format = {"delimiter": delimiter, "encoding": encoding}
+    inter = _read_table(interactions, **csv_format)
+    item_frame = _read_table(items, text_only=True, **csv_format)
+    user_frame = (_read_table(users, **csv_format) if users is not None
+                  else pd.DataFrame({"user_id": []}))  # fmt: skip
     return RawData(
         interactions=inter, items=_finish_items(item_frame), users=_finish_users(user_frame)
     )
@@ -318,17 +327,106 @@ def _read_csv(path: Path, **options: Any) -> pd.DataFrame:
     return _guarded_read(path, lambda: pd.read_csv(path, **options))
 
 
-def _read_table(path: Path, text_only: bool = False) -> pd.DataFrame:
+def _read_table(
+    path: Path, text_only: bool = False, delimiter: str = ",", encoding: str = "utf-8"
+) -> pd.DataFrame:
     """Read CSV or Parquet. ``text_only`` reads every CSV column as text (item tables), so a
     year column with gaps stays ``1995`` rather than becoming the float ``1995.0``."""
     if not path.is_file():
         raise DataSourceError(f"data file not found: {path}")
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if _is_parquet(path):
         frame = _guarded_read(path, lambda: pd.read_parquet(path))
     else:
         dtypes: Any = str if text_only else _ID_DTYPES
-        frame = _read_csv(path, dtype=dtypes, keep_default_na=not text_only)
+        try:
+            frame = _read_csv(path, dtype=dtypes, keep_default_na=not text_only, sep=delimiter,
+                              encoding=encoding)  # fmt: skip
+        except DataSourceError:
+            check_csv(path, delimiter, encoding)  # raises a clearer error when it finds the cause
+            raise
+        if frame.shape[1] == 1:  # another delimiter, or a users file of user_id alone
+            check_csv(path, delimiter, encoding)
     return _cast_ids(frame)
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def check_readable(config: DataConfig) -> None:
+    """Refuse, before a run starts, a CSV file named in ``config`` that the reader would fail
+    on or misread: see :func:`check_csv`. GroupLens and RecBole files have fixed formats."""
+    named = [config.interactions, config.items, config.users] if config.source == "generic" else []
+    for path in [*named, config.edges]:
+        if path is not None and path.is_file() and not _is_parquet(path):
+            check_csv(path, config.delimiter, config.encoding)
+
+
+_DELIMITERS = ",\t;|"
+"""The delimiters :func:`check_csv` looks for in a header that ``data.delimiter`` leaves whole."""
+
+
+def check_csv(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> None:
+    """Raise a ``DataSourceError`` naming the file, the probable cause and the setting to
+    change when ``path`` is not ``encoding`` text, or when ``delimiter`` leaves its header one
+    column while another common delimiter (found by ``csv.Sniffer``) splits it."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    head, offset, lines = "", 0, 1
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            cut = len(decoder.getstate()[0])  # bytes of a character the last block split
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                raise DataSourceError(
+                    _encoding_message(path, encoding, error, offset - cut, lines)
+                ) from error
+            head += text[: (1 << 16) - len(head)]
+            if not block:
+                break
+            offset, lines = offset + len(block), lines + block.count(b"\n")
+    header = head.splitlines()[0] if head else ""
+    if delimiter in header:
+        return
+    try:
+        found = csv.Sniffer().sniff("\n".join(head.splitlines()[:50]), _DELIMITERS).delimiter
+    except csv.Error:
+        return  # nothing splits it either: a one-column file, left to the reader
+    if found != delimiter and found in header:
+        raise DataSourceError(
+            f"data file {path} is not {_name(delimiter)}-separated: its header {header[:80]!r} "
+            f"is one column on {delimiter!r} but {len(header.split(found))} on {found!r} "
+            f"(detected by csv.Sniffer); set data.delimiter: {_yaml(found)}"
+        )
+
+
+def _encoding_message(
+    path: Path, encoding: str, error: UnicodeDecodeError, base: int, lines: int
+) -> str:
+    """``error.object`` is the bytes decoded at once, starting at file offset ``base``."""
+    data, at = error.object, error.start
+    line = lines + data[:at].count(b"\n")
+    where = f"byte 0x{data[at : at + 1].hex()} at offset {base + at} (line {line})"
+    if base == 0 and data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        cause, setting = "it starts with a UTF-16 byte-order mark", "utf-16"
+    elif codecs.lookup(encoding).name == "utf-8":
+        char = data[at : at + 1].decode("cp1252", errors="replace")
+        cause, setting = f"probably Latin-1 / Windows-1252 text, where it reads {char!r}", "latin-1"
+    else:
+        cause, setting = "probably UTF-8 text", "utf-8"
+    return (f"data file {path} is not valid {encoding.upper()} text: {where}; {cause}; "
+            f"set data.encoding: {setting}")  # fmt: skip
+
+
+def _name(delimiter: str) -> str:
+    names = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+    return names.get(delimiter, repr(delimiter))
+
+
+def _yaml(delimiter: str) -> str:
+    """The YAML spelling: a tab only in double quotes (``'\\t'`` is two characters)."""
+    return '"\\t"' if delimiter == "\t" else f"'{delimiter}'"
 
 
 def _guarded_read(path: Path, read: object) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from mtrec.evaluation.baselines import (
 )
 from mtrec.evaluation.beyond import beyond_accuracy, item_popularity_slices, user_activity_slices
 from mtrec.evaluation.diversity import rerank_tradeoff
-from mtrec.evaluation.interests import Topics
+from mtrec.evaluation.interests import Topics, interest_forecast, mean_kl
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
 
@@ -112,7 +112,9 @@ def task_metrics(
     tasks: Mapping[str, TaskConfig],
     seed: int = 0,
 ) -> dict[str, float]:
-    """``<task>_auc`` or ``<task>_rmse`` for every declared task on the ``test`` rows."""
+    """``<task>_auc``, ``<task>_rmse`` or ``<task>_kl`` for every declared task on the ``test``
+    rows; an interest task's KL compares each test user's topic shares over ``test`` with the
+    shares the model predicts from its known history."""
     model.eval()
     n_items = model.spec.n_items
     users, items = _idx(test, "user_idx"), _idx(test, "item_idx")
@@ -128,7 +130,7 @@ def task_metrics(
         neg = model({"user": torch.from_numpy(users), "item": torch.from_numpy(negatives)})
     pair_labels = interaction_labels(test, {n: t for n, t in tasks.items() if not t.user_level},
                                      model.spec.n_users)  # fmt: skip
-    user_level = {n: t for n, t in tasks.items() if t.user_level}
+    user_level = {n: t for n, t in tasks.items() if t.user_level and t.kind != "interest"}
     if user_level:
         everything = pd.concat([history, test], ignore_index=True)
         pair_labels |= interaction_labels(everything, user_level, model.spec.n_users)
@@ -138,7 +140,9 @@ def task_metrics(
     for name, task in tasks.items():
         if name not in pos:
             continue
-        if task.kind == "ranking":
+        if task.kind == "interest":
+            result[f"{name}_kl"] = interest_kl(model, test, name)
+        elif task.kind == "ranking":
             labels = np.r_[np.ones(len(users)), np.zeros(len(users))]
             result[f"{name}_auc"] = auc(labels, np.r_[pos[name].numpy(), neg[name].numpy()])
         elif task.kind == "binary":
@@ -150,6 +154,33 @@ def task_metrics(
         else:
             result[f"{name}_rmse"] = rmse(pair_labels[name], pos[name].numpy())
     return result
+
+
+def interest_kl(model: MultiTaskRecommender, period: pd.DataFrame, task: str) -> float:
+    """Mean KL(topic shares of each user's ``period`` interactions || the shares ``task``
+    predicts from the model's known history), in nats, over the period's users."""
+    topics = model.item_topic.numpy()
+    users, inverse = np.unique(_idx(period, "user_idx"), return_inverse=True)
+    target = np.zeros((len(users), model.spec.n_topics))
+    np.add.at(target, (inverse, topics[_idx(period, "item_idx")]), 1.0)
+    target /= target.sum(axis=1, keepdims=True)
+    model.eval()
+    with torch.inference_mode():
+        predicted = model.interest_shares(torch.from_numpy(users), task).double().numpy()
+    return mean_kl(target, predicted)
+
+
+def model_interest_shares(model: MultiTaskRecommender, n_users: int,
+                          batch: int = 4096) -> np.ndarray:  # fmt: skip
+    """(U, T) next-period topic shares the model's first interest task predicts for every
+    user, reading each user's known history."""
+    model.eval()
+    out = np.empty((n_users, model.spec.n_topics))
+    with torch.inference_mode():
+        for start in range(0, n_users, batch):
+            users = torch.arange(start, min(start + batch, n_users))
+            out[start : start + len(users)] = model.interest_shares(users).double().numpy()
+    return out
 
 
 def link_metrics(
@@ -217,6 +248,8 @@ def evaluate_recommender(
     ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
     rerank: RerankConfig | None = None,
     topics: Topics | None = None,
+    interests_recent_n: int = 20,
+    interests_recent_days: float | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics for the model and the baselines, and the model's test top-K lists.
 
@@ -315,7 +348,15 @@ def evaluate_recommender(
             refit_scorers,
         )  # fmt: skip
         metrics["serving"]["refit"] = serving.model is not None
-    user_level = {name: task for name, task in tasks.items() if task.user_level}
+    if topics is not None and model.spec.interest_tasks:
+        if not np.array_equal(topics.assignment, model.item_topic.numpy()):
+            raise ValueError("the topics given are not the ones the interest task learned")
+        metrics["interest"] = interest_forecast(
+            train, valid, test, topics, model_interest_shares(model, model.spec.n_users),
+            model.spec.n_users, interests_recent_n, interests_recent_days,
+        ).to_dict()  # fmt: skip
+    user_level = {name: task for name, task in tasks.items()
+                  if task.user_level and task.kind != "interest"}  # fmt: skip
     if user_level:
         metrics["top_users"] = {
             name: top_users(model, train, users, name, task) for name, task in user_level.items()

@@ -14,6 +14,10 @@ is recommended.
 - ``latent_interests``: topics read off a learned user representation, by the mean dot product
   between the user vector and the vectors of the topic's items.
 - ``explain``: one reason per recommended item, from the user's recent share of its topic.
+- ``interest_forecast``: how well next-period topic shares are predicted (the ``interest``
+  task's output) against two baselines, "the same as the whole history" and "the same as the
+  recent history", each mixed with the catalogue-wide shares by a weight chosen on valid
+  (an unsmoothed share of 0 would make KL infinite).
 """
 
 from __future__ import annotations
@@ -272,6 +276,96 @@ def latent_interests(
     distribution = weights / weights.sum(axis=1, keepdims=True)
     order = np.argsort(-scores, axis=1, kind="stable")[:, : min(top, topics.n_topics)]
     return LatentInterests(top=order, distribution=distribution, scores=scores)
+
+
+SMOOTHING_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+"""Weights of the catalogue-wide shares tried for each baseline on valid."""
+
+
+@dataclass(frozen=True)
+class InterestForecast:
+    """Mean KL(next-period shares || predicted shares), in nats, over the users with
+    interactions in the period: the model's and each baseline's, with the smoothing weight
+    each baseline got on valid."""
+
+    kl: dict[str, float]
+    smoothing: dict[str, float]
+    users: int
+
+    @property
+    def best_baseline(self) -> str:
+        return min((name for name in self.kl if name != "model"), key=self.kl.__getitem__)
+
+    @property
+    def reduction(self) -> float:
+        """1 - model KL / the better baseline's KL: 0.1 is 10% below it."""
+        best = self.kl[self.best_baseline]
+        return 1.0 - self.kl["model"] / best if best > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kl": dict(self.kl), "smoothing": dict(self.smoothing), "users": self.users,
+                "best_baseline": self.best_baseline, "reduction": self.reduction}  # fmt: skip
+
+
+def mean_kl(target: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean over rows with mass of KL(target || predicted), nats, 0 log 0 = 0; ``predicted``
+    must be positive wherever ``target`` is."""
+    target = np.asarray(target, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if target.shape != predicted.shape or target.ndim != 2:
+        raise ValueError(f"need two (U, k) matrices, got {target.shape} and {predicted.shape}")
+    rows = target.sum(axis=1) > 0
+    if not rows.any():
+        return float("nan")
+    p, q = target[rows], predicted[rows]
+    if ((p > 0) & (q <= 0)).any():
+        raise ValueError("predicted shares are 0 where the target has mass: KL is infinite")
+    ratio = np.divide(p, q, out=np.ones_like(p), where=p > 0)
+    return float((p * np.log(ratio)).sum(axis=1).mean())
+
+
+def smoothed(shares: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * shares + weight * prior``; a row without shares is the prior."""
+    shares = np.asarray(shares, dtype=np.float64)
+    empty = shares.sum(axis=1, keepdims=True) == 0
+    return np.where(empty, prior, (1.0 - weight) * shares + weight * prior)
+
+
+def interest_forecast(
+    history: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    topics: Topics,
+    model_shares: np.ndarray,
+    n_users: int,
+    recent_n: int,
+    recent_days: float | None = None,
+) -> InterestForecast:
+    """Score (U, k) ``model_shares`` (predicted from ``history``) against the topic shares of
+    each user's ``test`` interactions, beside the two baselines read off ``history`` (whole and
+    recent, as :func:`interest_shares` defines them). Each baseline's smoothing weight is the
+    one of :data:`SMOOTHING_GRID` with the lowest KL against ``valid``'s shares (the period
+    right after ``history`` in the RecBole view); without valid users, the middle of the grid."""
+    counts = np.bincount(topics.assignment[history["item_idx"].to_numpy(np.int64)],
+                         minlength=topics.n_topics).astype(np.float64)  # fmt: skip
+    prior = (counts + 1.0) / (counts + 1.0).sum()  # every topic possible
+    shares = interest_shares(history, topics, recent_n, recent_days, n_users)
+    baselines = {"whole_history": shares.long_term, "recent_history": shares.recent}
+    valid_target = topic_shares(valid, topics, n_users)
+    test_target = topic_shares(test, topics, n_users)
+    kl, smoothing = {}, {}
+    for name, baseline in baselines.items():
+        if (valid_target.sum(axis=1) > 0).any():
+            weight = min(
+                SMOOTHING_GRID, key=lambda w: mean_kl(valid_target, smoothed(baseline, prior, w))
+            )
+        else:
+            weight = SMOOTHING_GRID[len(SMOOTHING_GRID) // 2]
+        smoothing[name] = weight
+        kl[name] = mean_kl(test_target, smoothed(baseline, prior, weight))
+    kl["model"] = mean_kl(test_target, model_shares)
+    users = int((test_target.sum(axis=1) > 0).sum())
+    return InterestForecast(kl=kl, smoothing=smoothing, users=users)
 
 
 def explain(recommended: np.ndarray, recent_shares: np.ndarray, topics: Topics) -> list[list[str]]:

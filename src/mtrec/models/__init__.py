@@ -23,8 +23,9 @@ def build_network(
     user_seen: Tensor | None = None,
     item_seen: Tensor | None = None,
     friends: Tensor | None = None,
+    item_topic: Tensor | None = None,
 ) -> MultiTaskRecommender:
-    """The network ``spec.architecture`` names, with the given text buffers, id weights and
-    social links."""
+    """The network ``spec.architecture`` names, with the given text buffers, id weights,
+    social links and item topics."""
     network = ARCHITECTURES[spec.architecture]
-    return network(spec, user_text, item_text, user_seen, item_seen, friends)
+    return network(spec, user_text, item_text, user_seen, item_seen, friends, item_topic)

@@ -57,6 +57,11 @@ class ModelSpec:
     """Added to a regression head's output: its training label mean, so heads start centred."""
     user_tasks: tuple[str, ...] = ()
     """Tasks with a user-level head (one value per user, e.g. ``influence``)."""
+    interest_tasks: tuple[str, ...] = ()
+    """User-level tasks whose head is a distribution over ``n_topics`` item topics (logits
+    out, softmax for shares): the user's next-period topic shares."""
+    n_topics: int = 0
+    """Item topics of the interest heads (the ``item_topic`` buffer maps items to them)."""
     link_tasks: tuple[str, ...] = ()
     """User-user link-prediction tasks (``friendship``): a pair tower over two users."""
     n_friend_links: int = 0
@@ -83,6 +88,10 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         named = {self.ranking_task, *self.offsets, *self.user_tasks, *self.link_tasks}
+        if not set(self.interest_tasks) <= set(self.user_tasks):
+            raise ValueError("interest tasks must be user-level tasks")
+        if self.interest_tasks and self.n_topics < 1:
+            raise ValueError("interest tasks need n_topics >= 1")
         unknown = named - set(self.tasks)
         if unknown:
             raise ValueError(f"spec names tasks it does not have: {sorted(unknown)}")
@@ -291,10 +300,13 @@ class MultiTaskRecommender(nn.Module):
         user_seen: Tensor | None = None,
         item_seen: Tensor | None = None,
         friends: Tensor | None = None,
+        item_topic: Tensor | None = None,
     ):
         """``friends``: (L, 2) directed (user, friend) index pairs sorted by user, the social
         input; required when ``spec.n_friend_links`` > 0 (zeros are fine before loading
-        weights, which carry the links)."""
+        weights, which carry the links). ``item_topic``: (I,) each item's topic in
+        ``[0, spec.n_topics)``, what the interest tasks' labels and shares count (zeros are
+        fine before loading weights)."""
         super().__init__()
         self.spec = spec
         links = friends if friends is not None else torch.zeros(spec.n_friend_links, 2).long()
@@ -309,6 +321,12 @@ class MultiTaskRecommender(nn.Module):
         ones_u, ones_i = torch.ones(spec.n_users), torch.ones(spec.n_items)
         self.register_buffer("user_seen", ones_u if user_seen is None else user_seen.float())
         self.register_buffer("item_seen", ones_i if item_seen is None else item_seen.float())
+        topic = torch.zeros(spec.n_items, dtype=torch.long) if item_topic is None else item_topic
+        if len(topic) != spec.n_items or (
+            len(topic) and (topic.min() < 0 or topic.max() >= max(spec.n_topics, 1))
+        ):
+            raise ValueError(f"item_topic must hold one topic in [0, {spec.n_topics}) per item")
+        self.register_buffer("item_topic", topic.long())  # (I,)
         self.user_inputs = Inputs(spec.n_users, spec.user_text_dim, spec)
         self.item_inputs = Inputs(spec.n_items, spec.item_text_dim, spec, spec.item_id_dropout)
         # The known interactions the history input reads: user u's items, oldest first, are
@@ -337,12 +355,19 @@ class MultiTaskRecommender(nn.Module):
              else PairTower(dim, spec.tower_dims, spec.dropout)
              for task in pair_tasks}
         )  # fmt: skip
-        # A user-level task reads only its user representation: (B, H) -> (B,).
+        # A user-level task reads only its user representation: (B, H) -> (B,), or (B, T)
+        # topic logits for an interest task.
+        head_in = spec.tower_dims[-1] if spec.tower_dims else dim
         self.user_heads = nn.ModuleDict(
             {task: nn.Sequential(*mlp([dim, *spec.tower_dims], spec.dropout),
-                                 nn.Linear(spec.tower_dims[-1] if spec.tower_dims else dim, 1))
+                                 nn.Linear(head_in, spec.n_topics
+                                           if task in spec.interest_tasks else 1))
              for task in spec.user_tasks}
         )  # fmt: skip
+        # softplus(-3) = 0.05: the share floor under the history window's topic shares.
+        self.interest_floor = nn.ParameterDict(
+            {task: nn.Parameter(torch.tensor(-3.0)) for task in spec.interest_tasks}
+        )
 
     def task_users(self, idx: Tensor, cursor: Tensor | None = None) -> dict[str, Tensor]:
         """Per-task user representations. ``cursor`` (B,): a training row's own position in
@@ -488,10 +513,14 @@ class MultiTaskRecommender(nn.Module):
         rating head's positives, a fifth of a training batch); such a task's output is then
         (R,), for those rows in that order, and its head runs on R rows instead of B."""
         task_rows = task_rows or {}
-        if self.reads_history and "cursor" in batch:
-            users, user_rows = self._per_distinct_context(batch["user"], batch["cursor"])
-        else:
-            users, user_rows = _per_distinct(self.task_users, batch["user"])
+        cursor = batch.get("cursor") if self.reads_history else None
+        span = len(self.history_items) + 1
+        # A positive and its sampled negatives share one user context (user, cursor).
+        keys = batch["user"] if cursor is None else batch["user"] * span + cursor
+        distinct, user_rows = torch.unique(keys, return_inverse=True)
+        distinct_users = distinct if cursor is None else distinct // span
+        distinct_cursor = None if cursor is None else distinct % span
+        users = self.task_users(distinct_users, distinct_cursor)
         catalogue = "catalogue" in batch
         if catalogue:  # every item once; a row's item is its own index
             items, item_rows = self.task_items(batch["catalogue"]), batch["item"]
@@ -511,7 +540,11 @@ class MultiTaskRecommender(nn.Module):
             else:
                 out[task] = tower.pair(u, items[task].index_select(0, rows_of(task, item_rows)))
         for task, head in self.user_heads.items():
-            out[task] = head(users[task].index_select(0, rows_of(task, user_rows))).squeeze(-1)
+            if task in self.spec.interest_tasks:
+                logits = self.interest_logits(task, users[task], distinct_users, distinct_cursor)
+                out[task] = logits.index_select(0, rows_of(task, user_rows))
+            else:
+                out[task] = head(users[task].index_select(0, rows_of(task, user_rows))).squeeze(-1)
         if self.link_towers and "link_user" in batch:
             a, a_rows = _per_distinct(self.task_users, batch["link_user"])
             b, b_rows = _per_distinct(self.task_users, batch["link_friend"])
@@ -523,14 +556,22 @@ class MultiTaskRecommender(nn.Module):
             out[task] = out[task] + offset
         return out
 
-    def _per_distinct_context(
-        self, idx: Tensor, cursor: Tensor
-    ) -> tuple[dict[str, Tensor], Tensor]:
-        """As :func:`_per_distinct`, once per distinct (user, history cursor): a positive and
-        its sampled negatives share one user representation."""
-        span = len(self.history_items) + 1
-        distinct, inverse = torch.unique(idx * span + cursor, return_inverse=True)
-        return self.task_users(distinct // span, distinct % span), inverse
+    def interest_logits(
+        self, task: str, user: Tensor, idx: Tensor, cursor: Tensor | None = None
+    ) -> Tensor:
+        """An interest task's topic logits: its head over the (B, H) user representation plus
+        the log of the topic shares of the history window the user side reads (smoothed by a
+        learned floor), so the head learns what changes against "the same as lately" instead
+        of relearning the counts: (B, T)."""
+        logits = self.user_heads[task](user)
+        if self.history is None:
+            return logits  # type: ignore[no-any-return]
+        items, present = self.history_window(idx, cursor)  # (B, L) each
+        counts = torch.zeros(len(idx), self.spec.n_topics, device=idx.device)
+        counts.scatter_add_(1, self.item_topic[items], present.to(counts.dtype))
+        shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1.0)
+        floor = F.softplus(self.interest_floor[task])
+        return logits + torch.log(shares + floor)  # type: ignore[no-any-return]
 
     def score_text_users(self, user_text: Tensor, task: str | None = None) -> Tensor:
         """Scores of every item for users the model has never seen, from their profile text
@@ -549,6 +590,15 @@ class MultiTaskRecommender(nn.Module):
         """Scores of every catalogue item for each user: (B,) -> (B, I). ``task`` defaults to
         the ranking task; a regression task's scores omit its constant offset."""
         return self.catalogue_scorer(task)(users)
+
+    def interest_shares(self, users: Tensor, task: str | None = None) -> Tensor:
+        """An interest task's predicted next-period topic shares of each user, reading every
+        known interaction: (B,) -> (B, T), rows summing to 1."""
+        if not self.spec.interest_tasks:
+            raise ValueError("the model has no interest task")
+        task = task or self.spec.interest_tasks[0]
+        logits = self.interest_logits(task, self.task_users(users)[task], users)
+        return torch.softmax(logits, dim=-1)
 
     def catalogue_scorer(self, task: str | None = None) -> Callable[[Tensor], Tensor]:
         """``score_items`` for many batches of users: the catalogue's item representations are

@@ -42,6 +42,7 @@ class TrainedModel:
         # buffers; the defaults built from the spec are exactly right for them.
         absent_ok = {"friend_indptr", "friend_indices"} if spec.n_friend_links == 0 else set()
         absent_ok |= {"history_indptr", "history_items"}  # saved before the history existed
+        absent_ok |= {"item_topic"} if not spec.interest_tasks else set()
         if unexpected or set(missing) - absent_ok:
             raise RuntimeError(
                 f"weights do not fit the spec: missing {sorted(set(missing) - absent_ok)}, "

@@ -41,6 +41,7 @@ def fit_distributed(
     training_config: TrainingConfig,
     edges: pd.DataFrame | None = None,
     timeout_s: float | None = None,
+    item_topics: np.ndarray | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``
     (``valid`` ``None``: a refit for ``training_config.epochs`` epochs)."""
@@ -55,6 +56,8 @@ def fit_distributed(
         pd.DataFrame({"id": item_ids.astype(str)}).to_parquet(folder / "item_ids.parquet")
         if edges is not None:
             edges.to_parquet(folder / "edges.parquet")
+        if item_topics is not None:
+            np.save(folder / "item_topics.npy", item_topics, allow_pickle=False)
         (folder / "config.json").write_text(json.dumps({
             "model": model_config.model_dump(mode="json"),
             "training": training_config.model_dump(mode="json") | {"nproc": 1},

@@ -16,7 +16,7 @@ import torch
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.data.labels import interaction_labels, social_edges
 from mtrec.data.prepare import history_columns
-from mtrec.evaluation.evaluate import task_metrics
+from mtrec.evaluation.evaluate import interest_kl, task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models import build_network
 from mtrec.models.base import ModelSpec, MultiTaskRecommender
@@ -31,11 +31,20 @@ def build_model(
     item_embeddings: np.ndarray,
     user_embeddings: np.ndarray,
     edges: pd.DataFrame | None = None,
+    item_topics: np.ndarray | None = None,
 ) -> MultiTaskRecommender:
     """A fresh network sized for the catalogue; ids unseen in ``train`` get no id embedding
-    and rarely seen items a shrunken one (``item_id_shrinkage``)."""
+    and rarely seen items a shrunken one (``item_id_shrinkage``). ``item_topics`` (I,): each
+    item's topic (``mtrec.evaluation.interests.Topics.assignment``), which an ``interest``
+    task needs."""
     n_items, n_users = len(item_embeddings), len(user_embeddings)
     links = social_edges(edges, config.tasks)
+    interest = tuple(name for name, task in config.tasks.items() if task.kind == "interest")
+    if interest and item_topics is None:
+        raise ValueError(f"interest tasks {list(interest)} need the item topics (item_topics)")
+    topic = None if item_topics is None else torch.from_numpy(np.asarray(item_topics, np.int64))
+    if topic is not None and len(topic) != n_items:
+        raise ValueError(f"item_topics has {len(topic)} entries for {n_items} items")
     spec = ModelSpec(
         n_users=n_users,
         n_items=n_items,
@@ -60,6 +69,8 @@ def build_model(
             if config.tasks[name].kind == "regression"
         },
         user_tasks=tuple(name for name, task in config.tasks.items() if task.user_level),
+        interest_tasks=interest,
+        n_topics=int(topic.max()) + 1 if topic is not None and len(topic) else 0,
         link_tasks=tuple(name for name, task in config.tasks.items() if task.kind == "link"),
         n_friend_links=len(links),
         history_length=config.history_length,
@@ -78,6 +89,7 @@ def build_model(
         user_seen=torch.from_numpy(user_seen),
         item_seen=torch.from_numpy(item_seen),
         friends=torch.from_numpy(links[["user_idx", "friend_idx"]].to_numpy(np.int64)),
+        item_topic=topic,
     )
     # What the model knows is what it trains on: scoring reads each user's training history.
     model.set_history(*history_columns(train))
@@ -94,6 +106,7 @@ def fit_recommender(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     edges: pd.DataFrame | None = None,
+    item_topics: np.ndarray | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
     (full ranking, train items masked) and task metrics. ``valid`` ``None``: no validation,
@@ -104,9 +117,11 @@ def fit_recommender(
         from mtrec.training.distributed import fit_distributed
 
         return fit_distributed(train, valid, item_embeddings, user_embeddings, user_ids,
-                               item_ids, model_config, training_config, edges)  # fmt: skip
+                               item_ids, model_config, training_config, edges,
+                               item_topics=item_topics)  # fmt: skip
     torch.manual_seed(training_config.seed)
-    model = build_model(model_config, train, item_embeddings, user_embeddings, edges)
+    model = build_model(model_config, train, item_embeddings, user_embeddings, edges,
+                        item_topics)  # fmt: skip
     validate = None if valid is None else _validator(train, valid, model_config, training_config)
     result = train_multitask(model, train, model_config.tasks, training_config, validate)
     trained = TrainedModel(
@@ -128,6 +143,7 @@ def _validator(
     _, _, k = training_config.monitor.partition("@")
     ks = tuple(sorted({10, int(k)})) if k.isdigit() else (10,)
     needs_tasks = not k.isdigit()
+    interest = [name for name, task in model_config.tasks.items() if task.kind == "interest"]
 
     def validate(network: MultiTaskRecommender) -> dict[str, float]:
         means, _, _ = evaluate_ranking(
@@ -135,6 +151,8 @@ def _validator(
         )
         if needs_tasks:
             means |= task_metrics(network, valid, train, model_config.tasks, training_config.seed)
+        elif interest:  # one forward per valid user: cheap, and the curve is worth seeing
+            means |= {f"{name}_kl": interest_kl(network, valid, name) for name in interest}
         return means
 
     return validate
@@ -150,13 +168,14 @@ def refit_recommender(
     training_config: TrainingConfig,
     epochs: int,
     edges: pd.DataFrame | None = None,
+    item_topics: np.ndarray | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """The same configuration trained on ``interactions`` for exactly ``epochs`` epochs (the
     best epoch that early stopping chose on valid), with no validation data: the model that
     knows every interaction it is given, newest included."""
     config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
     return fit_recommender(interactions, None, item_embeddings, user_embeddings, user_ids,
-                           item_ids, model_config, config, edges)  # fmt: skip
+                           item_ids, model_config, config, edges, item_topics)  # fmt: skip
 
 
 def refit_recommenders(
@@ -169,13 +188,14 @@ def refit_recommenders(
     training_config: TrainingConfig,
     epochs: int,
     edges: pd.DataFrame | None = None,
+    item_topics: np.ndarray | None = None,
 ) -> list[tuple[TrainedModel, TrainingResult]]:
     """:func:`refit_recommender` on each of ``datasets``, side by side on the available cores
     (:func:`mtrec.training.concurrent.run_concurrently`); in turn under ``nproc > 1``, where
     each refit already spreads over processes of its own."""
     calls = [
         partial(refit_recommender, interactions, item_embeddings, user_embeddings, user_ids,
-                item_ids, model_config, training_config, epochs, edges)
+                item_ids, model_config, training_config, epochs, edges, item_topics)
         for interactions in datasets
     ]  # fmt: skip
     return run_concurrently(calls, cores=training_cores(training_config))

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from mtrec.config import TaskConfig, TrainingConfig, metric_direction
-from mtrec.data.labels import interaction_labels
+from mtrec.data.labels import interaction_labels, next_topic_shares
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
 from mtrec.models.base import MultiTaskRecommender
@@ -57,9 +57,12 @@ class TrainingResult:
 def task_losses(
     outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: Mapping[str, Tensor],
     tasks: Mapping[str, object], regression: frozenset[str] = frozenset({"rating"}),
+    distributions: frozenset[str] = frozenset(),
 ) -> dict[str, Tensor]:  # fmt: skip
     """Per-task losses on the masked rows (every row of a task without a mask): MSE for
-    ``regression`` tasks, BCE on logits otherwise; zero for a task with no rows."""
+    ``regression`` tasks, KL(label || softmax(output)) for ``distributions`` (an interest
+    task's (R, T) logits against (R, T) target shares), BCE on logits otherwise; zero for a
+    task with no rows."""
     per_task: dict[str, Tensor] = {}
     for task in tasks:
         prediction, target = outputs[task], labels[task]
@@ -70,6 +73,9 @@ def task_losses(
             continue
         if task in regression:
             per_task[task] = F.mse_loss(prediction, target)
+        elif task in distributions:
+            log_q = F.log_softmax(prediction, dim=-1)
+            per_task[task] = F.kl_div(log_q, target, reduction="batchmean")
         else:
             per_task[task] = F.binary_cross_entropy_with_logits(prediction, target)
     return per_task
@@ -156,6 +162,7 @@ def train_multitask(
     link_tasks = [name for name, task in tasks.items() if task.kind == "link"]
     pair_weights = {name: w for name, w in task_weights.items() if name not in link_tasks}
     regression = frozenset(name for name, task in tasks.items() if task.kind == "regression")
+    distributions = frozenset(name for name, task in tasks.items() if task.kind == "interest")
     # Binary and regression heads learn on the positives only: their heads run on those rows.
     positive_only = [name for name, task in tasks.items() if task.kind not in ("link", "ranking")]
     torch.manual_seed(config.seed)
@@ -164,6 +171,11 @@ def train_multitask(
     users = train["user_idx"].to_numpy(np.int64)
     items = train["item_idx"].to_numpy(np.int64)
     positive_labels = interaction_labels(train, tasks, model.spec.n_users)
+    item_topic = model.item_topic.cpu().numpy()
+    positive_labels |= {
+        name: next_topic_shares(train, item_topic, model.spec.n_topics, tasks[name].horizon)
+        for name in distributions
+    }
     seen_keys = np.unique(users * n_items + items)
     cursors = history_cursors(model, train) if model.reads_history else None
     train_items = np.unique(items)
@@ -288,7 +300,7 @@ def train_multitask(
             per_task = task_losses(
                 outputs, {t: y[labelled[t]] for t, y in labels.items()}, {},
                 {t: w for t, w in pair_weights.items() if not (softmax and t == ranking)},
-                regression,
+                regression, distributions,
             )  # fmt: skip
             if softmax:  # (B, C) logits, the row's own item the class
                 per_task[ranking] = F.cross_entropy(outputs[ranking], batch["item"])

@@ -36,6 +36,7 @@ def worker(folder: Path) -> None:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         edges_file, valid_file = folder / "edges.parquet", folder / "valid.parquet"
+        topics_file = folder / "item_topics.npy"
         # No valid file: a refit, every configured epoch and no early stopping.
         trained, result = fit_recommender(
             pd.read_parquet(folder / "train.parquet"),
@@ -47,6 +48,7 @@ def worker(folder: Path) -> None:
             model_config,
             training_config,
             pd.read_parquet(edges_file) if edges_file.is_file() else None,
+            np.load(topics_file, allow_pickle=False) if topics_file.is_file() else None,
         )
         if dist.get_rank() == 0:
             save_trained_model(trained, folder / "model")
