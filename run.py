@@ -283,7 +283,10 @@ def export_run(run: object, config: RunConfig) -> dict:
 
         interests = steps["mine_interests"].outputs
         topics = interests["item_topics"][0].load()
-        interests["user_interests"][0].load().to_csv(run_dir / "interests.csv", index=False)
+        # With the served model's latent (and predicted) interests where the run has them.
+        described = steps.get("describe_interests")
+        profiles = described.outputs["interests"] if described else interests["user_interests"]
+        profiles[0].load().to_csv(run_dir / "interests.csv", index=False)
         topics_frame(topics).to_csv(run_dir / "topics.csv", index=False)
     point_latest(reports_dir, run_dir)
     write_index(reports_dir)

@@ -9,6 +9,7 @@ from steps.data.split_data import split_data
 from steps.data.validate_data import validate_data
 from steps.evaluation.evaluate_model import evaluate_model
 from steps.features.build_texts import build_texts
+from steps.features.describe_interests import describe_interests
 from steps.features.encode_texts import encode_texts
 from steps.features.mine_interests import mine_interests
 from steps.registry.register_model import register_model
@@ -47,17 +48,17 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     )
     recommender, training_history, id_only = train_model.with_options(model=model)(
         train, valid, test, users, items, item_embeddings, user_embeddings,
-        config.model, config.training, config.evaluation, edges,
+        config.model, config.training, config.evaluation, edges, item_topics,
     )  # fmt: skip
     # The refits: the same configuration for the chosen number of epochs, on train + valid
     # (scored on test: the serving view) and on everything (served, never scored). Without
     # them, the serving view scores the evaluated model itself (reading train + valid).
     refit = config.training.refit == "all"
-    serving_view_model = recommender
+    serving_view_model = served_model = recommender
     if refit:
-        serving_view_model, _ = refit_model.with_options(model=model)(
+        serving_view_model, served_model = refit_model.with_options(model=model)(
             train, valid, test, users, items, item_embeddings, user_embeddings,
-            config.model, config.training, training_history, edges,
+            config.model, config.training, training_history, edges, item_topics,
         )  # fmt: skip
     metrics, _, _ = evaluate_model.with_options(model=model)(
         recommender=recommender,
@@ -75,7 +76,9 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         item_embeddings=item_embeddings,
         topics=item_topics,
         rerank=config.rerank,
+        interests=config.interests,
     )
+    describe_interests.with_options(model=model)(served_model, item_topics, user_interests)
     _, drift_summary = report_drift.with_options(model=model)(
         train, test, items, users, config.drift, item_embeddings
     )

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mtrec.config import ModelConfig, RunConfig, load_config, metric_direction
+from mtrec.config import ModelConfig, RunConfig, TaskConfig, load_config, metric_direction
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK_FILES = sorted((ROOT / "configs" / "stacks").glob("*.yaml"))
@@ -43,8 +43,13 @@ def test_default_yaml_values_are_read() -> None:
     assert config.model.tasks["like"].weight == 0.5
     assert config.training.learning_rate == pytest.approx(0.01)
     assert config.encoder.model_path is None
-    # default.yaml spells out the class defaults: reading one documents the other.
-    assert config == RunConfig()
+    # default.yaml spells out the class defaults (reading one documents the other), and
+    # declares the interest task, which the class default leaves out (it needs item topics).
+    assert config.model.tasks["interest"] == TaskConfig(kind="interest", label="topics",
+                                                        weight=0.2, horizon=10)  # fmt: skip
+    tasks = {name: task for name, task in config.model.tasks.items() if name != "interest"}
+    assert config.model_copy(update={"model": config.model.model_copy(update={"tasks": tasks})})\
+        == RunConfig()  # fmt: skip
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:

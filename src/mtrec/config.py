@@ -269,6 +269,8 @@ BUILTIN_TASKS: dict[str, dict[str, Any]] = {
 
 
 def _default_tasks() -> dict[str, TaskConfig]:
+    # No interest task by default: it needs the run's item topics, which the pipeline mines
+    # (mine_interests) and a library caller passes (item_topics); configs/*.yaml declare it.
     weights = {"watch": 1.0, "like": 0.5, "rating": 0.2}
     return {name: TaskConfig(**BUILTIN_TASKS[name], weight=w) for name, w in weights.items()}
 

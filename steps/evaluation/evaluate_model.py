@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from zenml import log_metadata, step
 
-from mtrec.config import EvaluationConfig, ModelConfig, RerankConfig
+from mtrec.config import EvaluationConfig, InterestsConfig, ModelConfig, RerankConfig
 from mtrec.evaluation.evaluate import ServingView, evaluate_recommender
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
@@ -28,6 +28,7 @@ def evaluate_model(
     item_embeddings: np.ndarray | None = None,
     topics: Topics | None = None,
     rerank: RerankConfig | None = None,
+    interests: InterestsConfig | None = None,
 ) -> tuple[
     Annotated[dict[str, Any], "evaluation_metrics"],
     Annotated[pd.DataFrame, "test_recommendations"],
@@ -50,6 +51,8 @@ def evaluate_model(
         config.baselines, len(users), seed, edges=edges, item_embeddings=item_embeddings,
         serving=serving, ease_max_memory_mb=config.ease_max_memory_mb, rerank=rerank,
         topics=topics,
+        interests_recent_n=(interests or InterestsConfig()).recent_n,
+        interests_recent_days=(interests or InterestsConfig()).recent_days,
     )  # fmt: skip
     log_metadata({"test": metrics["test"], "valid": metrics["valid"],
                   "baseline_popularity": metrics["baselines"]["popularity"],

@@ -6,6 +6,7 @@ from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
 from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.fit import refit_recommenders
 from steps.caching import LIBRARY_CACHE_POLICY
@@ -29,6 +30,7 @@ def refit_model(
     training_config: TrainingConfig,
     training_history: dict[str, Any],
     edges: pd.DataFrame | None = None,
+    item_topics: Topics | None = None,
 ) -> tuple[
     Annotated[TrainedModel, "serving_view_recommender"],
     Annotated[
@@ -47,6 +49,7 @@ def refit_model(
     refits = refit_recommenders(
         list(datasets.values()), item_embeddings, user_embeddings, users["user_id"],
         items["item_id"], model_config, training_config, epochs, edges,
+        item_topics.assignment if item_topics is not None else None,
     )  # fmt: skip
     summary: dict[str, Any] = {"epochs": epochs}
     for (name, interactions), (_, result) in zip(datasets.items(), refits, strict=True):

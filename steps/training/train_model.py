@@ -6,6 +6,7 @@ from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
 from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
+from mtrec.evaluation.interests import Topics
 from mtrec.experiments.ablation import fit_with_id_only_ablation
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.fit import history_dict
@@ -29,6 +30,7 @@ def train_model(
     training_config: TrainingConfig,
     evaluation_config: EvaluationConfig,
     edges: pd.DataFrame | None = None,
+    item_topics: Topics | None = None,
 ) -> tuple[
     Annotated[TrainedModel, ArtifactConfig(name="recommender", artifact_type=ArtifactType.MODEL)],
     Annotated[dict[str, Any], "training_history"],
@@ -38,10 +40,12 @@ def train_model(
     validation metric; ``edges`` (user-user) feed the social input and link tasks. With
     ``evaluation.id_only_ablation``, the same model without text trains beside it and is
     evaluated on test (``id_only_metrics``, empty without the ablation): what the text is
-    worth, for little more time than the model alone."""
+    worth, for little more time than the model alone. ``item_topics``: what an ``interest``
+    task predicts shares of."""
     trained, result, id_only = fit_with_id_only_ablation(
         train, valid, test, users, items, item_embeddings, user_embeddings, model_config,
         training_config, evaluation_config, edges,
+        item_topics.assignment if item_topics is not None else None,
     )  # fmt: skip
     if id_only:
         log_metadata({"id_only": {"test": id_only["test"], "cold_items": id_only["slices"]}})

@@ -8,13 +8,17 @@ import pandas as pd
 import pytest
 
 from mtrec.evaluation.interests import (
+    SMOOTHING_GRID,
+    ForecastPeriod,
     Topics,
     explain,
     fit_topics,
+    interest_forecast,
     interest_profiles,
     interest_shares,
     js_divergence,
     latent_interests,
+    mean_kl,
     recent_window,
     topic_shares,
 )
@@ -260,3 +264,39 @@ def test_explain_quotes_the_recent_share_or_calls_the_topic_new(topics: Topics) 
     assert reasons[1][1:] == [f"new for you: {topics.labels[a]}"] * 2
     with pytest.raises(ValueError, match="shares"):
         explain(np.array([[0]]), recent, topics)
+
+
+def test_mean_kl_hand_values_and_infinity() -> None:
+    target = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    predicted = np.array([[0.25, 0.75, 0.0], [1.0, 0.0, 0.0], [0.5, 0.25, 0.25]])
+    # The empty row does not count; 0 log 0 = 0 where the target has no mass.
+    expected = (0.5 * math.log(2) + 0.5 * math.log(0.5 / 0.75) + math.log(2)) / 2
+    assert mean_kl(target, predicted) == pytest.approx(expected, rel=1e-12)
+    assert mean_kl(np.array([[0.0, 1.0]]), np.array([[1.0, 0.0]])) == math.inf
+
+
+def test_interest_forecast_scores_a_model_that_knows_the_next_period(topics: Topics) -> None:
+    """Two users move to a new topic in each period; a model that predicts the move beats
+    both "same as before" baselines, and each predictor's smoothing is chosen on tuning."""
+    a, b, c = 0, 4, 8  # the first item of each planted cluster (items a + 1, b + 1 too)
+    history = interactions([(0, a, 1), (0, a + 1, 2), (1, b, 1), (1, b + 1, 2)])
+    tuning_target = interactions([(0, b, 3), (1, c, 3)])
+    scored_history = pd.concat([history, tuning_target], ignore_index=True)
+    scored_target = interactions([(0, c, 4), (1, a, 4)])
+
+    def knowing(target: pd.DataFrame) -> np.ndarray:  # the next period's own shares
+        return topic_shares(target, topics, 2)
+
+    forecast = interest_forecast(
+        topics, 2, recent_n=1, recent_days=None,
+        tuning=ForecastPeriod(history, tuning_target, knowing(tuning_target)),
+        scored=ForecastPeriod(scored_history, scored_target, knowing(scored_target)),
+    )  # fmt: skip
+    assert forecast.users == 2
+    assert forecast.smoothing["model"] == 0.0 and forecast.kl["model"] == 0.0
+    assert forecast.reduction == 1.0
+    # The baselines never hold the next topic: their smoothing is the largest weight tried.
+    assert forecast.smoothing["recent_history"] == max(SMOOTHING_GRID)
+    assert forecast.kl["whole_history"] > 0.5 and forecast.kl["recent_history"] > 0.5
+    assert forecast.best_baseline in ("whole_history", "recent_history")
+    assert forecast.to_dict()["kl"] == forecast.kl

@@ -29,7 +29,9 @@ def _write_config(folder: Path, encoder: Path | None, model_name: str, **data: o
             "max_length": 16,
             "store_dir": str(folder / "embeddings"),
         },
-        "model": {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8]},
+        "model": {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8],
+                  "tasks": {"watch": {"weight": 1.0}, "like": {"weight": 0.5},
+                            "rating": {"weight": 0.2}, "interest": {"weight": 0.2}}},
         "training": {"epochs": 2, "batch_size": 128, "patience": 2},
         "evaluation": {"ks": [5, 10], "recommendations_k": 10},
         "drift": {"max_rows": 100},
@@ -87,7 +89,17 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     for key in ("ndcg@10", "recall@10", "hit@10", "mrr@10", "ndcg@5"):
         assert 0.0 <= metrics["test"][key] <= 1.0
         assert 0.0 <= metrics["baselines"]["popularity"][key] <= 1.0
-    assert {"watch_auc", "like_auc", "rating_rmse"} <= set(metrics["test"])
+    assert {"watch_auc", "like_auc", "rating_rmse", "interest_kl"} <= set(metrics["test"])
+    # The interest task against its baselines, and every user's learned interests.
+    forecast = metrics["interest"]
+    assert set(forecast["kl"]) == {"model", "whole_history", "recent_history"}
+    assert forecast["refit"] is True and forecast["users"] > 0
+    assert all(value > 0 for value in forecast["kl"].values())
+    interests = pd.read_csv(latest / "interests.csv")
+    assert {"long_term_top", "recent_top", "shift", "latent_top", "predicted_top"} <= set(
+        interests.columns
+    )
+    assert len(interests) == 30 and interests["latent_top"].str.contains("%").all()
     cold = metrics["slices"]["cold_items"]
     assert cold["max_train_interactions"] == 5 and cold["interactions"] >= 0
     id_only = metrics["ablations"]["id_only"]
@@ -153,7 +165,7 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert cli.main(["train", "--config", str(config)]) == 0
     elapsed = time.perf_counter() - started
     out = capsys.readouterr().out
-    assert "steps cached: 13/13" in out, out[-2000:]
+    assert "steps cached: 14/14" in out, out[-2000:]
     assert _versions("smoke") == versions, "a rerun of the same inputs must reuse its version"
     assert _production("smoke") == versions[0]
     print(f"cached rerun took {elapsed:.1f}s")
@@ -272,7 +284,7 @@ def test_movielens_100k_end_to_end(tmp_path, capsys):
     capsys.readouterr()
 
     assert cli.main(["train", "--config", str(path)]) == 0
-    assert "steps cached: 13/13" in capsys.readouterr().out
+    assert "steps cached: 14/14" in capsys.readouterr().out
 
 
 def test_missing_encoder_path_is_refused_before_the_run(tmp_path, capsys):

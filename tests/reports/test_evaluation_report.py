@@ -180,6 +180,17 @@ def test_interests_section_lists_topics_active_users_and_movers():
     assert active.index("<tr><td>1</td><td>9</td>") < active.index("<tr><td>0</td><td>5</td>")
     assert moved.index("<td>0.7100</td>") < moved.index("<td>0.0000</td>")
     assert "<tr><td>2</td>" not in moved  # no shift without history
+    assert "Next-period interests" not in page  # no interest task, no forecast table
+    forecast = {"kl": {"whole_history": 1.35, "recent_history": 1.3371, "model": 1.2},
+                "smoothing": {"whole_history": 0.3, "recent_history": 0.5, "model": 0.2},
+                "users": 943, "best_baseline": "recent_history", "reduction": 0.1025,
+                "task": "interest"}  # fmt: skip
+    page = render_evaluation_report({**METRICS, "interest": forecast}, HISTORY, None, None,
+                                    None, (10,), interests=(topics, profiles))  # fmt: skip
+    table = page.split("Next-period interests (test)")[1]
+    assert "over 943 users" in table and "<b>-10.2%</b>" in table
+    assert "(same as the recent history)" in table
+    assert "<td class='txt'>interest task (interest)</td><td>1.2000</td><td>0.2000</td>" in table
 
 
 def test_page_title_stays_the_report_title_when_slices_are_shown():

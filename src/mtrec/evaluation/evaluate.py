@@ -32,7 +32,14 @@ from mtrec.evaluation.baselines import (
 )
 from mtrec.evaluation.beyond import beyond_accuracy, item_popularity_slices, user_activity_slices
 from mtrec.evaluation.diversity import rerank_tradeoff
-from mtrec.evaluation.interests import Topics, interest_forecast, mean_kl
+from mtrec.evaluation.interests import (
+    ForecastPeriod,
+    LatentInterests,
+    Topics,
+    interest_forecast,
+    latent_from_topic_scores,
+    mean_kl,
+)
 from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
 from mtrec.models.base import MultiTaskRecommender
 
@@ -170,16 +177,73 @@ def interest_kl(model: MultiTaskRecommender, period: pd.DataFrame, task: str) ->
     return mean_kl(target, predicted)
 
 
-def model_interest_shares(model: MultiTaskRecommender, n_users: int,
-                          batch: int = 4096) -> np.ndarray:  # fmt: skip
-    """(U, T) next-period topic shares the model's first interest task predicts for every
-    user, reading each user's known history."""
-    model.eval()
-    out = np.empty((n_users, model.spec.n_topics))
+def forecast_interests(
+    model: MultiTaskRecommender,
+    refit: MultiTaskRecommender | None,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    topics: Topics,
+    recent_n: int,
+    recent_days: float | None = None,
+) -> dict[str, Any]:
+    """The interest task's test KL against the whole- and recent-history baselines, in the
+    serving view: every predictor reads train + valid and forecasts the test period (the
+    ``refit`` model, trained on train + valid, or without one the evaluated model reading
+    train + valid); each one's smoothing is chosen on the valid period, forecast from train by
+    the evaluated ``model``. A forecast from train alone would skip the valid period: test is
+    not the period next to what it reads."""
+    if not np.array_equal(topics.assignment, model.item_topic.numpy()) or (
+        topics.n_topics < model.spec.n_topics
+    ):
+        raise ValueError("the topics given are not the ones the interest task learned")
+    n_users = model.spec.n_users
+    history = pd.concat([train, valid], ignore_index=True)
+    serving_model = refit
+    if serving_model is None:
+        serving_model = copy.deepcopy(model)
+        serving_model.set_history(*history_columns(history))
+    k = topics.n_topics
+    tuning = ForecastPeriod(train, valid, model_interest_shares(model, n_users, k))
+    scored = ForecastPeriod(history, test, model_interest_shares(serving_model, n_users, k))
+    forecast = interest_forecast(topics, n_users, recent_n, recent_days, tuning, scored)
+    return forecast.to_dict() | {"task": model.spec.interest_tasks[0], "refit": refit is not None}
+
+
+def model_latent_interests(
+    model: MultiTaskRecommender, topics: Topics, batch: int = 1024
+) -> LatentInterests:
+    """Each user's latent interests: the ranking scores of every item, reading the user's
+    known history, averaged over each topic's items (for the dot head, the user vector
+    against the topic's mean item vector), softmaxed over topics."""
+    n_users = model.spec.n_users
+    membership = torch.from_numpy(topics.shares_matrix() / np.maximum(topics.sizes, 1)).float()
+    scorer = model.eval().catalogue_scorer()
+    scores = np.empty((n_users, topics.n_topics))
     with torch.inference_mode():
         for start in range(0, n_users, batch):
             users = torch.arange(start, min(start + batch, n_users))
-            out[start : start + len(users)] = model.interest_shares(users).double().numpy()
+            scores[start : start + len(users)] = (scorer(users) @ membership).double().numpy()
+    return latent_from_topic_scores(scores, topics.sizes)
+
+
+def model_interest_shares(
+    model: MultiTaskRecommender, n_users: int, n_topics: int | None = None, batch: int = 4096
+) -> np.ndarray:
+    """(U, T) next-period topic shares the model's first interest task predicts for every
+    user, reading each user's known history. ``n_topics`` pads the columns with zeros up to
+    that many topics: the model knows topics up to the last one holding an item, a
+    :class:`Topics` may count empty ones after it."""
+    width = model.spec.n_topics if n_topics is None else n_topics
+    if width < model.spec.n_topics:
+        raise ValueError(f"{width} topics for a model predicting {model.spec.n_topics}")
+    model.eval()
+    out = np.zeros((n_users, width))
+    with torch.inference_mode():
+        for start in range(0, n_users, batch):
+            users = torch.arange(start, min(start + batch, n_users))
+            shares = model.interest_shares(users).double().numpy()
+            out[start : start + len(users), : shares.shape[1]] = shares
     return out
 
 
@@ -349,12 +413,10 @@ def evaluate_recommender(
         )  # fmt: skip
         metrics["serving"]["refit"] = serving.model is not None
     if topics is not None and model.spec.interest_tasks:
-        if not np.array_equal(topics.assignment, model.item_topic.numpy()):
-            raise ValueError("the topics given are not the ones the interest task learned")
-        metrics["interest"] = interest_forecast(
-            train, valid, test, topics, model_interest_shares(model, model.spec.n_users),
-            model.spec.n_users, interests_recent_n, interests_recent_days,
-        ).to_dict()  # fmt: skip
+        metrics["interest"] = forecast_interests(
+            model, serving.model if serving is not None else None, train, valid, test, topics,
+            interests_recent_n, interests_recent_days,
+        )  # fmt: skip
     user_level = {name: task for name, task in tasks.items()
                   if task.user_level and task.kind != "interest"}  # fmt: skip
     if user_level:

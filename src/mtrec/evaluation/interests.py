@@ -268,25 +268,67 @@ def latent_interests(
     sizes = np.bincount(topics.assignment, minlength=topics.n_topics)
     means = sums / np.maximum(sizes, 1)[:, None]  # (k, H)
     # The mean of dot products equals the dot product with the mean item vector.
-    scores = users @ means.T  # (U, k)
-    scores[:, sizes == 0] = -np.inf
+    return latent_from_topic_scores(users @ means.T, sizes, top, temperature)
+
+
+def latent_from_topic_scores(
+    scores: np.ndarray, sizes: np.ndarray, top: int = 3, temperature: float = 1.0
+) -> LatentInterests:
+    """:class:`LatentInterests` from (U, k) topic scores (a user's mean score over each
+    topic's items, whatever the model's head) and the (k,) topic sizes; empty topics get 0."""
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    scores = np.array(scores, dtype=np.float64)
+    scores[:, np.asarray(sizes) == 0] = -np.inf
     logits = scores / temperature
     logits -= logits.max(axis=1, keepdims=True)
     weights = np.exp(logits)
     distribution = weights / weights.sum(axis=1, keepdims=True)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, : min(top, topics.n_topics)]
+    order = np.argsort(-scores, axis=1, kind="stable")[:, : min(top, scores.shape[1])]
     return LatentInterests(top=order, distribution=distribution, scores=scores)
 
 
-SMOOTHING_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-"""Weights of the catalogue-wide shares tried for each baseline on valid."""
+def with_model_interests(
+    profiles: pd.DataFrame,
+    topics: Topics,
+    latent: np.ndarray,
+    predicted: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """``profiles`` (:func:`interest_profiles`, one row per ``user_idx``) with the learned
+    interests beside the counted ones: ``latent_top``, the top topics of the (U, k) latent
+    distribution (:func:`latent_interests`), and with an interest task ``predicted_top``, the
+    top topics of the (U, k) next-period shares it predicts; ``"label (40%)"`` as the other
+    columns."""
+    users = profiles["user_idx"].to_numpy(np.int64)
+    out = profiles.copy()
+    out["latent_top"] = _top_topics(np.asarray(latent)[users], topics.labels)
+    if predicted is not None:
+        out["predicted_top"] = _top_topics(np.asarray(predicted)[users], topics.labels)
+    return out
+
+
+SMOOTHING_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+"""Weights of the catalogue-wide shares tried for every predictor on the tuning period (a
+baseline's 0 is skipped where a user lacks a topic the period holds: KL would be infinite)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastPeriod:
+    """A period to forecast: each user's ``history`` (what predictions read), the ``target``
+    interactions whose topic shares are predicted, and the model's (U, k) predicted shares."""
+
+    history: pd.DataFrame
+    target: pd.DataFrame
+    model_shares: np.ndarray
 
 
 @dataclass(frozen=True)
 class InterestForecast:
     """Mean KL(next-period shares || predicted shares), in nats, over the users with
-    interactions in the period: the model's and each baseline's, with the smoothing weight
-    each baseline got on valid."""
+    interactions in the scored period: the model's and each baseline's, each with the weight
+    of the catalogue-wide shares it got on the tuning period."""
 
     kl: dict[str, float]
     smoothing: dict[str, float]
@@ -308,8 +350,8 @@ class InterestForecast:
 
 
 def mean_kl(target: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean over rows with mass of KL(target || predicted), nats, 0 log 0 = 0; ``predicted``
-    must be positive wherever ``target`` is."""
+    """Mean over rows with mass of KL(target || predicted), nats, 0 log 0 = 0; infinite
+    where ``predicted`` is 0 and ``target`` is not."""
     target = np.asarray(target, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
     if target.shape != predicted.shape or target.ndim != 2:
@@ -319,7 +361,7 @@ def mean_kl(target: np.ndarray, predicted: np.ndarray) -> float:
         return float("nan")
     p, q = target[rows], predicted[rows]
     if ((p > 0) & (q <= 0)).any():
-        raise ValueError("predicted shares are 0 where the target has mass: KL is infinite")
+        return float("inf")
     ratio = np.divide(p, q, out=np.ones_like(p), where=p > 0)
     return float((p * np.log(ratio)).sum(axis=1).mean())
 
@@ -331,40 +373,49 @@ def smoothed(shares: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray
     return np.where(empty, prior, (1.0 - weight) * shares + weight * prior)
 
 
+def catalogue_shares(interactions: pd.DataFrame, topics: Topics) -> np.ndarray:
+    """(k,) topic shares of all ``interactions`` with one added to every count, so every
+    topic stays possible."""
+    items = interactions["item_idx"].to_numpy(np.int64)
+    counts = np.bincount(topics.assignment[items], minlength=topics.n_topics) + 1.0
+    return counts / counts.sum()
+
+
 def interest_forecast(
-    history: pd.DataFrame,
-    valid: pd.DataFrame,
-    test: pd.DataFrame,
     topics: Topics,
-    model_shares: np.ndarray,
     n_users: int,
     recent_n: int,
-    recent_days: float | None = None,
+    recent_days: float | None,
+    tuning: ForecastPeriod,
+    scored: ForecastPeriod,
 ) -> InterestForecast:
-    """Score (U, k) ``model_shares`` (predicted from ``history``) against the topic shares of
-    each user's ``test`` interactions, beside the two baselines read off ``history`` (whole and
-    recent, as :func:`interest_shares` defines them). Each baseline's smoothing weight is the
-    one of :data:`SMOOTHING_GRID` with the lowest KL against ``valid``'s shares (the period
-    right after ``history`` in the RecBole view); without valid users, the middle of the grid."""
-    counts = np.bincount(topics.assignment[history["item_idx"].to_numpy(np.int64)],
-                         minlength=topics.n_topics).astype(np.float64)  # fmt: skip
-    prior = (counts + 1.0) / (counts + 1.0).sum()  # every topic possible
-    shares = interest_shares(history, topics, recent_n, recent_days, n_users)
-    baselines = {"whole_history": shares.long_term, "recent_history": shares.recent}
-    valid_target = topic_shares(valid, topics, n_users)
-    test_target = topic_shares(test, topics, n_users)
+    """Score the model's next-period topic shares on ``scored`` beside two baselines read off
+    the period's history: "the same as the whole history" and "the same as the recent
+    history" (:func:`interest_shares`). Every predictor, the model included, is mixed with
+    the history's catalogue-wide shares (:func:`smoothed`) by the weight of
+    :data:`SMOOTHING_GRID` that gives it the lowest KL on ``tuning`` (say history train,
+    target valid); without tuning users, the middle of the grid."""
+
+    def predictors(period: ForecastPeriod) -> dict[str, np.ndarray]:
+        shares = interest_shares(period.history, topics, recent_n, recent_days, n_users)
+        return {"whole_history": shares.long_term, "recent_history": shares.recent,
+                "model": np.asarray(period.model_shares, dtype=np.float64)}  # fmt: skip
+
+    tuning_target = topic_shares(tuning.target, topics, n_users)
+    scored_target = topic_shares(scored.target, topics, n_users)
+    tuning_prior = catalogue_shares(tuning.history, topics)
+    scored_prior = catalogue_shares(scored.history, topics)
     kl, smoothing = {}, {}
-    for name, baseline in baselines.items():
-        if (valid_target.sum(axis=1) > 0).any():
-            weight = min(
-                SMOOTHING_GRID, key=lambda w: mean_kl(valid_target, smoothed(baseline, prior, w))
-            )
+    scored_predictors = predictors(scored)
+    for name, prediction in predictors(tuning).items():
+        if (tuning_target.sum(axis=1) > 0).any():
+            weight = min(SMOOTHING_GRID, key=lambda w: mean_kl(
+                tuning_target, smoothed(prediction, tuning_prior, w)))  # fmt: skip
         else:
             weight = SMOOTHING_GRID[len(SMOOTHING_GRID) // 2]
         smoothing[name] = weight
-        kl[name] = mean_kl(test_target, smoothed(baseline, prior, weight))
-    kl["model"] = mean_kl(test_target, model_shares)
-    users = int((test_target.sum(axis=1) > 0).sum())
+        kl[name] = mean_kl(scored_target, smoothed(scored_predictors[name], scored_prior, weight))
+    users = int((scored_target.sum(axis=1) > 0).sum())
     return InterestForecast(kl=kl, smoothing=smoothing, users=users)
 
 

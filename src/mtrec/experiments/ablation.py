@@ -28,12 +28,13 @@ def id_only_ablation(
     training_config: TrainingConfig,
     config: EvaluationConfig,
     edges: pd.DataFrame | None = None,
+    item_topics: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate the same model without text features: what the text is worth."""
     id_only = model_config.model_copy(update={"use_text": False})
     trained, result = fit_recommender(
         train, valid, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
-        id_only, training_config, edges,
+        id_only, training_config, edges, item_topics,
     )  # fmt: skip
     metrics, _ = evaluate_recommender(
         trained.build(), train, valid, test, users, items, config.ks, config.recommendations_k,
@@ -55,6 +56,7 @@ def fit_with_id_only_ablation(
     training_config: TrainingConfig,
     config: EvaluationConfig,
     edges: pd.DataFrame | None = None,
+    item_topics: np.ndarray | None = None,
 ) -> tuple[TrainedModel, TrainingResult, dict[str, Any]]:
     """:func:`mtrec.training.fit.fit_recommender` and, when ``config.id_only_ablation``, the
     :func:`id_only_ablation` beside it on the other cores (the two are independent; side by
@@ -63,14 +65,14 @@ def fit_with_id_only_ablation(
     turn, each spread over processes of its own."""
     fit = partial(
         fit_recommender, train, valid, item_embeddings, user_embeddings, users["user_id"],
-        items["item_id"], model_config, training_config, edges,
+        items["item_id"], model_config, training_config, edges, item_topics,
     )  # fmt: skip
     if not config.id_only_ablation:
         trained, result = fit()
         return trained, result, {}
     ablation = partial(
         id_only_ablation, train, valid, test, users, items, item_embeddings, user_embeddings,
-        model_config, training_config, config, edges,
+        model_config, training_config, config, edges, item_topics,
     )  # fmt: skip
     # The model trains here, the ablation in a process of its own.
     id_only, (trained, result) = run_concurrently(

@@ -40,6 +40,7 @@ from mtrec.evaluation.baselines import (
     tune_and_fit_baseline,
 )
 from mtrec.evaluation.evaluate import evaluate_recommender, rank_split
+from mtrec.evaluation.interests import fit_topics
 from mtrec.features.embed import embed_texts
 from mtrec.features.encoder import TextEncoder
 from mtrec.features.text import extra_text_columns, item_texts, user_texts
@@ -215,10 +216,14 @@ def compare(
         if done.get(name, {}).get("key") == key:
             rows[name] = done[name]
             continue
+        topics = None
+        if any(task.kind == "interest" for task in model_config.tasks.values()):
+            topics = fit_topics(data.item_embeddings, data.items, config.interests.topics,
+                                config.interests.seed).assignment  # fmt: skip
         trained, result = fit_recommender(
             data.train, data.valid, data.item_embeddings, data.user_embeddings,
             data.users["user_id"], data.items["item_id"], model_config, training_config,
-            data.edges,
+            data.edges, topics,
         )  # fmt: skip
         metrics, _ = evaluate_recommender(
             trained.build(), data.train, data.valid, data.test, data.users, data.items,

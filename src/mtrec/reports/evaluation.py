@@ -206,12 +206,39 @@ def rerank_section(tradeoff: RerankTradeoff) -> str:
     )
 
 
+def interest_forecast_table(forecast: dict[str, Any]) -> str:
+    """The interest task against its two baselines (``metrics["interest"]``)."""
+    names = {"model": f"interest task ({forecast.get('task', 'interest')})",
+             "whole_history": "same as the whole history",
+             "recent_history": "same as the recent history"}  # fmt: skip
+    rows = "".join(
+        f"<tr><td class='txt'>{html.escape(names.get(name, name))}</td><td>{_fmt(kl)}</td>"
+        f"<td>{_fmt(forecast['smoothing'].get(name))}</td></tr>"
+        for name, kl in forecast["kl"].items()
+    )
+    return (
+        "<h3>Next-period interests (test)</h3>"
+        f"<p>Mean KL(test-period topic shares || predicted), nats, over {forecast['users']} "
+        "users; every predictor reads train + valid and is mixed with the catalogue's topic "
+        "shares by the weight that did best on the valid period. The task is "
+        f"<b>{_percent(-forecast['reduction'])}</b> against the better baseline "
+        f"({html.escape(names.get(forecast['best_baseline'], ''))}).</p>"
+        "<table><tr><th class='txt'>predictor</th><th>KL</th><th>smoothing</th></tr>"
+        f"{rows}</table>"
+    )
+
+
 def interests_section(
-    topics: Topics, profiles: pd.DataFrame, n_users: int = 5, n_movers: int = 5
+    topics: Topics,
+    profiles: pd.DataFrame,
+    n_users: int = 5,
+    n_movers: int = 5,
+    forecast: dict[str, Any] | None = None,
 ) -> str:
     """Item topics with their sizes, the profiles of the ``n_users`` most active users and the
     ``n_movers`` users whose recent interests moved furthest from their long-term ones
-    (``profiles``: the frame of :func:`mtrec.evaluation.interests.interest_profiles`)."""
+    (``profiles``: the frame of :func:`mtrec.evaluation.interests.interest_profiles`), and
+    with ``forecast`` the interest task's test KL against its baselines."""
     topic_rows = "".join(
         f"<tr><td>{t + 1}</td><td class='txt'>{html.escape(label)}</td>"
         f"<td>{int(topics.sizes[t])}</td></tr>"
@@ -242,7 +269,7 @@ def interests_section(
         f"{topic_rows}</table>"
         f"<h3>Most active users</h3><table>{header}{user_rows(active.head(n_users))}</table>"
         f"<h3>Interests that moved most</h3><table>{header}{user_rows(movers.head(n_movers))}"
-        "</table>"
+        "</table>" + (interest_forecast_table(forecast) if forecast else "")
     )
 
 
@@ -412,7 +439,7 @@ def render_evaluation_report(
     if "rerank" in metrics:
         parts.append(rerank_section(RerankTradeoff.from_dict(metrics["rerank"])))
     if interests is not None:
-        parts.append(interests_section(*interests))
+        parts.append(interests_section(*interests, forecast=metrics.get("interest")))
     for key, heading in (("user_activity_ndcg@10", "NDCG@10 by user activity"),
                        ("item_popularity_hit@10", "Share of test items found in the top 10, "
                                                   "by item popularity")):  # fmt: skip

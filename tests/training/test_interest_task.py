@@ -1,0 +1,102 @@
+"""The interest task: next-period topic share labels, its head, and training on a planted signal."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mtrec.config import ModelConfig, TaskConfig, TrainingConfig, metric_direction
+from mtrec.data.labels import next_topic_shares
+from mtrec.evaluation.evaluate import interest_kl, model_interest_shares, model_latent_interests
+from mtrec.evaluation.interests import Topics, with_model_interests
+from mtrec.training.fit import build_model, fit_recommender
+from tests.training.test_trainer import _planted
+
+TASKS = {
+    "watch": {"kind": "ranking", "label": "interaction"},
+    "interest": {"weight": 1.0, "horizon": 2},
+}
+MODEL = ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,), dropout=0.0,
+                    history_length=4, tasks=TASKS)  # fmt: skip
+
+
+def test_next_topic_shares_count_the_row_and_the_next_ones_of_its_user_in_time_order() -> None:
+    frame = pd.DataFrame(
+        {  # user 0's rows out of time order; user 1 has one row
+            "user_idx": [0, 0, 1, 0, 0],
+            "item_idx": [2, 0, 3, 3, 1],
+            "timestamp": [30, 10, 5, 40, 20],
+        }
+    )
+    topics = np.array([0, 0, 1, 1])  # items 0, 1 -> topic 0; items 2, 3 -> topic 1
+    labels = next_topic_shares(frame, topics, 2, horizon=2)
+    # user 0 in time order: items 0, 1, 2, 3 (topics 0, 0, 1, 1)
+    assert labels.tolist() == [
+        [0.0, 1.0],  # item 2 at t=30: itself and item 3
+        [1.0, 0.0],  # item 0 at t=10: itself and item 1
+        [0.0, 1.0],  # user 1's only row
+        [0.0, 1.0],  # item 3 at t=40: the user's last, itself only
+        [0.5, 0.5],  # item 1 at t=20: itself (topic 0) and item 2 (topic 1)
+    ]
+
+
+def test_interest_task_config() -> None:
+    task = TaskConfig(kind="interest", label="topics")
+    assert task.task_metric == "kl" and task.direction == "min" and task.user_level
+    assert metric_direction("valid.interest_kl") == "min"
+    assert MODEL.tasks["interest"].horizon == 2  # the built-in definition, horizon overridden
+    with pytest.raises(ValueError, match="go together"):
+        TaskConfig(kind="interest", label="rating")
+    with pytest.raises(ValueError, match="does not fit"):
+        TaskConfig(kind="interest", label="topics", metric="auc")
+
+
+def test_the_interest_head_needs_topics_and_starts_from_the_history_window() -> None:
+    split, item_emb, user_emb, _, _ = _planted()
+    with pytest.raises(ValueError, match="item topics"):
+        build_model(MODEL, split.train, item_emb, user_emb)
+    topics = (np.arange(40) >= 20).astype(np.int64)  # even users' items are topic 0
+    torch.manual_seed(0)
+    model = build_model(MODEL, split.train, item_emb, user_emb, item_topics=topics).eval()
+    assert model.spec.n_topics == 2 and model.spec.interest_tasks == ("interest",)
+    shares = model_interest_shares(model, 24)
+    assert shares.shape == (24, 2)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-6)
+    # Untrained, the head's logits are small and the window's shares (floor 0.05) lead.
+    assert (shares[0::2, 0] > 0.8).all() and (shares[1::2, 1] > 0.8).all()
+    out = model({"user": torch.tensor([0, 1]), "item": torch.tensor([0, 30])})
+    assert out["interest"].shape == (2, 2)
+
+
+def test_training_learns_the_planted_interests() -> None:
+    split, item_emb, user_emb, user_ids, item_ids = _planted()
+    topics = (np.arange(40) >= 20).astype(np.int64)
+    no_history = MODEL.model_copy(update={"history_length": 0})  # the head alone learns
+    training = TrainingConfig(epochs=8, batch_size=64, learning_rate=0.02, patience=8, seed=3)
+    trained, result = fit_recommender(split.train, split.valid, item_emb, user_emb, user_ids,
+                                      item_ids, no_history, training,
+                                      item_topics=topics)  # fmt: skip
+    curve = [log.valid["interest_kl"] for log in result.history]
+    losses = [log.losses["interest"] for log in result.history]
+    assert losses[-1] < 0.5 * losses[0]
+    # Each valid user's period is one topic: uniform shares cost log 2 nats.
+    assert curve[0] > 0.3 and min(curve) < 0.1 * math.log(2)
+    assert interest_kl(trained.build(), split.valid, "interest") == pytest.approx(
+        result.best_valid["interest_kl"], rel=1e-5
+    )
+
+    # The learned interests, latent (ranking scores) and predicted (the task), per user.
+    model = trained.build()
+    topics = Topics(topics, np.eye(2, dtype=np.float32), ("first half", "second half"),
+                    np.array([20, 20]))  # fmt: skip
+    latent = model_latent_interests(model, topics)
+    assert latent.distribution.shape == (24, 2) and latent.top.shape == (24, 2)
+    assert (latent.top[0::2, 0] == 0).all() and (latent.top[1::2, 0] == 1).all()
+    predicted = model_interest_shares(model, 24)
+    profiles = pd.DataFrame({"user_idx": [1, 0], "long_term_top": ["x", "y"]})
+    frame = with_model_interests(profiles, topics, latent.distribution, predicted)
+    for column in ("latent_top", "predicted_top"):
+        first = [value.split(" (")[0] for value in frame[column]]
+        assert first == ["second half", "first half"], column
