@@ -309,9 +309,11 @@ def test_unreadable_data_file_names_the_file(tmp_path, capsys):
     paths = _tiny_dataset(tmp_path)
     paths["items"].write_bytes(b"item_id,title\n1,Caf\xe9 \xff\xfe\n")  # not UTF-8
     config = _write_config(tmp_path, None, "bad-bytes", **paths)
-    assert cli.main(["train", "--config", str(config)]) == 1
+    # Refused before the run (README: Exit statuses), naming the file, the byte and the key.
+    assert cli.main(["train", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "items.csv" in err and "UTF-8" in err
+    assert "items.csv" in err and "not valid UTF-8" in err and "byte 0xe9" in err
+    assert "set data.encoding: latin-1" in err
     assert _versions("bad-bytes") == []
 
 
