@@ -34,8 +34,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install the pinned dependencies
 
-pipeline: install ## Run the training pipeline (CONFIG=configs/default.yaml)
-	$(BIN)/python run.py train --config $(CONFIG)
+pipeline: install ## Run the training pipeline (CONFIG=configs/default.yaml, ARGS="--set training.epochs=5")
+	$(BIN)/python run.py train --config $(CONFIG) $(ARGS)
 
 test: install ## Run the whole test suite, the real MovieLens-100k run included
 	$(BIN)/python -m pytest

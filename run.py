@@ -134,8 +134,8 @@ def mark_abandoned_runs() -> None:
               "gone", file=sys.stderr, flush=True)  # fmt: skip
 
 
-def train(config_path: Path, no_cache: bool = False, run_config: Path | None = None) -> int:
-    return train_config(load_config(config_path), no_cache, run_config)[0]
+def train(config: RunConfig, no_cache: bool = False, run_config: Path | None = None) -> int:
+    return train_config(config, no_cache, run_config)[0]
 
 
 def train_config(
@@ -313,7 +313,7 @@ def export_run(run: object, config: RunConfig) -> dict:
 
 
 def recommend_cmd(
-    config_path: Path, output: Path, k: int, users: list[str] | None, stage: str,
+    config: RunConfig, output: Path, k: int, users: list[str] | None, stage: str,
     profiles_path: Path | None = None, events_path: Path | None = None, explain: bool = False,
 ) -> int:  # fmt: skip
     """Top-K recommendations from the registry's ``stage`` version, to CSV or Parquet.
@@ -334,7 +334,6 @@ def recommend_cmd(
 
     from mtrec.registry.recommend import read_events, recommend, served_topics
 
-    config = load_config(config_path)
     problem = store_problem()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -392,7 +391,7 @@ def recommend_cmd(
     return 0
 
 
-def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
+def compare_cmd(config: RunConfig, config_path: Path, output: Path, only: list[str] | None) -> int:
     """Every architecture x weighting, the single-task models and the baselines on one split:
     ``output/metrics.json`` (``comparison`` section) and ``output/index.html``. Resumable."""
     from mtrec.evaluation.baselines import BASELINES
@@ -405,7 +404,6 @@ def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
     )  # fmt: skip
     from mtrec.reports.comparison import render_comparison_html
 
-    config = load_config(config_path)
     variants = default_variants(config)
     if only:
         unknown = sorted(set(only) - set(variants) - set(BASELINES))
@@ -446,13 +444,12 @@ def compare_cmd(config_path: Path, output: Path, only: list[str] | None) -> int:
     return 0
 
 
-def retrain_cmd(config_path: Path, window_start: int | None) -> int:
+def retrain_cmd(config: RunConfig, window_start: int | None) -> int:
     """One retraining cycle (the initial model when the ledger is empty); prints its record.
     Exits ``EXIT_REFUSED_BY_VALIDATION`` when the window's data failed validation, 1 when the
     cycle was refused because its training failed."""
     from pipelines.retraining import REFUSED_BY_VALIDATION, retrain_cycle
 
-    config = load_config(config_path)
     problem = store_problem()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -482,14 +479,15 @@ def describe_cycle(record: dict) -> str:
     return "; ".join(parts)
 
 
-def backtest_cmd(config_path: Path, windows: int, output: Path, fresh: bool) -> int:
+def backtest_cmd(
+    base: RunConfig, config_path: Path, windows: int, output: Path, fresh: bool
+) -> int:
     """Replay the initial model and ``windows`` cycles on the data's own timeline, then write
     ``output/index.html`` and ``output/timeline.json``."""
     from mtrec.reports.timeline import render_timeline_html
     from mtrec.retrain.windows import Ledger
     from pipelines.retraining import ledger_path, retrain_cycle
 
-    base = load_config(config_path)
     # Its own ledger, so a replay never touches the ledger of the live `make retrain`.
     config = RunConfig.model_validate({
         **base.model_dump(), "reports_dir": output,
@@ -568,10 +566,19 @@ def main(argv: list[str] | None = None) -> int:
     backtest_parser.add_argument("--windows", type=int, default=6)
     backtest_parser.add_argument("--output", type=Path, default=Path("reports/backtest"))
     backtest_parser.add_argument("--fresh", action="store_true", help="start from no ledger")
+    for command in commands.choices.values():
+        command.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config value, e.g. training.epochs=5 (repeatable)",
+        )
     args = parser.parse_args(argv)
     try:
+        args.loaded = load_config(args.config, args.set)
         if args.command in TRAINING_COMMANDS:
-            with holding_store(load_config(args.config).registry.model_name) as problem:
+            with holding_store(args.loaded.registry.model_name) as problem:
                 if problem:  # checked once: a locked store takes ZenML 60 s to give up on
                     print(f"error: {problem}", file=sys.stderr)
                     return 3
@@ -588,19 +595,19 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Dispatch the parsed command line to its command."""
     if args.command == "retrain":
-        return retrain_cmd(args.config, args.window_start)
+        return retrain_cmd(args.loaded, args.window_start)
     if args.command == "backtest":
-        return backtest_cmd(args.config, args.windows, args.output, args.fresh)
+        return backtest_cmd(args.loaded, args.config, args.windows, args.output, args.fresh)
     if args.command == "compare":
         only = [v.strip() for v in args.only.split(",")] if args.only else None
-        return compare_cmd(args.config, args.output, only)
+        return compare_cmd(args.loaded, args.config, args.output, only)
     if args.command == "recommend":
         users = [u.strip() for u in args.users.split(",")] if args.users else None
-        return recommend_cmd(args.config, args.output, args.k, users, args.stage,
+        return recommend_cmd(args.loaded, args.output, args.k, users, args.stage,
                              args.profiles, args.events, args.explain)  # fmt: skip
     if args.run_config is not None and not args.run_config.is_file():
         raise FileNotFoundError(f"ZenML run configuration not found: {args.run_config}")
-    return train(args.config, no_cache=args.no_cache, run_config=args.run_config)
+    return train(args.loaded, no_cache=args.no_cache, run_config=args.run_config)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def test_every_yaml_config_loads(path: Path) -> None:
     assert isinstance(config, RunConfig)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     # Every top-level section named in the file is a field of RunConfig and was read as such.
-    assert set(raw) <= set(RunConfig.model_fields)
+    assert set(raw) - {"base"} <= set(RunConfig.model_fields)
     assert "watch" in config.model.tasks
     assert abs(sum(config.split.ratios) - 1.0) < 1e-6
 
@@ -339,3 +339,60 @@ def test_rerank_and_interests_sections_are_read_and_checked(tmp_path: Path) -> N
     for entry, needle in bad:
         with pytest.raises(ValidationError, match=needle):
             load_config(_write(tmp_path, entry))
+
+
+def test_a_variant_config_extends_its_base_and_overrides_apply_last(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    base = {"training": {"epochs": 12, "learning_rate": 0.02}, "evaluation": {"ks": [5, 10]},
+            "model": {"tasks": {"watch": {"kind": "ranking", "label": "interaction"},
+                                "rating": {"kind": "regression", "label": "rating"}}}}  # fmt: skip
+    (tmp_path / "shared" / "base.yaml").write_text(yaml.safe_dump(base), encoding="utf-8")
+    variant = {"base": "shared/base.yaml", "training": {"epochs": 3},
+               "evaluation": {"ks": [20]},
+               "model": {"tasks": {"rating": {"weight": 0.5}}}}  # fmt: skip
+    path = _write(tmp_path, variant)
+    config = load_config(path)
+    # Mappings merge key by key; lists and scalars replace.
+    assert (config.training.epochs, config.training.learning_rate) == (3, 0.02)
+    assert config.evaluation.ks == (20,)
+    assert config.model.tasks["rating"].weight == 0.5
+    assert config.model.tasks["rating"].label == "rating"
+    assert set(config.model.tasks) == {"watch", "rating"}
+    # --set values are YAML: numbers, lists, booleans, null; intermediate sections are made.
+    config = load_config(path, ["training.epochs=7", "evaluation.ks=[10, 50]",
+                                "model.use_text=false", "interests.recent_days=30",
+                                "encoder.model_path=null"])  # fmt: skip
+    assert (config.training.epochs, config.evaluation.ks) == (7, (10, 50))
+    assert config.model.use_text is False and config.interests.recent_days == 30.0
+    assert config.encoder.model_path is None
+    # A typo in an override is rejected like one in a file, naming the key.
+    with pytest.raises(ValidationError, match="epoch"):
+        load_config(path, ["training.epoch=3"])
+    with pytest.raises(ValidationError, match="epochs"):
+        load_config(path, ["training.epochs=many"])
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_config(path, ["training.epochs"])
+    with pytest.raises(ValueError, match="training.epochs is 3, not a section"):
+        load_config(path, ["training.epochs.max=3"])
+
+
+def test_config_bases_that_are_missing_or_loop_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nowhere.yaml \(the base of .*run.yaml\)"):
+        load_config(_write(tmp_path, {"base": "nowhere.yaml"}))
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="config base loop: .*a.yaml -> .*b.yaml -> .*a.yaml"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ValueError, match="base must be a file path"):
+        load_config(_write(tmp_path, {"base": ["a.yaml"]}))
+
+
+def test_the_variant_configs_hold_only_their_differences() -> None:
+    default = load_config(ROOT / "configs" / "default.yaml")
+    cold = load_config(ROOT / "configs" / "cold_start.yaml")
+    assert cold.split.strategy == "cold_items" and cold.model.dropout == 0.0
+    assert cold.model.tasks == default.model.tasks and cold.rerank == default.rerank
+    for name in ("cold_start", "retrain", "multi_gpu"):
+        text = (ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8")
+        assert yaml.safe_load(text)["base"] == "default.yaml"
+        assert len(text.splitlines()) <= 25, f"{name}.yaml repeats its base"

@@ -7,6 +7,7 @@ fails loudly instead of silently running with a default.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -646,15 +647,66 @@ def _check_promotion_metric(config: RunConfig) -> RunConfig:
     return config
 
 
-def load_config(path: str | Path) -> RunConfig:
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML file into a validated :class:`RunConfig`.
 
-    Relative paths inside the file stay relative to the working directory, where ``make`` runs.
+    A ``base:`` key names another config file (relative to this one) that this file extends:
+    mappings merge key by key, any other value (a list, a number, a string) replaces the
+    base's, so a variant holds only what differs. ``overrides`` are ``dotted.key=value``
+    strings (the command line's ``--set``), applied last; each value is read as YAML (``5``,
+    ``0.01``, ``true``, ``[10, 20]``, ``null``). Relative paths inside the file stay relative
+    to the working directory, where ``make`` runs.
     """
-    path = Path(path)
+    raw = _read_with_bases(Path(path), ())
+    for override in overrides:
+        _apply_override(raw, override)
+    return RunConfig.model_validate(raw)
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+        via = f" (the base of {chain[-1]})" if chain else ""
+        raise FileNotFoundError(f"config file not found: {path}{via}")
+    if path.resolve() in chain:
+        loop = " -> ".join(str(p) for p in (*chain, path.resolve()))
+        raise ValueError(f"config base loop: {loop}")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"config {path} must be a mapping at the top level")
-    return RunConfig.model_validate(raw)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ValueError(f"config {path}: base must be a file path, got {base!r}")
+    return merged(_read_with_bases(path.parent / base, (*chain, path.resolve())), raw)
+
+
+def merged(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    """``variant`` on top of ``base``: mappings merge recursively, other values replace."""
+    out = dict(base)
+    for key, value in variant.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``dotted.key=value`` in ``raw`` in place (intermediate mappings created)."""
+    key, sep, text = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ValueError(f"--set {override!r} must look like section.key=value")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"--set {override!r}: the value is not valid YAML ({error})") from None
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ValueError(f"--set {override!r}: {where} is {child!r}, not a section")
+        node = child
+    node[parts[-1]] = value

@@ -205,3 +205,20 @@ def test_invalid_config_values_are_refused_before_the_run(tmp_path, capsys, chan
     err = capsys.readouterr().err
     assert needle in err and "config.yaml" in err, err[-2000:]
     assert _versions("bad-config") == []
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [("training.epoch=3", "epoch"), ("training.learning_rate=-1", "learning_rate"),
+     ("training.epochs", "section.key=value")],
+)  # fmt: skip
+def test_bad_command_line_overrides_are_refused_before_the_run(tmp_path, capsys, override,
+                                                               needle):  # fmt: skip
+    interactions, items = _frames()
+    interactions.to_csv(tmp_path / "inter.csv", index=False)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    config = _write_config(tmp_path, None, "bad-override", interactions=tmp_path / "inter.csv",
+                           items=tmp_path / "items.csv")  # fmt: skip
+    assert cli.main(["train", "--config", str(config), "--set", override]) == 2
+    assert needle in capsys.readouterr().err
+    assert _versions("bad-override") == []

@@ -1,5 +1,7 @@
 """Negative sampling, the weighted multi-task loss, and training on a planted signal."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -229,7 +231,7 @@ def test_fit_is_deterministic_for_a_seed(planted_runs) -> None:
         torch.testing.assert_close(second.state_dict[name], tensor, atol=0, rtol=0)
 
 
-def test_early_stopping_keeps_the_best_epoch() -> None:
+def test_early_stopping_keeps_the_best_epoch(caplog) -> None:
     split, item_emb, user_emb, _, _ = _planted(n_users=6, n_items=10, per_user=4)
     model = build_model(MODEL, split.train, item_emb, user_emb)
     scores = iter([0.2, 0.5, 0.4, 0.5, 0.1, 0.9])
@@ -241,9 +243,18 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
 
     config = TrainingConfig(epochs=6, batch_size=16, learning_rate=0.01, patience=2, seed=0)
     watch_only = {"watch": MODEL.tasks["watch"]}
-    result = train_multitask(model, split.train, watch_only, config, validate)
+    with caplog.at_level(logging.INFO, logger="mtrec.training.trainer"):
+        result = train_multitask(model, split.train, watch_only, config, validate, "planted")
     # Epoch 3 and 4 fail to beat 0.5 (a tie is not an improvement): stop after epoch 4.
     assert [log.epoch for log in result.history] == [1, 2, 3, 4]
+    # One progress line per epoch: the loss, the monitored value and the best so far.
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 4
+    assert lines[0].startswith("[planted] epoch 1/6  loss ")
+    assert "valid ndcg@10 0.2000, best 0.2000 at epoch 1" in lines[0]
+    assert "valid ndcg@10 0.4000, best 0.5000 at epoch 2" in lines[2]
+    loss = result.history[3].losses["watch"]
+    assert f"(watch {loss:.4f})" in lines[3] and lines[3].endswith(" s")
     assert result.best_epoch == 2
     assert result.best_valid == {"ndcg@10": 0.5}
     for name, tensor in snapshots[1].items():

@@ -34,7 +34,7 @@ def id_only_ablation(
     id_only = model_config.model_copy(update={"use_text": False})
     trained, result = fit_recommender(
         train, valid, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
-        id_only, training_config, edges, item_topics,
+        id_only, training_config, edges, item_topics, "id-only ablation",
     )  # fmt: skip
     metrics, _ = evaluate_recommender(
         trained.build(), train, valid, test, users, items, config.ks, config.recommendations_k,

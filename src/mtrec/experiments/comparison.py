@@ -223,7 +223,7 @@ def compare(
         trained, result = fit_recommender(
             data.train, data.valid, data.item_embeddings, data.user_embeddings,
             data.users["user_id"], data.items["item_id"], model_config, training_config,
-            data.edges, topics,
+            data.edges, topics, name,
         )  # fmt: skip
         metrics, _ = evaluate_recommender(
             trained.build(), data.train, data.valid, data.test, data.users, data.items,

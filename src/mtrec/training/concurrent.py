@@ -9,8 +9,10 @@ cores. Each process gets ``cores // n`` threads, so the cores are never oversubs
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -25,6 +27,15 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def _start_worker(threads: int, log_level: int) -> None:
+    """A spawned worker: its share of the cores, and this library's log lines (training
+    progress) on its stderr at the parent's level, since a spawned process has no handlers."""
+    torch.set_num_threads(threads)
+    progress = logging.getLogger("mtrec")
+    progress.addHandler(logging.StreamHandler(sys.stderr))
+    progress.setLevel(log_level)
 
 
 def run_concurrently(calls: Sequence[Callable[[], T]], cores: int | None = None) -> list[T]:
@@ -46,8 +57,8 @@ def run_concurrently(calls: Sequence[Callable[[], T]], cores: int | None = None)
     # spawn, not fork: a forked child inherits torch's OpenMP state and can hang in it.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=workers - 1, mp_context=context, initializer=torch.set_num_threads,
-        initargs=(threads,),
+        max_workers=workers - 1, mp_context=context, initializer=_start_worker,
+        initargs=(threads, logging.getLogger("mtrec").getEffectiveLevel()),
     ) as pool:  # fmt: skip
         futures = [pool.submit(call) for call in calls[:-1]]
         previous = torch.get_num_threads()

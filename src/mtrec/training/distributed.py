@@ -16,10 +16,14 @@ the same worker runs under your own ``torchrun`` line. Only the CPU path is test
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,8 @@ import pandas as pd
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.models.serialization import TrainedModel, load_trained_model
 from mtrec.training.trainer import EpochLog, TrainingResult
+
+logger = logging.getLogger(__name__)
 
 
 def fit_distributed(
@@ -42,6 +48,7 @@ def fit_distributed(
     edges: pd.DataFrame | None = None,
     timeout_s: float | None = None,
     item_topics: np.ndarray | None = None,
+    label: str = "train",
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``
     (``valid`` ``None``: a refit for ``training_config.epochs`` epochs)."""
@@ -61,18 +68,18 @@ def fit_distributed(
         (folder / "config.json").write_text(json.dumps({
             "model": model_config.model_dump(mode="json"),
             "training": training_config.model_dump(mode="json") | {"nproc": 1},
+            "label": f"{label}, {training_config.nproc} processes",
         }))  # fmt: skip
         command = [
             sys.executable, "-m", "torch.distributed.run", "--standalone",
             f"--nproc_per_node={training_config.nproc}", "-m", "mtrec.training.worker",
             str(folder),
         ]  # fmt: skip
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        done = subprocess.run(command, env=env, capture_output=True, text=True,
-                              timeout=timeout_s, check=False)  # fmt: skip
-        if done.returncode != 0 or not (folder / "history.json").is_file():
-            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-            raise RuntimeError(f"distributed training failed (exit {done.returncode}):\n{tail}")
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+               "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        returncode, tail = _run_streaming(command, env, timeout_s)
+        if returncode != 0 or not (folder / "history.json").is_file():
+            raise RuntimeError(f"distributed training failed (exit {returncode}):\n{tail}")
         meta = json.loads((folder / "history.json").read_text())
         trained = load_trained_model(folder / "model")
     result = TrainingResult(
@@ -83,3 +90,46 @@ def fit_distributed(
         seconds=meta["seconds"],
     )
     return trained, result
+
+
+def _run_streaming(
+    command: list[str], env: dict[str, str], timeout_s: float | None
+) -> tuple[int, str]:
+    """Run ``command``, logging each line of its output (stdout and stderr) as it comes, so a
+    long training shows its epochs; the exit status and what explains a failure: the first
+    traceback of the last 400 lines (torchrun's summary after it names no cause), or their
+    last 20. A run past ``timeout_s`` is killed and raises
+    :class:`subprocess.TimeoutExpired`."""
+    tail: deque[str] = deque(maxlen=400)
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as process:  # fmt: skip
+        assert process.stdout is not None
+
+        def forward() -> None:
+            for line in process.stdout:
+                tail.append(line.rstrip("\n"))
+                logger.info("%s", tail[-1])
+
+        reader = threading.Thread(target=forward, daemon=True)
+        reader.start()
+        try:
+            returncode = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        finally:
+            reader.join(timeout=10)
+    return returncode, _first_traceback(list(tail))
+
+
+def _first_traceback(lines: list[str]) -> str:
+    """The first Python traceback in ``lines`` through its exception line (torchrun prefixes
+    a worker's lines with ``[rankN]:``), or the last 20 lines when there is none."""
+    start = next((i for i, line in enumerate(lines) if "Traceback (most recent" in line), None)
+    if start is None:
+        return "\n".join(lines[-20:])
+    for end in range(start + 1, len(lines)):
+        body = re.sub(r"^\[rank\d+\]: ?", "", lines[end])
+        if body and not body.startswith((" ", "Traceback")):
+            return "\n".join(lines[start : end + 1])
+    return "\n".join(lines[start:])

@@ -107,23 +107,24 @@ def fit_recommender(
     training_config: TrainingConfig,
     edges: pd.DataFrame | None = None,
     item_topics: np.ndarray | None = None,
+    label: str = "train",
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
     (full ranking, train items masked) and task metrics. ``valid`` ``None``: no validation,
     every one of ``training_config.epochs`` epochs runs and the last is kept (a refit, see
     :func:`refit_recommender`). ``nproc > 1`` trains with that many ``torchrun`` processes
-    (:mod:`mtrec.training.distributed`)."""
+    (:mod:`mtrec.training.distributed`). ``label`` starts each epoch's progress line."""
     if training_config.nproc > 1:
         from mtrec.training.distributed import fit_distributed
 
         return fit_distributed(train, valid, item_embeddings, user_embeddings, user_ids,
                                item_ids, model_config, training_config, edges,
-                               item_topics=item_topics)  # fmt: skip
+                               item_topics=item_topics, label=label)  # fmt: skip
     torch.manual_seed(training_config.seed)
     model = build_model(model_config, train, item_embeddings, user_embeddings, edges,
                         item_topics)  # fmt: skip
     validate = None if valid is None else _validator(train, valid, model_config, training_config)
-    result = train_multitask(model, train, model_config.tasks, training_config, validate)
+    result = train_multitask(model, train, model_config.tasks, training_config, validate, label)
     trained = TrainedModel(
         spec=model.spec,
         state_dict=result.state_dict,
@@ -174,8 +175,9 @@ def refit_recommender(
     best epoch that early stopping chose on valid), with no validation data: the model that
     knows every interaction it is given, newest included."""
     config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
+    label = f"refit on {len(interactions):,} interactions"
     return fit_recommender(interactions, None, item_embeddings, user_embeddings, user_ids,
-                           item_ids, model_config, config, edges, item_topics)  # fmt: skip
+                           item_ids, model_config, config, edges, item_topics, label)  # fmt: skip
 
 
 def refit_recommenders(

@@ -12,6 +12,7 @@ value of ``config.monitor`` in its direction (higher NDCG or AUC, lower RMSE).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,8 @@ from mtrec.data.prepare import history_columns
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.numerics import subnormals_flushed as _subnormals_flushed
 from mtrec.training.weighting import GradNorm, TaskWeighting, make_weighting
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,13 +140,15 @@ def train_multitask(
     tasks: Mapping[str, TaskConfig],
     config: TrainingConfig,
     validate: Callable[[MultiTaskRecommender], dict[str, float]] | None,
+    label: str = "train",
 ) -> TrainingResult:
     """Train ``model`` in place and return the best epoch's weights and the history.
 
     ``validate`` returns validation metrics for the model in its current state, including
     ``config.monitor``, which early stopping optimises in its direction. ``None``: no
     validation data (a refit on every interaction): all ``config.epochs`` epochs run and the
-    last one's weights are returned.
+    last one's weights are returned. Each epoch logs one line (``label``, losses, the monitored
+    metric and the best so far, seconds) at INFO on this module's logger, on rank 0 only.
 
     Inside an initialised ``torch.distributed`` process group (``torchrun``; see
     :mod:`mtrec.training.distributed`) every rank builds the same epoch (same seed), takes an
@@ -340,6 +345,8 @@ def train_multitask(
         )
         if validate is None:
             best_epoch = epoch
+            if rank == 0:
+                logger.info(describe_epoch(label, history[-1], config.epochs))
             model.to(device)
             continue
         if config.monitor not in valid_metrics:
@@ -351,8 +358,11 @@ def train_multitask(
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
-            if stale >= config.patience:
-                break
+        if rank == 0:
+            best = (config.monitor, sign * best_value, best_epoch)
+            logger.info(describe_epoch(label, history[-1], config.epochs, best))
+        if stale >= config.patience:
+            break
         model.to(device)
     model.to("cpu")
     if validate is None:
@@ -366,6 +376,22 @@ def train_multitask(
         best_valid=best_valid,
         seconds=time.perf_counter() - started,
     )
+
+
+def describe_epoch(
+    label: str, log: EpochLog, epochs: int, best: tuple[str, float, int] | None = None
+) -> str:
+    """One progress line: ``[train] epoch 3/30  loss 0.4123 (watch 0.3012, like 0.5123)
+    valid ndcg@10 0.1412, best 0.1420 at epoch 2  5.4 s``; ``best`` (monitor, value, epoch)
+    is ``None`` for a training without validation."""
+    tasks = ", ".join(f"{name} {value:.4f}" for name, value in log.losses.items()
+                      if name != "total")  # fmt: skip
+    line = f"[{label}] epoch {log.epoch}/{epochs}  loss {log.losses.get('total', 0.0):.4f}"
+    line += f" ({tasks})" if tasks else ""
+    if best is not None:
+        monitor, value, epoch = best
+        line += f"  valid {monitor} {log.valid[monitor]:.4f}, best {value:.4f} at epoch {epoch}"
+    return f"{line}  {log.seconds:.1f} s"
 
 
 def _average_gradients(parameters: list[Tensor], world: int) -> None:

@@ -9,6 +9,7 @@ its own so that the launcher, which ``fit`` calls, does not import ``fit`` back.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,10 @@ def worker(folder: Path) -> None:
     """One rank: join the group, train, and (rank 0) write the result."""
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     config = json.loads((folder / "config.json").read_text())
+    # Rank 0's epoch lines go to stdout, which the launcher streams to its own log.
+    progress = logging.getLogger("mtrec")
+    progress.addHandler(logging.StreamHandler(sys.stdout))
+    progress.setLevel(logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING)
     model_config = ModelConfig.model_validate(config["model"])
     training_config = TrainingConfig.model_validate(config["training"])
     device = training_device(training_config.device)
@@ -49,6 +54,7 @@ def worker(folder: Path) -> None:
             training_config,
             pd.read_parquet(edges_file) if edges_file.is_file() else None,
             np.load(topics_file, allow_pickle=False) if topics_file.is_file() else None,
+            config.get("label", "train"),
         )
         if dist.get_rank() == 0:
             save_trained_model(trained, folder / "model")
