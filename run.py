@@ -16,6 +16,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# The project's own ZenML store, however the command is started (make, python run.py, cron),
+# the same one the Makefile names; set before zenml is first imported, which reads it once.
+os.environ.setdefault("ZENML_CONFIG_PATH", str(Path(__file__).resolve().parent / ".zenml"))
 
 from pydantic import ValidationError  # noqa: E402
 

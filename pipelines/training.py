@@ -34,7 +34,8 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         tags=["mtrec", config.data.source],
     )
     raw_interactions, raw_items, raw_users, raw_edges = load_data(config.data, data_fingerprint)
-    _, _, validated = validate_data(raw_interactions, raw_items, config.validation)
+    _, _, validated = validate_data(raw_interactions, raw_items, config.validation,
+                                    config.model.label_columns())  # fmt: skip
     interactions, items, users, edges = index_data.with_options(model=model)(
         validated, raw_items, raw_users, raw_edges
     )

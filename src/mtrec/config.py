@@ -359,6 +359,16 @@ class ModelConfig(_Section):
     def ranking_task(self) -> str:
         return next(name for name, task in self.tasks.items() if task.kind == "ranking")
 
+    def label_columns(self) -> dict[str, tuple[str, ...]]:
+        """The interaction columns the declared tasks read, each with the tasks that read it
+        (``rating``: ``like``, ``rating`` by default); empty for an implicit log's tasks."""
+        derived = ("interaction", "influence", "topics", "friends")
+        columns: dict[str, tuple[str, ...]] = {}
+        for name, task in self.tasks.items():
+            if task.label not in derived:
+                columns[task.label] = (*columns.get(task.label, ()), name)
+        return columns
+
 
 class TrainingConfig(_Section):
     """Mini-batch Adam with early stopping on a validation metric."""

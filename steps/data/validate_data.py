@@ -10,14 +10,19 @@ from steps.caching import LIBRARY_CACHE_POLICY
 
 @step(cache_policy=LIBRARY_CACHE_POLICY)
 def validate_data(
-    interactions: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig
+    interactions: pd.DataFrame,
+    items: pd.DataFrame,
+    config: ValidationConfig,
+    label_columns: dict[str, list[str]] | None = None,
 ) -> tuple[
     Annotated[HTMLString, "validation_report"],
     Annotated[dict[str, Any], "validation_summary"],
     Annotated[pd.DataFrame, "validated_interactions"],
 ]:
     """Apply the configured repairs, run the Great Expectations suite and pass the validated
-    interactions on; stop the pipeline before training on failure.
+    interactions on; stop the pipeline before training on failure. ``label_columns``: the
+    columns the declared tasks read (``ModelConfig.label_columns``), required with their tasks
+    named.
 
     On failure the HTML page is still saved as an artifact, so the reviewer sees every failed
     expectation with sample rows, and the error message names each one.
@@ -32,7 +37,8 @@ def validate_data(
     )
 
     interactions, repairs = repair_interactions(interactions, config)
-    result = validate_interactions(interactions, items, config, repairs=repairs)
+    result = validate_interactions(interactions, items, config, repairs=repairs,
+                                   label_columns=label_columns)  # fmt: skip
     html = HTMLString(render_validation_html(result))
     log_metadata({"validation": {"success": result.success, "rows": result.n_rows,
                                  "failed": len(result.failures()),

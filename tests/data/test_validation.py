@@ -45,8 +45,12 @@ def _items() -> pd.DataFrame:
     )
 
 
-def _validate(frame: pd.DataFrame) -> ValidationResult:
-    return validate_interactions(frame, _items(), CONFIG, now=NOW)
+RATING_TASKS = {"rating": ("like", "rating")}
+"""What the default tasks read: ``ModelConfig().label_columns()``."""
+
+
+def _validate(frame: pd.DataFrame, label_columns=RATING_TASKS) -> ValidationResult:
+    return validate_interactions(frame, _items(), CONFIG, now=NOW, label_columns=label_columns)
 
 
 def _only_failure(result: ValidationResult) -> ExpectationOutcome:
@@ -91,10 +95,27 @@ def test_missing_rating_column_fails_existence_and_skips_rating_checks() -> None
 
     outcome = _only_failure(result)
     assert (outcome.expectation, outcome.column) == ("expect_column_to_exist", "rating")
-    assert "'rating' is missing" in outcome.observed
+    assert "'rating' is missing, read by tasks like, rating (model.tasks)" in outcome.observed
     assert not any(
         o.column == "rating" and o.expectation != "expect_column_to_exist" for o in result.outcomes
     )
+
+
+def test_an_implicit_log_passes_when_no_task_reads_a_rating() -> None:
+    from mtrec.config import ModelConfig, TaskConfig
+
+    assert ModelConfig().label_columns() == RATING_TASKS
+    implicit = ModelConfig(tasks={"watch": TaskConfig(kind="ranking")})
+    assert implicit.label_columns() == {}
+    result = _validate(_interactions().drop(columns="rating"), implicit.label_columns())
+    assert result.success and not any(o.column == "rating" for o in result.outcomes)
+    # Another label column a task declares is required, numeric and non-null.
+    frame = _interactions().assign(dwell=[1.5] * 11 + [np.nan])
+    result = _validate(frame, {"dwell": ("dwell_time",)})
+    outcome = _only_failure(result)
+    assert outcome.column == "dwell" and "read by task dwell_time" in outcome.observed
+    failure = _only_failure(_validate(_interactions(), {"dwell": ("dwell_time",)}))
+    assert failure.expectation == "expect_column_to_exist" and failure.column == "dwell"
 
 
 def test_out_of_range_and_missing_ratings_are_counted_with_sample_rows() -> None:

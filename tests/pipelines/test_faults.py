@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -242,3 +243,19 @@ def test_a_zenml_store_locked_by_another_process_is_reported_as_busy(tmp_path, t
     assert "database is locked" in result.stderr
     assert "another process" in result.stderr and "retry" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_command_line_uses_the_project_store_wherever_it_starts(tmp_path):
+    """``python run.py`` without ``make`` (no ZENML_CONFIG_PATH) uses the project's store, not
+    the user's global one; an explicit ZENML_CONFIG_PATH still wins."""
+    root = Path(cli.__file__).resolve().parent
+    probe = "import os, run; print(os.environ['ZENML_CONFIG_PATH'])"
+    env = {k: v for k, v in os.environ.items() if k != "ZENML_CONFIG_PATH"}
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout.strip() == str(root / ".zenml")
+    env["ZENML_CONFIG_PATH"] = str(tmp_path / "elsewhere")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout.strip() == str(tmp_path / "elsewhere")

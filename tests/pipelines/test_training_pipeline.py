@@ -254,12 +254,34 @@ def test_bad_interactions_stop_at_validation(
     assert expectation in err and column in err
     if case == "rating_out_of_range":
         assert "9" in err
+    else:  # the tasks that need the column are named, with the way out
+        assert "read by tasks like, rating (model.tasks)" in err
     assert _versions(model_name) == []
     assert not (tmp_path / "reports" / "latest").exists()
     pages = list((tmp_path / "reports").glob("*/validation.html"))
     assert len(pages) == 1
     page = pages[0].read_text()
     assert expectation in page and "FAILED" in page
+
+
+def test_an_implicit_log_without_ratings_trains_with_tasks_that_need_none(
+    tmp_path, tiny_encoder_path, capsys
+):
+    interactions, _, _ = make_interactions(n_users=30, n_items=40, per_user=12)
+    paths = _tiny_dataset(tmp_path, interactions=interactions.drop(columns=["rating"]))
+    config = _write_config(tmp_path, tiny_encoder_path, "implicit", **paths)
+    tasks = ["--set", "model.tasks={watch: {weight: 1.0}, interest: {weight: 0.2}}"]
+    raw = yaml.safe_load(config.read_text())
+    raw["model"].pop("tasks")  # the file's tasks read ratings; the command line declares others
+    config.write_text(yaml.safe_dump(raw))
+    assert cli.main(["train", "--config", str(config), *tasks]) == 0
+    metrics = json.loads((tmp_path / "reports" / "latest" / "metrics.json").read_text())
+    assert 0.0 < metrics["test"]["ndcg@10"] <= 1.0 and "watch_auc" in metrics["test"]
+    assert not {"like_auc", "rating_rmse"} & set(metrics["test"])
+    assert len(_versions("implicit")) == 1
+    page = (tmp_path / "reports" / "latest" / "validation.html").read_text()
+    assert "PASSED" in page
+    capsys.readouterr()
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@ column           dtype      meaning
 ===============  =========  =====================================================
 ``user_id``      string     original user id
 ``item_id``      string     original item id
-``rating``       float64    explicit rating
+``rating``       float64    explicit rating, when the log has one (any other
+                            column is kept too: numeric ones as float64)
 ``timestamp``    int64      seconds since the epoch
 ``user_idx``     int64      contiguous user index, 0..n_users-1
 ``item_idx``     int64      contiguous item index, 0..n_items-1 (row of ``items``)
@@ -39,14 +40,18 @@ def index_interactions(
     interactions: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame
 ) -> IndexedData:
     """Cast validated raw frames to canonical dtypes and map ids to contiguous indices."""
-    inter = pd.DataFrame(
-        {
-            "user_id": interactions["user_id"].astype("string"),
-            "item_id": interactions["item_id"].astype("string"),
-            "rating": interactions["rating"].astype("float64"),
-            "timestamp": interactions["timestamp"].astype("int64"),
-        }
-    )
+    # Any column besides the ids and time (a rating, a dwell time) is a possible task label:
+    # kept in its place, numeric ones as float64. An implicit log has none.
+    columns: dict[str, pd.Series] = {
+        "user_id": interactions["user_id"].astype("string"),
+        "item_id": interactions["item_id"].astype("string"),
+    }
+    for column in interactions.columns.difference(["user_id", "item_id", "timestamp"], sort=False):
+        values = interactions[column]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        columns[column] = values.astype("float64") if numeric else values
+    columns["timestamp"] = interactions["timestamp"].astype("int64")
+    inter = pd.DataFrame(columns)
     catalogue = items.drop_duplicates("item_id", keep="first").reset_index(drop=True)
     catalogue.insert(0, "item_idx", np.arange(len(catalogue), dtype=np.int64))
     item_index = pd.Series(catalogue["item_idx"].to_numpy(), index=catalogue["item_id"])

@@ -229,7 +229,8 @@ def read_generic(
 ) -> RawData:  # fmt: skip
     """Read the generic schema from CSV or Parquet files.
 
-    interactions: ``user_id,item_id,rating,timestamp`` (seconds); items: ``item_id,title`` plus
+    interactions: ``user_id,item_id,timestamp`` (seconds) plus ``rating`` or other label
+    columns the tasks read (none for an implicit log); items: ``item_id,title`` plus
     any text columns (``genres`` joined by ``|`` and ``year`` are used when present); users:
     ``user_id`` plus profile columns, optional. ``delimiter`` and ``encoding``: the CSV files'.
     """

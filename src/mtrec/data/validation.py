@@ -33,7 +33,9 @@ from great_expectations.data_context.types.base import ProgressBarsConfig  # noq
 
 from mtrec.config import ValidationConfig  # noqa: E402
 
-REQUIRED_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
+"""What every log has; ``rating`` and other label columns are required by the tasks that read
+them (``label_columns``), so an implicit log (views, clicks) needs none."""
 
 _INT_TYPES = (
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -147,10 +149,14 @@ def validate_interactions(
     config: ValidationConfig,
     now: int | None = None,
     repairs: Mapping[str, int] | None = None,
+    label_columns: Mapping[str, Sequence[str]] | None = None,
 ) -> ValidationResult:
     """Check ``interactions`` (and the item table's text fields) against the expectation
     suite; never raises on bad data. ``repairs`` (from :func:`repair_interactions`) are
-    carried into the result for the report.
+    carried into the result for the report. ``label_columns``: the columns the declared tasks
+    read, each with those tasks (:meth:`mtrec.config.ModelConfig.label_columns`); each must
+    exist, be numeric and have no nulls, and a failure names the tasks. ``rating``'s range is
+    checked whenever the column is there.
 
     ``now`` (seconds since the epoch) is the upper timestamp bound when ``config.timestamp_max``
     is ``None``; it defaults to the current time, so millisecond timestamps fail as future ones.
@@ -161,7 +167,7 @@ def validate_interactions(
     # has duplicates; reset_index returns a new frame, so the input is untouched.
     frame = interactions.reset_index(drop=True)
     ts_max = config.timestamp_max if config.timestamp_max is not None else _now(now)
-    checks = _interaction_checks(frame, items, config, ts_max)
+    checks = _interaction_checks(frame, items, config, ts_max, label_columns or {})
 
     counts: pd.DataFrame | None = None
     count_checks: list[_Check] = []
@@ -227,8 +233,9 @@ def _now(now: int | None) -> int:
 
 
 def _interaction_checks(
-    frame: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig, ts_max: int
-) -> list[_Check]:
+    frame: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig, ts_max: int,
+    label_columns: Mapping[str, Sequence[str]],
+) -> list[_Check]:  # fmt: skip
     present = set(frame.columns)
     # An empty frame passes every column check vacuously, yet nothing can be trained on it; nor
     # can anything meaningful be learnt from a handful of rows, users or items.
@@ -268,15 +275,36 @@ def _interaction_checks(
                 )
             )
 
-    if "rating" in present:
+    for column, tasks in label_columns.items():
+        readers = f"read by task{'s' if len(tasks) > 1 else ''} {', '.join(tasks)} (model.tasks)"
         checks.append(
             _Check(
-                gxe.ExpectColumnValuesToBeInTypeList(column="rating", type_list=[*_RATING_TYPES]),
-                "rating",
+                gxe.ExpectColumnToExist(column=column),
+                column,
+                "exists",
+                problem=f"{readers}: add the column or leave those tasks out",
+            )
+        )
+        if column in present:
+            checks.append(
+                _Check(
+                    gxe.ExpectColumnValuesToNotBeNull(column=column),
+                    column,
+                    "count",
+                    problem=f"are null ({readers})",
+                    show_values=False,
+                )
+            )
+    for column in sorted({"rating", *label_columns} & present):
+        checks.append(
+            _Check(
+                gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=[*_RATING_TYPES]),
+                column,
                 "dtype",
                 problem="a numeric dtype",
             )
         )
+    if "rating" in present:
         if _is_numeric(frame["rating"]):
             lo, hi = config.rating_min, config.rating_max
             checks.append(
@@ -402,6 +430,7 @@ def _outcome(
     elif check.kind == "exists":
         observed = "column present" if success else f"column {check.column!r} is missing"
         if not success:
+            observed += f", {check.problem}" if check.problem else ""
             observed += f" (columns: {', '.join(map(str, frame.columns))})"
         count = 0 if success else n_rows
         rows = []

@@ -68,7 +68,8 @@ def prepare(config: RunConfig) -> Prepared:
     """The training pipeline's data steps, in process: load, validate, index, split, encode."""
     raw = load_raw(config.data)
     interactions, repairs = repair_interactions(raw.interactions, config.validation)
-    result = validate_interactions(interactions, raw.items, config.validation, repairs=repairs)
+    result = validate_interactions(interactions, raw.items, config.validation, repairs=repairs,
+                                   label_columns=config.model.label_columns())  # fmt: skip
     if not result.success:
         raise DataValidationError(result)
     indexed = index_interactions(interactions, raw.items, raw.users)

@@ -139,7 +139,8 @@ def build_drift_features(
     left out on purpose: two periods differ in time by definition, so it would always drift.
     """
     features = pd.DataFrame(index=pd.RangeIndex(len(interactions)))
-    features["rating"] = interactions["rating"].to_numpy(dtype=float)
+    if "rating" in interactions.columns:  # an implicit log has none
+        features["rating"] = interactions["rating"].to_numpy(dtype=float)
     features["item_popularity"] = _log_counts(interactions["item_id"], reference["item_id"])
     features["user_activity"] = _log_counts(interactions["user_id"], reference["user_id"])
 
@@ -181,7 +182,8 @@ def _testable_columns(
     genres = [c for c in reference.columns if c.startswith(GENRE_PREFIX)]
 
     def filled(columns: list[str]) -> list[str]:
-        return [c for c in columns if reference[c].notna().any() and current[c].notna().any()]
+        return [c for c in columns if c in reference.columns and reference[c].notna().any()
+                and current[c].notna().any()]  # fmt: skip
 
     return filled([*_BASE_NUMERICAL, *demo_numerical]), filled([*genres, *demo_categorical])
 
