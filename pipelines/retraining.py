@@ -72,9 +72,10 @@ def retrain_cycle(config: RunConfig, train: TrainFn, window_start: int | None = 
     cycle_config = cycle_run_config(config, window)
     arrived = raw.interactions[timestamps < window.end]
     repaired, repairs = repair_interactions(arrived, cycle_config.validation)
-    validation = validate_interactions(repaired, raw.items, cycle_config.validation,
-                                       repairs=repairs,
-                                       label_columns=cycle_config.model.label_columns())  # fmt: skip
+    validation = validate_interactions(
+        repaired, raw.items, cycle_config.validation, repairs=repairs,
+        label_columns=cycle_config.model.label_columns(),
+    )  # fmt: skip
     if not validation.success:
         # The watermark stays: the window is taken again once its data is fixed at the source.
         failed = "; ".join(f"{f.expectation} on {f.column or 'the table'}: {f.observed}"

@@ -304,17 +304,16 @@ def _interaction_checks(
                 problem="a numeric dtype",
             )
         )
-    if "rating" in present:
-        if _is_numeric(frame["rating"]):
-            lo, hi = config.rating_min, config.rating_max
-            checks.append(
-                _Check(
-                    gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=lo, max_value=hi),
-                    "rating",
-                    "count",
-                    problem=f"outside [{_num(lo)}, {_num(hi)}]",
-                )
+    if "rating" in present and _is_numeric(frame["rating"]):
+        lo, hi = config.rating_min, config.rating_max
+        checks.append(
+            _Check(
+                gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=lo, max_value=hi),
+                "rating",
+                "count",
+                problem=f"outside [{_num(lo)}, {_num(hi)}]",
             )
+        )
 
     if "timestamp" in present:
         ts_types = [*_INT_TYPES]
