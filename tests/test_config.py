@@ -6,7 +6,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mtrec.config import ModelConfig, RunConfig, TaskConfig, load_config, metric_direction
+from mtrec.config import (
+    ConfigLoader,
+    ModelConfig,
+    RunConfig,
+    TaskConfig,
+    load_config,
+    metric_direction,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK_FILES = sorted((ROOT / "configs" / "stacks").glob("*.yaml"))
@@ -27,7 +34,7 @@ def test_configs_folder_is_not_empty() -> None:
 def test_every_yaml_config_loads(path: Path) -> None:
     config = load_config(path)
     assert isinstance(config, RunConfig)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=ConfigLoader) or {}
     # Every top-level section named in the file is a field of RunConfig and was read as such.
     assert set(raw) - {"base"} <= set(RunConfig.model_fields)
     assert "watch" in config.model.tasks
@@ -376,6 +383,19 @@ def test_a_variant_config_extends_its_base_and_overrides_apply_last(tmp_path: Pa
         load_config(path, ["training.epochs.max=3"])
 
 
+def test_a_mapping_tagged_replace_replaces_the_base_s(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({"model": {"embedding_dim": 16}}))
+    path = tmp_path / "variant.yaml"
+    path.write_text(
+        "base: base.yaml\nmodel:\n  tasks: !replace\n    watch: {kind: ranking}\n", encoding="utf-8"
+    )
+    config = load_config(path)
+    assert list(config.model.tasks) == ["watch"] and config.model.embedding_dim == 16
+    assert config.model.label_columns() == {}  # an implicit log's tasks read no column
+    implicit = load_config(ROOT / "configs" / "examples" / "implicit.yaml")
+    assert list(implicit.model.tasks) == ["watch", "interest"]
+
+
 def test_config_bases_that_are_missing_or_loop_are_refused(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nowhere.yaml \(the base of .*run.yaml\)"):
         load_config(_write(tmp_path, {"base": "nowhere.yaml"}))
@@ -392,7 +412,7 @@ def test_the_variant_configs_hold_only_their_differences() -> None:
     cold = load_config(ROOT / "configs" / "cold_start.yaml")
     assert cold.split.strategy == "cold_items" and cold.model.dropout == 0.0
     assert cold.model.tasks == default.model.tasks and cold.rerank == default.rerank
-    for name in ("cold_start", "retrain", "multi_gpu"):
+    for name in ("cold_start", "retrain", "multi_gpu", "examples/explicit", "examples/implicit"):
         text = (ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8")
-        assert yaml.safe_load(text)["base"] == "default.yaml"
+        assert text.count("\nbase: ") == 1 and "default.yaml" in text
         assert len(text.splitlines()) <= 25, f"{name}.yaml repeats its base"

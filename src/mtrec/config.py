@@ -446,8 +446,10 @@ class EvaluationConfig(_Section):
     """EASE inverts a dense items x items matrix: above this estimated peak (MB of 2^20 bytes,
     :func:`mtrec.models.baselines.ease.ease_memory_bytes`) it is skipped, with the reason
     recorded, instead of running out of memory. 4096 MB covers up to 11,585 items."""
-    id_only_ablation: bool = True
-    """Also train and evaluate the same model without text features, in the same run."""
+    id_only_ablation: bool = False
+    """Also train and evaluate the same model without text features, in the same run (beside
+    the model on the other cores). Off by default: it doubles the training step's work, and
+    ``make compare`` measures the same thing (its ``no text`` variant)."""
 
     @field_validator("ks")
     @classmethod
@@ -680,7 +682,7 @@ def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if path.resolve() in chain:
         loop = " -> ".join(str(p) for p in (*chain, path.resolve()))
         raise ValueError(f"config base loop: {loop}")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=ConfigLoader) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"config {path} must be a mapping at the top level")
     base = raw.pop("base", None)
@@ -691,11 +693,28 @@ def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     return merged(_read_with_bases(path.parent / base, (*chain, path.resolve())), raw)
 
 
+class _Replacing(dict):  # type: ignore[type-arg]
+    """A mapping tagged ``!replace`` in a variant: it replaces the base's instead of merging."""
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader plus the ``!replace`` tag on mappings."""
+
+
+ConfigLoader.add_constructor(
+    "!replace",
+    lambda loader, node: _Replacing(loader.construct_mapping(node, deep=True)),  # type: ignore[arg-type]
+)
+
+
 def merged(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
-    """``variant`` on top of ``base``: mappings merge recursively, other values replace."""
+    """``variant`` on top of ``base``: mappings merge recursively (unless tagged
+    ``!replace``), other values replace."""
     out = dict(base)
     for key, value in variant.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, _Replacing):
+            out[key] = dict(value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merged(out[key], value)
         else:
             out[key] = value

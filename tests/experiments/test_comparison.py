@@ -52,12 +52,14 @@ def prepared() -> Prepared:
 
 def test_default_variants_cover_every_combination_and_single_tasks() -> None:
     variants = default_variants(CONFIG)
-    assert len([n for n in variants if "+" in n and not n.endswith(" head")]) == 12
+    assert len([n for n in variants if "+" in n and ", " not in n]) == 12
     other = "dot" if CONFIG.model.ranking_interaction == "neumf" else "neumf"
     default = f"{CONFIG.model.architecture}+{CONFIG.training.task_weighting}"
     head_model, _ = variant_configs(CONFIG, variants[f"{default}, {other} head"])
     assert head_model.ranking_interaction == other
     assert head_model.architecture == CONFIG.model.architecture
+    no_text, _ = variant_configs(CONFIG, variants[f"{default}, no text"])
+    assert no_text.use_text is False and no_text.tasks == CONFIG.model.tasks
     assert {"ple+gradnorm", "mmoe+dwa", "shared_bottom+uncertainty"} <= set(variants)
     watch_model, _ = variant_configs(CONFIG, variants["single-task watch"])
     assert list(watch_model.tasks) == ["watch"]

@@ -97,7 +97,8 @@ def default_variants(config: RunConfig) -> dict[str, dict[str, Any]]:
     """Name -> ``{"model": {...}, "training": {...}}`` overrides of the run config.
 
     Every architecture with every weighting scheme (with the config's ranking head), the
-    config's own combination with the other ranking head, and the two single-task models: ``watch``
+    config's own combination with the other ranking head and without text (ids only), and the
+    two single-task models: ``watch``
     alone (the ranking model) and ``rating`` alone (its RMSE; the ranking head is kept at
     weight 0 because every model needs one to rank, and early stopping reads the RMSE).
     """
@@ -112,6 +113,8 @@ def default_variants(config: RunConfig) -> dict[str, dict[str, Any]]:
     other = "neumf" if config.model.ranking_interaction == "dot" else "dot"
     default = f"{config.model.architecture}+{config.training.task_weighting}"
     variants[f"{default}, {other} head"] = {"model": {"ranking_interaction": other}}
+    if config.model.use_text:  # what the language model adds: the same model on ids alone
+        variants[f"{default}, no text"] = {"model": {"use_text": False}}
     ranking = config.model.ranking_task
     variants[f"single-task {ranking}"] = {
         "model": {"tasks": {ranking: config.model.tasks[ranking].model_dump()}},
