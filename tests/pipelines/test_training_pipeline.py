@@ -284,6 +284,24 @@ def test_an_implicit_log_without_ratings_trains_with_tasks_that_need_none(
     capsys.readouterr()
 
 
+@pytest.mark.parametrize("example", ["explicit", "implicit"])
+def test_the_example_configs_run_as_the_quick_start_says(tmp_path, tiny_encoder_path, capsys,
+                                                         example):  # fmt: skip
+    config = ROOT / "configs" / "examples" / f"{example}.yaml"
+    overrides = {  # the test's own folders and encoder; the data and settings are the example's
+        "data.root": tmp_path, "data.cache_dir": tmp_path / "cache",
+        "encoder.store_dir": tmp_path / "embeddings", "encoder.model_path": tiny_encoder_path,
+        "reports_dir": tmp_path / "reports", "registry.model_name": f"example-{example}",
+    }  # fmt: skip
+    sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
+    assert cli.main(["train", "--config", str(config), *sets]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "reports" / "latest" / "metrics.json").read_text())
+    assert metrics["test"]["ndcg@10"] > 0 and metrics["interest"]["users"] == 60
+    assert ("rating_rmse" in metrics["test"]) == (example == "explicit")
+    assert "steps cached: 0/14" in out and len(_versions(f"example-{example}")) == 1
+
+
 @pytest.mark.slow
 def test_movielens_100k_end_to_end(tmp_path, capsys):
     """The real default run: MovieLens-100k, packaged MiniLM, full training."""
