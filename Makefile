@@ -21,7 +21,7 @@ export GX_ANALYTICS_ENABLED := False
 export ZENML_CONFIG_PATH ?= $(CURDIR)/.zenml
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline test test-fast lint format clean bench bench-encode bench-train bench-pipeline bench-scale recommend compare reports dashboard retrain backtest
+.PHONY: help install install-dev pipeline test test-fast lint format clean bench bench-encode bench-train bench-pipeline bench-scale recommend compare reports dashboard retrain backtest
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,18 +29,26 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+# The suite, the linter and the encoder benchmark's reference: pytest, ruff, hypothesis,
+# selenium, sentence-transformers. `make pipeline` does not need them.
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-install: $(VENV)/.installed ## Create .venv and install the pinned dependencies
+install: $(VENV)/.installed ## Create .venv and install what the pipeline needs (pinned)
+
+install-dev: $(VENV)/.installed-dev ## install, plus the test, lint and benchmark tools
 
 pipeline: install ## Run the training pipeline (CONFIG=configs/default.yaml, ARGS="--set training.epochs=5")
 	$(BIN)/python run.py train --config $(CONFIG) $(ARGS)
 
-test: install ## Run the whole test suite, the real MovieLens-100k run included
+test: install-dev ## Run the whole test suite, the real MovieLens-100k run included
 	$(BIN)/python -m pytest
 
-test-fast: install ## Run the suite without the slow end-to-end run
+test-fast: install-dev ## Run the suite without the slow end-to-end run
 	$(BIN)/python -m pytest -m "not slow"
 
 recommend: install ## Top-K per user from the production model (ARGS="--users 1,2 --k 10")
@@ -75,7 +83,7 @@ dashboard: $(VENV)/.dashboard ## ZenML's local dashboard over this project's run
 	@echo "ZenML dashboard: http://127.0.0.1:$(DASHBOARD_PORT) (Ctrl+C stops it)"
 	$(BIN)/zenml login --local --blocking --port $(DASHBOARD_PORT)
 
-bench-encode: install ## Encoder throughput vs sentence-transformers on MovieLens-100k texts
+bench-encode: install-dev ## Encoder throughput vs sentence-transformers on MovieLens-100k texts
 	$(BIN)/python bench/encode.py
 
 bench-train: install ## Training samples/s and full-ranking users/s (10,000 items)
@@ -91,11 +99,11 @@ bench-scale: install ## Load/validate/split/train/evaluate cost on synthetic log
 
 bench: bench-encode bench-train bench-pipeline ## Run the benchmarks; figures go to bench/results.json
 
-lint: install ## ruff lint and format check
+lint: install-dev ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install ## Format the code with ruff
+format: install-dev ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 

@@ -1,5 +1,6 @@
 """Every YAML config loads into RunConfig; typos and invalid values are rejected on load."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -416,3 +417,26 @@ def test_the_variant_configs_hold_only_their_differences() -> None:
         text = (ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8")
         assert text.count("\nbase: ") == 1 and "default.yaml" in text
         assert len(text.splitlines()) <= 25, f"{name}.yaml repeats its base"
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_stack_images_install_the_project_and_leave_local_state_out(path: Path) -> None:
+    """The Dockerfile ZenML renders from a stack's docker settings installs this project (and
+    with it pyproject.toml's pinned dependencies) after copying the source root, and the
+    build context skips the virtual environment, the ZenML store and the data caches."""
+    from zenml.config import DockerSettings
+    from zenml.utils.pipeline_docker_image_builder import PipelineDockerImageBuilder
+
+    settings = DockerSettings.model_validate(yaml.safe_load(path.read_text())["settings"]["docker"])
+    dockerfile = PipelineDockerImageBuilder._generate_zenml_pipeline_dockerfile(
+        parent_image=settings.parent_image or "zenmldocker/zenml:0.98.0-py3.11",
+        docker_settings=settings,
+    ).splitlines()
+    install = dockerfile.index("RUN pip install --no-cache-dir .")
+    assert dockerfile.index("COPY . .") < install
+    assert "ENV HF_HUB_OFFLINE='1'" in dockerfile
+    assert settings.requirements is None  # nothing refers to a lock file the repo lacks
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv/", ".zenml/", "data/cache/", "reports/", ".git/"} <= set(ignored)
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "torch==2.13.0" in dependencies["dependencies"]
