@@ -38,9 +38,6 @@ class TaskWeighting(nn.Module):
         assert isinstance(total, Tensor)
         return total
 
-    def after_backward(self, losses: dict[str, Tensor]) -> None:
-        """Hook after the main backward pass (GradNorm updates its weights here)."""
-
     def end_epoch(self, mean_losses: dict[str, float]) -> None:
         """Hook after each epoch with the epoch's mean per-task losses (DWA)."""
 
