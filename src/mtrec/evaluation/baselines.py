@@ -21,6 +21,7 @@ BPR-MF trains the chosen number of epochs).
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ DEFAULT_PARAMS: dict[str, Params] = {
 }
 """What :func:`fit_baseline` uses for a parameter it is not given."""
 DEFAULT_EASE_MAX_MEMORY_MB = 4096.0
+
+logger = logging.getLogger(__name__)
 
 
 class BaselineSkipped(Exception):
@@ -218,7 +221,11 @@ def tune_and_fit_baseline(
                 "ease": _search_ease, "bpr": _search_bpr}  # fmt: skip
     grid, best, scorer = searches[name](train, n_users, n_items, seed, validate)
     params, value = grid[best]
-    return TunedBaseline(name, params, value, tuple(grid), time.perf_counter() - started), scorer
+    seconds = time.perf_counter() - started
+    chosen = ", ".join(f"{key}={val}" for key, val in params.items()) or "no parameters"
+    logger.info("[%s] tuned on valid: %s (valid ndcg@10 %.4f, %d candidates, %.1f s)",
+                name, chosen, value, len(grid), seconds)  # fmt: skip
+    return TunedBaseline(name, params, value, tuple(grid), seconds), scorer
 
 
 _Search = tuple[list[tuple[Params, float]], int, Scorer]
