@@ -71,10 +71,11 @@ def retrain_cycle(config: RunConfig, train: TrainFn, window_start: int | None = 
     started = time.perf_counter()
     cycle_config = cycle_run_config(config, window)
     arrived = raw.interactions[timestamps < window.end]
-    repaired, repairs = repair_interactions(arrived, cycle_config.validation)
+    funnel = cycle_config.data.funnel
+    repaired, repairs = repair_interactions(arrived, cycle_config.validation, funnel)
     validation = validate_interactions(
         repaired, raw.items, cycle_config.validation, repairs=repairs,
-        label_columns=cycle_config.model.label_columns(),
+        label_columns=cycle_config.label_columns(), funnel=funnel,
     )  # fmt: skip
     if not validation.success:
         # The watermark stays: the window is taken again once its data is fixed at the source.
@@ -82,7 +83,7 @@ def retrain_cycle(config: RunConfig, train: TrainFn, window_start: int | None = 
                            for f in validation.failures())  # fmt: skip
         return as_record(window, refused=REFUSED_BY_VALIDATION,
                          status=f"refused: the data failed validation: {failed}")  # fmt: skip
-    indexed = index_interactions(repaired, raw.items, raw.users)
+    indexed = index_interactions(repaired, raw.items, raw.users, funnel)
     record: dict[str, Any] = as_record(window, repairs=repairs)
     production = _production(config)
     if production is not None:

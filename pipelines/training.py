@@ -35,9 +35,9 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     )
     raw_interactions, raw_items, raw_users, raw_edges = load_data(config.data, data_fingerprint)
     _, _, validated = validate_data(raw_interactions, raw_items, config.validation,
-                                    config.model.label_columns())  # fmt: skip
+                                    config.label_columns(), config.data.funnel)  # fmt: skip
     interactions, items, users, edges = index_data.with_options(model=model)(
-        validated, raw_items, raw_users, raw_edges
+        validated, raw_items, raw_users, raw_edges, config.data.funnel
     )
     train, valid, test = split_data.with_options(model=model)(interactions, config.split)
     item_texts, user_texts = build_texts.with_options(model=model)(items, users, train, config.text)

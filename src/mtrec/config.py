@@ -7,7 +7,7 @@ fails loudly instead of silently running with a default.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +17,30 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventFunnel(_Section):
+    """A multi-behaviour log's event column and its declared labels in funnel order (derived
+    from ``data.event_column`` and ``data.events``; see :attr:`DataConfig.funnel`). Reaching a
+    stage implies every earlier one: a purchase is also a click."""
+
+    column: str
+    stages: tuple[str, ...]
+
+    def stage(self, event: str) -> int:
+        """The position of ``event`` in the funnel, 0 for the first stage."""
+        return self.stages.index(event)
+
+
+EVENT_LABEL_PREFIX = "event:"
+"""A task label ``event:<stage>`` is 1 where the (user, item) pair reached that stage of
+``data.events`` or a later one, 0 where its furthest stage is an earlier one (and for sampled
+negatives, in the entire space of a ``funnel`` task)."""
+
+
+def event_stage(label: str) -> str | None:
+    """The stage an ``event:<stage>`` label names; ``None`` for any other label."""
+    return label.removeprefix(EVENT_LABEL_PREFIX) if label.startswith(EVENT_LABEL_PREFIX) else None
 
 
 class DataConfig(_Section):
@@ -45,6 +69,15 @@ class DataConfig(_Section):
     ``users``, ``edges``), e.g. ``"\\t"``; GroupLens and RecBole files keep their own."""
     encoding: str = "utf-8"
     """The text encoding of those CSV files, any Python codec name (e.g. ``latin-1``)."""
+    event_column: str | None = None
+    """A multi-behaviour log: the interactions column holding each row's event type (``view``,
+    ``click``, ``purchase``...). Every value must be one of ``events``; a (user, item) pair's
+    rows become one interaction holding its furthest stage (see
+    :func:`mtrec.data.behaviours.collapse_events`), and tasks read ``event:<stage>`` labels."""
+    events: tuple[str, ...] = ()
+    """The declared event labels in funnel order, earliest first (``[view, click,
+    purchase]``): reaching a stage implies the earlier ones. Set exactly when ``event_column``
+    is."""
 
     @field_validator("encoding")
     @classmethod
@@ -54,6 +87,29 @@ class DataConfig(_Section):
         except LookupError as error:
             raise ValueError(f"data.encoding {encoding!r} is not a known text encoding") from error
         return encoding
+
+    @property
+    def funnel(self) -> EventFunnel | None:
+        """The event column and its stages, or ``None`` for a log without event types."""
+        if self.event_column is None:
+            return None
+        return EventFunnel(column=self.event_column, stages=self.events)
+
+    @model_validator(mode="after")
+    def _events_declared_with_their_column(self) -> DataConfig:
+        if (self.event_column is None) != (not self.events):
+            raise ValueError(
+                "data.event_column and data.events go together: name the column holding each "
+                "row's event type and declare its labels in funnel order (e.g. [click, purchase])"
+            )
+        if self.event_column is not None and not self.event_column.strip():
+            raise ValueError("data.event_column must name a column")
+        repeated = sorted({e for e in self.events if self.events.count(e) > 1})
+        if repeated:
+            raise ValueError(f"data.events must be unique labels, repeated: {repeated}")
+        if any(not e.strip() for e in self.events):
+            raise ValueError(f"data.events labels must be non-empty: {list(self.events)}")
+        return self
 
     @model_validator(mode="after")
     def _paths_match_source(self) -> DataConfig:
@@ -208,11 +264,24 @@ class TaskConfig(_Section):
       (``interests.topics``): the topic shares of the user's next ``horizon`` interactions,
       predicted from what the user side reads before them (softmax head, KL loss); metric
       ``kl`` on the test period (lower is better).
+    - ``funnel``: ``label: event:<stage>`` with ``after: <task>``, the entire-space
+      formulation of ESMM (Ma et al., "Entire Space Multi-Task Model", SIGIR 2018): the head
+      gives p(this | after) and the task's output is p(after) * p(this | after), learned with
+      BCE over every row of the ``after`` task's space: after the ranking task, every row of
+      the ranking batch (observed interactions and sampled negatives, labelled 0), so the
+      conditional head never suffers sample-selection bias; after a binary or funnel event
+      task, that task's rows. Metric ``auc`` over the same space.
+
+    A binary task may also read ``label: event:<stage>`` (no threshold): 1 where the pair
+    reached that stage or a later one, learned on observed interactions only.
     """
 
-    kind: Literal["ranking", "binary", "regression", "link", "interest"]
+    kind: Literal["ranking", "binary", "regression", "link", "interest", "funnel"]
     label: str = "interaction"
     threshold: float | None = None
+    after: str | None = None
+    """``funnel``: the task this one is conditioned on (the ranking task, or an event task of
+    an earlier stage)."""
     weight: float = Field(default=1.0, ge=0.0)
     metric: Literal["auc", "rmse", "kl"] | None = None
     """Defaults by kind: ``auc`` for ranking and binary, ``rmse`` for regression, ``kl`` for
@@ -245,8 +314,20 @@ class TaskConfig(_Section):
             raise ValueError("a ranking task's label must be 'interaction'")
         if self.kind not in ("ranking",) and self.label == "interaction":
             raise ValueError(f"label 'interaction' needs kind 'ranking', not {self.kind!r}")
-        if self.kind == "binary" and self.threshold is None:
+        stage = event_stage(self.label)
+        if stage is not None and self.kind not in ("binary", "funnel"):
+            raise ValueError(f"label {self.label!r} is binary: it needs kind binary or funnel")
+        if stage is not None and self.threshold is not None:
+            raise ValueError(f"label {self.label!r} is 0 or 1 already: leave threshold out")
+        if self.kind == "binary" and stage is None and self.threshold is None:
             raise ValueError("a binary task needs a threshold: label = column >= threshold")
+        if self.kind == "funnel" and (stage is None or self.after is None):
+            raise ValueError(
+                "a funnel task needs label 'event:<stage>' and after: <the task it is "
+                "conditioned on>, e.g. {kind: funnel, label: 'event:purchase', after: watch}"
+            )
+        if self.after is not None and self.kind != "funnel":
+            raise ValueError(f"'after' is for funnel tasks, not kind {self.kind!r}")
         if self.label == "influence" and self.kind != "regression":
             raise ValueError("label 'influence' is a regression target")
         if (self.kind == "interest") != (self.label == "topics"):
@@ -256,6 +337,27 @@ class TaskConfig(_Section):
         if (self.kind == "regression") != (self.task_metric == "rmse"):
             raise ValueError(f"metric {self.task_metric!r} does not fit kind {self.kind!r}")
         return self
+
+
+def funnel_chain(tasks: Mapping[str, TaskConfig], name: str) -> tuple[str, ...]:
+    """``name`` and the tasks it is conditioned on, in turn: ``(purchase, click, watch)``
+    for ``purchase`` after ``click`` after ``watch``; ``(name,)`` for a task that is not a
+    funnel. The last one is the chain's root: its rows are every funnel task's space."""
+    chain = [name]
+    while (after := tasks[chain[-1]].after) is not None:
+        if after in chain:
+            raise ValueError(f"funnel tasks loop: {' -> '.join([*chain, after])}")
+        chain.append(after)
+    return tuple(chain)
+
+
+def entire_space_tasks(tasks: Mapping[str, TaskConfig]) -> tuple[str, ...]:
+    """The funnel tasks learned over every row of the ranking batch (observed interactions
+    and sampled negatives): those whose chain ends at the ranking task."""
+    return tuple(
+        name for name, task in tasks.items()
+        if task.kind == "funnel" and tasks[funnel_chain(tasks, name)[-1]].kind == "ranking"
+    )  # fmt: skip
 
 
 BUILTIN_TASKS: dict[str, dict[str, Any]] = {
@@ -353,20 +455,40 @@ class ModelConfig(_Section):
             )
         if sum(t.weight for t in self.tasks.values()) <= 0:
             raise ValueError("model.tasks weights are all zero")
+        for name, task in self.tasks.items():
+            if task.after is None:
+                continue
+            after = self.tasks.get(task.after)
+            if after is None:
+                raise ValueError(f"funnel task {name!r}: after {task.after!r} is not a task")
+            if not (after.kind == "ranking" or event_stage(after.label) is not None):
+                raise ValueError(
+                    f"funnel task {name!r}: after {task.after!r} must be the ranking task or an "
+                    f"event task (label 'event:<stage>'), not kind {after.kind!r} with label "
+                    f"{after.label!r}"
+                )
+        for name in self.tasks:
+            funnel_chain(self.tasks, name)  # raises on a loop
         return self
 
     @property
     def ranking_task(self) -> str:
         return next(name for name, task in self.tasks.items() if task.kind == "ranking")
 
-    def label_columns(self) -> dict[str, tuple[str, ...]]:
+    def label_columns(self, event_column: str | None = None) -> dict[str, tuple[str, ...]]:
         """The interaction columns the declared tasks read, each with the tasks that read it
-        (``rating``: ``like``, ``rating`` by default); empty for an implicit log's tasks."""
+        (``rating``: ``like``, ``rating`` by default); empty for an implicit log's tasks.
+        ``event:<stage>`` labels read ``event_column`` (``data.event_column``)."""
         derived = ("interaction", "influence", "topics", "friends")
         columns: dict[str, tuple[str, ...]] = {}
         for name, task in self.tasks.items():
-            if task.label not in derived:
-                columns[task.label] = (*columns.get(task.label, ()), name)
+            column = task.label
+            if event_stage(task.label) is not None:
+                if event_column is None:
+                    raise ValueError(f"task {name!r} reads {task.label!r}: set data.event_column")
+                column = event_column
+            if column not in derived:
+                columns[column] = (*columns.get(column, ()), name)
         return columns
 
 
@@ -609,7 +731,46 @@ class RunConfig(_Section):
         links = [n for n, t in self.model.tasks.items() if t.kind == "link"]
         if links and self.data.edges is None:
             raise ValueError(f"link tasks {links} need data.edges (a user_id,friend_id table)")
+        _check_event_tasks(self)
         return _check_monitor(_check_promotion_metric(_check_inside_data_root(self)))
+
+    def label_columns(self) -> dict[str, tuple[str, ...]]:
+        """The interaction columns the declared tasks read, each with its tasks (the event
+        column for ``event:<stage>`` labels): what validation requires."""
+        return self.model.label_columns(self.data.event_column)
+
+
+def _check_event_tasks(config: RunConfig) -> None:
+    """``event:<stage>`` labels name declared stages, a funnel follows an earlier stage, and
+    an entire-space funnel needs the ranking task's per-row probability (sampled BCE)."""
+    tasks, events = config.model.tasks, config.data.events
+    for name, task in tasks.items():
+        stage = event_stage(task.label)
+        if stage is None:
+            continue
+        if config.data.event_column is None:
+            raise ValueError(
+                f"task {name!r} reads {task.label!r}: declare data.event_column (the column of "
+                "event types) and data.events (its labels in funnel order)"
+            )
+        if stage not in events:
+            raise ValueError(
+                f"task {name!r} reads {task.label!r}, but {stage!r} is not in data.events "
+                f"{list(events)}"
+            )
+        after = tasks[task.after] if task.after is not None else None
+        after_stage = event_stage(after.label) if after is not None else None
+        if after_stage is not None and events.index(after_stage) >= events.index(stage):
+            raise ValueError(
+                f"funnel task {name!r} ({stage}) is after {task.after!r} ({after_stage}): "
+                f"its stage must come later in data.events {list(events)}"
+            )
+    entire = entire_space_tasks(tasks)
+    if entire and config.training.ranking_loss == "softmax":
+        raise ValueError(
+            f"funnel tasks {list(entire)} multiply the ranking task's per-row probability, "
+            "which training.ranking_loss 'softmax' does not learn: use 'bce'"
+        )
 
 
 def _check_inside_data_root(config: RunConfig) -> RunConfig:

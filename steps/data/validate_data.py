@@ -4,7 +4,7 @@ import pandas as pd
 from zenml import log_metadata, save_artifact, step
 from zenml.types import HTMLString
 
-from mtrec.config import ValidationConfig
+from mtrec.config import EventFunnel, ValidationConfig
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -14,6 +14,7 @@ def validate_data(
     items: pd.DataFrame,
     config: ValidationConfig,
     label_columns: dict[str, list[str]] | None = None,
+    funnel: EventFunnel | None = None,
 ) -> tuple[
     Annotated[HTMLString, "validation_report"],
     Annotated[dict[str, Any], "validation_summary"],
@@ -22,7 +23,7 @@ def validate_data(
     """Apply the configured repairs, run the Great Expectations suite and pass the validated
     interactions on; stop the pipeline before training on failure. ``label_columns``: the
     columns the declared tasks read (``ModelConfig.label_columns``), required with their tasks
-    named.
+    named; ``funnel`` (``DataConfig.funnel``): the event column and its declared stages.
 
     On failure the HTML page is still saved as an artifact, so the reviewer sees every failed
     expectation with sample rows, and the error message names each one.
@@ -36,9 +37,9 @@ def validate_data(
         validate_interactions,
     )
 
-    interactions, repairs = repair_interactions(interactions, config)
+    interactions, repairs = repair_interactions(interactions, config, funnel)
     result = validate_interactions(interactions, items, config, repairs=repairs,
-                                   label_columns=label_columns)  # fmt: skip
+                                   label_columns=label_columns, funnel=funnel)  # fmt: skip
     html = HTMLString(render_validation_html(result))
     log_metadata({"validation": {"success": result.success, "rows": result.n_rows,
                                  "failed": len(result.failures()),

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from mtrec.config import TaskConfig
+from mtrec.config import TaskConfig, event_stage
 from mtrec.data.prepare import history_columns
 
 DAY_SECONDS = 86_400
@@ -78,7 +78,9 @@ def interaction_labels(
     """Per-row float32 labels of every non-ranking task for the interactions in ``frame``.
 
     A ranking task's label is 1 for every observed interaction and 0 for sampled negatives,
-    so the trainer builds it; user-level tasks give each row its user's value.
+    so the trainer builds it; user-level tasks give each row its user's value. An
+    ``event:<stage>`` label (binary and funnel tasks) is its 0/1 column: 1 where the pair
+    reached the stage or a later one; a funnel task's sampled negatives get 0 in the trainer.
     """
     labels: dict[str, np.ndarray] = {}
     users = frame["user_idx"].to_numpy(np.int64)
@@ -88,6 +90,12 @@ def interaction_labels(
         if task.label == "influence":
             labels[name] = influence_scores(frame, n_users, task.window_days)[users]
             continue
+        if event_stage(task.label) is not None and task.label not in frame.columns:
+            raise ValueError(
+                f"task {name!r} reads {task.label!r}, the 0/1 column of pairs that reached "
+                f"that stage, which index_interactions adds when given the event funnel "
+                f"(data.event_column, data.events); columns: {sorted(map(str, frame.columns))}"
+            )
         if task.label not in frame.columns:
             raise ValueError(
                 f"task {name!r} reads column {task.label!r}, which the interactions lack "
@@ -97,8 +105,7 @@ def interaction_labels(
         if np.isnan(values).any():
             bad = frame[task.label][np.isnan(values)].iloc[0]
             raise ValueError(f"task {name!r}: column {task.label!r} has non-numeric {bad!r}")
-        if task.kind == "binary":
-            assert task.threshold is not None
+        if task.kind == "binary" and task.threshold is not None:
             values = (values >= task.threshold).astype(np.float64)
         labels[name] = values.astype(np.float32)
     return labels

@@ -14,6 +14,11 @@ column           dtype      meaning
 ``item_idx``     int64      contiguous item index, 0..n_items-1 (row of ``items``)
 ===============  =========  =====================================================
 
+With an event column (``data.event_column``), each (user, item) pair's rows become one
+interaction holding its furthest stage at its first timestamp, with a 0/1 ``event:<stage>``
+column per declared stage (:func:`mtrec.data.behaviours.collapse_events`), here, before any
+split.
+
 ``items`` keeps every catalogue row (items nobody interacted with are cold-start candidates)
 with ``item_idx`` equal to its row position; ``users`` has one row per user that interacted,
 ``user_idx`` equal to its row position, profile columns joined where the data has them.
@@ -26,6 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mtrec.config import EventFunnel
+from mtrec.data.behaviours import collapse_events
+
 
 @dataclass(frozen=True)
 class IndexedData:
@@ -37,9 +45,14 @@ class IndexedData:
 
 
 def index_interactions(
-    interactions: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame
+    interactions: pd.DataFrame,
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+    funnel: EventFunnel | None = None,
 ) -> IndexedData:
-    """Cast validated raw frames to canonical dtypes and map ids to contiguous indices."""
+    """Cast validated raw frames to canonical dtypes and map ids to contiguous indices.
+    ``funnel`` (``DataConfig.funnel``): collapse each (user, item) pair's event rows to one
+    interaction first (:func:`mtrec.data.behaviours.collapse_events`)."""
     # Any column besides the ids and time (a rating, a dwell time) is a possible task label:
     # kept in its place, numeric ones as float64. An implicit log has none.
     columns: dict[str, pd.Series] = {
@@ -52,6 +65,8 @@ def index_interactions(
         columns[column] = values.astype("float64") if numeric else values
     columns["timestamp"] = interactions["timestamp"].astype("int64")
     inter = pd.DataFrame(columns)
+    if funnel is not None:
+        inter = collapse_events(inter, funnel)
     catalogue = items.drop_duplicates("item_id", keep="first").reset_index(drop=True)
     catalogue.insert(0, "item_idx", np.arange(len(catalogue), dtype=np.int64))
     item_index = pd.Series(catalogue["item_idx"].to_numpy(), index=catalogue["item_id"])

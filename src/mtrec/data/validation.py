@@ -2,10 +2,12 @@
 
 Great Expectations 1.x is called directly on an ephemeral, in-memory context: one pandas batch
 for the interactions and a second batch of per-user interaction counts, because GX has no
-expectation that counts rows per group. Every pass/fail decision and every unexpected count
-comes from GX; this module only decides which expectations apply (a missing or non-numeric
-column skips the checks that would crash on it), turns GX's results into small frozen records
-with sample offending rows, and renders them as an error message or an HTML page.
+expectation that counts rows per group (and, for a multi-behaviour log, a third: each row
+marked by whether its (user, item) pair has a row at an earlier stage of the funnel). Every
+pass/fail decision and every unexpected count comes from GX; this module only decides which
+expectations apply (a missing or non-numeric column skips the checks that would crash on it),
+turns GX's results into small frozen records with sample offending rows, and renders them as
+an error message or an HTML page.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
-from mtrec.config import ValidationConfig  # noqa: E402
+from mtrec.config import EventFunnel, ValidationConfig  # noqa: E402
 
 REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
 """What every log has; ``rating`` and other label columns are required by the tasks that read
@@ -119,14 +121,15 @@ class _Check:
 
 
 def repair_interactions(
-    interactions: pd.DataFrame, config: ValidationConfig
+    interactions: pd.DataFrame, config: ValidationConfig, funnel: EventFunnel | None = None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Apply the repairs the config allows; returns the frame to validate and use, and counts.
 
     Only two repairs exist, each opted into: dropping exact duplicate rows (``duplicates:
     drop``: they add nothing) and dropping the rows of users below the minimum interaction
     count (``sparse_users: drop``). Any other defect changes what the data says and must be
-    fixed at the source.
+    fixed at the source. With an event ``funnel``, a user's interactions are their distinct
+    items (each pair's event rows become one interaction).
     """
     repairs: dict[str, int] = {}
     if config.duplicates == "drop":
@@ -134,7 +137,7 @@ def repair_interactions(
         interactions = interactions[~duplicated].reset_index(drop=True)
         repairs["exact_duplicate_rows_dropped"] = int(duplicated.sum())
     if config.sparse_users == "drop" and "user_id" in interactions:
-        counts = interactions.groupby("user_id", dropna=False)["user_id"].transform("size")
+        counts = _interactions_per_user(interactions, funnel, per_row=True)
         # Null ids are left for validation to name; they are not a sparse user.
         sparse = interactions["user_id"].notna() & (counts < config.min_interactions_per_user)
         repairs["sparse_users_dropped"] = int(interactions.loc[sparse, "user_id"].nunique())
@@ -150,6 +153,7 @@ def validate_interactions(
     now: int | None = None,
     repairs: Mapping[str, int] | None = None,
     label_columns: Mapping[str, Sequence[str]] | None = None,
+    funnel: EventFunnel | None = None,
 ) -> ValidationResult:
     """Check ``interactions`` (and the item table's text fields) against the expectation
     suite; never raises on bad data. ``repairs`` (from :func:`repair_interactions`) are
@@ -157,6 +161,11 @@ def validate_interactions(
     read, each with those tasks (:meth:`mtrec.config.ModelConfig.label_columns`); each must
     exist, be numeric and have no nulls, and a failure names the tasks. ``rating``'s range is
     checked whenever the column is there.
+
+    ``funnel`` (``DataConfig.funnel``): the event column must exist without nulls, hold only
+    the declared labels, and every row at a later stage needs a row of an earlier stage for the
+    same user and item (a purchase without a click is refused); rows may then share (user,
+    item, timestamp) when their events differ, and a user's interactions are their items.
 
     ``now`` (seconds since the epoch) is the upper timestamp bound when ``config.timestamp_max``
     is ``None``; it defaults to the current time, so millisecond timestamps fail as future ones.
@@ -166,18 +175,16 @@ def validate_interactions(
     # Positional labels let GX's unexpected index list address rows even when the caller's index
     # has duplicates; reset_index returns a new frame, so the input is untouched.
     frame = interactions.reset_index(drop=True)
+    if funnel is not None and funnel.column in frame.columns:
+        # Labels are text: a column of 1, 2 read as integers still matches events ["1", "2"].
+        frame[funnel.column] = frame[funnel.column].astype("string")
     ts_max = config.timestamp_max if config.timestamp_max is not None else _now(now)
-    checks = _interaction_checks(frame, items, config, ts_max, label_columns or {})
+    checks = _interaction_checks(frame, items, config, ts_max, label_columns or {}, funnel)
 
     counts: pd.DataFrame | None = None
     count_checks: list[_Check] = []
     if "user_id" in frame.columns:
-        counts = (
-            frame.groupby("user_id", dropna=True, sort=True, observed=True)
-            .size()
-            .rename("n_interactions")
-            .reset_index()
-        )
+        counts = _interactions_per_user(frame, funnel).rename("n_interactions").reset_index()
         count_checks.append(
             _Check(
                 gxe.ExpectColumnValuesToBeBetween(
@@ -198,6 +205,11 @@ def validate_interactions(
     outcomes = _run(source, "interactions", frame, checks, config.sample_rows)
     if counts is not None:
         outcomes += _run(source, "user_counts", counts, count_checks, config.sample_rows)
+    stages = _funnel_stages(frame, funnel)
+    if stages is not None:
+        assert funnel is not None
+        outcomes += _run(source, "event_funnel", stages, [_funnel_check(funnel)],
+                         config.sample_rows)  # fmt: skip
     text_checks = _item_text_checks(items, config.max_text_chars)
     if text_checks:
         item_frame = items.reset_index(drop=True)
@@ -206,6 +218,57 @@ def validate_interactions(
         success=all(o.success for o in outcomes), n_rows=len(frame), outcomes=tuple(outcomes),
         repairs=dict(repairs or {}),
     )  # fmt: skip
+
+
+def _interactions_per_user(
+    frame: pd.DataFrame, funnel: EventFunnel | None, per_row: bool = False
+) -> pd.Series:
+    """Interactions per user (rows; distinct items with an event funnel, whose rows of one
+    pair become one interaction): by user, or ``per_row``, each row's user's count."""
+    ids = frame[["user_id", "item_id"]] if "item_id" in frame.columns else frame[["user_id"]]
+    if funnel is None:
+        ids = ids[["user_id"]]
+    if per_row:
+        distinct = ~ids.duplicated() if funnel is not None else pd.Series(True, index=ids.index)
+        counts = distinct.groupby(ids["user_id"], dropna=False).transform("sum")
+        return counts.astype(np.int64)
+    if funnel is not None:
+        ids = ids.drop_duplicates()
+    return ids.groupby("user_id", dropna=True, sort=True, observed=True).size()
+
+
+FUNNEL_COLUMN = "has_earlier_stage"
+"""The derived column of the funnel check: 1 where a row is at the funnel's first stage or its
+(user, item) pair has a row at an earlier stage than it."""
+
+
+def _funnel_stages(frame: pd.DataFrame, funnel: EventFunnel | None) -> pd.DataFrame | None:
+    """The interactions plus :data:`FUNNEL_COLUMN`, for the funnel check (GX has no
+    expectation over groups of rows); ``None`` when it cannot or need not run."""
+    needed = {"user_id", "item_id"} | ({funnel.column} if funnel is not None else set())
+    if funnel is None or len(funnel.stages) < 2 or not needed <= set(frame.columns):
+        return None
+    positions = {stage: i for i, stage in enumerate(funnel.stages)}
+    stage = frame[funnel.column].map(positions).astype("float64")  # NaN: undeclared or null
+    earliest = stage.groupby([frame["user_id"], frame["item_id"]], dropna=False).transform("min")
+    # Undeclared labels and nulls are the other checks' to name, not this one's.
+    ok = stage.isna() | (stage == 0) | (earliest < stage)
+    return frame.assign(**{FUNNEL_COLUMN: ok.astype(np.int64)})
+
+
+def _funnel_check(funnel: EventFunnel) -> _Check:
+    first, later = funnel.stages[0], funnel.stages[-1]
+    return _Check(
+        gxe.ExpectColumnValuesToBeBetween(column=FUNNEL_COLUMN, min_value=1),
+        funnel.column,
+        "count",
+        problem=(
+            f"are a later stage of data.events ({' -> '.join(funnel.stages)}) with no "
+            f"earlier-stage row for the same user_id and item_id (e.g. a {later} without a "
+            f"{first}): the earlier events are missing from the log"
+        ),
+        show_values=False,
+    )
 
 
 def _item_text_checks(items: pd.DataFrame, max_chars: int) -> list[_Check]:
@@ -234,7 +297,7 @@ def _now(now: int | None) -> int:
 
 def _interaction_checks(
     frame: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig, ts_max: int,
-    label_columns: Mapping[str, Sequence[str]],
+    label_columns: Mapping[str, Sequence[str]], funnel: EventFunnel | None = None,
 ) -> list[_Check]:  # fmt: skip
     present = set(frame.columns)
     # An empty frame passes every column check vacuously, yet nothing can be trained on it; nor
@@ -275,8 +338,15 @@ def _interaction_checks(
                 )
             )
 
-    for column, tasks in label_columns.items():
+    event_column = funnel.column if funnel is not None else None
+    required = dict(label_columns)
+    if event_column is not None:
+        required.setdefault(event_column, ())
+    for column, tasks in required.items():
         readers = f"read by task{'s' if len(tasks) > 1 else ''} {', '.join(tasks)} (model.tasks)"
+        if column == event_column:
+            declared = "declared as data.event_column"
+            readers = f"{declared}, {readers}" if tasks else declared
         checks.append(
             _Check(
                 gxe.ExpectColumnToExist(column=column),
@@ -295,7 +365,23 @@ def _interaction_checks(
                     show_values=False,
                 )
             )
-    for column in sorted({"rating", *label_columns} & present):
+    if event_column is not None and event_column in present:
+        assert funnel is not None
+        declared = set(funnel.stages)
+        values = frame[event_column].dropna().unique()
+        undeclared = sorted({str(v) for v in values} - declared)
+        named = f": {', '.join(map(repr, undeclared))}" if undeclared else ""
+        checks.append(
+            _Check(
+                gxe.ExpectColumnValuesToBeInSet(column=event_column, value_set=[*funnel.stages]),
+                event_column,
+                "count",
+                problem=f"have an event label not declared in data.events "
+                f"{list(funnel.stages)}{named}",
+                show_values=False,
+            )
+        )
+    for column in sorted(({"rating", *label_columns} - {event_column}) & present):
         checks.append(
             _Check(
                 gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=[*_RATING_TYPES]),
@@ -342,13 +428,15 @@ def _interaction_checks(
                 )
             )
 
-    if present.issuperset(_DUPLICATE_KEY):
+    # A click and a purchase may share a second: with events, the event is part of the key.
+    key = (*_DUPLICATE_KEY, *([event_column] if event_column in present else []))
+    if present.issuperset(key):
         checks.append(
             _Check(
-                gxe.ExpectCompoundColumnsToBeUnique(column_list=[*_DUPLICATE_KEY]),
-                ",".join(_DUPLICATE_KEY),
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=[*key]),
+                ",".join(key),
                 "count",
-                problem="share (user_id, item_id, timestamp) with another row",
+                problem=f"share ({', '.join(key)}) with another row",
                 show_values=False,
             )
         )

@@ -5,6 +5,8 @@ had in the history (train for validation; train and valid for test) are excluded
 on test, one per declared task: the ranking task's AUC (test interactions against one sampled
 unseen item each), a binary task's AUC among test interactions (``like``) and a regression
 task's RMSE (``rating``; ``influence`` against the value measured on history plus test).
+Event tasks (``event:<stage>`` labels) also rank the catalogue against the test interactions
+that reached their stage (``purchase_ndcg@10``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.config import RerankConfig, TaskConfig
+from mtrec.config import RerankConfig, TaskConfig, entire_space_tasks, event_stage
 from mtrec.data.labels import held_out_edges, influence_scores, interaction_labels
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
@@ -40,7 +42,13 @@ from mtrec.evaluation.interests import (
     latent_from_topic_scores,
     mean_kl,
 )
-from mtrec.evaluation.metrics import auc, evaluate_ranking, rmse
+from mtrec.evaluation.metrics import (
+    EVENT_RANKING_K,
+    EVENT_RANKING_SUFFIX,
+    auc,
+    evaluate_ranking,
+    rmse,
+)
 from mtrec.models.base import MultiTaskRecommender
 
 
@@ -121,8 +129,12 @@ def task_metrics(
 ) -> dict[str, float]:
     """``<task>_auc``, ``<task>_rmse`` or ``<task>_kl`` for every declared task on the ``test``
     rows; an interest task's KL compares each test user's topic shares over ``test`` with the
-    shares the model predicts from its known history."""
+    shares the model predicts from its known history. A funnel task after the ranking task is
+    scored in its entire space: the test interactions (labelled by stage) and the ranking
+    task's sampled negatives (labelled 0); other funnel and binary tasks among the test
+    interactions."""
     model.eval()
+    entire_space = entire_space_tasks(tasks)
     n_items = model.spec.n_items
     users, items = _idx(test, "user_idx"), _idx(test, "item_idx")
     if len(users) == 0:
@@ -152,7 +164,10 @@ def task_metrics(
         elif task.kind == "ranking":
             labels = np.r_[np.ones(len(users)), np.zeros(len(users))]
             result[f"{name}_auc"] = auc(labels, np.r_[pos[name].numpy(), neg[name].numpy()])
-        elif task.kind == "binary":
+        elif name in entire_space:  # the space it learns: test rows and sampled negatives
+            labels = np.r_[pair_labels[name], np.zeros(len(users))].astype(int)
+            result[f"{name}_auc"] = auc(labels, np.r_[pos[name].numpy(), neg[name].numpy()])
+        elif task.kind in ("binary", "funnel"):
             result[f"{name}_auc"] = auc(pair_labels[name].astype(int), pos[name].numpy())
         elif task.user_level:
             # One value per user, not per interaction: each test user counts once.
@@ -161,6 +176,36 @@ def task_metrics(
         else:
             result[f"{name}_rmse"] = rmse(pair_labels[name], pos[name].numpy())
     return result
+
+
+def event_ranking_metrics(
+    model: MultiTaskRecommender,
+    test: pd.DataFrame,
+    history: pd.DataFrame,
+    tasks: Mapping[str, TaskConfig],
+) -> dict[str, float]:
+    """``<task>_ndcg@10`` of every event task (label ``event:<stage>``): the catalogue ranked
+    for each user by the task's output (a funnel task's: p(after) * p(task | after); a binary
+    task's: its head alone, p(stage | observed)), ``history`` items masked, against the user's
+    test interactions that reached the stage (the test purchases, not the clicks)."""
+    result: dict[str, float] = {}
+    model.eval()
+    for name, task in tasks.items():
+        stage = event_stage(task.label)
+        if stage is None or name not in model.spec.tasks or task.label not in test.columns:
+            continue
+        truth = test[test[task.label].to_numpy() > 0]
+        if truth.empty:
+            continue
+        ranking = rank_split(model.catalogue_scorer(name), model.spec.n_items, truth, history,
+                             (EVENT_RANKING_K,))  # fmt: skip
+        result[event_ranking_metric(name)] = ranking.metrics[f"ndcg@{EVENT_RANKING_K}"]
+    return result
+
+
+def event_ranking_metric(task: str) -> str:
+    """The metrics key of an event task's ranking quality: ``purchase_ndcg@10``."""
+    return f"{task}{EVENT_RANKING_SUFFIX}"
 
 
 def interest_kl(model: MultiTaskRecommender, period: pd.DataFrame, task: str) -> float:
@@ -365,6 +410,7 @@ def evaluate_recommender(
             baselines_valid[name] = rank_split(scorer, n_items, valid, train,
                                                tuple(sorted({*ks, 10}))).metrics  # fmt: skip
     test_metrics = {**reported, **task_metrics(model, test, history, tasks, seed)}
+    test_metrics |= event_ranking_metrics(model, test, history, tasks)
     test_metrics |= link_metrics(model, edges, tasks, seed)
     assert test_rank.top_items is not None
     recommendations = recommendations_frame(

@@ -67,12 +67,14 @@ class Prepared:
 def prepare(config: RunConfig) -> Prepared:
     """The training pipeline's data steps, in process: load, validate, index, split, encode."""
     raw = load_raw(config.data)
-    interactions, repairs = repair_interactions(raw.interactions, config.validation)
+    funnel = config.data.funnel
+    interactions, repairs = repair_interactions(raw.interactions, config.validation, funnel)
     result = validate_interactions(interactions, raw.items, config.validation, repairs=repairs,
-                                   label_columns=config.model.label_columns())  # fmt: skip
+                                   label_columns=config.label_columns(),
+                                   funnel=funnel)  # fmt: skip
     if not result.success:
         raise DataValidationError(result)
-    indexed = index_interactions(interactions, raw.items, raw.users)
+    indexed = index_interactions(interactions, raw.items, raw.users, funnel)
     split = split_interactions(indexed.interactions, config.split)
     text = config.text
     extra = (

@@ -85,9 +85,17 @@ class ModelSpec:
     history_context: str = "before"
     """What a training row's history is: the user's interactions ``before`` it, or all the
     user's ``others`` (see :meth:`MultiTaskRecommender.history_window`)."""
+    funnels: dict[str, str] = field(default_factory=dict)
+    """Funnel task -> the task it is conditioned on (ESMM): the funnel task's head gives the
+    logit of p(task | after) and its output is the logit of p(after) * p(task | after)
+    (:func:`funnel_logit`)."""
 
     def __post_init__(self) -> None:
         named = {self.ranking_task, *self.offsets, *self.user_tasks, *self.link_tasks}
+        named |= {*self.funnels, *self.funnels.values()}
+        pair_level = set(self.tasks) - {*self.user_tasks, *self.link_tasks}
+        if not {*self.funnels, *self.funnels.values()} <= pair_level:
+            raise ValueError("funnel tasks and the tasks they follow must be (user, item) tasks")
         if not set(self.interest_tasks) <= set(self.user_tasks):
             raise ValueError("interest tasks must be user-level tasks")
         if self.interest_tasks and self.n_topics < 1:
@@ -103,6 +111,17 @@ class ModelSpec:
             raise ValueError(f"unknown history_pooling {self.history_pooling!r}")
         if self.history_context not in HISTORY_CONTEXTS:
             raise ValueError(f"unknown history_context {self.history_context!r}")
+
+
+def funnel_logit(after: Tensor, conditional: Tensor) -> Tensor:
+    """The logit of ``sigmoid(after) * sigmoid(conditional)``, in log space so that neither
+    factor underflows: log p = log s(a) + log s(c), and 1 - p = s(-a) + s(a) s(-c), so
+    log(1 - p) = logaddexp(log s(-a), log s(a) + log s(-c)). BCE with logits on it is BCE on
+    the product probability, what ESMM learns (Ma et al., SIGIR 2018)."""
+    log_after, log_cond = F.logsigmoid(after), F.logsigmoid(conditional)
+    log_p = log_after + log_cond
+    log_not_p = torch.logaddexp(F.logsigmoid(-after), log_after + F.logsigmoid(-conditional))
+    return log_p - log_not_p
 
 
 class Dropout(nn.Module):
@@ -283,8 +302,9 @@ class MultiTaskRecommender(nn.Module):
     """The interface every architecture shares: ``forward(batch) -> {task: output}``.
 
     ``batch`` holds ``user`` and ``item`` index tensors of shape (B,), and, for link tasks,
-    ``link_user`` and ``link_friend`` of shape (L,). Ranking, binary and link outputs are
-    logits; a regression output is the predicted value itself (e.g. the rating).
+    ``link_user`` and ``link_friend`` of shape (L,). Ranking, binary, funnel and link outputs
+    are logits (a funnel task's, of p(after) * p(task | after)); a regression output is the
+    predicted value itself (e.g. the rating).
     An architecture only names its ``side`` network: built once for users and once for items,
     it maps inputs (B, 2E) to one representation per task ``{task: (B, H)}`` and exposes
     ``out_dim`` (H).
@@ -556,7 +576,41 @@ class MultiTaskRecommender(nn.Module):
                                        b[task].index_select(0, b_rows))  # fmt: skip
         for task, offset in self.spec.offsets.items():
             out[task] = out[task] + offset
-        return out
+        # Funnel outputs: p(after) * p(task | after), the tasks they follow composed first.
+        # Both are on the same rows (a funnel task's rows are those of the task it follows).
+        composed: dict[str, Tensor] = {}
+        for task in self.spec.funnels:
+            self._compose_funnel(task, out, composed)
+        return out | composed
+
+    def _compose_funnel(self, task: str, out: dict[str, Tensor], done: dict[str, Tensor]) -> Tensor:
+        if task in done or task not in self.spec.funnels:
+            return done.get(task, out[task])
+        after = self._compose_funnel(self.spec.funnels[task], out, done)
+        if after.shape != out[task].shape:
+            raise ValueError(
+                f"funnel task {task!r} runs on {tuple(out[task].shape)} rows but the task it "
+                f"follows on {tuple(after.shape)}: give both the same rows"
+            )
+        done[task] = funnel_logit(after, out[task])
+        return done[task]
+
+    def funnel_chain(self, task: str) -> tuple[str, ...]:
+        """``task`` and the tasks it is conditioned on, root last (``(task,)`` for a task that
+        is not a funnel): the heads whose probabilities multiply into its output."""
+        chain = [task]
+        while chain[-1] in self.spec.funnels:
+            chain.append(self.spec.funnels[chain[-1]])
+        return tuple(chain)
+
+    def _chain_grid(self, users: dict[str, Tensor], items: dict[str, Tensor], task: str) -> Tensor:
+        """A task's (B, I) output logits from user and item representations: its tower's, or
+        for a funnel task the product of its chain's probabilities as a logit."""
+        chain = self.funnel_chain(task)
+        logits: Tensor = self.towers[chain[-1]].grid(users[chain[-1]], items[chain[-1]])
+        for step in reversed(chain[:-1]):
+            logits = funnel_logit(logits, self.towers[step].grid(users[step], items[step]))
+        return logits
 
     def interest_logits(
         self, task: str, user: Tensor, idx: Tensor, cursor: Tensor | None = None
@@ -613,11 +667,13 @@ class MultiTaskRecommender(nn.Module):
         x = torch.cat([x] + [torch.zeros_like(x)] * n_history, dim=-1)
         if self.spec.n_friend_links:
             x = torch.cat([x, torch.zeros_like(x[:, : self.user_inputs.out_dim])], dim=-1)
-        return self.towers[task].grid(self.user_net(x)[task], self._catalogue(task))
+        items = {step: self._catalogue(step) for step in self.funnel_chain(task)}
+        return self._chain_grid(self.user_net(x), items, task)
 
     def score_items(self, users: Tensor, task: str | None = None) -> Tensor:
         """Scores of every catalogue item for each user: (B,) -> (B, I). ``task`` defaults to
-        the ranking task; a regression task's scores omit its constant offset."""
+        the ranking task; a regression task's scores omit its constant offset; a funnel
+        task's are the logits of its product probability, p(after) * p(task | after)."""
         return self.catalogue_scorer(task)(users)
 
     def interest_shares(self, users: Tensor, task: str | None = None) -> Tensor:
@@ -629,14 +685,23 @@ class MultiTaskRecommender(nn.Module):
         logits = self.interest_logits(task, self.task_users(users)[task], users)
         return torch.softmax(logits, dim=-1)
 
-    def catalogue_scorer(self, task: str | None = None) -> Callable[[Tensor], Tensor]:
+    def catalogue_scorer(
+        self, task: str | None = None, conditional: bool = False
+    ) -> Callable[[Tensor], Tensor]:
         """``score_items`` for many batches of users: the catalogue's item representations are
-        computed once, here, so the weights must not change while the scorer is used."""
+        computed once, here, so the weights must not change while the scorer is used.
+        ``conditional``: a funnel task's own head, the logit of p(task | after) (ESMM's CVR),
+        instead of its output."""
         task = task or self.spec.ranking_task
-        tower, items = self.towers[task], self._catalogue(task)
+        chain = (task,) if conditional else self.funnel_chain(task)
+        items = {step: self._catalogue(step) for step in chain}
 
         def score(users: Tensor) -> Tensor:
-            return tower.grid(self.task_users(users)[task], items)  # type: ignore[operator]
+            representations = self.task_users(users)
+            if conditional:
+                logits: Tensor = self.towers[task].grid(representations[task], items[task])
+                return logits
+            return self._chain_grid(representations, items, task)
 
         return score
 

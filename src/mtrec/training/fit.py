@@ -77,6 +77,7 @@ def build_model(
         history_pooling=config.history_pooling,
         profile_length=config.profile_length,
         history_context="others" if config.history_context == "others" else "before",
+        funnels={name: task.after for name, task in config.tasks.items() if task.after},
     )
     item_counts = np.bincount(train["item_idx"].to_numpy(np.int64), minlength=n_items)
     shrinkage = config.item_id_shrinkage if config.use_text else 0.0  # id-only: ids are all

@@ -4,7 +4,10 @@ Tasks are declared (:class:`mtrec.config.TaskConfig`). Per epoch, every training
 is a positive of the ranking task (``watch``) and is paired with ``negatives_per_positive``
 sampled items the user has not interacted with in training. Binary tasks (``like``: rating at
 or above a threshold) and regression tasks (``rating``, ``influence``) are learned on the
-positives only, with BCE and squared error. Loss = sum over tasks of ``weight_t * loss_t``
+positives only, with BCE and squared error. A ``funnel`` task (ESMM) learns its output,
+p(after) * p(task | after), with BCE over every row of the task it follows: after the ranking
+task, the positives *and* their sampled negatives (labelled 0), the entire space; after an
+event task, the positives. Loss = sum over tasks of ``weight_t * loss_t``
 (weights from :mod:`mtrec.training.weighting`). Early stopping keeps the epoch with the best
 value of ``config.monitor`` in its direction (higher NDCG or AUC, lower RMSE).
 """
@@ -26,7 +29,7 @@ from torch import distributed as dist
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from mtrec.config import TaskConfig, TrainingConfig, metric_direction
+from mtrec.config import TaskConfig, TrainingConfig, entire_space_tasks, metric_direction
 from mtrec.data.labels import interaction_labels, next_topic_shares
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
@@ -169,7 +172,12 @@ def train_multitask(
     regression = frozenset(name for name, task in tasks.items() if task.kind == "regression")
     distributions = frozenset(name for name, task in tasks.items() if task.kind == "interest")
     # Binary and regression heads learn on the positives only: their heads run on those rows.
-    positive_only = [name for name, task in tasks.items() if task.kind not in ("link", "ranking")]
+    # Funnel tasks after the ranking task learn on every row: observed and sampled negatives.
+    entire_space = entire_space_tasks(tasks)
+    positive_only = [
+        name for name, task in tasks.items()
+        if task.kind not in ("link", "ranking") and name not in entire_space
+    ]  # fmt: skip
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     n_items = model.spec.n_items
@@ -231,6 +239,8 @@ def train_multitask(
     softmax = config.ranking_loss == "softmax"
     if softmax and model.spec.ranking_interaction != "dot":
         raise ValueError("training.ranking_loss 'softmax' needs model.ranking_interaction 'dot'")
+    if softmax and entire_space:
+        raise ValueError(f"funnel tasks {list(entire_space)} need training.ranking_loss 'bce'")
     # Softmax: no sampled negatives; each positive is scored against every candidate item
     # (those with training interactions, the pool negatives are drawn from), and a batch's
     # item indices are positions in that catalogue.
@@ -246,6 +256,10 @@ def train_multitask(
     labels = {name: is_pos.float() for name, task in tasks.items()
               if task.kind == "ranking" and not softmax}  # fmt: skip
     labels |= {name: torch.from_numpy(positive_labels[name]).float() for name in positive_only}
+    # An entire-space task's sampled negatives reached no stage: label 0.
+    labels |= {name: torch.cat([torch.from_numpy(positive_labels[name]).float(),
+                                torch.zeros(len(users) * k)])
+               for name in entire_space}  # fmt: skip
     labels = {name: value.to(device) for name, value in labels.items()}
     is_pos = is_pos.to(device)
     for epoch in range(1, config.epochs + 1):
