@@ -69,6 +69,10 @@ class DataConfig(_Section):
     ``users``, ``edges``), e.g. ``"\\t"``; GroupLens and RecBole files keep their own."""
     encoding: str = "utf-8"
     """The text encoding of those CSV files, any Python codec name (e.g. ``latin-1``)."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """The generic interactions file's own column for each name the pipeline reads, where they
+    differ: ``{user_id: customer_id, item_id: sku, timestamp: ts}`` (also ``rating`` or any
+    label column). Renamed on load; a named column the file lacks is refused before the run."""
     event_column: str | None = None
     """A multi-behaviour log: the interactions column holding each row's event type (``view``,
     ``click``, ``purchase``...). Every value must be one of ``events``; a (user, item) pair's
@@ -87,6 +91,16 @@ class DataConfig(_Section):
         except LookupError as error:
             raise ValueError(f"data.encoding {encoding!r} is not a known text encoding") from error
         return encoding
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_map_one_to_one(cls, columns: dict[str, str]) -> dict[str, str]:
+        if any(not name.strip() or not source.strip() for name, source in columns.items()):
+            raise ValueError(f"data.columns names must be non-empty: {columns}")
+        repeated = sorted({v for v in columns.values() if list(columns.values()).count(v) > 1})
+        if repeated:
+            raise ValueError(f"data.columns maps several names to the same column: {repeated}")
+        return columns
 
     @property
     def funnel(self) -> EventFunnel | None:

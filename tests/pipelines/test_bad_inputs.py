@@ -222,3 +222,31 @@ def test_bad_command_line_overrides_are_refused_before_the_run(tmp_path, capsys,
     assert cli.main(["train", "--config", str(config), "--set", override]) == 2
     assert needle in capsys.readouterr().err
     assert _versions("bad-override") == []
+
+
+def test_a_log_with_its_own_column_names_is_mapped_or_refused_naming_the_column(
+    tmp_path, tiny_encoder_path, capsys
+):
+    interactions, items = _frames()
+    own = interactions.rename(columns={"user_id": "customer", "item_id": "sku", "timestamp": "ts"})
+    own.to_csv(tmp_path / "inter.csv", index=False)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    paths = {"interactions": tmp_path / "inter.csv", "items": tmp_path / "items.csv"}
+    config = _write_config(tmp_path, tiny_encoder_path, "own-columns", **paths)
+    # Unmapped: validation names the missing column, shows the rows, and says how to map it.
+    assert cli.main(["train", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "column 'user_id' is missing" in err and "data.columns: {user_id: <column>}" in err
+    assert '"customer": "u' in err  # a sample row, with the file's own column names
+    # Mapped to a column the file lacks: refused before the run, naming key, column and file.
+    wrong = ["--set", "data.columns={user_id: client, item_id: sku, timestamp: ts}"]
+    assert cli.main(["train", "--config", str(config), *wrong]) == 2
+    err = capsys.readouterr().err
+    assert "data.columns maps user_id: 'client'" in err and "inter.csv has no such column" in err
+    assert "customer" in err
+    assert _versions("own-columns") == []
+    # Mapped right: it trains.
+    right = ["--set", "data.columns={user_id: customer, item_id: sku, timestamp: ts}"]
+    assert cli.main(["train", "--config", str(config), *right]) == 0
+    assert len(_versions("own-columns")) == 1
+    capsys.readouterr()

@@ -105,12 +105,38 @@ def load_raw(config: DataConfig) -> RawData:
         assert config.interactions is not None and config.items is not None
         raw = read_generic(config.interactions, config.items, config.users, config.delimiter,
                            config.encoding)  # fmt: skip
+        interactions = mapped_columns(raw.interactions, config.columns, config.interactions)
+        raw = dataclasses.replace(raw, interactions=interactions)
     if config.until is not None:
         raw = dataclasses.replace(raw, interactions=arrived_before(raw.interactions, config.until))
     if config.edges is None:
         return raw
     edges = read_edges(config.edges, config.delimiter, config.encoding)
     return dataclasses.replace(raw, edges=edges)
+
+
+def mapped_columns(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> pd.DataFrame:
+    """``frame`` with its columns renamed to the pipeline's names (``data.columns``: name ->
+    the file's column). A mapped column the file lacks, or a name the file already uses for
+    another column, raises a ``DataSourceError`` naming the file, the key and the columns."""
+    if not columns:
+        return frame
+    missing = {name: source for name, source in columns.items() if source not in frame.columns}
+    if missing:
+        first = ", ".join(f"{name}: {source!r}" for name, source in missing.items())
+        raise DataSourceError(
+            f"data.columns maps {first}, but {path} has no such column (its columns: "
+            f"{', '.join(map(str, frame.columns))}; first row: "
+            f"{frame.head(1).to_dict('records')[0] if len(frame) else 'none'})"
+        )
+    clashes = [n for n, s in columns.items() if n in frame.columns and n != s
+               and n not in columns.values()]  # fmt: skip
+    if clashes:
+        raise DataSourceError(
+            f"data.columns renames columns of {path} to {clashes}, which it already has: map "
+            "those too, or drop them from the file"
+        )
+    return frame.rename(columns={source: name for name, source in columns.items()})
 
 
 def arrived_before(interactions: pd.DataFrame, until: int) -> pd.DataFrame:
@@ -356,11 +382,18 @@ def _is_parquet(path: Path) -> bool:
 
 def check_readable(config: DataConfig) -> None:
     """Refuse, before a run starts, a CSV file named in ``config`` that the reader would fail
-    on or misread: see :func:`check_csv`. GroupLens and RecBole files have fixed formats."""
+    on or misread (see :func:`check_csv`), and a ``data.columns`` mapping the interactions file
+    does not fit. GroupLens and RecBole files have fixed formats."""
     named = [config.interactions, config.items, config.users] if config.source == "generic" else []
     for path in [*named, config.edges]:
         if path is not None and path.is_file() and not _is_parquet(path):
             check_csv(path, config.delimiter, config.encoding)
+    if config.columns and config.interactions is not None and config.interactions.is_file():
+        path = config.interactions
+        head = (pd.read_parquet(path).head(1) if _is_parquet(path) else
+                pd.read_csv(path, sep=config.delimiter, encoding=config.encoding, nrows=1,
+                            dtype=str))  # fmt: skip
+        mapped_columns(head, config.columns, path)
 
 
 _DELIMITERS = ",\t;|"

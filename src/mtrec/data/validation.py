@@ -311,7 +311,11 @@ def _interaction_checks(
             problem=f"fewer than the {min_rows:,} required (validation.min_interactions)",
         )
     ]
-    checks += [_Check(gxe.ExpectColumnToExist(column=c), c, "exists") for c in REQUIRED_COLUMNS]
+    checks += [
+        _Check(gxe.ExpectColumnToExist(column=c), c, "exists",
+               problem=f"map the file's own column to it with data.columns: {{{c}: <column>}}")
+        for c in REQUIRED_COLUMNS
+    ]  # fmt: skip
     for column, unit, least, field_name in (
         ("user_id", "users", config.min_users, "min_users"),
         ("item_id", "items", config.min_items, "min_items"),
@@ -520,7 +524,7 @@ def _outcome(
             observed += f", {check.problem}" if check.problem else ""
             observed += f" (columns: {', '.join(map(str, frame.columns))})"
         count = 0 if success else n_rows
-        rows = []
+        rows = [] if success else list(range(min(sample_rows, n_rows)))  # what the rows hold
     elif check.kind == "dtype":
         dtype = frame[check.column].dtype if check.column in frame.columns else None
         observed = f"dtype {dtype}"
