@@ -395,6 +395,32 @@ def recommend_cmd(
     return 0
 
 
+def serve_cmd(
+    config: RunConfig, host: str, port: int, stage: str, poll_seconds: float, max_k: int,
+    threads: int,
+) -> int:  # fmt: skip
+    """The HTTP service over the registry's ``stage`` version (``POST /recommend``, ``GET
+    /health``; see docs/serving.md): loaded once, swapped when the stage moves to another
+    version. Binding a non-loopback ``host`` needs a bearer token in ``MTREC_SERVE_TOKEN``."""
+    from mtrec.serving.settings import TOKEN_ENV, ServeSettings
+
+    try:
+        settings = ServeSettings(host=host, port=port, token=os.environ.get(TOKEN_ENV) or None,
+                                 poll_seconds=poll_seconds, max_k=max_k,
+                                 threads=threads)  # fmt: skip
+    except ValidationError as error:
+        print(f"error: {error.errors()[0]['msg'].removeprefix('Value error, ')}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    problem = store_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 3
+    from serving.server import serve
+
+    return serve(config, settings, stage)
+
+
 def compare_cmd(config: RunConfig, config_path: Path, output: Path, only: list[str] | None) -> int:
     """Every architecture x weighting, the single-task models and the baselines on one split:
     ``output/metrics.json`` (``comparison`` section) and ``output/index.html``. Resumable."""
@@ -558,6 +584,16 @@ def main(argv: list[str] | None = None) -> int:
     rec_cmd.add_argument(
         "--explain", action="store_true", help="add a reason column: the item's topic share"
     )
+    srv_cmd = commands.add_parser("serve", help="HTTP service: POST /recommend, GET /health")
+    srv_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
+    srv_cmd.add_argument("--host", default="127.0.0.1",
+                         help="another host needs MTREC_SERVE_TOKEN")  # fmt: skip
+    srv_cmd.add_argument("--port", type=int, default=8000)
+    srv_cmd.add_argument("--stage", default="production")
+    srv_cmd.add_argument("--poll-seconds", type=float, default=5.0,
+                         help="how often the registry is checked for a new version")  # fmt: skip
+    srv_cmd.add_argument("--max-k", type=int, default=100, help="the longest list served")
+    srv_cmd.add_argument("--threads", type=int, default=1, help="torch threads per request")
     cmp_cmd = commands.add_parser("compare", help="architectures x weightings vs baselines")
     cmp_cmd.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
     cmp_cmd.add_argument("--output", type=Path, default=Path("reports/comparison"))
@@ -605,6 +641,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "compare":
         only = [v.strip() for v in args.only.split(",")] if args.only else None
         return compare_cmd(args.loaded, args.config, args.output, only)
+    if args.command == "serve":
+        return serve_cmd(args.loaded, args.host, args.port, args.stage, args.poll_seconds,
+                         args.max_k, args.threads)  # fmt: skip
     if args.command == "recommend":
         users = [u.strip() for u in args.users.split(",")] if args.users else None
         return recommend_cmd(args.loaded, args.output, args.k, users, args.stage,
