@@ -188,23 +188,25 @@ def train_config(
     return 0, export_run(run, config)
 
 
-def failure_report(config: RunConfig, error: Exception) -> str:
-    """Why the newest run failed, as one block: each failed step's own message (or ``error``
-    when no step failed), and where its validation page was written, if it has one."""
+def failure_report(config: RunConfig, error: Exception, pipeline: str = "training_pipeline") -> str:
+    """Why the newest run of ``pipeline`` failed, as one block: each failed step's own
+    message (or ``error`` when no step failed), and where its validation page was written, if
+    it has one."""
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
     runs = Client().list_pipeline_runs(
-        pipeline="training_pipeline", sort_by="desc:created", size=1, hydrate=True
+        pipeline=pipeline, sort_by="desc:created", size=1, hydrate=True
     )
     run = runs.items[0] if runs.items else None
     steps = run.steps if run else {}
     failed = {name: step.exception_info for name, step in steps.items()
               if step.status == ExecutionStatus.FAILED and step.exception_info}  # fmt: skip
+    what = pipeline.replace("_pipeline", "").replace("_", " ")
     lines = [
-        f"error: the training pipeline failed in step {name}:\n{info.message or info.traceback}"
+        f"error: the {what} pipeline failed in step {name}:\n{info.message or info.traceback}"
         for name, info in failed.items()
-    ] or [f"error: the training pipeline failed: {error}"]
+    ] or [f"error: the {what} pipeline failed: {error}"]
     validation = steps.get("validate_data")
     pages = validation.outputs.get("validation_report_failed", []) if validation else []
     if run and pages:
@@ -333,10 +335,9 @@ def recommend_cmd(
     The lists are re-ranked as the config's ``rerank`` section says (the function evaluation
     measured); ``explain`` adds a ``reason`` column from each user's recent topic shares, with
     topics clustered from the served model's item text embeddings (``interests`` section)."""
-    import pandas as pd
     from zenml.client import Client
 
-    from mtrec.registry.recommend import read_events, recommend, served_topics
+    from pipelines.batch_recommendation import batch_recommendation_pipeline
 
     problem = store_problem()
     if problem:
@@ -348,50 +349,29 @@ def recommend_cmd(
         print(f"error: model {config.registry.model_name!r} has no {stage!r} version; "
               "run `make pipeline` first", file=sys.stderr)  # fmt: skip
         return 2
-    # The refit on every interaction; a run with ``training.refit: none`` has only the
-    # evaluated model.
-    served = version.get_artifact("served_recommender") or version.get_artifact("recommender")
-    trained = served.load()
-    history = version.get_artifact("interactions").load()
-    if events_path is not None:
-        history = pd.concat([history, read_events(events_path, history)], ignore_index=True)
-    profiles = None
-    if profiles_path is not None:
-        from mtrec.features.encoder import TextEncoder
-
-        table = (pd.read_parquet(profiles_path) if profiles_path.suffix in (".parquet", ".pq")
-                 else pd.read_csv(profiles_path, dtype=str))  # fmt: skip
-        if not {"user_id", "text"} <= set(table.columns):
-            raise ValueError(f"profiles file {profiles_path} needs columns user_id,text")
-        enc = config.encoder
-        encoder = TextEncoder(enc.model_path, enc.max_length, enc.batch_size, enc.precision)
-        vectors = encoder.encode(table["text"].fillna("").astype(str).tolist())
-        profiles = dict(zip(table["user_id"].astype(str), vectors, strict=True))
-        users = users if users is not None else [*trained.user_ids, *profiles]
-    topics = None
-    if explain or config.rerank.method == "calibrated":
-        # The topics the run mined (the ones its report and interests.csv show); a version
-        # from before the mine_interests step gets them clustered here the same way.
-        mined = version.get_artifact("item_topics")
-        if mined is not None:
-            topics = mined.load()
-        else:
-            items = version.get_artifact("items")
-            if items is None:
-                print("note: the version has no items artifact; topics are numbered, not named",
-                      file=sys.stderr)  # fmt: skip
-            topics = served_topics(trained, items.load() if items else None, config.interests)
-    frame = recommend(trained, history, k, users, profiles=profiles, rerank=config.rerank,
-                      topics=topics, explain_items=explain,
-                      interests=config.interests)  # fmt: skip
+    for name, path in (("profiles", profiles_path), ("events", events_path)):
+        if path is not None and not path.is_file():  # before a pipeline run is started
+            raise FileNotFoundError(f"{name} file not found: {path}")
+    pipeline = batch_recommendation_pipeline(
+        config, version.name, k, users, str(profiles_path) if profiles_path else None,
+        str(events_path) if events_path else None, explain,
+    )  # fmt: skip
+    try:
+        run = pipeline()
+    except RuntimeError as error:  # a step failed (a malformed events file): its own message
+        print(failure_report(config, error, "batch_recommendation_pipeline"), file=sys.stderr)
+        return 2
+    frame = run.steps["recommend_batch"].outputs["batch_recommendations"][0].load()
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix in (".parquet", ".pq"):
         frame.to_parquet(output, index=False)
     else:
         frame.to_csv(output, index=False)
     by_source = frame.drop_duplicates("user_id")["source"].value_counts().to_dict()
-    print(f"model version {version.name} ({stage}): top {k} for {frame['user_id'].nunique()} "
-          f"users {by_source} -> {output}")  # fmt: skip
+    print(
+        f"model version {version.name} ({stage}): top {k} for {frame['user_id'].nunique()} "
+        f"users {by_source} -> {output} (artifact batch_recommendations of the version)"
+    )
     return 0
 
 

@@ -135,11 +135,20 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
                      "--k", "3", "--users", "u0,u1,stranger"]) == 0  # fmt: skip
     recs = pd.read_csv(output, dtype=str)
     assert recs.groupby("user_id").size().to_dict() == {"stranger": 3, "u0": 3, "u1": 3}
+    # The lists are also an artifact of the version that made them (a batch pipeline's run).
+    from zenml.client import Client
+
+    linked = Client().get_model_version("smoke", versions[0]).get_artifact("batch_recommendations")
+    assert linked is not None
+    pd.testing.assert_frame_equal(linked.load().astype(str), recs.astype(str))
+    bad_events = tmp_path / "bad-events.csv"
+    pd.DataFrame({"who": ["u0"], "what": ["i1"]}).to_csv(bad_events, index=False)
+    assert cli.main(["recommend", "--config", str(config), "--output", str(output),
+                     "--events", str(bad_events)]) == 2  # fmt: skip
+    assert "lacks columns ['item_id', 'user_id']" in capsys.readouterr().err
     assert set(recs.loc[recs["user_id"] == "stranger", "source"]) == {"popularity"}
     assert set(recs.loc[recs["user_id"] == "u0", "source"]) == {"model"}
     # What serves is the refit on every interaction; the evaluated model knows train only.
-    from zenml.client import Client
-
     version = Client().get_model_version("smoke", versions[0])
     served = version.get_artifact("served_recommender").load()
     evaluated = version.get_artifact("recommender").load()

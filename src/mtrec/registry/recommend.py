@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from mtrec.config import InterestsConfig, RerankConfig
+from mtrec.config import EncoderConfig, InterestsConfig, RerankConfig
 from mtrec.evaluation.diversity import final_lists
 from mtrec.evaluation.interests import InterestShares, Topics, explain, fit_topics, interest_shares
 from mtrec.models.base import DotTower
@@ -410,6 +410,23 @@ def read_events(path: Path, history: pd.DataFrame) -> pd.DataFrame:
         newest = int(history["timestamp"].max()) if len(history) else 0
         events["timestamp"] = newest + 1 + np.arange(len(events))
     return events
+
+
+def read_profiles(path: Path, encoder: EncoderConfig) -> dict[str, np.ndarray]:
+    """Profile texts of users the model may not know, from CSV or Parquet ``user_id,text``,
+    encoded with the run's encoder: user id -> unit-length text vector."""
+    from mtrec.features.encoder import TextEncoder
+
+    if not path.is_file():
+        raise FileNotFoundError(f"profiles file not found: {path}")
+    is_parquet = path.suffix in (".parquet", ".pq")
+    table = pd.read_parquet(path) if is_parquet else pd.read_csv(path, dtype=str)
+    if not {"user_id", "text"} <= set(table.columns):
+        raise ValueError(f"profiles file {path} needs columns user_id,text")
+    model = TextEncoder(encoder.model_path, encoder.max_length, encoder.batch_size,
+                        encoder.precision)  # fmt: skip
+    vectors = model.encode(table["text"].fillna("").astype(str).tolist())
+    return dict(zip(table["user_id"].astype(str), vectors, strict=True))
 
 
 def _wanted_shares(
