@@ -493,7 +493,6 @@ class ModelConfig(_Section):
         """The interaction columns the declared tasks read, each with the tasks that read it
         (``rating``: ``like``, ``rating`` by default); empty for an implicit log's tasks.
         ``event:<stage>`` labels read ``event_column`` (``data.event_column``)."""
-        derived = ("interaction", "influence", "topics", "friends")
         columns: dict[str, tuple[str, ...]] = {}
         for name, task in self.tasks.items():
             column = task.label
@@ -501,7 +500,7 @@ class ModelConfig(_Section):
                 if event_column is None:
                     raise ValueError(f"task {name!r} reads {task.label!r}: set data.event_column")
                 column = event_column
-            if column not in derived:
+            if column not in TASK_LABELS:  # derived, not read from a column
                 columns[column] = (*columns.get(column, ()), name)
         return columns
 

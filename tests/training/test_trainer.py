@@ -14,10 +14,11 @@ from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.training.fit import build_model, fit_recommender, history_dict
 from mtrec.training.trainer import (
     grouped_order,
-    multitask_loss,
     sample_negatives,
+    task_losses,
     train_multitask,
 )
+from mtrec.training.weighting import TaskWeighting
 
 
 def _seen_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
@@ -104,9 +105,15 @@ def test_grouped_order_keeps_each_positive_with_its_own_negatives() -> None:
         assert len(np.unique(row_users[order[start : start + 100]])) <= 21
 
 
-def test_multitask_loss_is_the_weighted_sum() -> None:
+def _static_loss(outputs, labels, masks, weights):
+    """What the trainer does under static weighting: the per-task losses, weighted."""
+    per_task = task_losses(outputs, labels, masks, weights)
+    return TaskWeighting(weights).combine(per_task), per_task
+
+
+def test_static_weighting_gives_the_weighted_sum_of_the_task_losses() -> None:
     outputs, labels, masks = _loss_inputs()
-    total, per_task = multitask_loss(
+    total, per_task = _static_loss(
         outputs, labels, masks, {"watch": 1.0, "like": 0.5, "rating": 0.2}
     )
     watch = np.mean([_bce(2.0, 1), _bce(-1.0, 1), _bce(0.5, 0), _bce(-3.0, 0)])
@@ -124,8 +131,8 @@ def test_multitask_loss_is_the_weighted_sum() -> None:
 def test_zero_weight_task_contributes_nothing() -> None:
     outputs, labels, masks = _loss_inputs()
     outputs["rating"] = torch.tensor([1e4, -1e4, 0.0, 0.0], requires_grad=True)
-    total, per_task = multitask_loss(outputs, labels, masks, {"watch": 1.0, "rating": 0.0})
-    watch_only, _ = multitask_loss(outputs, labels, masks, {"watch": 1.0})
+    total, per_task = _static_loss(outputs, labels, masks, {"watch": 1.0, "rating": 0.0})
+    watch_only, _ = _static_loss(outputs, labels, masks, {"watch": 1.0})
     assert float(per_task["rating"].detach()) > 1e7
     assert float(total.detach()) == pytest.approx(float(watch_only.detach()), rel=1e-7)
     total.backward()
@@ -136,7 +143,7 @@ def test_zero_weight_task_contributes_nothing() -> None:
 def test_empty_mask_gives_zero_loss() -> None:
     outputs, labels, masks = _loss_inputs()
     masks["like"] = torch.zeros(4, dtype=torch.bool)
-    total, per_task = multitask_loss(outputs, labels, masks, {"watch": 1.0, "like": 1.0})
+    total, per_task = _static_loss(outputs, labels, masks, {"watch": 1.0, "like": 1.0})
     assert float(per_task["like"]) == 0.0
     assert float(total) == pytest.approx(float(per_task["watch"]), rel=1e-7)
 

@@ -71,9 +71,6 @@ def save_trained_model(model: TrainedModel, folder: Path) -> None:
 def load_trained_model(folder: Path) -> TrainedModel:
     meta = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
     raw_spec = meta["spec"]
-    if "rating_mean" in raw_spec:  # written before tasks were declared
-        mean = raw_spec.pop("rating_mean")
-        raw_spec["offsets"] = {"rating": mean} if "rating" in raw_spec.get("tasks", ()) else {}
     for key, value in raw_spec.items():
         if isinstance(value, list):  # JSON has no tuples
             raw_spec[key] = tuple(value)

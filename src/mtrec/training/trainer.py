@@ -35,7 +35,7 @@ from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.numerics import subnormals_flushed as _subnormals_flushed
-from mtrec.training.weighting import GradNorm, TaskWeighting, make_weighting
+from mtrec.training.weighting import GradNorm, make_weighting
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +85,6 @@ def task_losses(
         else:
             per_task[task] = F.binary_cross_entropy_with_logits(prediction, target)
     return per_task
-
-
-def multitask_loss(
-    outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: dict[str, Tensor],
-    weights: dict[str, float],
-) -> tuple[Tensor, dict[str, Tensor]]:  # fmt: skip
-    """Static weighting of the task losses: returns (sum_t w_t * L_t, per task)."""
-    per_task = task_losses(outputs, labels, masks, weights)
-    return TaskWeighting(weights).combine(per_task), per_task
 
 
 def grouped_order(n_positives: int, per_positive: int, rng: np.random.Generator) -> np.ndarray:
