@@ -875,10 +875,11 @@ class ConfigLoader(yaml.SafeLoader):
     """YAML's safe loader plus the ``!replace`` tag on mappings."""
 
 
-ConfigLoader.add_constructor(
-    "!replace",
-    lambda loader, node: _Replacing(loader.construct_mapping(node, deep=True)),  # type: ignore[arg-type]
-)
+def _replacing(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Replacing:
+    return _Replacing(loader.construct_mapping(node, deep=True))
+
+
+ConfigLoader.add_constructor("!replace", _replacing)
 
 
 def merged(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:

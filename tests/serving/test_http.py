@@ -36,7 +36,8 @@ TOKEN = "a-bearer-token-for-tests"
 
 @contextmanager
 def running(source: SwitchableSource, **settings: object) -> Iterator[str]:
-    slot = ModelSlot(source, poll_seconds=float(settings.pop("poll_seconds", 0.1)))  # type: ignore[arg-type]
+    poll_seconds = float(settings.pop("poll_seconds", 0.1))  # type: ignore[arg-type]
+    slot = ModelSlot(source, poll_seconds=poll_seconds)
     slot.load_initial()
     config = ServeSettings(port=0, max_k=MAX_K, **settings)  # type: ignore[arg-type]
     with BackgroundServer(slot, config) as server:
