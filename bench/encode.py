@@ -84,8 +84,10 @@ def main() -> None:
     print(f"{'encoder':<24}{'texts/s':>10}")
     print(f"{'sentence-transformers':<24}{reference_rate:>10.0f}")
     print(f"{'mtrec (' + ours.precision + ')':<24}{our_rate:>10.0f}")
-    print(f"ratio {result['ratio']:.2f}, cosine mean {cosine.mean():.6f} min {cosine.min():.6f} "
-          f"over {len(texts)} texts (median of {args.repeats} runs)")  # fmt: skip
+    print(
+        f"ratio {result['ratio']:.2f}, cosine mean {cosine.mean():.6f} min {cosine.min():.6f} "
+        f"over {len(texts)} texts (median of {args.repeats} runs)"
+    )
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results["encode"] = result
     args.results.parent.mkdir(parents=True, exist_ok=True)

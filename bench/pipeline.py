@@ -1,7 +1,7 @@
 """`make pipeline` end to end on MovieLens-100k, cold and warm, with the time of each step.
 
 - Cold: a new, empty ZenML store (its first-use set-up included), an empty embedding store and
-  an empty reports folder; only the MovieLens-100k files, fetched once into ``data/cache``,
+  an empty reports folder; only the MovieLens-100k files, in ``data/cache`` (``make data``),
   are reused. Every step computes.
 - Warm: the same command again on the cold run's store: every step is a cache hit, so the
   figure is the fixed cost of a run (imports, store, caching checks, report export).
@@ -36,8 +36,12 @@ def run_pipeline(config_file: Path, store: Path) -> float:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "run.py", "train", "--config", str(config_file)],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"run.py train exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -50,8 +54,12 @@ def step_times(store: Path) -> dict[str, dict[str, float | bool]]:
     env = {**os.environ, "ZENML_CONFIG_PATH": str(store)}
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--print-step-times"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -94,8 +102,10 @@ def bench_config(base: Path, scratch: Path, reports: Path) -> Path:
 
 def medians(runs: list[dict[str, dict[str, float | bool]]]) -> dict[str, float]:
     names = list(runs[0])
-    return {name: statistics.median(float(run[name]["seconds"]) for run in runs if name in run)
-            for name in names}  # fmt: skip
+    return {
+        name: statistics.median(float(run[name]["seconds"]) for run in runs if name in run)
+        for name in names
+    }
 
 
 def main() -> None:
@@ -153,10 +163,14 @@ def main() -> None:
     print(f"\n{'step':<{width}}  {'cold s':>8}  {'warm s':>8}")
     for name, seconds in cold_step_medians.items():
         print(f"{name:<{width}}  {seconds:8.1f}  {warm_step_medians.get(name, float('nan')):8.2f}")
-    print(f"{'make pipeline (wall)':<{width}}  {result['cold_seconds']:8.1f}  "
-          f"{result['warm_seconds']:8.2f}")  # fmt: skip
-    print(f"time to the best epoch: {result['seconds_to_best_epoch']:.1f} s "
-          f"(best epochs {best_epochs})")  # fmt: skip
+    print(
+        f"{'make pipeline (wall)':<{width}}  {result['cold_seconds']:8.1f}  "
+        f"{result['warm_seconds']:8.2f}"
+    )
+    print(
+        f"time to the best epoch: {result['seconds_to_best_epoch']:.1f} s "
+        f"(best epochs {best_epochs})"
+    )
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
     results["pipeline"] = result
     args.results.write_text(json.dumps(results, indent=2) + "\n")

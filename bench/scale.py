@@ -1,7 +1,7 @@
 """Scale benchmark: the library's stages on synthetic logs of growing size.
 
 For each size ``n`` (``--sizes``, default 100k, 1M and 10M interactions) a seeded synthetic log
-(:mod:`mtrec.data.synthetic`: ``n / 50`` users, ``clip(n / 100, 1k, 50k)`` items) is generated
+(:mod:`bench.synthetic`: ``n / 50`` users, ``clip(n / 100, 1k, 50k)`` items) is generated
 once and cached as Parquet under ``data/cache/synthetic/<n>/``. Then, in one fresh Python process
 per size, these stages run in pipeline order, each timed:
 
@@ -12,7 +12,7 @@ per size, these stages run in pipeline order, each timed:
 - ``index``: :func:`mtrec.data.prepare.index_interactions` (ids to contiguous indices);
 - ``split``: :func:`mtrec.data.split.split_interactions` with the default per-user ratio split;
 - ``train_epoch``: one epoch of :func:`mtrec.training.trainer.train_multitask` (model built by
-  :func:`mtrec.training.fit.build_model`) on the train part: the default tasks (watch, like,
+  :func:`mtrec.workflows.fit.build_model`) on the train part: the default tasks (watch, like,
   rating), a small shared-bottom network (embedding 32, hidden 64, towers 16) with the default
   ranking head (``model.ranking_interaction``), 4 negatives per positive, batch 4,096, random
   384-wide text embeddings standing in for MiniLM's;
@@ -50,6 +50,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("generate", "load", "validate", "index", "split", "train_epoch", "evaluate")
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 VALIDATION_NOW = 1_700_000_000
@@ -109,15 +110,15 @@ def measure_size(
     import numpy as np
     import torch
 
+    from bench.synthetic import cached_synthetic, is_cached, write_synthetic
     from mtrec.config import ModelConfig, SplitConfig, TrainingConfig, ValidationConfig
     from mtrec.data.prepare import index_interactions
     from mtrec.data.sources import read_generic
     from mtrec.data.split import split_interactions
-    from mtrec.data.synthetic import cached_synthetic, is_cached, write_synthetic
     from mtrec.data.validation import validate_interactions
     from mtrec.evaluation.metrics import evaluate_ranking
-    from mtrec.training.fit import build_model
     from mtrec.training.trainer import train_multitask
+    from mtrec.workflows.fit import build_model
 
     meter = _Meter()
     baseline = _status_mb("VmRSS")
@@ -160,11 +161,15 @@ def measure_size(
         seen = split.train[np.isin(split.train["user_idx"].to_numpy(), chosen)]
         with torch.inference_mode():
             means, _, _ = evaluate_ranking(
-                model.catalogue_scorer(), len(data.items),
-                truth["user_idx"].to_numpy(), truth["item_idx"].to_numpy(),
-                seen["user_idx"].to_numpy(), seen["item_idx"].to_numpy(), (10, 20),
+                model.catalogue_scorer(),
+                len(data.items),
+                truth["user_idx"].to_numpy(),
+                truth["item_idx"].to_numpy(),
+                seen["user_idx"].to_numpy(),
+                seen["item_idx"].to_numpy(),
+                (10, 20),
                 batch_size=eval_batch,
-            )  # fmt: skip
+            )
         return means
 
     metrics = meter.run("evaluate", evaluate)
@@ -282,9 +287,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-users", type=int, default=2000)
     parser.add_argument(
-        "--eval-batch", type=int,
+        "--eval-batch",
+        type=int,
         help="users scored at once (default: the library's, about 2M user-item pairs a batch)",
-    )  # fmt: skip
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per size; medians kept")
     parser.add_argument("--regenerate", action="store_true", help="ignore the data cache")
@@ -292,6 +298,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child: one size, JSON out
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # run as a script: bench.synthetic
 
     if args.one is not None:
         if args.threads:
@@ -309,14 +316,23 @@ def main() -> None:
         runs = []
         for repeat in range(args.repeats):
             print(f"{n:,} interactions, run {repeat + 1}/{args.repeats}", file=sys.stderr)
-            command = [
-                sys.executable, __file__, "--one", str(n), "--seed", str(args.seed),
-                "--eval-users", str(args.eval_users), "--cache", str(args.cache),
-            ] + (["--eval-batch", str(args.eval_batch)] if args.eval_batch else []) + (
-                ["--threads", str(args.threads)] if args.threads else []
-            ) + (
-                ["--regenerate"] if args.regenerate and repeat == 0 else []
-            )  # fmt: skip
+            command = (
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(n),
+                    "--seed",
+                    str(args.seed),
+                    "--eval-users",
+                    str(args.eval_users),
+                    "--cache",
+                    str(args.cache),
+                ]
+                + (["--eval-batch", str(args.eval_batch)] if args.eval_batch else [])
+                + (["--threads", str(args.threads)] if args.threads else [])
+                + (["--regenerate"] if args.regenerate and repeat == 0 else [])
+            )
             done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         measured[str(n)] = median_runs(runs) | {

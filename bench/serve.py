@@ -7,7 +7,7 @@ re-ranking at 0.4 over 100 candidates) with random weights (latency does not dep
 built in code, with the packaged MiniLM encoder for profiles:
 
 - ``movielens``: MovieLens-100k (943 users, 1,682 items, 100,000 interactions as history);
-- ``items_100k``: a synthetic log from :mod:`mtrec.data.synthetic`, 20,000 users, 100,000
+- ``items_100k``: a synthetic log from :mod:`bench.synthetic`, 20,000 users, 100,000
   items, 1,000,000 interactions.
 
 Requests: 90% a known user with 0 to 10 ``recent_items`` (drawn by popularity), 10% an
@@ -63,7 +63,7 @@ def build_served(scale: str):  # noqa: ANN201 - mtrec imports stay in the server
     from mtrec.models.serialization import TrainedModel
     from mtrec.registry.recommend import Recommender
     from mtrec.serving.api import ServedModel
-    from mtrec.training.fit import build_model
+    from mtrec.workflows.fit import build_model
 
     config = load_config(ROOT / "configs/default.yaml")
     if scale == "movielens":
@@ -73,7 +73,7 @@ def build_served(scale: str):  # noqa: ANN201 - mtrec imports stay in the server
         log = raw.interactions[["user_id", "item_id", "rating", "timestamp"]].copy()
         item_ids = pd.unique(raw.items["item_id"].astype(str))
     else:
-        from mtrec.data.synthetic import generate_synthetic
+        from bench.synthetic import generate_synthetic
 
         tables = generate_synthetic(1_000_000, seed=0, n_users=20_000, n_items=100_000)
         log = tables.interactions.to_pandas()
@@ -86,15 +86,20 @@ def build_served(scale: str):  # noqa: ANN201 - mtrec imports stay in the server
     rng = np.random.default_rng(0)
     assignment = rng.integers(0, N_TOPICS, size=len(item_ids))
     model = build_model(
-        config.model, log,
+        config.model,
+        log,
         rng.normal(size=(len(item_ids), 384)).astype(np.float32),
         rng.normal(size=(len(user_ids), 384)).astype(np.float32),
         item_topics=assignment,
-    )  # fmt: skip
+    )
     trained = TrainedModel(model.spec, dict(model.state_dict()), tuple(user_ids), tuple(item_ids))
     del model
-    topics = Topics(assignment, np.zeros((N_TOPICS, 384)), tuple(f"topic {t}" for t in
-                    range(N_TOPICS)), np.bincount(assignment, minlength=N_TOPICS))  # fmt: skip
+    topics = Topics(
+        assignment,
+        np.zeros((N_TOPICS, 384)),
+        tuple(f"topic {t}" for t in range(N_TOPICS)),
+        np.bincount(assignment, minlength=N_TOPICS),
+    )
     history = log[["user_id", "item_id", "timestamp"]]
     recommender = Recommender(trained, history, topics)
     popularity = np.bincount(log["item_idx"], minlength=len(item_ids)).astype(np.float64)
@@ -109,13 +114,19 @@ def build_served(scale: str):  # noqa: ANN201 - mtrec imports stay in the server
         with lock:
             return encoder.encode([text])[0]
 
-    served = ServedModel(version=f"bench-{scale}", key=scale, recommender=recommender,
-                         rerank=config.rerank, encode=encode)  # fmt: skip
+    served = ServedModel(
+        version=f"bench-{scale}",
+        key=scale,
+        recommender=recommender,
+        rerank=config.rerank,
+        encode=encode,
+    )
     return served, list(user_ids), list(item_ids), popularity
 
 
-def request_bodies(user_ids: list[str], item_ids: list[str], popularity: np.ndarray, n: int,
-                   seed: int) -> list[bytes]:  # fmt: skip
+def request_bodies(
+    user_ids: list[str], item_ids: list[str], popularity: np.ndarray, n: int, seed: int
+) -> list[bytes]:
     """``n`` request bodies of the mix in the module docstring."""
     rng = np.random.default_rng(seed)
     weights = popularity / popularity.sum()
@@ -125,8 +136,11 @@ def request_bodies(user_ids: list[str], item_ids: list[str], popularity: np.ndar
             body: dict = {"user_id": f"new-{seed}-{r}", "k": 10}
         else:
             picks = rng.choice(len(item_ids), size=int(rng.integers(0, 11)), p=weights)
-            body = {"user_id": user_ids[int(rng.integers(len(user_ids)))], "k": 10,
-                    "recent_items": [item_ids[i] for i in picks]}  # fmt: skip
+            body = {
+                "user_id": user_ids[int(rng.integers(len(user_ids)))],
+                "k": 10,
+                "recent_items": [item_ids[i] for i in picks],
+            }
         bodies.append(json.dumps(body).encode())
     return bodies
 
@@ -159,10 +173,15 @@ def run_server_process(scale: str, port: int, threads: int) -> None:
         t = time.perf_counter()
         answer(served, request, max_k=100)
         times.append((time.perf_counter() - t) * 1000)
-    report = {"build_s": round(built, 1), "rss_loaded_mb": round(status_mb("VmRSS"), 1),
-              "peak_rss_building_mb": round(status_mb("VmHWM"), 1),
-              "in_process": percentiles(times), "n_items": len(item_ids),
-              "n_users": len(user_ids), "history_rows": int(popularity.sum())}  # fmt: skip
+    report = {
+        "build_s": round(built, 1),
+        "rss_loaded_mb": round(status_mb("VmRSS"), 1),
+        "peak_rss_building_mb": round(status_mb("VmHWM"), 1),
+        "in_process": percentiles(times),
+        "n_items": len(item_ids),
+        "n_users": len(user_ids),
+        "history_rows": int(popularity.sum()),
+    }
     try:
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM from here: serving only
         report["peak_reset"] = True
@@ -189,10 +208,13 @@ def percentiles(milliseconds: list[float]) -> dict[str, float]:
     values = np.asarray(milliseconds)
     if not len(values):
         return {"n": 0}
-    return {"n": len(values), "p50_ms": round(float(np.percentile(values, 50)), 2),
-            "p95_ms": round(float(np.percentile(values, 95)), 2),
-            "p99_ms": round(float(np.percentile(values, 99)), 2),
-            "max_ms": round(float(values.max()), 2)}  # fmt: skip
+    return {
+        "n": len(values),
+        "p50_ms": round(float(np.percentile(values, 50)), 2),
+        "p95_ms": round(float(np.percentile(values, 95)), 2),
+        "p99_ms": round(float(np.percentile(values, 99)), 2),
+        "max_ms": round(float(values.max()), 2),
+    }
 
 
 def load(port: int, bodies: list[bytes], seconds: float, rate: float | None) -> dict:
@@ -238,9 +260,14 @@ def load(port: int, bodies: list[bytes], seconds: float, rate: float | None) -> 
         thread.join()
     elapsed = max(time.perf_counter() - start, 1e-9)
     flat = [x for per_client in latencies for x in per_client]
-    return {**percentiles(flat), "requests_per_s": round(len(flat) / elapsed, 1),
-            "failed": sum(failures), "clients": CLIENTS, "seconds": seconds,
-            **({"target_rate": rate} if rate is not None else {})}  # fmt: skip
+    return {
+        **percentiles(flat),
+        "requests_per_s": round(len(flat) / elapsed, 1),
+        "failed": sum(failures),
+        "clients": CLIENTS,
+        "seconds": seconds,
+        **({"target_rate": rate} if rate is not None else {}),
+    }
 
 
 def profiles(port: int) -> dict:
@@ -260,10 +287,23 @@ def profiles(port: int) -> dict:
 
 
 def measure(scale: str, port: int, seconds: float, rate: float, threads: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
-    command = [sys.executable, __file__, "--server", scale, "--port", str(port),
-               "--threads", str(threads)]  # fmt: skip
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    command = [
+        sys.executable,
+        __file__,
+        "--server",
+        scale,
+        "--port",
+        str(port),
+        "--threads",
+        str(threads),
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -316,7 +356,7 @@ def build_bodies_for(report: dict, scale: str) -> list[bytes]:
         log = raw.interactions.astype({"user_id": str, "item_id": str})
         item_ids = list(pd.unique(raw.items["item_id"].astype(str)))
     else:
-        from mtrec.data.synthetic import generate_synthetic
+        from bench.synthetic import generate_synthetic
 
         tables = generate_synthetic(1_000_000, seed=0, n_users=20_000, n_items=100_000)
         log = tables.interactions.select(["user_id", "item_id"]).to_pandas()
@@ -338,8 +378,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "bench/results.json")
     parser.add_argument("--server", choices=SCALES, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # run as a script: the serving and bench packages
     if args.server:
-        sys.path.insert(0, str(ROOT))
         run_server_process(args.server, args.port, args.threads)
         return
     serve: dict = {
@@ -362,8 +402,10 @@ def main() -> None:
 
 
 def table(serve: dict, scales: list[str]) -> str:
-    lines = ["| catalogue | load | p50 ms | p95 ms | p99 ms | requests/s | failed |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| catalogue | load | p50 ms | p95 ms | p99 ms | requests/s | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for scale in scales:
         result = serve[scale]
         for name in ("closed", "open"):
@@ -385,8 +427,11 @@ def table(serve: dict, scales: list[str]) -> str:
             f"| {scale} | profile, one at a time | {result['profile']['p50_ms']} | "
             f"{result['profile']['p95_ms']} | {result['profile']['p99_ms']} | | |"
         )
-    memory = ", ".join(f"{s}: loaded {serve[s]['rss_loaded_mb']:.0f} MB, peak serving "
-                       f"{serve[s]['peak_rss_serving_mb']:.0f} MB" for s in scales)  # fmt: skip
+    memory = ", ".join(
+        f"{s}: loaded {serve[s]['rss_loaded_mb']:.0f} MB, peak serving "
+        f"{serve[s]['peak_rss_serving_mb']:.0f} MB"
+        for s in scales
+    )
     return "\n".join(lines) + f"\n\nserver memory: {memory}"
 
 

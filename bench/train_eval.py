@@ -34,8 +34,8 @@ from mtrec.data.sources import load_raw
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.evaluation.rerank import RERANK_METHODS, rerank
-from mtrec.training.fit import build_model
 from mtrec.training.trainer import train_multitask
+from mtrec.workflows.fit import build_model
 
 
 def training_throughput(config: RunConfig, epochs: int, repeats: int) -> dict[str, float]:
@@ -70,14 +70,14 @@ def ranking_throughput(
     per_user = 20
     users = np.repeat(np.arange(n_users), per_user)
     items = rng.integers(0, n_items, size=len(users))
-    train = pd.DataFrame({"user_idx": users, "item_idx": items, "rating": 4.0,
-                          "timestamp": 0})  # fmt: skip
+    train = pd.DataFrame({"user_idx": users, "item_idx": items, "rating": 4.0, "timestamp": 0})
     model = build_model(
-        config.model, train,
+        config.model,
+        train,
         rng.normal(size=(n_items, 384)).astype(np.float32),
         rng.normal(size=(n_users, 384)).astype(np.float32),
         item_topics=rng.integers(0, config.interests.topics, size=n_items),
-    )  # fmt: skip
+    )
     model.eval()
     truth_users = np.arange(n_users)
     truth_items = rng.integers(0, n_items, size=n_users)
@@ -85,12 +85,17 @@ def ranking_throughput(
     for _ in range(repeats):
         started = time.perf_counter()
         with torch.inference_mode():
-            evaluate_ranking(model.catalogue_scorer(), n_items, truth_users, truth_items,
-                             users, items, (10, 20))  # fmt: skip
+            evaluate_ranking(
+                model.catalogue_scorer(), n_items, truth_users, truth_items, users, items, (10, 20)
+            )
         rates.append(n_users / (time.perf_counter() - started))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"rank_users_per_s": statistics.median(rates), "rank_items": n_items,
-            "rank_users": n_users, "peak_rss_mb": peak_mb}  # fmt: skip
+    return {
+        "rank_users_per_s": statistics.median(rates),
+        "rank_items": n_items,
+        "rank_users": n_users,
+        "peak_rss_mb": peak_mb,
+    }
 
 
 def rerank_seconds(
@@ -99,8 +104,9 @@ def rerank_seconds(
     """Median seconds to re-rank ``candidates`` items down to ``k`` for ``users`` users."""
     generator = torch.Generator().manual_seed(0)
     scores = torch.randn(users, candidates, generator=generator)
-    picked = torch.stack([torch.randperm(items, generator=generator)[:candidates]
-                          for _ in range(users)])  # fmt: skip
+    picked = torch.stack(
+        [torch.randperm(items, generator=generator)[:candidates] for _ in range(users)]
+    )
     vectors = torch.randn(items, 384, generator=generator)
     topics = torch.nn.functional.one_hot(torch.randint(0, 20, (items,), generator=generator), 20)
     targets = torch.softmax(torch.randn(users, 20, generator=generator), dim=1)
@@ -130,20 +136,25 @@ def main() -> None:
         "ranking_interaction": config.model.ranking_interaction,
         "threads": torch.get_num_threads(),
     }
-    print(f"training ({result['architecture']}): {result['train_samples_per_s']:,.0f} samples/s "
-          f"({result['train_rows_per_epoch']:,} rows per epoch)")  # fmt: skip
+    print(
+        f"training ({result['architecture']}): {result['train_samples_per_s']:,.0f} samples/s "
+        f"({result['train_rows_per_epoch']:,} rows per epoch)"
+    )
     # The lighter head first: ru_maxrss only grows, so its peak is not the other's.
     for head in ("dot", "neumf"):
         model = config.model.model_copy(update={"ranking_interaction": head})
-        ranking = ranking_throughput(config.model_copy(update={"model": model}), args.users,
-                                     args.items, args.repeats)  # fmt: skip
+        ranking = ranking_throughput(
+            config.model_copy(update={"model": model}), args.users, args.items, args.repeats
+        )
         result[f"rank_{head}"] = ranking
         if head == config.model.ranking_interaction:
             result |= ranking
         default = " (default)" if head == result["ranking_interaction"] else ""
-        print(f"full ranking, {head} head{default}: "
-              f"{ranking['rank_users_per_s']:,.0f} users/s over {args.items:,} items, "
-              f"peak RSS {ranking['peak_rss_mb']:,.0f} MB")  # fmt: skip
+        print(
+            f"full ranking, {head} head{default}: "
+            f"{ranking['rank_users_per_s']:,.0f} users/s over {args.items:,} items, "
+            f"peak RSS {ranking['peak_rss_mb']:,.0f} MB"
+        )
     result["rerank_seconds"] = rerank_seconds(args.rerank_users, args.repeats)
     print(
         f"re-ranking 100 candidates to 10 for {args.rerank_users:,} users (s): "

@@ -12,6 +12,7 @@ from steps.features.build_texts import build_texts
 from steps.features.describe_interests import describe_interests
 from steps.features.encode_texts import encode_texts
 from steps.features.mine_interests import mine_interests
+from steps.hooks import record_failure
 from steps.registry.register_model import register_model
 from steps.reports.render_report import render_report
 from steps.reports.report_drift import report_drift
@@ -19,7 +20,7 @@ from steps.training.refit_model import refit_model
 from steps.training.train_model import train_model
 
 
-@pipeline
+@pipeline(on_failure=record_failure)
 def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: str) -> None:
     """Train and register one multi-task recommender.
 
@@ -34,8 +35,9 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         tags=["mtrec", config.data.source],
     )
     raw_interactions, raw_items, raw_users, raw_edges = load_data(config.data, data_fingerprint)
-    _, _, validated = validate_data(raw_interactions, raw_items, config.validation,
-                                    config.label_columns(), config.data.funnel)  # fmt: skip
+    _, _, validated = validate_data(
+        raw_interactions, raw_items, config.validation, config.label_columns(), config.data.funnel
+    )
     interactions, items, users, edges = index_data.with_options(model=model)(
         validated, raw_items, raw_users, raw_edges, config.data.funnel
     )
@@ -48,9 +50,19 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         items, users, item_embeddings, train, valid, test, config.interests
     )
     recommender, training_history, id_only = train_model.with_options(model=model)(
-        train, valid, test, users, items, item_embeddings, user_embeddings,
-        config.model, config.training, config.evaluation, edges, item_topics,
-    )  # fmt: skip
+        train,
+        valid,
+        test,
+        users,
+        items,
+        item_embeddings,
+        user_embeddings,
+        config.model,
+        config.training,
+        config.evaluation,
+        edges,
+        item_topics,
+    )
     # The refits: the same configuration for the chosen number of epochs, on train + valid
     # (scored on test: the serving view) and on everything (served, never scored). Without
     # them, the serving view scores the evaluated model itself (reading train + valid).
@@ -58,9 +70,19 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     serving_view_model = served_model = recommender
     if refit:
         serving_view_model, served_model = refit_model.with_options(model=model)(
-            train, valid, test, users, items, item_embeddings, user_embeddings,
-            config.model, config.training, training_history, edges, item_topics,
-        )  # fmt: skip
+            train,
+            valid,
+            test,
+            users,
+            items,
+            item_embeddings,
+            user_embeddings,
+            config.model,
+            config.training,
+            training_history,
+            edges,
+            item_topics,
+        )
     metrics, _, _ = evaluate_model.with_options(model=model)(
         recommender=recommender,
         serving_view_recommender=serving_view_model,
@@ -87,6 +109,12 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         metrics, drift_summary, config, recommender, train, valid, test, users, items
     )
     render_report.with_options(model=model)(
-        metrics, training_history, drift_summary, decision, config.evaluation.ks, id_only,
-        item_topics, user_interests,
-    )  # fmt: skip
+        metrics,
+        training_history,
+        drift_summary,
+        decision,
+        config.evaluation.ks,
+        id_only,
+        item_topics,
+        user_interests,
+    )

@@ -100,8 +100,11 @@ def create_app(slot: ModelSlot, settings: ServeSettings) -> FastAPI:
 
     @app.exception_handler(Unauthorized)
     async def unauthorised(_: Request, __: Exception) -> JSONResponse:
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return JSONResponse(
+            {"error": "missing or wrong bearer token"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: Exception) -> JSONResponse:
@@ -119,8 +122,9 @@ def create_app(slot: ModelSlot, settings: ServeSettings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        return JSONResponse({"error": str(error.detail)}, error.status_code,
-                            headers=getattr(error, "headers", None))  # fmt: skip
+        return JSONResponse(
+            {"error": str(error.detail)}, error.status_code, headers=getattr(error, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def failed(_: Request, error: Exception) -> JSONResponse:
@@ -173,7 +177,14 @@ class BodyLimit:
 
 async def _too_large(send: Send, max_bytes: int) -> None:
     body = f'{{"error": "request body over {max_bytes} bytes"}}'.encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

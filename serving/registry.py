@@ -11,8 +11,9 @@ from uuid import UUID
 import numpy as np
 
 from mtrec.config import RunConfig
-from mtrec.registry.recommend import Recommender, served_topics
+from mtrec.registry.recommend import Recommender
 from mtrec.serving.api import ServedModel
+from mtrec_cli.registry import load_served_version
 
 log = logging.getLogger("mtrec.serving")
 
@@ -43,24 +44,14 @@ class RegistrySource:
         from zenml.client import Client
 
         version = Client().get_model_version(self.config.registry.model_name, UUID(key))
-        artifact = version.get_artifact("served_recommender") or version.get_artifact("recommender")
-        interactions = version.get_artifact("interactions")
-        if artifact is None or interactions is None:
-            raise LookupError(f"model version {version.name} has no recommender or interactions")
-        trained = artifact.load()
-        mined = version.get_artifact("item_topics")
-        if mined is not None:
-            topics = mined.load()
-        else:  # a version from before the mine_interests step: clustered the same way
-            items = version.get_artifact("items")
-            topics = served_topics(trained, items.load() if items else None, self.config.interests)
-        recommender = Recommender(trained, interactions.load(), topics)
+        served = load_served_version(version, self.config.interests)
+        recommender = Recommender(served.model, served.history, served.topics)
         return ServedModel(
             version=str(version.name),
             key=key,
             recommender=recommender,
             rerank=self.config.rerank,
-            encode=self._encoder_for(trained.spec.user_text_dim),
+            encode=self._encoder_for(served.model.spec.user_text_dim),
         )
 
     def _encoder_for(self, dim: int) -> Callable[[str], np.ndarray] | None:
@@ -78,8 +69,11 @@ class RegistrySource:
             encoder = self._encoder
         assert isinstance(encoder, TextEncoder)
         if encoder.dim != dim:
-            log.warning("the encoder gives %d-wide vectors, the model reads %d: profiles are "
-                        "refused", encoder.dim, dim)  # fmt: skip
+            log.warning(
+                "the encoder gives %d-wide vectors, the model reads %d: profiles are refused",
+                encoder.dim,
+                dim,
+            )
             return None
         lock = self._encoder_lock
 

@@ -25,13 +25,19 @@ def serve(config: RunConfig, settings: ServeSettings, stage: str = "production")
     try:
         served = slot.load_initial()
     except LookupError:
-        print(f"error: model {config.registry.model_name!r} has no {stage!r} version; run "
-              "`make pipeline` first", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: model {config.registry.model_name!r} has no {stage!r} version; run "
+            "`make pipeline` first",
+            file=sys.stderr,
+        )
         return 2
     auth = "bearer token required" if settings.token is not None else "no token"
-    print(f"serving model version {served.version} ({stage}) on "
-          f"http://{settings.host}:{settings.port} ({auth}); checking the registry every "
-          f"{settings.poll_seconds:g} s", flush=True)  # fmt: skip
+    print(
+        f"serving model version {served.version} ({stage}) on "
+        f"http://{settings.host}:{settings.port} ({auth}); checking the registry every "
+        f"{settings.poll_seconds:g} s",
+        flush=True,
+    )
     run_server(slot, settings)
     return 0
 
@@ -86,6 +92,10 @@ class BackgroundServer:
 
 def _uvicorn_config(slot: ModelSlot, settings: ServeSettings) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(slot, settings), host=settings.host, port=settings.port,
-        log_level="warning", access_log=False, timeout_graceful_shutdown=10,
-    )  # fmt: skip
+        create_app(slot, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -37,5 +37,9 @@ class TrainedModelMaterializer(BaseMaterializer):
 
     def extract_metadata(self, data: TrainedModel) -> dict[str, Any]:
         n_parameters = sum(int(t.numel()) for t in data.state_dict.values())
-        return {"n_users": data.spec.n_users, "n_items": data.spec.n_items,
-                "n_tensor_values": n_parameters, "tasks": ",".join(data.spec.tasks)}  # fmt: skip
+        return {
+            "n_users": data.spec.n_users,
+            "n_items": data.spec.n_items,
+            "n_tensor_values": n_parameters,
+            "tasks": ",".join(data.spec.tasks),
+        }

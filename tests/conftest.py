@@ -49,9 +49,13 @@ def tiny_encoder_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = BertTokenizer(vocab_file=str(folder / "vocab.txt"))
     tokenizer.save_pretrained(str(folder))
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=128,
-    )  # fmt: skip
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=128,
+    )
     import torch
 
     torch.manual_seed(0)

@@ -53,11 +53,14 @@ def test_default_yaml_values_are_read() -> None:
     assert config.encoder.model_path is None
     # default.yaml spells out the class defaults (reading one documents the other), and
     # declares the interest task, which the class default leaves out (it needs item topics).
-    assert config.model.tasks["interest"] == TaskConfig(kind="interest", label="topics",
-                                                        weight=0.2, horizon=10)  # fmt: skip
+    assert config.model.tasks["interest"] == TaskConfig(
+        kind="interest", label="topics", weight=0.2, horizon=10
+    )
     tasks = {name: task for name, task in config.model.tasks.items() if name != "interest"}
-    assert config.model_copy(update={"model": config.model.model_copy(update={"tasks": tasks})})\
-        == RunConfig()  # fmt: skip
+    assert (
+        config.model_copy(update={"model": config.model.model_copy(update={"tasks": tasks})})
+        == RunConfig()
+    )
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
@@ -230,9 +233,14 @@ def test_promotion_metric_must_be_computed(tmp_path: Path) -> None:
 
 def test_tasks_are_declared_and_builtins_fill_in() -> None:
     config = ModelConfig.model_validate(
-        {"tasks": {"watch": {"weight": 2.0}, "influence": {"weight": 0.1, "window_days": 7},
-                   "loved": {"kind": "binary", "label": "rating", "threshold": 5}}}
-    )  # fmt: skip
+        {
+            "tasks": {
+                "watch": {"weight": 2.0},
+                "influence": {"weight": 0.1, "window_days": 7},
+                "loved": {"kind": "binary", "label": "rating", "threshold": 5},
+            }
+        }
+    )
     watch, influence, loved = (config.tasks[n] for n in ("watch", "influence", "loved"))
     assert (watch.kind, watch.label, watch.weight) == ("ranking", "interaction", 2.0)
     assert (influence.kind, influence.label, influence.window_days) == (
@@ -248,9 +256,15 @@ def test_tasks_are_declared_and_builtins_fill_in() -> None:
 
 @pytest.mark.parametrize(
     ("metric", "direction"),
-    [("ndcg@10", "max"), ("valid.recall@20", "max"), ("watch_auc", "max"),
-     ("rating_rmse", "min"), ("influence_rmse", "min"), ("loss", "min")],
-)  # fmt: skip
+    [
+        ("ndcg@10", "max"),
+        ("valid.recall@20", "max"),
+        ("watch_auc", "max"),
+        ("rating_rmse", "min"),
+        ("influence_rmse", "min"),
+        ("loss", "min"),
+    ],
+)
 def test_metric_direction(metric: str, direction: str) -> None:
     assert metric_direction(metric) == direction
 
@@ -278,8 +292,10 @@ def test_a_symlink_out_of_the_data_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "data" / "link").symlink_to(tmp_path / "elsewhere")
-    raw = {"data": {"root": str(tmp_path / "data"), "cache_dir": str(tmp_path / "data" / "link")},
-           "encoder": {"store_dir": None}}  # fmt: skip
+    raw = {
+        "data": {"root": str(tmp_path / "data"), "cache_dir": str(tmp_path / "data" / "link")},
+        "encoder": {"store_dir": None},
+    }
     with pytest.raises(ValidationError, match="data.cache_dir"):
         load_config(_write(tmp_path, raw))
     raw["data"]["cache_dir"] = str(tmp_path / "data" / "cache" / "nested")
@@ -325,8 +341,10 @@ def test_kubernetes_gpu_settings_are_valid_and_pair_with_the_multi_gpu_config() 
 
 
 def test_rerank_and_interests_sections_are_read_and_checked(tmp_path: Path) -> None:
-    raw = {"rerank": {"method": "dpp", "lambda": 0.3, "candidates": 50, "grid": [0.5, 0.0, 0.5]},
-           "interests": {"topics": 8, "recent_n": 10, "recent_days": 30}}  # fmt: skip
+    raw = {
+        "rerank": {"method": "dpp", "lambda": 0.3, "candidates": 50, "grid": [0.5, 0.0, 0.5]},
+        "interests": {"topics": 8, "recent_n": 10, "recent_days": 30},
+    }
     config = load_config(_write(tmp_path, raw))
     assert (config.rerank.method, config.rerank.lam, config.rerank.candidates) == ("dpp", 0.3, 50)
     assert config.rerank.grid == (0.0, 0.5)  # sorted and de-duplicated
@@ -351,13 +369,23 @@ def test_rerank_and_interests_sections_are_read_and_checked(tmp_path: Path) -> N
 
 def test_a_variant_config_extends_its_base_and_overrides_apply_last(tmp_path: Path) -> None:
     (tmp_path / "shared").mkdir()
-    base = {"training": {"epochs": 12, "learning_rate": 0.02}, "evaluation": {"ks": [5, 10]},
-            "model": {"tasks": {"watch": {"kind": "ranking", "label": "interaction"},
-                                "rating": {"kind": "regression", "label": "rating"}}}}  # fmt: skip
+    base = {
+        "training": {"epochs": 12, "learning_rate": 0.02},
+        "evaluation": {"ks": [5, 10]},
+        "model": {
+            "tasks": {
+                "watch": {"kind": "ranking", "label": "interaction"},
+                "rating": {"kind": "regression", "label": "rating"},
+            }
+        },
+    }
     (tmp_path / "shared" / "base.yaml").write_text(yaml.safe_dump(base), encoding="utf-8")
-    variant = {"base": "shared/base.yaml", "training": {"epochs": 3},
-               "evaluation": {"ks": [20]},
-               "model": {"tasks": {"rating": {"weight": 0.5}}}}  # fmt: skip
+    variant = {
+        "base": "shared/base.yaml",
+        "training": {"epochs": 3},
+        "evaluation": {"ks": [20]},
+        "model": {"tasks": {"rating": {"weight": 0.5}}},
+    }
     path = _write(tmp_path, variant)
     config = load_config(path)
     # Mappings merge key by key; lists and scalars replace.
@@ -367,9 +395,16 @@ def test_a_variant_config_extends_its_base_and_overrides_apply_last(tmp_path: Pa
     assert config.model.tasks["rating"].label == "rating"
     assert set(config.model.tasks) == {"watch", "rating"}
     # --set values are YAML: numbers, lists, booleans, null; intermediate sections are made.
-    config = load_config(path, ["training.epochs=7", "evaluation.ks=[10, 50]",
-                                "model.use_text=false", "interests.recent_days=30",
-                                "encoder.model_path=null"])  # fmt: skip
+    config = load_config(
+        path,
+        [
+            "training.epochs=7",
+            "evaluation.ks=[10, 50]",
+            "model.use_text=false",
+            "interests.recent_days=30",
+            "encoder.model_path=null",
+        ],
+    )
     assert (config.training.epochs, config.evaluation.ks) == (7, (10, 50))
     assert config.model.use_text is False and config.interests.recent_days == 30.0
     assert config.encoder.model_path is None
@@ -440,3 +475,32 @@ def test_stack_images_install_the_project_and_leave_local_state_out(path: Path) 
     assert {".venv/", ".zenml/", "data/cache/", "reports/", ".git/"} <= set(ignored)
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in dependencies["dependencies"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "k", "split", "key", "ranking", "direction"),
+    [
+        ("valid.ndcg@10", "ndcg", 10, "valid", "ndcg@10", True, "max"),
+        ("ndcg@20", "ndcg", 20, None, "ndcg@20", True, "max"),
+        ("test.rating_rmse", "rating_rmse", None, "test", "rating_rmse", False, "min"),
+        ("interest_kl", "interest_kl", None, None, "interest_kl", False, "min"),
+        ("watch_auc", "watch_auc", None, None, "watch_auc", False, "max"),
+    ],
+)
+def test_a_metric_reference_is_parsed_once_into_its_parts(
+    text, name, k, split, key, ranking, direction
+):
+    from mtrec.config import MetricRef
+
+    metric = MetricRef.parse(text)
+    assert (metric.name, metric.k, metric.split) == (name, k, split)
+    assert (metric.key, metric.ranking, metric.direction) == (key, ranking, direction)
+    assert str(metric) == text
+
+
+@pytest.mark.parametrize("text", ["", "ndcg@", "ndcg@ten", "train.ndcg@10", "valid."])
+def test_a_malformed_metric_reference_is_refused_by_name(text):
+    from mtrec.config import MetricRef
+
+    with pytest.raises(ValueError, match="is not a metric reference"):
+        MetricRef.parse(text)

@@ -15,21 +15,34 @@ from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import evaluate_recommender
 from mtrec.features.text import item_texts, user_texts
 from mtrec.reports.drift import run_drift_report
-from mtrec.training.fit import fit_recommender
+from mtrec.workflows.fit import fit_recommender
 
 
 def test_time_split_with_cold_users_and_items_runs_end_to_end():
     interactions, items, _ = make_interactions(n_users=25, n_items=30, per_user=8, seed=3)
     # Cold items in the catalogue, and users that only appear after the test cut-off.
     items = pd.concat(
-        [items, pd.DataFrame({"item_id": ["new-1", "new-2"], "title": ["x", "y"],
-                              "year": ["", ""], "genres": ["", "Drama"]})],
+        [
+            items,
+            pd.DataFrame(
+                {
+                    "item_id": ["new-1", "new-2"],
+                    "title": ["x", "y"],
+                    "year": ["", ""],
+                    "genres": ["", "Drama"],
+                }
+            ),
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     late = pd.DataFrame(
-        {"user_id": ["late"] * 3, "item_id": ["i1", "i2", "new-2"], "rating": [5.0, 4.0, 3.0],
-         "timestamp": [895_000_000, 895_000_100, 895_000_200]}
-    )  # fmt: skip
+        {
+            "user_id": ["late"] * 3,
+            "item_id": ["i1", "i2", "new-2"],
+            "rating": [5.0, 4.0, 3.0],
+            "timestamp": [895_000_000, 895_000_100, 895_000_200],
+        }
+    )
     interactions = pd.concat([interactions, late], ignore_index=True)
     interactions = interactions.astype({"user_id": "string", "item_id": "string"})
     items = items.astype({"item_id": "string"})
@@ -40,9 +53,12 @@ def test_time_split_with_cold_users_and_items_runs_end_to_end():
     times = data.interactions["timestamp"]
     split = split_interactions(
         data.interactions,
-        SplitConfig(strategy="time", valid_start=int(times.quantile(0.7)),
-                    test_start=int(times.quantile(0.85))),
-    )  # fmt: skip
+        SplitConfig(
+            strategy="time",
+            valid_start=int(times.quantile(0.7)),
+            test_start=int(times.quantile(0.85)),
+        ),
+    )
     assert len(split.train) + len(split.valid) + len(split.test) == len(data.interactions)
     assert "late" in set(split.test["user_id"]) and "late" not in set(split.train["user_id"])
 
@@ -59,19 +75,40 @@ def test_time_split_with_cold_users_and_items_runs_end_to_end():
     item_emb = rng.normal(size=(len(data.items), 8)).astype(np.float32)
     user_emb = rng.normal(size=(len(data.users), 8)).astype(np.float32)
     model_config = ModelConfig.model_validate(
-        {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8],
-         "tasks": {"watch": {}, "like": {"weight": 0.5}, "rating": {"weight": 0.2},
-                   "influence": {"weight": 0.1}}}
-    )  # fmt: skip
+        {
+            "embedding_dim": 8,
+            "hidden_dims": [16],
+            "tower_dims": [8],
+            "tasks": {
+                "watch": {},
+                "like": {"weight": 0.5},
+                "rating": {"weight": 0.2},
+                "influence": {"weight": 0.1},
+            },
+        }
+    )
     trained, result = fit_recommender(
-        split.train, split.valid, item_emb, user_emb, data.users["user_id"],
-        data.items["item_id"], model_config, TrainingConfig(epochs=2, batch_size=64),
-    )  # fmt: skip
+        split.train,
+        split.valid,
+        item_emb,
+        user_emb,
+        data.users["user_id"],
+        data.items["item_id"],
+        model_config,
+        TrainingConfig(epochs=2, batch_size=64),
+    )
     assert 1 <= result.best_epoch <= 2
     metrics, recommendations = evaluate_recommender(
-        trained.build(), split.train, split.valid, split.test, data.users, data.items,
-        (5, 10), 10, model_config.tasks,
-    )  # fmt: skip
+        trained.build(),
+        split.train,
+        split.valid,
+        split.test,
+        data.users,
+        data.items,
+        (5, 10),
+        10,
+        model_config.tasks,
+    )
     for key in ("ndcg@10", "recall@5"):
         assert 0.0 <= metrics["test"][key] <= 1.0
     assert not math.isnan(metrics["test"]["watch_auc"])

@@ -22,8 +22,11 @@ with held(Path(sys.argv[1]), sys.argv[2]):
 
 
 def _holder(lock: Path, name: str, seconds: float) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(lock), name, str(seconds)],
-                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock), name, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None and process.stdout.readline() == "holding\n"
     return process
 

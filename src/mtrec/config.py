@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,13 +48,16 @@ class DataConfig(_Section):
     """Where interactions, items and users come from."""
 
     source: Literal["movielens_100k", "grouplens", "generic"] = "movielens_100k"
-    """``movielens_100k``: the copy shipped in the recbole 1.2.1 wheel, fetched once into
-    ``cache_dir``; ``grouplens``: an original ml-100k / ml-1m / ml-latest folder at ``path``;
-    ``generic``: CSV or Parquet files named by ``interactions``, ``items``, ``users``."""
+    """``movielens_100k``: the copy shipped in the recbole 1.2.1 wheel, extracted into
+    ``cache_dir`` by ``make data``; ``grouplens``: an original ml-100k / ml-1m / ml-latest
+    folder at ``path``; ``generic``: CSV or Parquet files named by ``interactions``,
+    ``items``, ``users``."""
     root: Path = Path("data")
     """The data folder: the folders the pipeline writes, and deletes damaged files from
     (``cache_dir``, ``encoder.store_dir``), must lie inside it."""
     cache_dir: Path = Path("data/cache")
+    """Where ``make data`` extracts MovieLens-100k (``<cache_dir>/ml-100k/``): the Makefile's
+    ``DATA_CACHE``, which defaults to this folder."""
     path: Path | None = None
     interactions: Path | None = None
     items: Path | None = None
@@ -255,10 +259,57 @@ TASK_LABELS = ("interaction", "influence", "friends", "topics")
 """Derived labels; any other ``label`` names a numeric column of the interactions."""
 
 
+RANKING_METRICS = ("ndcg", "recall", "hit", "mrr")
+"""Ranking metrics at a cut-off K: ``ndcg@10``."""
+SPLITS = ("valid", "test")
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """A metric as configs and reports name it, parsed once: ``[split.]name[@k]``, e.g.
+    ``valid.ndcg@10`` (the promotion metric), ``ndcg@10`` (early stopping's monitor) or
+    ``rating_rmse`` (a task metric)."""
+
+    name: str
+    """``ndcg`` for ``ndcg@10``; the whole name of a metric without a cut-off."""
+    k: int | None = None
+    split: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> MetricRef:
+        split, dot, rest = text.partition(".")
+        if not dot:
+            split, rest = "", text
+        name, at, k = rest.partition("@")
+        if not name or (at and not k.isdigit()) or (dot and split not in SPLITS):
+            raise ValueError(
+                f"{text!r} is not a metric reference like 'valid.ndcg@10', 'ndcg@10' or "
+                "'rating_rmse'"
+            )
+        return cls(name, int(k) if at else None, split or None)
+
+    @property
+    def key(self) -> str:
+        """The metric's key in a split's metrics: ``ndcg@10``, ``rating_rmse``."""
+        return self.name if self.k is None else f"{self.name}@{self.k}"
+
+    @property
+    def ranking(self) -> bool:
+        return self.name in RANKING_METRICS and self.k is not None
+
+    @property
+    def direction(self) -> Literal["max", "min"]:
+        """Whether a higher value is better: errors, losses and divergences are minimised."""
+        return "min" if self.name.endswith(("rmse", "mae", "mse", "loss", "kl")) else "max"
+
+    def __str__(self) -> str:
+        return self.key if self.split is None else f"{self.split}.{self.key}"
+
+
 def metric_direction(metric: str) -> Literal["max", "min"]:
-    """Whether a higher value of ``metric`` is better: errors and losses are minimised."""
-    name = metric.split(".")[-1].split("@")[0]
-    return "min" if name.endswith(("rmse", "mae", "mse", "loss", "kl")) else "max"
+    """Whether a higher value of ``metric`` (any reference :class:`MetricRef` reads, or a
+    report's column name) is better."""
+    return MetricRef(metric.split(".")[-1].split("@")[0]).direction
 
 
 class TaskConfig(_Section):
@@ -369,9 +420,10 @@ def entire_space_tasks(tasks: Mapping[str, TaskConfig]) -> tuple[str, ...]:
     """The funnel tasks learned over every row of the ranking batch (observed interactions
     and sampled negatives): those whose chain ends at the ranking task."""
     return tuple(
-        name for name, task in tasks.items()
+        name
+        for name, task in tasks.items()
         if task.kind == "funnel" and tasks[funnel_chain(tasks, name)[-1]].kind == "ranking"
-    )  # fmt: skip
+    )
 
 
 BUILTIN_TASKS: dict[str, dict[str, Any]] = {
@@ -510,9 +562,8 @@ class TrainingConfig(_Section):
 
     epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=4096, ge=1)
-    """Rows per step (positives and their negatives). 4096 with learning rate 0.01: an epoch
-    of the history-aware default takes 5.5 s against 8 s at 2048 (step overhead), test
-    NDCG@10 0.1452 against 0.1512 (seed 42; at 2048 it also took 20 epochs instead of 10)."""
+    """Rows per step (positives and their negatives). 4096 with learning rate 0.01 trades a
+    little ranking quality for far fewer, cheaper epochs than 2048 (docs/benchmarks.md)."""
     learning_rate: float = Field(default=1e-2, gt=0.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     negatives_per_positive: int = Field(default=4, ge=1)
@@ -525,8 +576,8 @@ class TrainingConfig(_Section):
     2016, and the full-softmax two-tower models that match EASE on MovieLens)."""
     patience: int = Field(default=5, ge=1)
     """Epochs without a better validation value before stopping. Validation NDCG@10 on
-    MovieLens-100k moves by about 0.005 between epochs: with 3, one seed in three kept epoch
-    6 of a curve that peaked at epoch 17 (test NDCG@10 0.1163 against 0.1282 with 5)."""
+    MovieLens-100k moves by about 0.005 between epochs, so a short patience stops on noise
+    (with 3, one seed in three stopped far before its curve's peak)."""
     monitor: str = "ndcg@10"
     """Validation metric for early stopping and the best epoch: a ranking metric at K
     (``ndcg@10``, ``recall@20``...) or a task metric ``<task>_<auc|rmse>``; errors are
@@ -544,7 +595,7 @@ class TrainingConfig(_Section):
     saved weights stay on the CPU."""
     nproc: int = Field(default=1, ge=1)
     """Processes for distributed data-parallel training: above 1, training runs under
-    ``torchrun --nproc_per_node=nproc`` (gloo on CPU). See :mod:`mtrec.training.distributed`."""
+    ``torchrun --nproc_per_node=nproc`` (gloo on CPU). See :mod:`mtrec.workflows.distributed`."""
     task_weighting: Literal["static", "uncertainty", "dwa", "gradnorm"] = "uncertainty"
     """How task losses are weighted: fixed (``model.tasks`` weights), uncertainty (Kendall et
     al. 2018), Dynamic Weight Average (Liu et al. 2019) or GradNorm (Chen et al. 2018). The
@@ -616,6 +667,12 @@ class RegistryConfig(_Section):
     model_name: str = "mtrec-recommender"
     promotion_metric: str = "valid.ndcg@10"
     """``<split>.<ranking metric>``: the gate scores candidate and production on this split."""
+
+    @property
+    def promotion(self) -> MetricRef:
+        """``promotion_metric``, parsed (checked when the run config is validated)."""
+        return MetricRef.parse(self.promotion_metric)
+
     gate: Literal["bootstrap", "point"] = "bootstrap"
     """``bootstrap``: candidate and production scored head to head on the same users and data,
     promoted only when the lower bound of the paired bootstrap interval of the difference is
@@ -806,8 +863,10 @@ def _check_inside_data_root(config: RunConfig) -> RunConfig:
 def _check_monitor(config: RunConfig) -> RunConfig:
     monitor = config.training.monitor
     task_metrics = {f"{n}_{t.task_metric}" for n, t in config.model.tasks.items()}
-    metric, _, k = monitor.partition("@")
-    ranking = metric in ("ndcg", "recall", "hit", "mrr") and k.isdigit()
+    try:
+        ranking = MetricRef.parse(monitor).ranking and "." not in monitor
+    except ValueError:
+        ranking = False
     if not ranking and monitor not in task_metrics:
         raise ValueError(
             f"training.monitor {monitor!r} is neither a ranking metric at K (e.g. 'ndcg@10') "
@@ -817,18 +876,20 @@ def _check_monitor(config: RunConfig) -> RunConfig:
 
 
 def _check_promotion_metric(config: RunConfig) -> RunConfig:
-    section, _, name = config.registry.promotion_metric.partition(".")
-    if section not in ("valid", "test") or not name:
+    try:
+        metric = MetricRef.parse(config.registry.promotion_metric)
+    except ValueError:
+        metric = MetricRef("")
+    if metric.split is None:
         raise ValueError(
             f"registry.promotion_metric must look like 'valid.ndcg@10' or 'test.<metric>', "
             f"got {config.registry.promotion_metric!r}"
         )
-    metric, _, k = name.partition("@")
-    available_ks = {*config.evaluation.ks, *((10,) if section == "valid" else ())}
-    if k and (not k.isdigit() or int(k) not in available_ks):
+    available_ks = {*config.evaluation.ks, *((10,) if metric.split == "valid" else ())}
+    if metric.k is not None and metric.k not in available_ks:
         raise ValueError(
             f"registry.promotion_metric {config.registry.promotion_metric!r} is not computed: "
-            f"{section} ranking metrics exist at K in {sorted(available_ks)}"
+            f"{metric.split} ranking metrics exist at K in {sorted(available_ks)}"
         )
     return config
 
@@ -867,7 +928,7 @@ def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     return merged(_read_with_bases(path.parent / base, (*chain, path.resolve())), raw)
 
 
-class _Replacing(dict):  # type: ignore[type-arg]
+class _Replacing(dict):
     """A mapping tagged ``!replace`` in a variant: it replaces the base's instead of merging."""
 
 

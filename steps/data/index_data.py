@@ -25,5 +25,4 @@ def index_data(
     with an event ``funnel``, each (user, item) pair's rows become one interaction at its
     furthest stage."""
     indexed = index_interactions(interactions, items, users, funnel)
-    return (indexed.interactions, indexed.items, indexed.users,
-            index_edges(edges, indexed.users))  # fmt: skip
+    return (indexed.interactions, indexed.items, indexed.users, index_edges(edges, indexed.users))

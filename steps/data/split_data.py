@@ -19,7 +19,15 @@ def split_data(
     """Split interactions into train, valid and test with the configured strategy; stop the
     run when a part is empty."""
     split = split_interactions(interactions, config)
-    log_metadata({"split": {"strategy": config.strategy, "train": len(split.train),
-                            "valid": len(split.valid), "test": len(split.test)}})  # fmt: skip
+    log_metadata(
+        {
+            "split": {
+                "strategy": config.strategy,
+                "train": len(split.train),
+                "valid": len(split.valid),
+                "test": len(split.test),
+            }
+        }
+    )
     require_every_part(split)
     return split.train, split.valid, split.test

@@ -32,18 +32,26 @@ def validate_data(
     # run, cached ones included, imports this module to define the pipeline.
     from mtrec.data.validation import (
         DataValidationError,
-        render_validation_html,
         repair_interactions,
         validate_interactions,
     )
+    from mtrec.reports.validation import render_validation_html
 
     interactions, repairs = repair_interactions(interactions, config, funnel)
-    result = validate_interactions(interactions, items, config, repairs=repairs,
-                                   label_columns=label_columns, funnel=funnel)  # fmt: skip
+    result = validate_interactions(
+        interactions, items, config, repairs=repairs, label_columns=label_columns, funnel=funnel
+    )
     html = HTMLString(render_validation_html(result))
-    log_metadata({"validation": {"success": result.success, "rows": result.n_rows,
-                                 "failed": len(result.failures()),
-                                 "repairs": result.repairs}})  # fmt: skip
+    log_metadata(
+        {
+            "validation": {
+                "success": result.success,
+                "rows": result.n_rows,
+                "failed": len(result.failures()),
+                "repairs": result.repairs,
+            }
+        }
+    )
     if not result.success:
         save_artifact(html, name="validation_report_failed")
         raise DataValidationError(result)

@@ -46,17 +46,36 @@ def evaluate_model(
     type path)."""
     serving = ServingView(serving_view_recommender.build() if serving_view_refit else None)
     metrics, recommendations = evaluate_recommender(
-        recommender.build(), train, valid, test, users, items, config.ks,
-        config.recommendations_k, model_config.tasks, config.cold_item_max_train,
-        config.baselines, len(users), seed, edges=edges, item_embeddings=item_embeddings,
-        serving=serving, ease_max_memory_mb=config.ease_max_memory_mb, rerank=rerank,
+        recommender.build(),
+        train,
+        valid,
+        test,
+        users,
+        items,
+        config.ks,
+        config.recommendations_k,
+        model_config.tasks,
+        config.cold_item_max_train,
+        config.baselines,
+        len(users),
+        seed,
+        edges=edges,
+        item_embeddings=item_embeddings,
+        serving=serving,
+        ease_max_memory_mb=config.ease_max_memory_mb,
+        rerank=rerank,
         topics=topics,
         interests_recent_n=(interests or InterestsConfig()).recent_n,
         interests_recent_days=(interests or InterestsConfig()).recent_days,
-    )  # fmt: skip
-    log_metadata({"test": metrics["test"], "valid": metrics["valid"],
-                  "baseline_popularity": metrics["baselines"]["popularity"],
-                  "serving_test": metrics["serving"]["test"],
-                  "cold_items": metrics["slices"]["cold_items"]})  # fmt: skip
+    )
+    log_metadata(
+        {
+            "test": metrics["test"],
+            "valid": metrics["valid"],
+            "baseline_popularity": metrics["baselines"]["popularity"],
+            "serving_test": metrics["serving"]["test"],
+            "cold_items": metrics["slices"]["cold_items"],
+        }
+    )
     assert serving.recommendations is not None
     return metrics, recommendations, serving.recommendations

@@ -25,11 +25,20 @@ def encode_texts(
     encoder = TextEncoder(config.model_path, config.max_length, config.batch_size, config.precision)
     items, item_stats = embed_texts(encoder, item_texts["text"].tolist(), config.store_dir)
     users, user_stats = embed_texts(encoder, user_texts["text"].tolist(), config.store_dir)
-    log_metadata({"encoder": {"path": str(encoder.path), "dim": encoder.dim,
-                              "precision": encoder.precision,
-                              "item_hits": item_stats.hits, "item_misses": item_stats.misses,
-                              "user_hits": user_stats.hits, "user_misses": user_stats.misses,
-                              "corrupt_shards": item_stats.corrupt_shards}})  # fmt: skip
+    log_metadata(
+        {
+            "encoder": {
+                "path": str(encoder.path),
+                "dim": encoder.dim,
+                "precision": encoder.precision,
+                "item_hits": item_stats.hits,
+                "item_misses": item_stats.misses,
+                "user_hits": user_stats.hits,
+                "user_misses": user_stats.misses,
+                "corrupt_shards": item_stats.corrupt_shards,
+            }
+        }
+    )
     print(
         f"embedding store: items {item_stats.hits} hits / {item_stats.misses} encoded, users "
         f"{user_stats.hits} hits / {user_stats.misses} encoded ({encoder.precision})"

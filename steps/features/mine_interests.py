@@ -24,7 +24,7 @@ def mine_interests(
     shift between them: what the user watches, and what changed lately."""
     topics = fit_topics(
         item_embeddings, items, min(config.topics, len(item_embeddings)), config.seed
-    )  # fmt: skip
+    )
     known = pd.concat([train, valid, test], ignore_index=True)
     profiles = interest_profiles(known, topics, config.recent_n, config.recent_days)
     user_ids = users["user_id"].to_numpy()

@@ -26,31 +26,36 @@ def recommend_batch(
     ``explain`` adds a reason column from each user's recent topic shares."""
     from pathlib import Path
 
-    from mtrec.registry.recommend import read_events, read_profiles, recommend, served_topics
+    from mtrec.registry.recommend import read_events, read_profiles, recommend
+    from mtrec_cli.registry import load_served_version
 
-    version = get_step_context().model
-    served = version.get_artifact("served_recommender") or version.get_artifact("recommender")
-    trained = served.load()
-    history = version.get_artifact("interactions").load()
+    served = load_served_version(get_step_context().model, interests)
+    trained, history, topics = served.model, served.history, served.topics
     if events_path is not None:
         history = pd.concat([history, read_events(Path(events_path), history)], ignore_index=True)
     profiles = None
     if profiles_path is not None:
         profiles = read_profiles(Path(profiles_path), encoder)
         users = users if users is not None else [*trained.user_ids, *profiles]
-    topics = None
-    if explain or rerank.method == "calibrated":
-        # The topics the run mined; a version from before the mine_interests step gets them
-        # clustered here the same way.
-        mined = version.get_artifact("item_topics")
-        if mined is not None:
-            topics = mined.load()
-        else:
-            items = version.get_artifact("items")
-            topics = served_topics(trained, items.load() if items else None, interests)
-    frame = recommend(trained, history, k, users, profiles=profiles, rerank=rerank,
-                      topics=topics, explain_items=explain, interests=interests)  # fmt: skip
+    frame = recommend(
+        trained,
+        history,
+        k,
+        users,
+        profiles=profiles,
+        rerank=rerank,
+        topics=topics,
+        explain_items=explain,
+        interests=interests,
+    )
     by_source = frame.drop_duplicates("user_id")["source"].value_counts().to_dict()
-    log_metadata({"batch_recommendations": {"k": k, "users": int(frame["user_id"].nunique()),
-                                            "by_source": by_source}})  # fmt: skip
+    log_metadata(
+        {
+            "batch_recommendations": {
+                "k": k,
+                "users": int(frame["user_id"].nunique()),
+                "by_source": by_source,
+            }
+        }
+    )
     return frame

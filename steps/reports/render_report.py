@@ -34,5 +34,5 @@ def render_report(
             promotion_decision,
             ks,
             interests=interests,
-        )  # fmt: skip
+        )
     )

@@ -28,7 +28,13 @@ def report_drift(
         result["embedding_drift"] = embedding_drift(
             train, test, item_embeddings, config.embedding_auc_threshold, config.seed
         )
-    log_metadata({"drift": {"drifted_share": summary.drifted_share,
-                            "drift_detected": summary.drift_detected,
-                            "embedding_drift": result.get("embedding_drift")}})  # fmt: skip
+    log_metadata(
+        {
+            "drift": {
+                "drifted_share": summary.drifted_share,
+                "drift_detected": summary.drift_detected,
+                "embedding_drift": result.get("embedding_drift"),
+            }
+        }
+    )
     return HTMLString(html), result

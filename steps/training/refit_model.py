@@ -8,16 +8,18 @@ from zenml.enums import ArtifactType
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.fit import refit_recommenders
+from mtrec.workflows.fit import refit_recommenders
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
 
 
 @step(
     cache_policy=LIBRARY_CACHE_POLICY,
-    output_materializers={"serving_view_recommender": TrainedModelMaterializer,
-                          "served_recommender": TrainedModelMaterializer},
-)  # fmt: skip
+    output_materializers={
+        "serving_view_recommender": TrainedModelMaterializer,
+        "served_recommender": TrainedModelMaterializer,
+    },
+)
 def refit_model(
     train: pd.DataFrame,
     valid: pd.DataFrame,
@@ -47,10 +49,17 @@ def refit_model(
         "served": pd.concat([train, valid, test], ignore_index=True),
     }
     refits = refit_recommenders(
-        list(datasets.values()), item_embeddings, user_embeddings, users["user_id"],
-        items["item_id"], model_config, training_config, epochs, edges,
+        list(datasets.values()),
+        item_embeddings,
+        user_embeddings,
+        users["user_id"],
+        items["item_id"],
+        model_config,
+        training_config,
+        epochs,
+        edges,
         item_topics.assignment if item_topics is not None else None,
-    )  # fmt: skip
+    )
     summary: dict[str, Any] = {"epochs": epochs}
     for (name, interactions), (_, result) in zip(datasets.items(), refits, strict=True):
         summary[name] = {"interactions": len(interactions), "seconds": result.seconds}

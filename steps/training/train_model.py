@@ -7,9 +7,9 @@ from zenml.enums import ArtifactType
 
 from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
 from mtrec.evaluation.interests import Topics
-from mtrec.experiments.ablation import fit_with_id_only_ablation
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.fit import history_dict
+from mtrec.workflows.ablation import fit_with_id_only_ablation
+from mtrec.workflows.fit import history_dict
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
 
@@ -43,13 +43,25 @@ def train_model(
     worth, for little more time than the model alone. ``item_topics``: what an ``interest``
     task predicts shares of."""
     trained, result, id_only = fit_with_id_only_ablation(
-        train, valid, test, users, items, item_embeddings, user_embeddings, model_config,
-        training_config, evaluation_config, edges,
+        train,
+        valid,
+        test,
+        users,
+        items,
+        item_embeddings,
+        user_embeddings,
+        model_config,
+        training_config,
+        evaluation_config,
+        edges,
         item_topics.assignment if item_topics is not None else None,
-    )  # fmt: skip
+    )
     if id_only:
         log_metadata({"id_only": {"test": id_only["test"], "cold_items": id_only["slices"]}})
-    summary = {"best_epoch": result.best_epoch, "seconds": result.seconds,
-               "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0)}  # fmt: skip
+    summary = {
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+        "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0),
+    }
     log_metadata({"training": summary})
     return trained, history_dict(result), id_only

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.synthetic_funnel import generate_funnel_log
 from mtrec.config import EventFunnel, ModelConfig, RunConfig, ValidationConfig
 from mtrec.data.behaviours import collapse_events, events_from_ratings, stage_column
 from mtrec.data.labels import interaction_labels
 from mtrec.data.prepare import index_interactions
-from mtrec.data.synthetic_funnel import generate_funnel_log
 from mtrec.data.validation import (
     DataValidationError,
     repair_interactions,
@@ -26,8 +26,7 @@ TASKS = {
 }
 NOW = 1_800_000_000
 T0 = 1_700_000_000
-SMALL = ValidationConfig(min_users=2, min_items=2, min_interactions=2,
-                         min_interactions_per_user=2)  # fmt: skip
+SMALL = ValidationConfig(min_users=2, min_items=2, min_interactions=2, min_interactions_per_user=2)
 
 
 def _run_config(data=DATA, tasks=TASKS, **sections) -> RunConfig:
@@ -42,11 +41,10 @@ def _log() -> pd.DataFrame:
             "user_id": ["a", "a", "a", "b", "a", "b", "b", "b"],
             "item_id": ["x", "x", "x", "x", "y", "x", "x", "z"],
             "event": ["click", "purchase", "view", "view", "view", "click", "click", "view"],
-            "timestamp": [T0 + 60, T0 + 900, T0, T0 + 100, T0 + 200, T0 + 300, T0 + 400,
-                          T0 + 500],
+            "timestamp": [T0 + 60, T0 + 900, T0, T0 + 100, T0 + 200, T0 + 300, T0 + 400, T0 + 500],
             "dwell": [5.0, 9.0, 1.0, 2.0, 3.0, 4.0, 6.0, 7.0],
         }
-    )  # fmt: skip
+    )
 
 
 # --- config ---------------------------------------------------------------------------------
@@ -68,30 +66,69 @@ def test_event_tasks_and_their_config_are_read() -> None:
     [
         ({"event_column": "event"}, {"watch": {}}, "event_column and data.events go together"),
         ({"events": ["click"]}, {"watch": {}}, "event_column and data.events go together"),
-        ({"event_column": "event", "events": ["click", "click"]}, {"watch": {}},
-         r"unique labels, repeated: \['click'\]"),
-        ({}, {"watch": {}, "p": {"kind": "binary", "label": "event:purchase"}},
-         "declare data.event_column"),
-        (DATA, {"watch": {}, "p": {"kind": "binary", "label": "event:cart"}},
-         r"'cart' is not in data.events \['view', 'click', 'purchase'\]"),
-        (DATA, {"watch": {}, "c": {"kind": "funnel", "label": "event:click", "after": "p"},
-                "p": {"kind": "funnel", "label": "event:purchase", "after": "watch"}},
-         "its stage must come later"),
-        (DATA, {"watch": {}, "p": {"kind": "funnel", "label": "event:purchase"}},
-         "needs label 'event:<stage>' and after"),
-        (DATA, {"watch": {}, "p": {"kind": "funnel", "label": "event:purchase", "after": "w"}},
-         "after 'w' is not a task"),
-        (DATA, {"watch": {}, "p": {"kind": "funnel", "label": "event:purchase",
-                                   "after": "like"}, "like": {}},
-         "must be the ranking task or an event task"),
-        (DATA, {"watch": {}, "p": {"kind": "binary", "label": "event:purchase",
-                                   "threshold": 1.0}}, "is 0 or 1 already"),
-        (DATA, {"watch": {}, "p": {"kind": "regression", "label": "event:purchase"}},
-         "needs kind binary or funnel"),
-        (DATA, {"watch": {}, "p": {"kind": "binary", "label": "rating", "threshold": 4,
-                                   "after": "watch"}}, "'after' is for funnel tasks"),
+        (
+            {"event_column": "event", "events": ["click", "click"]},
+            {"watch": {}},
+            r"unique labels, repeated: \['click'\]",
+        ),
+        (
+            {},
+            {"watch": {}, "p": {"kind": "binary", "label": "event:purchase"}},
+            "declare data.event_column",
+        ),
+        (
+            DATA,
+            {"watch": {}, "p": {"kind": "binary", "label": "event:cart"}},
+            r"'cart' is not in data.events \['view', 'click', 'purchase'\]",
+        ),
+        (
+            DATA,
+            {
+                "watch": {},
+                "c": {"kind": "funnel", "label": "event:click", "after": "p"},
+                "p": {"kind": "funnel", "label": "event:purchase", "after": "watch"},
+            },
+            "its stage must come later",
+        ),
+        (
+            DATA,
+            {"watch": {}, "p": {"kind": "funnel", "label": "event:purchase"}},
+            "needs label 'event:<stage>' and after",
+        ),
+        (
+            DATA,
+            {"watch": {}, "p": {"kind": "funnel", "label": "event:purchase", "after": "w"}},
+            "after 'w' is not a task",
+        ),
+        (
+            DATA,
+            {
+                "watch": {},
+                "p": {"kind": "funnel", "label": "event:purchase", "after": "like"},
+                "like": {},
+            },
+            "must be the ranking task or an event task",
+        ),
+        (
+            DATA,
+            {"watch": {}, "p": {"kind": "binary", "label": "event:purchase", "threshold": 1.0}},
+            "is 0 or 1 already",
+        ),
+        (
+            DATA,
+            {"watch": {}, "p": {"kind": "regression", "label": "event:purchase"}},
+            "needs kind binary or funnel",
+        ),
+        (
+            DATA,
+            {
+                "watch": {},
+                "p": {"kind": "binary", "label": "rating", "threshold": 4, "after": "watch"},
+            },
+            "'after' is for funnel tasks",
+        ),
     ],
-)  # fmt: skip
+)
 def test_event_configs_that_cannot_work_are_refused(data, tasks, message) -> None:
     with pytest.raises(ValueError, match=message):
         _run_config(data, tasks)
@@ -101,17 +138,19 @@ def test_entire_space_funnels_need_the_sampled_ranking_loss() -> None:
     with pytest.raises(ValueError, match="ranking_loss 'softmax' does not learn: use 'bce'"):
         _run_config(training={"ranking_loss": "softmax"})
     funnel_after_binary = {  # a funnel within the observed space needs no sampled negatives
-        "watch": {}, "c": {"kind": "binary", "label": "event:click"},
+        "watch": {},
+        "c": {"kind": "binary", "label": "event:click"},
         "p": {"kind": "funnel", "label": "event:purchase", "after": "c"},
-    }  # fmt: skip
+    }
     assert _run_config(tasks=funnel_after_binary, training={"ranking_loss": "softmax"})
 
 
 def test_funnel_loops_are_refused() -> None:
     tasks = {
-        "watch": {}, "a": {"kind": "funnel", "label": "event:click", "after": "b"},
+        "watch": {},
+        "a": {"kind": "funnel", "label": "event:click", "after": "b"},
         "b": {"kind": "funnel", "label": "event:purchase", "after": "a"},
-    }  # fmt: skip
+    }
     with pytest.raises(ValueError, match="funnel tasks loop: a -> b -> a"):
         ModelConfig.model_validate({"tasks": tasks})
 
@@ -125,7 +164,11 @@ def test_collapse_keeps_one_row_per_pair_at_its_furthest_stage_and_first_time() 
     out = collapse_events(log, FUNNEL)
     pd.testing.assert_frame_equal(log, before)  # the input is untouched
     assert list(zip(out["user_id"], out["item_id"], strict=True)) == [
-        ("a", "x"), ("b", "x"), ("a", "y"), ("b", "z")]  # fmt: skip  # order of first rows
+        ("a", "x"),
+        ("b", "x"),
+        ("a", "y"),
+        ("b", "z"),
+    ]  # order of first rows
     assert out["event"].tolist() == ["purchase", "click", "view", "view"]
     assert out["timestamp"].tolist() == [T0, T0 + 100, T0 + 200, T0 + 500]
     # Other columns are the furthest stage's first row's: b's first click had dwell 4.
@@ -168,8 +211,11 @@ def test_indexing_collapses_before_any_split_and_labels_read_the_stages() -> Non
 
 def _ratings(n_users: int = 12, per_user: int = 6, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    rows = [(f"u{u}", f"i{i}", float(rng.integers(1, 6)), 900_000_000 + 100 * u + i)
-            for u in range(n_users) for i in rng.choice(20, per_user, replace=False)]  # fmt: skip
+    rows = [
+        (f"u{u}", f"i{i}", float(rng.integers(1, 6)), 900_000_000 + 100 * u + i)
+        for u in range(n_users)
+        for i in rng.choice(20, per_user, replace=False)
+    ]
     return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
 
 
@@ -206,8 +252,9 @@ def _items() -> pd.DataFrame:
 
 def _validate(frame: pd.DataFrame, label_columns=None):
     label_columns = _run_config().label_columns() if label_columns is None else label_columns
-    return validate_interactions(frame, _items(), SMALL, now=NOW, label_columns=label_columns,
-                                 funnel=FUNNEL)  # fmt: skip
+    return validate_interactions(
+        frame, _items(), SMALL, now=NOW, label_columns=label_columns, funnel=FUNNEL
+    )
 
 
 def test_a_valid_event_log_passes_and_a_click_may_share_its_view_s_second() -> None:
@@ -250,7 +297,8 @@ def test_a_purchase_without_an_earlier_stage_is_refused() -> None:
         "no earlier-stage row for the same user_id and item_id (e.g. a purchase without a view)"
     )
     assert [(r["user_id"], r["item_id"], r["event"]) for r in funnel.sample] == [
-        ("a", "x", "purchase")]  # fmt: skip
+        ("a", "x", "purchase")
+    ]
     message = str(DataValidationError(_validate(log.reset_index(drop=True))))
     assert "on event:" in message and '"event": "purchase"' in message
 
@@ -259,22 +307,26 @@ def test_a_missing_event_column_names_the_tasks_that_read_it() -> None:
     failures = _validate(_log().drop(columns="event")).failures()
     assert len(failures) == 1
     assert (failures[0].expectation, failures[0].column) == ("expect_column_to_exist", "event")
-    assert ("column 'event' is missing, declared as data.event_column, read by tasks click, "
-            "purchase, purchase_independent (model.tasks)") in failures[0].observed  # fmt: skip
+    assert (
+        "column 'event' is missing, declared as data.event_column, read by tasks click, "
+        "purchase, purchase_independent (model.tasks)"
+    ) in failures[0].observed
     # Declared but read by no task: still required, with nulls refused.
     log = _log()
     log.loc[7, "event"] = None  # b's view of z: no later stage needs it
     failures = _validate(log, label_columns={}).failures()
     assert [(f.expectation, f.column) for f in failures] == [
-        ("expect_column_values_to_not_be_null", "event")]  # fmt: skip
+        ("expect_column_values_to_not_be_null", "event")
+    ]
     assert "are null (declared as data.event_column)" in failures[0].observed
 
 
 def test_sparse_users_are_counted_by_items_in_an_event_log() -> None:
     # b has five rows over two items: two interactions, below a minimum of three.
     config = SMALL.model_copy(update={"sparse_users": "drop", "min_interactions_per_user": 3})
-    log = pd.concat([_log(), _log().assign(user_id="c", item_id=["x", "x", "x", "y", "y", "z",
-                                                                 "z", "z"])])  # fmt: skip
+    log = pd.concat(
+        [_log(), _log().assign(user_id="c", item_id=["x", "x", "x", "y", "y", "z", "z", "z"])]
+    )
     kept, repairs = repair_interactions(log, config, FUNNEL)
     assert sorted(kept["user_id"].unique()) == ["c"] and repairs["sparse_users_dropped"] == 2
     rows, _ = repair_interactions(log, config)  # counted by rows, a and b have enough
@@ -283,8 +335,14 @@ def test_sparse_users_are_counted_by_items_in_an_event_log() -> None:
 
 def test_the_generated_funnel_log_is_valid_and_collapses_to_its_views() -> None:
     log = generate_funnel_log(n_users=20, n_items=30, per_user=8, seed=3)
-    result = validate_interactions(log.interactions, log.items, SMALL, now=NOW, funnel=FUNNEL,
-                                   label_columns=_run_config().label_columns())  # fmt: skip
+    result = validate_interactions(
+        log.interactions,
+        log.items,
+        SMALL,
+        now=NOW,
+        funnel=FUNNEL,
+        label_columns=_run_config().label_columns(),
+    )
     assert result.success, [f.observed for f in result.failures()]
     data = index_interactions(log.interactions, log.items, pd.DataFrame({"user_id": []}), FUNNEL)
     inter = data.interactions

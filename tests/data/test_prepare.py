@@ -75,8 +75,13 @@ def test_canonical_dtypes() -> None:
     data = index_interactions(*_raw())
     inter = data.interactions
     assert list(inter.columns) == [
-        "user_id", "item_id", "rating", "timestamp", "user_idx", "item_idx",
-    ]  # fmt: skip
+        "user_id",
+        "item_id",
+        "rating",
+        "timestamp",
+        "user_idx",
+        "item_idx",
+    ]
     assert pd.api.types.is_string_dtype(inter["user_id"])
     assert pd.api.types.is_string_dtype(inter["item_id"])
     assert inter["rating"].dtype == np.float64

@@ -384,23 +384,25 @@ def test_fingerprint_tracks_content(tmp_path: Path) -> None:
 
 
 def test_cache_manifest_detects_damaged_files(tmp_path: Path) -> None:
-    from mtrec.data.sources import cache_intact, write_manifest
+    from mtrec.data.sources import damaged_files, write_manifest
 
     files = [tmp_path / "a.inter", tmp_path / "a.item"]
     for file in files:
         file.write_text(f"contents of {file.name}\n" * 100)
     manifest = tmp_path / "manifest.json"
-    assert not cache_intact(files, manifest)  # no manifest yet: extract
+    assert damaged_files(files, manifest) == ["a.inter", "a.item"]  # no manifest yet
     write_manifest(files, manifest)
-    assert cache_intact(files, manifest)
+    assert damaged_files(files, manifest) == []
     damaged = bytearray(files[0].read_bytes())
     damaged[10] ^= 0xFF  # one flipped byte, same size
     files[0].write_bytes(bytes(damaged))
-    assert not cache_intact(files, manifest)
+    assert damaged_files(files, manifest) == ["a.inter"]
     files[0].unlink()
-    assert not cache_intact(files, manifest)
+    assert damaged_files(files, manifest) == ["a.inter"]
+    manifest.write_text("[]")  # valid JSON, not a manifest
+    assert damaged_files(files[1:], manifest) == ["a.item"]
     manifest.write_text("{not json")
-    assert not cache_intact(files[1:], manifest)
+    assert damaged_files(files[1:], manifest) == ["a.item"]
 
 
 def _write_tab_separated(tmp_path: Path) -> dict[str, Path]:
@@ -434,8 +436,9 @@ def test_a_tab_separated_file_names_the_delimiter_to_set(tmp_path: Path) -> None
 
 def test_a_semicolon_file_read_as_tab_separated_names_the_semicolon(tmp_path: Path) -> None:
     INTERACTIONS.to_csv(tmp_path / "inter.csv", index=False, sep=";")
-    with pytest.raises(DataSourceError, match="not tab-separated: .* but 4 on ';' .*"
-                       "set data.delimiter: ';'"):  # fmt: skip
+    with pytest.raises(
+        DataSourceError, match="not tab-separated: .* but 4 on ';' .*set data.delimiter: ';'"
+    ):
         check_csv(tmp_path / "inter.csv", delimiter="\t")
 
 
@@ -475,8 +478,11 @@ def test_a_bad_byte_past_the_first_block_has_its_file_offset(tmp_path: Path) -> 
 
 def test_utf16_text_is_named_by_its_byte_order_mark(tmp_path: Path) -> None:
     (tmp_path / "items.csv").write_bytes(ITEMS.to_csv(index=False).encode("utf-16"))
-    with pytest.raises(DataSourceError, match="byte 0xff at offset 0 \\(line 1\\); it starts "
-                       "with a UTF-16 byte-order mark; set data.encoding: utf-16"):  # fmt: skip
+    with pytest.raises(
+        DataSourceError,
+        match="byte 0xff at offset 0 \\(line 1\\); it starts "
+        "with a UTF-16 byte-order mark; set data.encoding: utf-16",
+    ):
         check_csv(tmp_path / "items.csv")
     check_csv(tmp_path / "items.csv", encoding="utf-16")
 

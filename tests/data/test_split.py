@@ -336,7 +336,8 @@ def test_every_part_must_hold_a_user_and_the_error_names_the_empty_ones() -> Non
     assert f"valid {valid} interactions of {users[1]} users" in message
     assert "test 0 interactions of 0 users" in message
 
-    nothing_new = split_interactions(frame, SplitConfig(strategy="time", valid_start=9_000,
-                                                        test_start=9_999))  # fmt: skip
+    nothing_new = split_interactions(
+        frame, SplitConfig(strategy="time", valid_start=9_000, test_start=9_999)
+    )
     with pytest.raises(ValueError, match=r"the valid and test splits are empty \(train 21 "):
         require_every_part(nothing_new)

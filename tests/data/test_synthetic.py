@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtrec.config import ValidationConfig
-from mtrec.data.sources import read_generic
-from mtrec.data.synthetic import (
+from bench.synthetic import (
     GENRE_SEPARATOR,
     GENRES,
     MIN_PER_USER,
@@ -19,6 +17,8 @@ from mtrec.data.synthetic import (
     synthetic_sizes,
     write_synthetic,
 )
+from mtrec.config import ValidationConfig
+from mtrec.data.sources import read_generic
 from mtrec.data.validation import validate_interactions
 
 N = 20_000

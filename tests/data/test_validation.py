@@ -10,9 +10,9 @@ from mtrec.data.validation import (
     DataValidationError,
     ExpectationOutcome,
     ValidationResult,
-    render_validation_html,
     validate_interactions,
 )
+from mtrec.reports.validation import render_validation_html
 
 NOW = 1_700_000_000
 # The fixture below is four users, six items and twelve rows: the size minimums are lowered
@@ -285,8 +285,10 @@ def test_user_under_minimum_interactions_fails_with_that_user_as_sample() -> Non
 
 
 def test_empty_frame_fails_row_count() -> None:
-    failures = {(f.expectation, f.column): f.observed
-                for f in _validate(_interactions().iloc[0:0]).failures()}  # fmt: skip
+    failures = {
+        (f.expectation, f.column): f.observed
+        for f in _validate(_interactions().iloc[0:0]).failures()
+    }
 
     assert failures == {
         ("expect_table_row_count_to_be_between", None): "the frame has no rows",
@@ -313,11 +315,15 @@ def test_one_user_log_fails_the_size_expectations_naming_the_counts() -> None:
     assert not result.success
     failures = {(f.expectation, f.column): f.observed for f in result.failures()}
     assert failures == {
-        ("expect_table_row_count_to_be_between", None):
-            "60 rows, fewer than the 100 required (validation.min_interactions)",
-        (DISTINCT, "user_id"):
-            "1 distinct users, fewer than the 10 required (validation.min_users)",
-    }  # fmt: skip
+        (
+            "expect_table_row_count_to_be_between",
+            None,
+        ): "60 rows, fewer than the 100 required (validation.min_interactions)",
+        (
+            DISTINCT,
+            "user_id",
+        ): "1 distinct users, fewer than the 10 required (validation.min_users)",
+    }
     passed = {(o.expectation, o.column): o.observed for o in result.outcomes if o.success}
     assert passed[(DISTINCT, "item_id")] == "10 distinct items"
     message = str(DataValidationError(result))

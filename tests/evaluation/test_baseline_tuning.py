@@ -25,8 +25,10 @@ from mtrec.models.baselines.itemknn import ItemKNN
 def _frames(rows: list[tuple[int, int, int]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = pd.DataFrame(rows, columns=["user_idx", "item_idx", "part"])
     frame = frame.drop_duplicates(["user_idx", "item_idx"])
-    return (frame[frame["part"] == 0].reset_index(drop=True),
-            frame[frame["part"] == 1].reset_index(drop=True))  # fmt: skip
+    return (
+        frame[frame["part"] == 0].reset_index(drop=True),
+        frame[frame["part"] == 1].reset_index(drop=True),
+    )
 
 
 def paired_items(n_pairs: int = 60, n_users: int = 80, seed: int = 0):
@@ -136,8 +138,12 @@ def test_bpr_early_stopping_ends_after_patience_checks_without_improvement(monke
     train, valid = planted_groups()
     tuned = tune_baseline("bpr", train, valid, 30, 20)
     # Best at epoch 10, then two checks below it: stopped at epoch 20, 0.60 never seen.
-    assert [(p["epochs"], v) for p, v in tuned.grid] == [(5, 0.30), (10, 0.50), (15, 0.40),
-                                                         (20, 0.45)]  # fmt: skip
+    assert [(p["epochs"], v) for p, v in tuned.grid] == [
+        (5, 0.30),
+        (10, 0.50),
+        (15, 0.40),
+        (20, 0.45),
+    ]
     assert tuned.params == {"l2": 0.0, "epochs": 10} and tuned.valid_ndcg == 0.50
 
 
@@ -150,8 +156,9 @@ def test_fit_baseline_uses_the_given_parameters_and_defaults_for_the_rest():
     one = fit_baseline("itemknn", {"k": 1}, train, 30, 20)  # shrink from the defaults: 10
     expected_knn = ItemKNN(users, items, 30, 20, k=1, shrink=10.0)
     assert torch.equal(one(torch.arange(30)), expected_knn.score_items(torch.arange(30)))
-    assert not torch.equal(one(torch.arange(30)), build_baseline("itemknn", train, 30, 20)(
-        torch.arange(30)))  # fmt: skip
+    assert not torch.equal(
+        one(torch.arange(30)), build_baseline("itemknn", train, 30, 20)(torch.arange(30))
+    )
     with pytest.raises(ValueError, match="unknown baseline"):
         fit_baseline("svd", {}, train, 30, 20)
 

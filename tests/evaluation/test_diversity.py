@@ -101,9 +101,17 @@ class Case:
     ) -> tuple[RerankTradeoff, np.ndarray | None]:
         counts = np.bincount(self.history["item_idx"], minlength=N_ITEMS)
         return rerank_tradeoff(
-            self.score_users, N_ITEMS, self.truth, self.history, counts, N_USERS,
-            self.embeddings, self.topics, config, keep_top=keep_top,
-        )  # fmt: skip
+            self.score_users,
+            N_ITEMS,
+            self.truth,
+            self.history,
+            counts,
+            N_USERS,
+            self.embeddings,
+            self.topics,
+            config,
+            keep_top=keep_top,
+        )
 
 
 N_USERS, N_ITEMS = 6, 40
@@ -123,8 +131,9 @@ def _case() -> Case:
     )
     truth = truth.merge(history, how="left", indicator=True)
     truth = truth[truth["_merge"] == "left_only"].drop(columns="_merge")
-    topics = Topics(cluster, directions.astype(np.float32), ("a", "b", "c", "d"),
-                    np.bincount(cluster))  # fmt: skip
+    topics = Topics(
+        cluster, directions.astype(np.float32), ("a", "b", "c", "d"), np.bincount(cluster)
+    )
     return Case(scores, truth, history, embeddings, topics)
 
 
@@ -139,17 +148,24 @@ def test_tradeoff_has_the_grid_rows_and_lambda_zero_is_the_unreranked_ranking() 
 
     truth, history = case.truth, case.history
     means, detail, top = evaluate_ranking(
-        case.score_users, N_ITEMS, truth["user_idx"].to_numpy(), truth["item_idx"].to_numpy(),
-        history["user_idx"].to_numpy(), history["item_idx"].to_numpy(), (10,), keep_top=10,
-    )  # fmt: skip
+        case.score_users,
+        N_ITEMS,
+        truth["user_idx"].to_numpy(),
+        truth["item_idx"].to_numpy(),
+        history["user_idx"].to_numpy(),
+        history["item_idx"].to_numpy(),
+        (10,),
+        keep_top=10,
+    )
     assert top is not None
     counts = np.bincount(history["item_idx"], minlength=N_ITEMS)
     beyond = beyond_accuracy(top, counts, N_USERS, case.embeddings)
     targets = topic_shares(history, case.topics, N_USERS)[detail["users"]]
     kl = calibration_kl(
-        torch.from_numpy(targets).float(), torch.from_numpy(top),
+        torch.from_numpy(targets).float(),
+        torch.from_numpy(top),
         torch.from_numpy(case.topics.shares_matrix()).float(),
-    ).mean()  # fmt: skip
+    ).mean()
     for point in (p for p in tradeoff.points if p.lam == 0.0):
         assert point.ndcg == pytest.approx(means["ndcg@10"])
         assert point.recall == pytest.approx(means["recall@10"])
@@ -186,8 +202,15 @@ def test_tradeoff_round_trips_through_its_dict() -> None:
 def _point(
     method: RerankMethodName, lam: float, ndcg: float, diversity: float, **kw: float
 ) -> TradeoffPoint:
-    values = {"recall": 0.0, "coverage": 0.1, "gini": 0.5, "novelty": 1.0,
-              "popularity_lift": 1.0, "calibration_kl": 1.0, **kw}  # fmt: skip
+    values = {
+        "recall": 0.0,
+        "coverage": 0.1,
+        "gini": 0.5,
+        "novelty": 1.0,
+        "popularity_lift": 1.0,
+        "calibration_kl": 1.0,
+        **kw,
+    }
     return TradeoffPoint(method, lam, ndcg, intra_list_diversity=diversity, **values)
 
 

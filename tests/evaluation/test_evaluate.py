@@ -16,7 +16,7 @@ from mtrec.evaluation.evaluate import (
     recommendations_frame,
 )
 from mtrec.models.baselines.popularity import Popularity
-from mtrec.training.fit import build_model
+from mtrec.workflows.fit import build_model
 
 
 def _frame(pairs: list[tuple[int, int]]) -> pd.DataFrame:
@@ -58,9 +58,11 @@ def test_popularity_ranks_most_counted_items_first() -> None:
 
 def test_recommendations_frame_uses_original_ids() -> None:
     frame = recommendations_frame(
-        np.array([2, 0]), np.array([[1, 0, 3], [3, 2, 1]]),
-        pd.Series(["u0", "u1", "u2"]), pd.Series(["a", "b", "c", "d"]),
-    )  # fmt: skip
+        np.array([2, 0]),
+        np.array([[1, 0, 3], [3, 2, 1]]),
+        pd.Series(["u0", "u1", "u2"]),
+        pd.Series(["a", "b", "c", "d"]),
+    )
     assert list(frame.columns) == ["user_id", "item_id", "rank"]
     assert frame["user_id"].tolist() == ["u2"] * 3 + ["u0"] * 3
     assert frame["item_id"].tolist() == ["b", "a", "d", "d", "c", "b"]
@@ -79,16 +81,30 @@ def evaluated():
     config = ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,), dropout=0.0)
     model = build_model(config, split.train, item_emb, user_emb)
     metrics, recommendations = evaluate_recommender(
-        model, split.train, split.valid, split.test, data.users, data.items,
-        ks=(5, 10), recommendations_k=10, tasks=ModelConfig().tasks,
-    )  # fmt: skip
+        model,
+        split.train,
+        split.valid,
+        split.test,
+        data.users,
+        data.items,
+        ks=(5, 10),
+        recommendations_k=10,
+        tasks=ModelConfig().tasks,
+    )
     return data, split, metrics, recommendations
 
 
 def test_evaluate_recommender_metrics(evaluated) -> None:
     _, split, metrics, _ = evaluated
-    assert set(metrics) == {"valid", "test", "baselines", "baselines_valid", "baseline_params",
-                            "slices", "beyond_accuracy"}  # fmt: skip
+    assert set(metrics) == {
+        "valid",
+        "test",
+        "baselines",
+        "baselines_valid",
+        "baseline_params",
+        "slices",
+        "beyond_accuracy",
+    }
     # Popularity on valid, for the promotion floor: the same value its tuning measured.
     popularity_valid = metrics["baselines_valid"]["popularity"]
     assert set(popularity_valid) == set(metrics["valid"])
@@ -138,20 +154,26 @@ def test_evaluate_recommender_recommendations(evaluated) -> None:
 def test_cold_item_slice_keeps_only_rarely_trained_items():
     from mtrec.config import ModelConfig
     from mtrec.evaluation.evaluate import cold_item_slice
-    from mtrec.training.fit import build_model
+    from mtrec.workflows.fit import build_model
 
     train = pd.DataFrame(
-        {"user_idx": [0, 0, 1, 1, 2, 2, 2], "item_idx": [0, 1, 0, 1, 0, 1, 2],
-         "rating": [5.0] * 7, "timestamp": range(7)}
-    )  # fmt: skip
+        {
+            "user_idx": [0, 0, 1, 1, 2, 2, 2],
+            "item_idx": [0, 1, 0, 1, 0, 1, 2],
+            "rating": [5.0] * 7,
+            "timestamp": range(7),
+        }
+    )
     test = pd.DataFrame(
         {"user_idx": [0, 1, 2], "item_idx": [2, 3, 1], "rating": [4.0] * 3, "timestamp": [9] * 3}
     )
     rng = np.random.default_rng(0)
     model = build_model(
-        ModelConfig(embedding_dim=4, hidden_dims=(8,), tower_dims=(4,)), train,
-        rng.normal(size=(5, 6)).astype(np.float32), rng.normal(size=(3, 6)).astype(np.float32),
-    )  # fmt: skip
+        ModelConfig(embedding_dim=4, hidden_dims=(8,), tower_dims=(4,)),
+        train,
+        rng.normal(size=(5, 6)).astype(np.float32),
+        rng.normal(size=(3, 6)).astype(np.float32),
+    )
     result = cold_item_slice(model, train, test, train, (2,), max_train=1)
     # item 2 has one training interaction and item 3 none: user 2's item 1 (3 trainings) is out.
     assert result["interactions"] == 2 and result["users"] == 2
@@ -163,26 +185,47 @@ def test_cold_item_slice_keeps_only_rarely_trained_items():
 
 def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
     from mtrec.evaluation.evaluate import ServingView
-    from mtrec.training.fit import refit_recommender
+    from mtrec.workflows.fit import refit_recommender
 
     interactions, items, users = make_interactions(n_users=20, n_items=30, per_user=10)
     indexed = index_interactions(interactions, items, users)
     split = split_interactions(indexed.interactions, SplitConfig(ratios=(0.7, 0.15, 0.15)))
-    config = ModelConfig(architecture="shared_bottom", embedding_dim=8, hidden_dims=(16,),
-                         tower_dims=(8,), history_length=5)  # fmt: skip
+    config = ModelConfig(
+        architecture="shared_bottom",
+        embedding_dim=8,
+        hidden_dims=(16,),
+        tower_dims=(8,),
+        history_length=5,
+    )
     rng = np.random.default_rng(0)
     item_text = rng.normal(size=(len(indexed.items), 6)).astype(np.float32)
     user_text = rng.normal(size=(len(indexed.users), 6)).astype(np.float32)
     model = build_model(config, split.train, item_text, user_text)
     known = pd.concat([split.train, split.valid])
-    refit, _ = refit_recommender(known, item_text, user_text, indexed.users["user_id"],
-                                 indexed.items["item_id"], config,
-                                 TrainingConfig(), 1)  # fmt: skip
+    refit, _ = refit_recommender(
+        known,
+        item_text,
+        user_text,
+        indexed.users["user_id"],
+        indexed.items["item_id"],
+        config,
+        TrainingConfig(),
+        1,
+    )
     serving = ServingView(refit.build())
     metrics, _ = evaluate_recommender(
-        model, split.train, split.valid, split.test, indexed.users, indexed.items, (10,), 5,
-        config.tasks, baselines=("popularity", "itemknn", "ease"), serving=serving,
-    )  # fmt: skip
+        model,
+        split.train,
+        split.valid,
+        split.test,
+        indexed.users,
+        indexed.items,
+        (10,),
+        5,
+        config.tasks,
+        baselines=("popularity", "itemknn", "ease"),
+        serving=serving,
+    )
     view = metrics["serving"]
     assert view["refit"] is True and view["history"] == "train+valid"
     assert set(view["baselines"]) == {"popularity", "itemknn", "ease"}
@@ -194,16 +237,25 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
     assert lists is not None and lists.groupby("user_id").size().max() == 5
     # No list repeats an interaction the user already had in train or valid.
     seen = set(zip(known["user_id"].astype(str), known["item_id"].astype(str), strict=True))
-    assert not seen & set(zip(lists["user_id"].astype(str), lists["item_id"].astype(str),
-                              strict=True))  # fmt: skip
+    assert not seen & set(
+        zip(lists["user_id"].astype(str), lists["item_id"].astype(str), strict=True)
+    )
     # Popularity refit on train + valid is scored like the RecBole view's, on the same test.
     assert metrics["baselines"]["popularity"]["ndcg@10"] >= 0.0
     # Not refit: the evaluated model itself, reading train + valid.
     unrefit = ServingView()
     metrics, _ = evaluate_recommender(
-        model, split.train, split.valid, split.test, indexed.users, indexed.items, (10,), 5,
-        config.tasks, serving=unrefit,
-    )  # fmt: skip
+        model,
+        split.train,
+        split.valid,
+        split.test,
+        indexed.users,
+        indexed.items,
+        (10,),
+        5,
+        config.tasks,
+        serving=unrefit,
+    )
     assert metrics["serving"]["refit"] is False
     assert len(model.history_items) == len(split.train)  # the evaluated model is untouched
 
@@ -227,10 +279,19 @@ def reranked():
 
     def run(rerank: RerankConfig | None) -> tuple[dict, pd.DataFrame]:
         return evaluate_recommender(
-            model, split.train, split.valid, split.test, data.users, data.items, ks=(5, 10),
-            recommendations_k=8, tasks=config.tasks, item_embeddings=item_emb,
-            rerank=rerank, topics=topics if rerank is not None else None,
-        )  # fmt: skip
+            model,
+            split.train,
+            split.valid,
+            split.test,
+            data.users,
+            data.items,
+            ks=(5, 10),
+            recommendations_k=8,
+            tasks=config.tasks,
+            item_embeddings=item_emb,
+            rerank=rerank,
+            topics=topics if rerank is not None else None,
+        )
 
     grid = (0.0, 0.5, 0.9)
     return {
@@ -284,6 +345,14 @@ def test_rerank_needs_embeddings_and_topics() -> None:
     frame = pd.DataFrame({"user_idx": [0], "item_idx": [0]})
     with pytest.raises(ValueError, match="item_embeddings and topics"):
         evaluate_recommender(
-            None, frame, frame, frame, frame, frame, (10,), 5, {},  # type: ignore[arg-type]
+            None,
+            frame,
+            frame,
+            frame,
+            frame,
+            frame,
+            (10,),
+            5,
+            {},  # type: ignore[arg-type]
             rerank=RerankConfig(),
-        )  # fmt: skip
+        )

@@ -288,10 +288,13 @@ def test_interest_forecast_scores_a_model_that_knows_the_next_period(topics: Top
         return topic_shares(target, topics, 2)
 
     forecast = interest_forecast(
-        topics, 2, recent_n=1, recent_days=None,
+        topics,
+        2,
+        recent_n=1,
+        recent_days=None,
         tuning=ForecastPeriod(history, tuning_target, knowing(tuning_target)),
         scored=ForecastPeriod(scored_history, scored_target, knowing(scored_target)),
-    )  # fmt: skip
+    )
     assert forecast.users == 2
     assert forecast.smoothing["model"] == 0.0 and forecast.kl["model"] == 0.0
     assert forecast.reduction == 1.0

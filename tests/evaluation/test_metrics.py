@@ -25,8 +25,15 @@ def _one(hits: list[int], n_truth: int, k: int = 10) -> dict[str, float]:
 
 def test_metric_names_order() -> None:
     assert metric_names((5, 10)) == [
-        "recall@5", "ndcg@5", "hit@5", "mrr@5", "recall@10", "ndcg@10", "hit@10", "mrr@10",
-    ]  # fmt: skip
+        "recall@5",
+        "ndcg@5",
+        "hit@5",
+        "mrr@5",
+        "recall@10",
+        "ndcg@10",
+        "hit@10",
+        "mrr@10",
+    ]
 
 
 def test_single_relevant_at_rank_one() -> None:
@@ -104,11 +111,14 @@ PREFS = {
 
 def test_perfect_ranking_scores_one() -> None:
     means, detail, top = evaluate_ranking(
-        _scorer(PREFS), N_ITEMS,
-        truth_users=np.array([0, 0, 1, 2]), truth_items=np.array([3, 1, 7, 0]),
-        seen_users=np.array([], dtype=np.int64), seen_items=np.array([], dtype=np.int64),
+        _scorer(PREFS),
+        N_ITEMS,
+        truth_users=np.array([0, 0, 1, 2]),
+        truth_items=np.array([3, 1, 7, 0]),
+        seen_users=np.array([], dtype=np.int64),
+        seen_items=np.array([], dtype=np.int64),
         ks=(2, 5),
-    )  # fmt: skip
+    )
     assert top is None
     for name in ("ndcg@2", "hit@2", "mrr@2", "recall@2", "ndcg@5", "mrr@5"):
         assert means[name] == pytest.approx(1.0), name
@@ -119,11 +129,16 @@ def test_perfect_ranking_scores_one() -> None:
 def test_seen_items_are_masked_and_keep_top() -> None:
     # User 0's favourite (3) and user 1's (7) are in their history: they must not be ranked.
     means, detail, top = evaluate_ranking(
-        _scorer(PREFS), N_ITEMS,
-        truth_users=np.array([0, 1, 2]), truth_items=np.array([4, 5, 3]),
-        seen_users=np.array([0, 1, 1, 5]), seen_items=np.array([3, 7, 6, 0]),
-        ks=(1, 3), batch_size=2, keep_top=4,
-    )  # fmt: skip
+        _scorer(PREFS),
+        N_ITEMS,
+        truth_users=np.array([0, 1, 2]),
+        truth_items=np.array([4, 5, 3]),
+        seen_users=np.array([0, 1, 1, 5]),
+        seen_items=np.array([3, 7, 6, 0]),
+        ks=(1, 3),
+        batch_size=2,
+        keep_top=4,
+    )
     assert top is not None and top.shape == (3, 4)
     assert top.tolist() == [[1, 4, 0, 5], [5, 4, 3, 2], [0, 1, 2, 3]]
     assert 3 not in top[0] and 7 not in top[1] and 6 not in top[1]
@@ -136,10 +151,14 @@ def test_seen_items_are_masked_and_keep_top() -> None:
 
 def test_users_without_truth_are_not_evaluated() -> None:
     means, detail, _ = evaluate_ranking(
-        _scorer(PREFS), N_ITEMS,
-        truth_users=np.array([2]), truth_items=np.array([1]),
-        seen_users=np.array([0, 1]), seen_items=np.array([3, 7]), ks=(1,),
-    )  # fmt: skip
+        _scorer(PREFS),
+        N_ITEMS,
+        truth_users=np.array([2]),
+        truth_items=np.array([1]),
+        seen_users=np.array([0, 1]),
+        seen_items=np.array([3, 7]),
+        ks=(1,),
+    )
     assert detail["users"].tolist() == [2]
     assert means["recall@1"] == 0.0 and means["mrr@1"] == 0.0
 
@@ -147,9 +166,15 @@ def test_users_without_truth_are_not_evaluated() -> None:
 def test_k_larger_than_catalogue_ranks_everything_and_pads_with_misses() -> None:
     # User 0 ranks item 1 second of 8; at K=20 every item is ranked, positions 9-20 are misses.
     means, _, top = evaluate_ranking(
-        _scorer(PREFS), N_ITEMS, np.array([0]), np.array([1]),
-        np.array([], dtype=np.int64), np.array([], dtype=np.int64), (5, 20), keep_top=30,
-    )  # fmt: skip
+        _scorer(PREFS),
+        N_ITEMS,
+        np.array([0]),
+        np.array([1]),
+        np.array([], dtype=np.int64),
+        np.array([], dtype=np.int64),
+        (5, 20),
+        keep_top=30,
+    )
     assert means["recall@20"] == 1.0 and means["recall@5"] == 1.0
     assert means["ndcg@20"] == pytest.approx(1 / np.log2(3))
     assert top is not None and top.shape == (1, N_ITEMS)

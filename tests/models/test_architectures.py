@@ -14,7 +14,7 @@ from mtrec.models.base import ModelSpec
 from mtrec.models.mmoe import MMoERecommender
 from mtrec.models.ple import PLERecommender
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.fit import fit_recommender
+from mtrec.workflows.fit import fit_recommender
 
 N_USERS, N_ITEMS = 6, 9
 SETTINGS = [
@@ -30,9 +30,16 @@ SETTINGS = [
 def _network(architecture: str, item_seen: torch.Tensor | None = None, **extra: int | str):
     torch.manual_seed(0)
     spec = ModelSpec(
-        n_users=N_USERS, n_items=N_ITEMS, user_text_dim=5, item_text_dim=7, embedding_dim=8,
-        hidden_dims=(12, 10), tower_dims=(6,), architecture=architecture, **extra,
-    )  # fmt: skip
+        n_users=N_USERS,
+        n_items=N_ITEMS,
+        user_text_dim=5,
+        item_text_dim=7,
+        embedding_dim=8,
+        hidden_dims=(12, 10),
+        tower_dims=(6,),
+        architecture=architecture,
+        **extra,
+    )
     network = build_network(spec, torch.randn(N_USERS, 5), torch.randn(N_ITEMS, 7), None, item_seen)
     return network.eval()
 
@@ -75,10 +82,11 @@ def test_unseen_item_is_scored_from_text_not_from_its_id_row(architecture, extra
 def test_save_load_round_trip_keeps_scores(architecture, extra):
     network = _network(architecture, **extra)
     trained = TrainedModel(
-        spec=network.spec, state_dict={k: v.clone() for k, v in network.state_dict().items()},
+        spec=network.spec,
+        state_dict={k: v.clone() for k, v in network.state_dict().items()},
         user_ids=tuple(f"u{i}" for i in range(N_USERS)),
         item_ids=tuple(f"i{i}" for i in range(N_ITEMS)),
-    )  # fmt: skip
+    )
     rebuilt = trained.build()
     assert type(rebuilt) is type(network)
     with torch.no_grad():
@@ -100,8 +108,9 @@ def test_forward_once_per_distinct_id_equals_a_pass_per_row(architecture, extra)
         expected = tower.pair(per_row_users[task], per_row_items[task])
         expected = expected + network.spec.offsets.get(task, 0.0)
         torch.testing.assert_close(out[task], expected)
-    grads = torch.autograd.grad(sum(v.sum() for v in out.values()), list(network.parameters()),
-                                allow_unused=True)  # fmt: skip
+    grads = torch.autograd.grad(
+        sum(v.sum() for v in out.values()), list(network.parameters()), allow_unused=True
+    )
     reference = sum(
         tower.pair(per_row_users[t], per_row_items[t]).sum() for t, tower in network.towers.items()
     )
@@ -144,8 +153,7 @@ def test_dot_ranking_head_is_one_matrix_product():
 
 def test_unknown_ranking_interaction_is_refused():
     with pytest.raises(ValueError, match="ranking_interaction"):
-        ModelSpec(n_users=2, n_items=2, user_text_dim=3, item_text_dim=3,
-                  ranking_interaction="mlp")  # fmt: skip
+        ModelSpec(n_users=2, n_items=2, user_text_dim=3, item_text_dim=3, ranking_interaction="mlp")
     with pytest.raises(ValueError, match="ranking_interaction"):
         ModelConfig(ranking_interaction="mlp")
 
@@ -171,13 +179,21 @@ def test_expert_models_learn_a_planted_signal(architecture):
     train = frame.groupby("user_idx").head(6)
     valid = frame.drop(train.index)
     _, result = fit_recommender(
-        train, valid, rng.normal(size=(20, 4)).astype(np.float32),
+        train,
+        valid,
         rng.normal(size=(20, 4)).astype(np.float32),
-        pd.Series([f"u{i}" for i in range(20)]), pd.Series([f"i{i}" for i in range(20)]),
-        ModelConfig(architecture=architecture, embedding_dim=8, hidden_dims=(16,),
-                    tower_dims=(8,), n_experts=2),
+        rng.normal(size=(20, 4)).astype(np.float32),
+        pd.Series([f"u{i}" for i in range(20)]),
+        pd.Series([f"i{i}" for i in range(20)]),
+        ModelConfig(
+            architecture=architecture,
+            embedding_dim=8,
+            hidden_dims=(16,),
+            tower_dims=(8,),
+            n_experts=2,
+        ),
         TrainingConfig(epochs=8, batch_size=32, learning_rate=0.01, patience=8),
-    )  # fmt: skip
+    )
     losses = [log.losses["total"] for log in result.history]
     assert losses[-1] < losses[0]
     # Random ranking of 10 candidates for 2 relevant items gives NDCG@10 near 0.35.
@@ -206,9 +222,16 @@ def test_ple_batched_experts_and_gates_equal_the_loop_over_them(n_own, levels):
     same parameters (so saved models keep their meaning), values and gradients alike."""
     torch.manual_seed(3)
     spec = ModelSpec(
-        n_users=4, n_items=4, user_text_dim=3, item_text_dim=3, hidden_dims=(12, 10),
-        architecture="ple", n_experts=3, n_task_experts=n_own, levels=levels,
-    )  # fmt: skip
+        n_users=4,
+        n_items=4,
+        user_text_dim=3,
+        item_text_dim=3,
+        hidden_dims=(12, 10),
+        architecture="ple",
+        n_experts=3,
+        n_task_experts=n_own,
+        levels=levels,
+    )
     side = PLERecommender.side(16, spec).train()  # dropout 0: training mode is deterministic
     x = torch.randn(7, 16, requires_grad=True)
     batched = side(x)

@@ -11,14 +11,23 @@ from mtrec.data.split import split_interactions
 from mtrec.models.base import ModelSpec
 from mtrec.models.serialization import TrainedModel
 from mtrec.registry.recommend import recommend
-from mtrec.training.fit import build_model, fit_recommender, refit_recommender
 from mtrec.training.trainer import history_cursors
+from mtrec.workflows.fit import build_model, fit_recommender, refit_recommender
 
 
 def _spec(length: int = 3, pooling: str = "attention") -> ModelSpec:
-    return ModelSpec(n_users=3, n_items=6, user_text_dim=4, item_text_dim=4, embedding_dim=4,
-                     hidden_dims=(8,), tower_dims=(4,), history_length=length,
-                     history_pooling=pooling, ranking_interaction="dot")  # fmt: skip
+    return ModelSpec(
+        n_users=3,
+        n_items=6,
+        user_text_dim=4,
+        item_text_dim=4,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(4,),
+        history_length=length,
+        history_pooling=pooling,
+        ranking_interaction="dot",
+    )
 
 
 def _model(length: int = 3, pooling: str = "attention"):  # noqa: ANN202
@@ -50,11 +59,15 @@ def test_others_context_reads_the_newest_items_except_the_row_itself() -> None:
 
     from mtrec.models import build_network
 
-    model = build_network(replace(_spec(length=3), history_context="others"), torch.randn(3, 4),
-                          torch.randn(6, 4))  # fmt: skip
+    model = build_network(
+        replace(_spec(length=3), history_context="others"), torch.randn(3, 4), torch.randn(6, 4)
+    )
     # User 1's items oldest first: 4 1 3 5 at positions 2..5.
-    model.set_history(np.array([1, 0, 1, 1, 1, 0]), np.array([5, 2, 4, 3, 1, 0]),
-                      np.array([40, 10, 10, 30, 10, 5]))  # fmt: skip
+    model.set_history(
+        np.array([1, 0, 1, 1, 1, 0]),
+        np.array([5, 2, 4, 3, 1, 0]),
+        np.array([40, 10, 10, 30, 10, 5]),
+    )
     rows = torch.tensor([1, 1, 1])
     window, present = model.history_window(rows, torch.tensor([5, 3, 2]))
     assert window.shape == (3, 4) and present.sum(1).tolist() == [3, 3, 3]
@@ -73,8 +86,9 @@ def test_the_profile_averages_the_readable_items_and_never_the_row_itself() -> N
         torch.manual_seed(0)
         spec = replace(_spec(length=0), profile_length=3, history_context=context)
         model = build_network(spec, torch.randn(3, 4), torch.randn(6, 4)).eval()
-        model.set_history(np.array([1, 1, 1, 1, 1, 0, 0, 0]), np.array([4, 1, 3, 5, 2, 0, 1, 0]),
-                          np.arange(8))  # fmt: skip
+        model.set_history(
+            np.array([1, 1, 1, 1, 1, 0, 0, 0]), np.array([4, 1, 3, 5, 2, 0, 1, 0]), np.arange(8)
+        )
         inputs = model.item_inputs(torch.arange(6), model.item_text, model.item_seen)  # (6, 2E)
         with torch.no_grad():
             now = model.profile_input(torch.tensor([1, 2]))
@@ -82,8 +96,9 @@ def test_the_profile_averages_the_readable_items_and_never_the_row_itself() -> N
         assert torch.allclose(now[0], inputs[[3, 5, 2]].mean(0))  # the newest 3
         assert torch.equal(now[1], torch.zeros_like(now[1]))  # user 2 knows nothing
         with torch.no_grad():  # user 0 watched item 0 twice: it counts twice
-            assert torch.allclose(model.profile_input(torch.tensor([0]))[0],
-                                  inputs[[0, 1, 0]].mean(0), atol=1e-6)  # fmt: skip
+            assert torch.allclose(
+                model.profile_input(torch.tensor([0]))[0], inputs[[0, 1, 0]].mean(0), atol=1e-6
+            )
         readable = [4, 1] if context == "before" else [5, 2, 1]  # never item 3 itself
         assert torch.allclose(row[0], inputs[readable].mean(0), atol=1e-6), context
 
@@ -94,8 +109,9 @@ def test_history_context_follows_the_split_order() -> None:
     assert RunConfig().model.history_context == "before"
     random = RunConfig.model_validate({"split": {"order": "random"}})
     assert random.model.history_context == "others"
-    fixed = RunConfig.model_validate({"split": {"order": "random"},
-                                      "model": {"history_context": "before"}})  # fmt: skip
+    fixed = RunConfig.model_validate(
+        {"split": {"order": "random"}, "model": {"history_context": "before"}}
+    )
     assert fixed.model.history_context == "before"
 
 
@@ -144,12 +160,18 @@ def _genre_data(n_users: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndar
 
 def _config(length: int) -> tuple[ModelConfig, TrainingConfig]:
     model = ModelConfig(
-        architecture="shared_bottom", embedding_dim=16, hidden_dims=(32,), tower_dims=(8,),
-        dropout=0.0, history_length=length, item_id_shrinkage=0.0,
+        architecture="shared_bottom",
+        embedding_dim=16,
+        hidden_dims=(32,),
+        tower_dims=(8,),
+        dropout=0.0,
+        history_length=length,
+        item_id_shrinkage=0.0,
         tasks={"watch": TaskConfig(kind="ranking")},
-    )  # fmt: skip
-    training = TrainingConfig(epochs=25, batch_size=256, learning_rate=0.01, patience=25,
-                              negatives_per_positive=4, seed=0)  # fmt: skip
+    )
+    training = TrainingConfig(
+        epochs=25, batch_size=256, learning_rate=0.01, patience=25, negatives_per_positive=4, seed=0
+    )
     return model, training
 
 
@@ -168,8 +190,13 @@ def test_training_cursors_never_read_the_row_itself_or_anything_later() -> None:
         earlier = mine[mine["timestamp"] < train["timestamp"].iloc[row]]
         assert read == set(earlier["item_idx"])  # exactly the earlier training items
     # What scores valid and test is the training history: no valid or test item in it.
-    known = set(zip(np.repeat(np.arange(6), model.history_indptr.diff().numpy()),
-                    model.history_items.tolist(), strict=True))  # fmt: skip
+    known = set(
+        zip(
+            np.repeat(np.arange(6), model.history_indptr.diff().numpy()),
+            model.history_items.tolist(),
+            strict=True,
+        )
+    )
     assert known == set(zip(train["user_idx"], train["item_idx"], strict=True))
     held_out = pd.concat([split.valid, split.test])
     assert not known & set(zip(held_out["user_idx"], held_out["item_idx"], strict=True))
@@ -179,9 +206,15 @@ def test_refit_knows_every_interaction_it_was_given() -> None:
     frame, genre_text, user_text = _genre_data(n_users=6)
     model_config, training = _config(length=5)
     trained, result = refit_recommender(
-        frame, genre_text, user_text, frame["user_id"].drop_duplicates().reset_index(drop=True),
-        pd.Series([f"i{i}" for i in range(100)]), model_config, training, epochs=3,
-    )  # fmt: skip
+        frame,
+        genre_text,
+        user_text,
+        frame["user_id"].drop_duplicates().reset_index(drop=True),
+        pd.Series([f"i{i}" for i in range(100)]),
+        model_config,
+        training,
+        epochs=3,
+    )
     assert result.best_epoch == 3 and len(result.history) == 3
     assert all(log.valid == {} for log in result.history)
     model = trained.build()
@@ -200,8 +233,9 @@ def test_new_interactions_in_one_genre_move_the_top_10_without_retraining() -> N
     model_config, training = _config(length=8)
     user_ids = pd.Series([f"u{u}" for u in range(60)])
     item_ids = pd.Series([f"i{i}" for i in range(100)])
-    trained, _ = fit_recommender(train, valid, genre_text, user_text, user_ids, item_ids,
-                                 model_config, training)  # fmt: skip
+    trained, _ = fit_recommender(
+        train, valid, genre_text, user_text, user_ids, item_ids, model_config, training
+    )
     # Users whose latest training interactions are genre 0 ...
     last = train.sort_values("timestamp").groupby("user_id").tail(1)
     movers = last.loc[last["item_idx"] < 50, "user_id"].tolist()
@@ -210,17 +244,19 @@ def test_new_interactions_in_one_genre_move_the_top_10_without_retraining() -> N
     before = _genre_share(trained, history, movers)
     # ... then watch eight genre-1 items: their lists follow them, with the same weights.
     rng = np.random.default_rng(1)
-    late = pd.DataFrame([(u, f"i{50 + int(rng.integers(50))}", 100_000 + s)
-                         for u in movers for s in range(8)],
-                        columns=["user_id", "item_id", "timestamp"])  # fmt: skip
+    late = pd.DataFrame(
+        [(u, f"i{50 + int(rng.integers(50))}", 100_000 + s) for u in movers for s in range(8)],
+        columns=["user_id", "item_id", "timestamp"],
+    )
     now = pd.concat([history, late], ignore_index=True)
     after = _genre_share(trained, now, movers)
     assert before < 0.3 and after > before + 0.4, (before, after)
     print(f"genre-1 share of the top 10: {before:.2f} -> {after:.2f}")
     # Without the history input, the same new interactions barely move the lists.
     static_config, _ = _config(length=0)
-    static, _ = fit_recommender(train, valid, genre_text, user_text, user_ids, item_ids,
-                                static_config, training)  # fmt: skip
+    static, _ = fit_recommender(
+        train, valid, genre_text, user_text, user_ids, item_ids, static_config, training
+    )
     moved = _genre_share(static, now, movers) - _genre_share(static, history, movers)
     assert after - before > moved + 0.3, (after - before, moved)
     print(f"without the history input: moved by {moved:.2f}")
@@ -236,8 +272,9 @@ def test_a_softmax_ranking_loss_learns_the_planted_genres_and_needs_the_dot_head
     softmax = training.model_copy(update={"ranking_loss": "softmax", "batch_size": 128})
     user_ids = pd.Series([f"u{u}" for u in range(60)])
     item_ids = pd.Series([f"i{i}" for i in range(100)])
-    trained, result = fit_recommender(train, test, genre_text, user_text, user_ids, item_ids,
-                                      model_config, softmax)  # fmt: skip
+    trained, result = fit_recommender(
+        train, test, genre_text, user_text, user_ids, item_ids, model_config, softmax
+    )
     ndcg = model_ranking(trained.build(), test, train, (10,)).metrics["ndcg@10"]
     # A random ranking of the ~90 unseen items scores about 0.04; the right genre first and
     # random within it, about 0.1.

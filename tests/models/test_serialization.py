@@ -19,15 +19,24 @@ from mtrec.models.shared_bottom import ModelSpec, SharedBottomRecommender
 def _trained(tasks: tuple[str, ...] = ("watch", "like", "rating")) -> TrainedModel:
     torch.manual_seed(0)
     spec = ModelSpec(
-        n_users=4, n_items=6, user_text_dim=5, item_text_dim=3, embedding_dim=4,
-        hidden_dims=(8,), tower_dims=(6, 3), dropout=0.0, tasks=tasks,
+        n_users=4,
+        n_items=6,
+        user_text_dim=5,
+        item_text_dim=3,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(6, 3),
+        dropout=0.0,
+        tasks=tasks,
         offsets={"rating": 3.7} if "rating" in tasks else {},
-        extra={"alpha": 0.5},
-    )  # fmt: skip
+    )
     model = SharedBottomRecommender(
-        spec, user_text=torch.randn(4, 5), item_text=torch.randn(6, 3),
-        user_seen=torch.tensor([1.0, 1.0, 0.0, 1.0]), item_seen=torch.tensor([1.0] * 5 + [0.0]),
-    )  # fmt: skip
+        spec,
+        user_text=torch.randn(4, 5),
+        item_text=torch.randn(6, 3),
+        user_seen=torch.tensor([1.0, 1.0, 0.0, 1.0]),
+        item_seen=torch.tensor([1.0] * 5 + [0.0]),
+    )
     return TrainedModel(
         spec=spec,
         state_dict={k: v.clone() for k, v in model.state_dict().items()},
@@ -88,15 +97,11 @@ def test_files_written_and_no_leftovers(tmp_path: Path) -> None:
     assert load_trained_model(folder).spec.tasks == ("watch",)
 
 
-def test_models_saved_before_the_social_input_still_load(tmp_path: Path) -> None:
+def test_weights_that_do_not_fit_the_spec_are_refused_by_name(tmp_path: Path) -> None:
     original = _trained()
-    old = {k: v for k, v in original.state_dict.items() if not k.startswith("friend_")}
-    legacy = TrainedModel(original.spec, old, original.user_ids, original.item_ids)
-    users = torch.arange(4)
-    with torch.no_grad():
-        torch.testing.assert_close(
-            legacy.build().score_items(users), original.build().score_items(users)
-        )
-    broken = {k: v for k, v in old.items() if not k.startswith("towers.watch")}
-    with pytest.raises(RuntimeError, match="missing"):
-        TrainedModel(original.spec, broken, original.user_ids, original.item_ids).build()
+    without_friends = {k: v for k, v in original.state_dict.items() if not k.startswith("friend_")}
+    with pytest.raises(RuntimeError, match=r"missing \['friend_indices', 'friend_indptr'\]"):
+        TrainedModel(original.spec, without_friends, original.user_ids, original.item_ids).build()
+    extra = {**original.state_dict, "stray": torch.zeros(1)}
+    with pytest.raises(RuntimeError, match=r"unexpected \['stray'\]"):
+        TrainedModel(original.spec, extra, original.user_ids, original.item_ids).build()

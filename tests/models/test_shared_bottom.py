@@ -11,14 +11,23 @@ N_USERS, N_ITEMS, DU, DI = 5, 7, 6, 8
 def _model(use_text: bool = True, item_seen: torch.Tensor | None = None, **spec_kwargs):
     torch.manual_seed(0)
     spec = ModelSpec(
-        n_users=N_USERS, n_items=N_ITEMS, user_text_dim=DU, item_text_dim=DI,
-        embedding_dim=8, hidden_dims=(16, 12), tower_dims=(10, 6), dropout=0.3,
-        use_text=use_text, **({"offsets": {"rating": 3.25}} | spec_kwargs),
-    )  # fmt: skip
+        n_users=N_USERS,
+        n_items=N_ITEMS,
+        user_text_dim=DU,
+        item_text_dim=DI,
+        embedding_dim=8,
+        hidden_dims=(16, 12),
+        tower_dims=(10, 6),
+        dropout=0.3,
+        use_text=use_text,
+        **({"offsets": {"rating": 3.25}} | spec_kwargs),
+    )
     model = SharedBottomRecommender(
-        spec, user_text=torch.randn(N_USERS, DU), item_text=torch.randn(N_ITEMS, DI),
+        spec,
+        user_text=torch.randn(N_USERS, DU),
+        item_text=torch.randn(N_ITEMS, DI),
         item_seen=item_seen,
-    )  # fmt: skip
+    )
     return model.eval()
 
 

@@ -187,16 +187,23 @@ def test_exact_duplicates_are_dropped_when_the_config_says_so(tmp_path, capsys):
     [
         ({"training": {"learning_rate": -0.01}}, "learning_rate"),
         ({"evaluation": {"ks": [0, 10]}}, "ks"),
-        ({"model": {"tasks": {"watch": {"weight": 0.0}, "rating": {"weight": 0.0}}}},
-         "weights are all zero"),
+        (
+            {"model": {"tasks": {"watch": {"weight": 0.0}, "rating": {"weight": 0.0}}}},
+            "weights are all zero",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_config_values_are_refused_before_the_run(tmp_path, capsys, change, needle):
     interactions, items = _frames()
     interactions.to_csv(tmp_path / "inter.csv", index=False)
     items.to_csv(tmp_path / "items.csv", index=False)
-    config = _write_config(tmp_path, None, "bad-config", interactions=tmp_path / "inter.csv",
-                           items=tmp_path / "items.csv")  # fmt: skip
+    config = _write_config(
+        tmp_path,
+        None,
+        "bad-config",
+        interactions=tmp_path / "inter.csv",
+        items=tmp_path / "items.csv",
+    )
     raw = yaml.safe_load(config.read_text())
     for section, values in change.items():
         raw.setdefault(section, {}).update(values)
@@ -209,16 +216,23 @@ def test_invalid_config_values_are_refused_before_the_run(tmp_path, capsys, chan
 
 @pytest.mark.parametrize(
     ("override", "needle"),
-    [("training.epoch=3", "epoch"), ("training.learning_rate=-1", "learning_rate"),
-     ("training.epochs", "section.key=value")],
-)  # fmt: skip
-def test_bad_command_line_overrides_are_refused_before_the_run(tmp_path, capsys, override,
-                                                               needle):  # fmt: skip
+    [
+        ("training.epoch=3", "epoch"),
+        ("training.learning_rate=-1", "learning_rate"),
+        ("training.epochs", "section.key=value"),
+    ],
+)
+def test_bad_command_line_overrides_are_refused_before_the_run(tmp_path, capsys, override, needle):
     interactions, items = _frames()
     interactions.to_csv(tmp_path / "inter.csv", index=False)
     items.to_csv(tmp_path / "items.csv", index=False)
-    config = _write_config(tmp_path, None, "bad-override", interactions=tmp_path / "inter.csv",
-                           items=tmp_path / "items.csv")  # fmt: skip
+    config = _write_config(
+        tmp_path,
+        None,
+        "bad-override",
+        interactions=tmp_path / "inter.csv",
+        items=tmp_path / "items.csv",
+    )
     assert cli.main(["train", "--config", str(config), "--set", override]) == 2
     assert needle in capsys.readouterr().err
     assert _versions("bad-override") == []
@@ -250,3 +264,26 @@ def test_a_log_with_its_own_column_names_is_mapped_or_refused_naming_the_column(
     assert cli.main(["train", "--config", str(config), *right]) == 0
     assert len(_versions("own-columns")) == 1
     capsys.readouterr()
+
+
+def test_a_failed_step_records_its_error_through_the_failure_hook(tmp_path, capsys):
+    """The pipelines' ``on_failure`` hook: the step that stopped the run carries the error in
+    its metadata (the dashboard's step page), named by step."""
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    config = _write_config(tmp_path, None, "hooked", **_edit(_future)(tmp_path))
+    assert cli.main(["train", "--config", str(config)]) == 1
+    capsys.readouterr()
+    run = (
+        Client()
+        .list_pipeline_runs(
+            pipeline="training_pipeline", sort_by="desc:created", size=1, hydrate=True
+        )
+        .items[0]
+    )
+    failed = [step for step in run.steps.values() if step.status == ExecutionStatus.FAILED]
+    assert [step.name for step in failed] == ["validate_data"]
+    failure = failed[0].run_metadata["failure"]
+    assert failure["step"] == "validate_data"
+    assert "expect_column_values_to_be_between" in failure["error"]

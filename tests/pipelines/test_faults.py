@@ -57,9 +57,13 @@ def test_a_run_killed_during_training_changes_nothing_and_the_next_run_completes
 
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run.py"), "train", "--config", str(config)],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, bufsize=1,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     seen = []
     deadline = time.monotonic() + 300
     assert process.stdout is not None
@@ -105,17 +109,21 @@ def _run(run_id):
 def _newest_run():
     from zenml.client import Client
 
-    runs = Client().list_pipeline_runs(pipeline="training_pipeline", sort_by="desc:created",
-                                       size=1, hydrate=True)  # fmt: skip
+    runs = Client().list_pipeline_runs(
+        pipeline="training_pipeline", sort_by="desc:created", size=1, hydrate=True
+    )
     return runs.items[0]
 
 
 def _start(config, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "run.py"), "train", "--config", str(config)],
-        cwd=ROOT, env=env or os.environ.copy(), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env or os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_two_first_runs_at_once_on_a_new_store_take_turns(tmp_path, tiny_encoder_path):
@@ -127,8 +135,10 @@ def test_two_first_runs_at_once_on_a_new_store_take_turns(tmp_path, tiny_encoder
     waited = [i for i, output in enumerate(outputs) if "holds the store" in output]
     assert len(waited) == 1, outputs
     first = processes[1 - waited[0]]
-    pattern = (rf"another mtrec run \(pid {first.pid}, started \d\d:\d\d:\d\d, model "
-               r"together\) holds the store; waiting for it to finish")  # fmt: skip
+    pattern = (
+        rf"another mtrec run \(pid {first.pid}, started \d\d:\d\d:\d\d, model "
+        r"together\) holds the store; waiting for it to finish"
+    )
     assert re.search(pattern, outputs[waited[0]]), outputs[waited[0]][-3000:]
     # The one that waited trained nothing again: the first run's steps served it.
     assert re.search(r"steps cached: (\d+)/\1 ", outputs[waited[0]]), outputs[waited[0]][-3000:]
@@ -176,15 +186,23 @@ def _latin1(folder) -> dict:
 @pytest.mark.parametrize(
     ("build", "message", "setting"),
     [
-        (_tab_separated, r"data file \S+/inter.csv is not comma-separated: its header "
-         r"'user_id\\titem_id\\trating\\ttimestamp' is one column on ',' but 4 on '\\t' \(detected "
-         r'by csv.Sniffer\); set data.delimiter: "\\t"\n', {"delimiter": "\t"}),
-        (_latin1, r"data file \S+/items.csv is not valid UTF-8 text: byte 0xe9 at offset \d+ "
-         r"\(line 14\); probably Latin-1 / Windows-1252 text, where it reads 'é'; "
-         r"set data.encoding: latin-1\n", {"encoding": "latin-1"}),
+        (
+            _tab_separated,
+            r"data file \S+/inter.csv is not comma-separated: its header "
+            r"'user_id\\titem_id\\trating\\ttimestamp' is one column on ',' but 4 on '\\t' "
+            r'\(detected by csv.Sniffer\); set data.delimiter: "\\t"\n',
+            {"delimiter": "\t"},
+        ),
+        (
+            _latin1,
+            r"data file \S+/items.csv is not valid UTF-8 text: byte 0xe9 at offset \d+ "
+            r"\(line 14\); probably Latin-1 / Windows-1252 text, where it reads 'é'; "
+            r"set data.encoding: latin-1\n",
+            {"encoding": "latin-1"},
+        ),
     ],
     ids=["tab_separated", "latin1"],
-)  # fmt: skip
+)
 def test_a_file_in_another_format_is_refused_with_what_to_set(
     tmp_path, capsys, build, message, setting
 ):
@@ -212,8 +230,12 @@ def _train_with_store(tmp_path, tiny_encoder_path, store_url: str) -> subprocess
     env = {**os.environ, "ZENML_STORE_URL": store_url, "ZENML_CONFIG_PATH": str(tmp_path / "zc")}
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), "train", "--config", str(config)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_damaged_zenml_store_is_one_clear_message(tmp_path, tiny_encoder_path):
@@ -252,10 +274,22 @@ def test_the_command_line_uses_the_project_store_wherever_it_starts(tmp_path):
     probe = "import os, run; print(os.environ['ZENML_CONFIG_PATH'])"
     env = {k: v for k, v in os.environ.items() if k != "ZENML_CONFIG_PATH"}
     env["PYTHONPATH"] = str(root)
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.strip() == str(root / ".zenml")
     env["ZENML_CONFIG_PATH"] = str(tmp_path / "elsewhere")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.strip() == str(tmp_path / "elsewhere")

@@ -11,8 +11,8 @@ from conftest import ROOT
 from test_training_pipeline import _versions
 
 import run as cli
+from bench.synthetic_funnel import generate_funnel_log
 from mtrec.config import load_config
-from mtrec.data.synthetic_funnel import generate_funnel_log
 
 EXAMPLE = ROOT / "configs" / "examples" / "multi_behaviour.yaml"
 SAMPLES = ROOT / "configs" / "examples" / "multi_behaviour"
@@ -20,10 +20,13 @@ SAMPLES = ROOT / "configs" / "examples" / "multi_behaviour"
 
 def _overrides(tmp_path, encoder, model_name: str) -> list[str]:
     overrides = {  # the test's own folders and encoder; the data and settings are the example's
-        "data.root": tmp_path, "data.cache_dir": tmp_path / "cache",
-        "encoder.store_dir": tmp_path / "embeddings", "encoder.model_path": encoder,
-        "reports_dir": tmp_path / "reports", "registry.model_name": model_name,
-    }  # fmt: skip
+        "data.root": tmp_path,
+        "data.cache_dir": tmp_path / "cache",
+        "encoder.store_dir": tmp_path / "embeddings",
+        "encoder.model_path": encoder,
+        "reports_dir": tmp_path / "reports",
+        "registry.model_name": model_name,
+    }
     return [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
 
 
@@ -34,10 +37,16 @@ def test_the_sample_files_are_the_generator_s_and_the_config_declares_the_funnel
     items = pd.read_csv(SAMPLES / "items.csv", dtype=str)
     pd.testing.assert_frame_equal(items, log.items)
     assert interactions["event"].value_counts().to_dict() == {
-        "view": 1500, "click": 762, "purchase": 290}  # fmt: skip
+        "view": 1500,
+        "click": 762,
+        "purchase": 290,
+    }
     config = load_config(EXAMPLE)
     assert config.data.funnel is not None and config.data.funnel.stages == (
-        "view", "click", "purchase")  # fmt: skip
+        "view",
+        "click",
+        "purchase",
+    )
     assert config.label_columns() == {"event": ("click", "purchase", "purchase_independent")}
     assert config.model.tasks["purchase"].after == "click"
 
@@ -58,8 +67,9 @@ def test_the_multi_behaviour_example_runs_with_per_behaviour_metrics(
     assert len(_versions("example-multi-behaviour-test")) == 1
 
 
-def test_purchases_without_their_earlier_events_stop_the_run(tmp_path, tiny_encoder_path,
-                                                            capsys) -> None:  # fmt: skip
+def test_purchases_without_their_earlier_events_stop_the_run(
+    tmp_path, tiny_encoder_path, capsys
+) -> None:
     log = generate_funnel_log()
     bought = log.interactions[log.interactions["event"] == "purchase"].iloc[0]
     pair = (log.interactions["user_id"] == bought["user_id"]) & (

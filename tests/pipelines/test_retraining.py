@@ -15,7 +15,7 @@ from test_training_pipeline import _production, _versions, _write_config
 import run as cli
 from mtrec.config import load_config
 from mtrec.retrain.windows import DAY, Ledger
-from pipelines.retraining import REFUSED_BY_VALIDATION, ledger_path, retrain_cycle
+from mtrec.workflows.retraining import REFUSED_BY_VALIDATION, ledger_path, retrain_cycle
 
 
 def _retrain_config(tmp_path, encoder, name: str, **retrain) -> object:
@@ -26,9 +26,15 @@ def _retrain_config(tmp_path, encoder, name: str, **retrain) -> object:
         frame.to_csv(paths[label], index=False)
     config = _write_config(tmp_path, encoder, name, **paths)
     raw = yaml.safe_load(config.read_text())
-    raw["retrain"] = {"window_days": 14, "valid_days": 14, "initial_share": 0.6,
-                      "every_windows": 2, "on_drift": False,
-                      "ledger_dir": str(tmp_path / "retrain"), **retrain}  # fmt: skip
+    raw["retrain"] = {
+        "window_days": 14,
+        "valid_days": 14,
+        "initial_share": 0.6,
+        "every_windows": 2,
+        "on_drift": False,
+        "ledger_dir": str(tmp_path / "retrain"),
+        **retrain,
+    }
     raw["evaluation"]["id_only_ablation"] = False
     raw["registry"]["bootstrap_samples"] = 200
     config.write_text(yaml.safe_dump(raw))
@@ -78,8 +84,12 @@ def test_retraining_cycles_follow_the_schedule_and_never_repeat_a_window(
 
     # Redoing an ingested window does nothing: no training, no new version, no new record.
     cycles = len(_ledger(tmp_path, name)["cycles"])
-    assert cli.main(["retrain", "--config", str(config),
-                     "--window-start", str(second["window_start"])]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            ["retrain", "--config", str(config), "--window-start", str(second["window_start"])]
+        )
+        == 0
+    )
     assert "already ingested" in capsys.readouterr().out
     assert len(_ledger(tmp_path, name)["cycles"]) == cycles
     assert len(_versions(name)) == 2
@@ -88,8 +98,14 @@ def test_retraining_cycles_follow_the_schedule_and_never_repeat_a_window(
 def test_a_window_not_yet_complete_waits(tmp_path, tiny_encoder_path, capsys):
     name = "waiting"
     # The data ends before 890,000,000: a 20-day window from 889,000,000 is not complete.
-    config = _retrain_config(tmp_path, tiny_encoder_path, name, window_days=20,
-                             initial_cutoff=889_000_000, every_windows=1)  # fmt: skip
+    config = _retrain_config(
+        tmp_path,
+        tiny_encoder_path,
+        name,
+        window_days=20,
+        initial_cutoff=889_000_000,
+        every_windows=1,
+    )
     assert cli.main(["retrain", "--config", str(config)]) == 0
     capsys.readouterr()
     assert cli.main(["retrain", "--config", str(config)]) == 0
@@ -101,13 +117,28 @@ def test_backtest_writes_a_timeline_from_a_clean_state(tmp_path, tiny_encoder_pa
     name = "backtest"
     config = _retrain_config(tmp_path, tiny_encoder_path, name, every_windows=1)
     output = tmp_path / "backtest"
-    assert cli.main(["backtest", "--config", str(config), "--windows", "2",
-                     "--output", str(output), "--fresh"]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "backtest",
+                "--config",
+                str(config),
+                "--windows",
+                "2",
+                "--output",
+                str(output),
+                "--fresh",
+            ]
+        )
+        == 0
+    )
     timeline = json.loads((output / "timeline.json").read_text())
     assert [c.get("kind", "window") for c in timeline] == ["initial", "window", "window"]
     assert all(c["retrained"] for c in timeline)
-    assert [c["window_start"] for c in timeline[1:]] == [timeline[0]["window_end"],
-                                                         timeline[1]["window_end"]]  # fmt: skip
+    assert [c["window_start"] for c in timeline[1:]] == [
+        timeline[0]["window_end"],
+        timeline[1]["window_end"],
+    ]
     page = (output / "index.html").read_text()
     assert page.count("<tr>") == 1 + 3  # header and three cycles
     assert "production ndcg@10" in page and "drift" in page
@@ -129,10 +160,16 @@ def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(
     ledger = Ledger.load(ledger_path(config))
     ledger.record({"kind": "initial", "candidate_version": "1"}, 884_000_000)
 
-    def no_training(_config):
-        pytest.fail("a window that failed validation must not be trained on")
+    class NoTraining:
+        """A registry that fails the test if the cycle gets as far as scoring or training."""
 
-    record = retrain_cycle(config, no_training)
+        def production(self, _name):
+            pytest.fail("a window that failed validation must not score production")
+
+        def train(self, _config):
+            pytest.fail("a window that failed validation must not be trained on")
+
+    record = retrain_cycle(config, NoTraining())
 
     assert record["refused"] == REFUSED_BY_VALIDATION
     status = record["status"]

@@ -22,7 +22,7 @@ def _write_config(folder: Path, encoder: Path | None, model_name: str, **data: o
             "root": str(folder),
             "cache_dir": str(folder / "cache"),
             **{k: str(v) for k, v in data.items()},
-        },  # fmt: skip
+        },
         "validation": {"min_interactions_per_user": 5},
         "encoder": {
             "model_path": str(encoder) if encoder else None,
@@ -131,8 +131,22 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     assert len(versions) == 1 and _production("smoke") == versions[0]
 
     output = tmp_path / "recs.csv"
-    assert cli.main(["recommend", "--config", str(config), "--output", str(output),
-                     "--k", "3", "--users", "u0,u1,stranger"]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "recommend",
+                "--config",
+                str(config),
+                "--output",
+                str(output),
+                "--k",
+                "3",
+                "--users",
+                "u0,u1,stranger",
+            ]
+        )
+        == 0
+    )
     recs = pd.read_csv(output, dtype=str)
     assert recs.groupby("user_id").size().to_dict() == {"stranger": 3, "u0": 3, "u1": 3}
     # The lists are also an artifact of the version that made them (a batch pipeline's run).
@@ -143,8 +157,20 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     pd.testing.assert_frame_equal(linked.load().astype(str), recs.astype(str))
     bad_events = tmp_path / "bad-events.csv"
     pd.DataFrame({"who": ["u0"], "what": ["i1"]}).to_csv(bad_events, index=False)
-    assert cli.main(["recommend", "--config", str(config), "--output", str(output),
-                     "--events", str(bad_events)]) == 2  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "recommend",
+                "--config",
+                str(config),
+                "--output",
+                str(output),
+                "--events",
+                str(bad_events),
+            ]
+        )
+        == 2
+    )
     assert "lacks columns ['item_id', 'user_id']" in capsys.readouterr().err
     assert set(recs.loc[recs["user_id"] == "stranger", "source"]) == {"popularity"}
     assert set(recs.loc[recs["user_id"] == "u0", "source"]) == {"model"}
@@ -162,20 +188,53 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     first = recs.loc[recs["user_id"] == "u0", "item_id"].tolist()
     events = tmp_path / "events.csv"
     pd.DataFrame({"user_id": "u0", "item_id": first}).to_csv(events, index=False)
-    assert cli.main(["recommend", "--config", str(config), "--output", str(output), "--k", "3",
-                     "--users", "u0", "--events", str(events)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "recommend",
+                "--config",
+                str(config),
+                "--output",
+                str(output),
+                "--k",
+                "3",
+                "--users",
+                "u0",
+                "--events",
+                str(events),
+            ]
+        )
+        == 0
+    )
     after = pd.read_csv(output, dtype=str)["item_id"].tolist()
     assert len(after) == 3 and not set(after) & set(first)
     profiles = tmp_path / "profiles.csv"
     pd.DataFrame({"user_id": ["newbie"], "text": ["loves sci-fi and the night"]}).to_csv(
         profiles, index=False
     )
-    assert cli.main(["recommend", "--config", str(config), "--output", str(output), "--k", "3",
-                     "--users", "newbie,stranger", "--profiles", str(profiles)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "recommend",
+                "--config",
+                str(config),
+                "--output",
+                str(output),
+                "--k",
+                "3",
+                "--users",
+                "newbie,stranger",
+                "--profiles",
+                str(profiles),
+            ]
+        )
+        == 0
+    )
     recs = pd.read_csv(output, dtype=str)
     assert recs.groupby("user_id")["source"].first().to_dict() == {
-        "newbie": "profile", "stranger": "popularity"
-    }  # fmt: skip
+        "newbie": "profile",
+        "stranger": "popularity",
+    }
     capsys.readouterr()
 
     started = time.perf_counter()
@@ -194,9 +253,15 @@ def test_pipeline_trains_registers_and_caches(tmp_path, tiny_encoder_path, capsy
     cached_line = next(line for line in out.splitlines() if line.startswith("steps cached"))
     cached = set(cached_line.split("(", 1)[1].rstrip(")").split(", "))
     assert cached == {
-        "load_data", "validate_data", "index_data", "split_data", "build_texts", "encode_texts",
-        "mine_interests", "report_drift",
-    }  # fmt: skip
+        "load_data",
+        "validate_data",
+        "index_data",
+        "split_data",
+        "build_texts",
+        "encode_texts",
+        "mine_interests",
+        "report_drift",
+    }
     assert len(_versions("smoke")) == 2
     # The second version met production head to head: a paired bootstrap on shared users.
     promotion = json.loads((latest / "metrics.json").read_text())["promotion"]
@@ -214,13 +279,16 @@ def test_pipeline_with_social_edges_and_declared_tasks(tmp_path, tiny_encoder_pa
         [edges, pd.DataFrame({"user_id": ["u0", "nobody"], "friend_id": ["u5", "u1"]})]
     )
     edges.to_csv(tmp_path / "edges.csv", index=False)
-    config = _write_config(tmp_path, tiny_encoder_path, "social", **paths,
-                           edges=tmp_path / "edges.csv")  # fmt: skip
+    config = _write_config(
+        tmp_path, tiny_encoder_path, "social", **paths, edges=tmp_path / "edges.csv"
+    )
     raw = yaml.safe_load(config.read_text())
     raw["model"]["tasks"] = {
-        "watch": {"weight": 1.0}, "rating": {"weight": 0.2},
-        "influence": {"weight": 0.1, "window_days": 7}, "friendship": {"weight": 0.5},
-    }  # fmt: skip
+        "watch": {"weight": 1.0},
+        "rating": {"weight": 0.2},
+        "influence": {"weight": 0.1, "window_days": 7},
+        "friendship": {"weight": 0.5},
+    }
     config.write_text(yaml.safe_dump(raw))
 
     assert cli.main(["train", "--config", str(config)]) == 0
@@ -294,14 +362,18 @@ def test_an_implicit_log_without_ratings_trains_with_tasks_that_need_none(
 
 
 @pytest.mark.parametrize("example", ["explicit", "implicit"])
-def test_the_example_configs_run_as_the_quick_start_says(tmp_path, tiny_encoder_path, capsys,
-                                                         example):  # fmt: skip
+def test_the_example_configs_run_as_the_quick_start_says(
+    tmp_path, tiny_encoder_path, capsys, example
+):
     config = ROOT / "configs" / "examples" / f"{example}.yaml"
     overrides = {  # the test's own folders and encoder; the data and settings are the example's
-        "data.root": tmp_path, "data.cache_dir": tmp_path / "cache",
-        "encoder.store_dir": tmp_path / "embeddings", "encoder.model_path": tiny_encoder_path,
-        "reports_dir": tmp_path / "reports", "registry.model_name": f"example-{example}",
-    }  # fmt: skip
+        "data.root": tmp_path,
+        "data.cache_dir": tmp_path / "cache",
+        "encoder.store_dir": tmp_path / "embeddings",
+        "encoder.model_path": tiny_encoder_path,
+        "reports_dir": tmp_path / "reports",
+        "registry.model_name": f"example-{example}",
+    }
     sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
     assert cli.main(["train", "--config", str(config), *sets]) == 0
     out = capsys.readouterr().out

@@ -105,9 +105,12 @@ def test_metrics_stay_in_bounds(case, seed: int) -> None:
     n_users, n_items, truth, seen, ks = case
     generator = torch.Generator().manual_seed(seed)
     means, per_user, _ = _evaluate(
-        lambda users: torch.rand(len(users), n_items, generator=generator), n_items, truth, seen,
+        lambda users: torch.rand(len(users), n_items, generator=generator),
+        n_items,
+        truth,
+        seen,
         ks,
-    )  # fmt: skip
+    )
     for name, value in means.items():
         assert 0.0 <= value <= 1.0 + 1e-12, name
     for k in ks:

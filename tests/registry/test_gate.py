@@ -34,9 +34,16 @@ def test_bootstrap_finds_a_consistent_gain_and_not_noise() -> None:
 
 def _trained(user_ids: tuple[str, ...], item_ids: tuple[str, ...]) -> TrainedModel:
     torch.manual_seed(0)
-    spec = ModelSpec(n_users=len(user_ids), n_items=len(item_ids), user_text_dim=3,
-                     item_text_dim=3, embedding_dim=4, hidden_dims=(8,), tower_dims=(4,),
-                     tasks=("watch",))  # fmt: skip
+    spec = ModelSpec(
+        n_users=len(user_ids),
+        n_items=len(item_ids),
+        user_text_dim=3,
+        item_text_dim=3,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(4,),
+        tasks=("watch",),
+    )
     model = SharedBottomRecommender(
         spec, torch.randn(len(user_ids), 3), torch.randn(len(item_ids), 3)
     )
@@ -57,14 +64,28 @@ def test_aligned_scorer_translates_ids_and_blocks_unknown_items() -> None:
     assert torch.isinf(got[:, 1]).all() and (got[:, 1] < 0).all()  # "new" cannot be shown
 
 
-BOOT = {"users": 400, "candidate": 0.13, "production": 0.12, "mean_difference": 0.01,
-        "low": 0.004, "high": 0.016, "confidence": 0.95, "samples": 1000}  # fmt: skip
+BOOT = {
+    "users": 400,
+    "candidate": 0.13,
+    "production": 0.12,
+    "mean_difference": 0.01,
+    "low": 0.004,
+    "high": 0.016,
+    "confidence": 0.95,
+    "samples": 1000,
+}
 
 
 def test_gate_promotes_a_confident_gain_within_tolerances() -> None:
-    decision = gate_promotion(METRIC, BOOT, 0.0, {"rating_rmse": 0.95, "like_auc": 0.80},
-                              {"rating_rmse": 0.96, "like_auc": 0.805},
-                              {"rating_rmse": 0.02, "like_auc": 0.01}, "v1")  # fmt: skip
+    decision = gate_promotion(
+        METRIC,
+        BOOT,
+        0.0,
+        {"rating_rmse": 0.95, "like_auc": 0.80},
+        {"rating_rmse": 0.96, "like_auc": 0.805},
+        {"rating_rmse": 0.02, "like_auc": 0.01},
+        "v1",
+    )
     assert decision.promote is True
     assert (
         "beats production version v1" in decision.reason and "[+0.0040, +0.0160]" in decision.reason
@@ -81,9 +102,14 @@ def test_gate_refuses_when_the_interval_reaches_the_margin() -> None:
 
 
 def test_gate_refuses_a_secondary_metric_worse_beyond_tolerance() -> None:
-    decision = gate_promotion(METRIC, BOOT, 0.0, {"rating_rmse": 1.10, "like_auc": 0.80},
-                              {"rating_rmse": 0.96, "like_auc": 0.80},
-                              {"rating_rmse": 0.02, "like_auc": 0.01})  # fmt: skip
+    decision = gate_promotion(
+        METRIC,
+        BOOT,
+        0.0,
+        {"rating_rmse": 1.10, "like_auc": 0.80},
+        {"rating_rmse": 0.96, "like_auc": 0.80},
+        {"rating_rmse": 0.02, "like_auc": 0.01},
+    )
     assert decision.promote is False
     assert "rating_rmse 1.1000 vs 0.9600 (tolerance 0.02)" in decision.reason
     assert [c["ok"] for c in decision.evidence["secondary"]] == [False, True]
@@ -122,29 +148,44 @@ def test_same_data_metrics_score_both_models_on_the_pairs_production_knows() -> 
     production = _trained(("alice", "bob"), ("x", "y", "z"))
     users = pd.DataFrame({"user_id": ["alice", "bob", "carol"]})
     items = pd.DataFrame({"item_id": ["x", "y", "z", "new"]})
-    truth = pd.DataFrame({"user_idx": [0, 0, 1, 2], "item_idx": [1, 3, 2, 0],
-                          "rating": [5.0, 4.0, 3.0, 2.0]})  # fmt: skip
+    truth = pd.DataFrame(
+        {"user_idx": [0, 0, 1, 2], "item_idx": [1, 3, 2, 0], "rating": [5.0, 4.0, 3.0, 2.0]}
+    )
     history = pd.DataFrame({"user_idx": [0, 1], "item_idx": [0, 0], "rating": [4.0, 4.0]})
     tasks = {"watch": TaskConfig(kind="ranking", label="interaction")}
-    result = same_data_metrics(candidate, production, truth, history, users, items, (1, 2),
-                               tasks, seed=0)  # fmt: skip
+    result = same_data_metrics(
+        candidate, production, truth, history, users, items, (1, 2), tasks, seed=0
+    )
     assert result["users"] == 2  # carol is unknown to production: left out for both
     assert result["pairs"] == 2  # alice-new is unknown to production: no task metric on it
     for model in ("candidate", "production"):
         assert set(result[model]) >= {"ndcg@1", "recall@2", "watch_auc"}
         assert all(0.0 <= v <= 1.0 for v in result[model].values())
     # Production ranks "new" at -inf, so alice's hit on it can only be the candidate's.
-    same = same_data_metrics(production, production, truth[truth.user_idx < 2].assign(
-        item_idx=lambda f: f.item_idx.clip(upper=2)), history, users.iloc[:2],
-        items.iloc[:3], (1, 2), tasks)  # fmt: skip
+    same = same_data_metrics(
+        production,
+        production,
+        truth[truth.user_idx < 2].assign(item_idx=lambda f: f.item_idx.clip(upper=2)),
+        history,
+        users.iloc[:2],
+        items.iloc[:3],
+        (1, 2),
+        tasks,
+    )
     assert same["candidate"] == same["production"]
 
 
 def test_the_gate_truth_drops_every_pair_a_model_trained_on() -> None:
     from mtrec.registry.gate import not_trained_on
 
-    truth = pd.DataFrame({"user_id": ["1", "1", "2", "3"], "item_id": ["a", "b", "a", "c"],
-                          "user_idx": [0, 0, 1, 2], "item_idx": [0, 1, 0, 2]})  # fmt: skip
+    truth = pd.DataFrame(
+        {
+            "user_id": ["1", "1", "2", "3"],
+            "item_id": ["a", "b", "a", "c"],
+            "user_idx": [0, 0, 1, 2],
+            "item_idx": [0, 1, 0, 2],
+        }
+    )
     production_train = pd.DataFrame({"user_id": ["1", "3", "9"], "item_id": ["b", "c", "a"]})
     kept = not_trained_on(truth, production_train)
     assert list(zip(kept["user_id"], kept["item_id"], strict=True)) == [("1", "a"), ("2", "a")]

@@ -54,6 +54,7 @@ def test_to_dict() -> None:
         "production": 0.4,
         "reason": f"candidate {METRIC} 0.5000 beats production 0.4000",
         "evidence": {},
+        "version": "",
     }
 
 
@@ -125,3 +126,60 @@ def test_the_floor_holds_for_later_versions_and_nan_popularity_fails_it() -> Non
     assert unknown.passed is False and "cannot be checked" in unknown.reason
     no_floor = popularity_floor("test.like_auc", 0.7, None)
     assert no_floor.passed is True and no_floor.required is None
+
+
+def _decide(production, gate="point", candidate=0.3, popularity=0.1):
+    import pandas as pd
+
+    from mtrec.config import RunConfig
+    from mtrec.registry.promotion import decide_version
+
+    config = RunConfig().model_copy(deep=True)
+    config = config.model_copy(
+        update={"registry": config.registry.model_copy(update={"gate": gate})}
+    )
+    metrics = {
+        "valid": {"ndcg@10": candidate},
+        "baselines_valid": {"popularity": {"ndcg@10": popularity}},
+    }
+    empty = pd.DataFrame()
+    return decide_version("v2", metrics, object(), production, config, (empty,) * 3, empty, empty)
+
+
+def _production(is_candidate=False, recorded=0.25, load=None):
+    from mtrec.registry.promotion import Production
+
+    def unloadable():
+        raise AssertionError("the point gate never loads production's model")
+
+    return Production("v1", is_candidate, {"valid": {"ndcg@10": recorded}}, load or unloadable)
+
+
+def test_every_branch_of_the_decision_has_one_shape_and_names_the_version() -> None:
+    def no_model():
+        raise RuntimeError("no shared users")
+
+    branches = {
+        "first": _decide(None),
+        "below floor": _decide(None, candidate=0.05),
+        "point, better": _decide(_production()),
+        "point, worse": _decide(_production(recorded=0.4)),
+        "already production": _decide(_production(is_candidate=True), gate="bootstrap"),
+        "not scorable": _decide(_production(load=no_model), gate="bootstrap"),
+    }
+    shapes = {name: sorted(decision.to_dict()) for name, decision in branches.items()}
+    assert len({tuple(shape) for shape in shapes.values()}) == 1, shapes
+    assert all(decision.version == "v2" for decision in branches.values())
+    promoted = {name: decision.promote for name, decision in branches.items()}
+    assert promoted == {
+        "first": True,
+        "below floor": False,
+        "point, better": True,
+        "point, worse": False,
+        "already production": False,
+        "not scorable": False,
+    }
+    assert branches["below floor"].reason.startswith("refused, below the popularity floor")
+    assert branches["already production"].reason == "this version is already in production"
+    assert "no shared users" in branches["not scorable"].reason
+    assert "production version v1 0.4000" in branches["point, worse"].reason

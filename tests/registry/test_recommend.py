@@ -15,11 +15,19 @@ from mtrec.registry.recommend import recommend
 
 def _trained() -> TrainedModel:
     torch.manual_seed(0)
-    spec = ModelSpec(n_users=3, n_items=6, user_text_dim=4, item_text_dim=4, embedding_dim=4,
-                     hidden_dims=(8,), tower_dims=(4,))  # fmt: skip
+    spec = ModelSpec(
+        n_users=3,
+        n_items=6,
+        user_text_dim=4,
+        item_text_dim=4,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(4,),
+    )
     network = SharedBottomRecommender(spec, torch.randn(3, 4), torch.randn(6, 4))
-    return TrainedModel(spec, dict(network.state_dict()), ("a", "b", "c"),
-                        tuple(f"i{n}" for n in range(6)))  # fmt: skip
+    return TrainedModel(
+        spec, dict(network.state_dict()), ("a", "b", "c"), tuple(f"i{n}" for n in range(6))
+    )
 
 
 def test_known_users_get_unseen_model_ranked_items_and_unknown_get_popularity():
@@ -51,19 +59,28 @@ def test_all_known_users_by_default_and_k_is_checked():
 
 def test_unknown_users_with_a_profile_are_scored_from_its_text():
     torch.manual_seed(0)
-    spec = ModelSpec(n_users=3, n_items=6, user_text_dim=4, item_text_dim=4, embedding_dim=4,
-                     hidden_dims=(8,), tower_dims=(4,))  # fmt: skip
+    spec = ModelSpec(
+        n_users=3,
+        n_items=6,
+        user_text_dim=4,
+        item_text_dim=4,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(4,),
+    )
     user_text = torch.randn(3, 4)
     # User "c" never trained (id weight 0): it is scored exactly like a profile-only user.
-    network = SharedBottomRecommender(spec, user_text, torch.randn(6, 4),
-                                      user_seen=torch.tensor([1.0, 1.0, 0.0]))  # fmt: skip
+    network = SharedBottomRecommender(
+        spec, user_text, torch.randn(6, 4), user_seen=torch.tensor([1.0, 1.0, 0.0])
+    )
     network.eval()
     with torch.no_grad():
         torch.testing.assert_close(
             network.score_text_users(user_text[2:3]), network.score_items(torch.tensor([2]))
         )
-    trained = TrainedModel(spec, dict(network.state_dict()), ("a", "b", "c"),
-                           tuple(f"i{n}" for n in range(6)))  # fmt: skip
+    trained = TrainedModel(
+        spec, dict(network.state_dict()), ("a", "b", "c"), tuple(f"i{n}" for n in range(6))
+    )
     history = pd.DataFrame({"user_id": ["a"], "item_id": ["i0"]})
     profile = {"newcomer": user_text[2].numpy()}
     frame = recommend(trained, history, k=2, user_ids=["newcomer", "stranger"], profiles=profile)
@@ -78,21 +95,38 @@ def test_unknown_users_with_a_profile_are_scored_from_its_text():
 def _two_topic_model() -> TrainedModel:
     """Six items in two text directions (i0-i2, i3-i5) and three users."""
     torch.manual_seed(0)
-    spec = ModelSpec(n_users=3, n_items=6, user_text_dim=4, item_text_dim=2, embedding_dim=4,
-                     hidden_dims=(8,), tower_dims=(4,))  # fmt: skip
-    item_text = torch.tensor([[1.0, 0.0], [0.9, 0.1], [1.0, 0.1], [0.0, 1.0], [0.1, 0.9],
-                              [0.1, 1.0]])  # fmt: skip
+    spec = ModelSpec(
+        n_users=3,
+        n_items=6,
+        user_text_dim=4,
+        item_text_dim=2,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(4,),
+    )
+    item_text = torch.tensor(
+        [[1.0, 0.0], [0.9, 0.1], [1.0, 0.1], [0.0, 1.0], [0.1, 0.9], [0.1, 1.0]]
+    )
     network = SharedBottomRecommender(spec, torch.randn(3, 4), item_text)
-    return TrainedModel(spec, dict(network.state_dict()), ("a", "b", "c"),
-                        tuple(f"i{n}" for n in range(6)))  # fmt: skip
+    return TrainedModel(
+        spec, dict(network.state_dict()), ("a", "b", "c"), tuple(f"i{n}" for n in range(6))
+    )
 
 
 ITEMS = pd.DataFrame(
-    {"item_id": [f"i{n}" for n in (5, 4, 3, 2, 1, 0)],  # out of order: matched by id
-     "title": ["Dead Night", "Night Dead", "Dead House", "Love Story", "Story Love",
-               "Love Letter"],
-     "genres": ["Horror"] * 3 + ["Romance"] * 3}
-)  # fmt: skip
+    {
+        "item_id": [f"i{n}" for n in (5, 4, 3, 2, 1, 0)],  # out of order: matched by id
+        "title": [
+            "Dead Night",
+            "Night Dead",
+            "Dead House",
+            "Love Story",
+            "Story Love",
+            "Love Letter",
+        ],
+        "genres": ["Horror"] * 3 + ["Romance"] * 3,
+    }
+)
 
 
 def test_served_topics_cluster_the_models_item_text_and_name_them_from_items():
@@ -121,11 +155,21 @@ def test_explain_adds_a_reason_per_row_from_recent_topic_shares():
     # User a: three romance interactions long ago, then one horror; recent_n=2 keeps the
     # newest two (one of each). User b: only romance. "zed" is unknown: popularity, no history.
     history = pd.DataFrame(
-        {"user_id": ["a", "a", "a", "a", "b"], "item_id": ["i0", "i1", "i3", "i2", "i1"],
-         "timestamp": [1, 2, 4, 3, 5]}
-    )  # fmt: skip
-    frame = recommend(trained, history, k=2, user_ids=["a", "b", "zed"], topics=topics,
-                      explain_items=True, interests=InterestsConfig(recent_n=2))  # fmt: skip
+        {
+            "user_id": ["a", "a", "a", "a", "b"],
+            "item_id": ["i0", "i1", "i3", "i2", "i1"],
+            "timestamp": [1, 2, 4, 3, 5],
+        }
+    )
+    frame = recommend(
+        trained,
+        history,
+        k=2,
+        user_ids=["a", "b", "zed"],
+        topics=topics,
+        explain_items=True,
+        interests=InterestsConfig(recent_n=2),
+    )
     assert list(frame.columns) == ["user_id", "item_id", "rank", "score", "source", "reason"]
     assert len(frame) == 6 and frame["reason"].str.len().gt(0).all()
     topic_of = {f"i{n}": topics.assignment[n] for n in range(6)}
@@ -134,8 +178,11 @@ def test_explain_adds_a_reason_per_row_from_recent_topic_shares():
         if row.user_id == "a":  # the newest two: i3 (horror, t=4) and i2 (romance, t=3)
             assert row.reason == f"{label}: 50% of your recent history"
         elif row.user_id == "b":
-            expected = (f"{romance}: 100% of your recent history" if label == romance
-                        else f"new for you: {horror}")  # fmt: skip
+            expected = (
+                f"{romance}: 100% of your recent history"
+                if label == romance
+                else f"new for you: {horror}"
+            )
             assert row.reason == expected
         else:
             assert row.reason == f"new for you: {label}"
@@ -173,8 +220,9 @@ def test_recommend_reranks_with_the_config_like_evaluation():
     with pytest.raises(ValueError, match="topics"):
         recommend(trained, history, k=3, rerank=RerankConfig(method="calibrated", lam=0.5))
     topics = served_topics(trained, ITEMS, InterestsConfig(topics=2, seed=0))
-    calibrated = recommend(trained, history, k=2, topics=topics,
-                           rerank=RerankConfig(method="calibrated", lam=1.0))  # fmt: skip
+    calibrated = recommend(
+        trained, history, k=2, topics=topics, rerank=RerankConfig(method="calibrated", lam=1.0)
+    )
     # User a's only topic is romance (i0): a calibrated list of two is all romance.
     a_items = calibrated.loc[calibrated["user_id"] == "a", "item_id"]
     assert {topics.assignment[int(i[1:])] for i in a_items} == {topics.assignment[0]}

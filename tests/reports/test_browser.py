@@ -222,8 +222,16 @@ def keep_artifact(path: Path) -> None:
 # --- the reports folder, built with the library's renderers on tiny data ---
 
 RUN = "training_pipeline-2026_01_01-00_00_00_000000"
-RANKING = {"ndcg@10": 0.12, "recall@10": 0.11, "hit@10": 0.46, "mrr@10": 0.22,
-           "ndcg@20": 0.15, "recall@20": 0.19, "hit@20": 0.58, "mrr@20": 0.23}  # fmt: skip
+RANKING = {
+    "ndcg@10": 0.12,
+    "recall@10": 0.11,
+    "hit@10": 0.46,
+    "mrr@10": 0.22,
+    "ndcg@20": 0.15,
+    "recall@20": 0.19,
+    "hit@20": 0.58,
+    "mrr@20": 0.23,
+}
 POPULARITY = {name: round(value * 0.7, 4) for name, value in RANKING.items()}
 
 
@@ -232,20 +240,25 @@ def _metrics() -> dict:
         "test": {**RANKING, "watch_auc": 0.84, "like_auc": 0.8, "rating_rmse": 0.97},
         "baselines": {"popularity": POPULARITY},
         "slices": {
-            "user_activity_ndcg@10": [{"bucket": "1-20", "count": 40, "value": 0.09},
-                                      {"bucket": "21+", "count": 60, "value": 0.14}],
+            "user_activity_ndcg@10": [
+                {"bucket": "1-20", "count": 40, "value": 0.09},
+                {"bucket": "21+", "count": 60, "value": 0.14},
+            ],
             "cold_items": {"max_train_interactions": 5, "interactions": 12, "users": 7},
         },
         "beyond_accuracy": {"coverage": 0.31, "gini": 0.72, "novelty": 9.1},
-    }  # fmt: skip
+    }
 
 
 def _history() -> dict:
     epochs = [
-        {"losses": {"watch": 0.7 - 0.1 * e, "like": 0.6 - 0.05 * e, "total": 1.3 - 0.15 * e},
-         "weights": {"watch": 1.0, "like": 0.5}, "valid": {"ndcg@10": 0.05 + 0.02 * e}}
+        {
+            "losses": {"watch": 0.7 - 0.1 * e, "like": 0.6 - 0.05 * e, "total": 1.3 - 0.15 * e},
+            "weights": {"watch": 1.0, "like": 0.5},
+            "valid": {"ndcg@10": 0.05 + 0.02 * e},
+        }
         for e in range(3)
-    ]  # fmt: skip
+    ]
     return {"best_epoch": 3, "seconds": 4.0, "epochs": epochs}
 
 
@@ -254,10 +267,11 @@ def build_reports(root: Path) -> Path:
     from conftest import make_interactions
 
     from mtrec.config import DriftConfig, ValidationConfig
-    from mtrec.data.validation import render_validation_html, validate_interactions
+    from mtrec.data.validation import validate_interactions
     from mtrec.reports.drift import run_drift_report
     from mtrec.reports.evaluation import render_evaluation_report
     from mtrec.reports.export import point_latest, write_index, write_run_reports
+    from mtrec.reports.validation import render_validation_html
 
     interactions, items, users = make_interactions(n_users=20, n_items=30, per_user=8, seed=1)
     cut = interactions["timestamp"].quantile(0.8)
@@ -271,8 +285,13 @@ def build_reports(root: Path) -> Path:
     drift_html, drift = run_drift_report(train, test, items, users, DriftConfig(max_rows=200))
     metrics = _metrics()
     promotion = {"promote": True, "version": "3", "reason": "first version"}
-    report = {**metrics, "drift": drift.to_dict(), "promotion": promotion,
-              "run": {"name": RUN, "id": "0"}, "stage": "production"}  # fmt: skip
+    report = {
+        **metrics,
+        "drift": drift.to_dict(),
+        "promotion": promotion,
+        "run": {"name": RUN, "id": "0"},
+        "stage": "production",
+    }
     pages = {
         "evaluation.html": render_evaluation_report(
             metrics, _history(), None, drift.to_dict(), promotion, (10, 20)

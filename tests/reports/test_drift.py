@@ -240,8 +240,10 @@ def test_page_over_the_cap_is_redrawn_smaller_and_says_so() -> None:
     assert summary.page_columns is not None and summary.page_columns < summary.n_columns
     # The summary, the retraining trigger, still covers every column on the full sample.
     assert (summary.n_columns, summary.n_drifted, summary.columns) == (
-        full.n_columns, full.n_drifted, full.columns,
-    )  # fmt: skip
+        full.n_columns,
+        full.n_drifted,
+        full.columns,
+    )
     assert (summary.reference_rows, summary.current_rows) == (2000, 2000)
     assert "1,001 reference and 1,001 current rows" in page
     assert f"{summary.page_columns} of the {summary.n_columns} columns (drifted first)" in page

@@ -9,34 +9,56 @@ from mtrec.reports.evaluation import line_chart, render_evaluation_report
 from mtrec.reports.index import render_index
 
 METRICS = {
-    "test": {"ndcg@10": 0.12, "recall@10": 0.11, "hit@10": 0.46, "mrr@10": 0.22,
-             "watch_auc": 0.84, "like_auc": 0.80, "rating_rmse": 0.97},
-    "baselines": {"popularity": {"ndcg@10": 0.08, "recall@10": 0.07, "hit@10": 0.37,
-                                 "mrr@10": 0.15},
-                  "bpr": {"ndcg@10": 0.13, "recall@10": 0.11, "hit@10": 0.5, "mrr@10": 0.2}},
-    "slices": {"cold_items": {"max_train_interactions": 5, "interactions": 40, "users": 9,
-                              "model": {"ndcg@10": 0.01, "recall@10": 0.02, "hit@10": 0.1,
-                                        "mrr@10": 0.03},
-                              "popularity": {"ndcg@10": 0.0, "recall@10": 0.0, "hit@10": 0.0,
-                                             "mrr@10": 0.0}}},
-}  # fmt: skip
+    "test": {
+        "ndcg@10": 0.12,
+        "recall@10": 0.11,
+        "hit@10": 0.46,
+        "mrr@10": 0.22,
+        "watch_auc": 0.84,
+        "like_auc": 0.80,
+        "rating_rmse": 0.97,
+    },
+    "baselines": {
+        "popularity": {"ndcg@10": 0.08, "recall@10": 0.07, "hit@10": 0.37, "mrr@10": 0.15},
+        "bpr": {"ndcg@10": 0.13, "recall@10": 0.11, "hit@10": 0.5, "mrr@10": 0.2},
+    },
+    "slices": {
+        "cold_items": {
+            "max_train_interactions": 5,
+            "interactions": 40,
+            "users": 9,
+            "model": {"ndcg@10": 0.01, "recall@10": 0.02, "hit@10": 0.1, "mrr@10": 0.03},
+            "popularity": {"ndcg@10": 0.0, "recall@10": 0.0, "hit@10": 0.0, "mrr@10": 0.0},
+        }
+    },
+}
 HISTORY = {
     "best_epoch": 2,
     "seconds": 12.0,
     "epochs": [
-        {"losses": {"watch": 0.5, "like": 0.6, "total": 1.1}, "valid": {"ndcg@10": 0.05},
-         "weights": {"watch": 1.0, "like": 0.5}},
-        {"losses": {"watch": 0.4, "like": 0.55, "total": 0.95}, "valid": {"ndcg@10": 0.07},
-         "weights": {"watch": 1.0, "like": 0.5}},
+        {
+            "losses": {"watch": 0.5, "like": 0.6, "total": 1.1},
+            "valid": {"ndcg@10": 0.05},
+            "weights": {"watch": 1.0, "like": 0.5},
+        },
+        {
+            "losses": {"watch": 0.4, "like": 0.55, "total": 0.95},
+            "valid": {"ndcg@10": 0.07},
+            "weights": {"watch": 1.0, "like": 0.5},
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_report_shows_model_against_each_baseline_with_signed_deltas():
     page = render_evaluation_report(
-        METRICS, HISTORY, {"test": {"ndcg@10": 0.10, "recall@10": 0.09}}, None,
-        {"promote": True, "version": "v<1>", "reason": "first"}, (10,),
-    )  # fmt: skip
+        METRICS,
+        HISTORY,
+        {"test": {"ndcg@10": 0.10, "recall@10": 0.09}},
+        None,
+        {"promote": True, "version": "v<1>", "reason": "first"},
+        (10,),
+    )
     assert "<b>0.1200</b>" in page
     assert "+0.0400" in page and "-0.0100" in page  # vs popularity and vs BPR on ndcg@10
     assert "class='pos'" in page and "class='neg'" in page
@@ -56,12 +78,14 @@ def test_index_lists_runs_with_links_and_skips_latest(tmp_path):
     for name, ndcg in (("run-a", 0.1), ("run-b", 0.2)):
         folder = tmp_path / name
         folder.mkdir()
-        metrics = {"test": {"ndcg@10": ndcg, "recall@10": 0.1},
-                   "baselines": {"popularity": {"ndcg@10": 0.05}},
-                   "promotion": {"promote": name == "run-a", "version": name},
-                   "drift": {"drift_detected": name == "run-b"},
-                   "run": {"name": name},
-                   "stage": "production" if name == "run-a" else "none"}  # fmt: skip
+        metrics = {
+            "test": {"ndcg@10": ndcg, "recall@10": 0.1},
+            "baselines": {"popularity": {"ndcg@10": 0.05}},
+            "promotion": {"promote": name == "run-a", "version": name},
+            "drift": {"drift_detected": name == "run-b"},
+            "run": {"name": name},
+            "stage": "production" if name == "run-a" else "none",
+        }
         (folder / "metrics.json").write_text(json.dumps(metrics))
         (folder / "evaluation.html").write_text("<html></html>")
     (tmp_path / "latest").symlink_to("run-b")
@@ -87,10 +111,19 @@ def test_data_drift_section_survives_prediction_drift_evidence():
         "drifted_share": 0.25,
         "threshold": 0.2,
     }
-    promotion = {"promote": False, "version": "4", "reason": "worse",
-                 "evidence": {"prediction_drift": {"users": 50, "top10_overlap": 0.4,
-                                                   "first_item_changed": 0.7,
-                                                   "top_score_ks": 0.1}}}  # fmt: skip
+    promotion = {
+        "promote": False,
+        "version": "4",
+        "reason": "worse",
+        "evidence": {
+            "prediction_drift": {
+                "users": 50,
+                "top10_overlap": 0.4,
+                "first_item_changed": 0.7,
+                "top_score_ks": 0.1,
+            }
+        },
+    }
     page = render_evaluation_report(METRICS, HISTORY, None, drift, promotion, (10,))
     assert "Prediction drift against production on 50 shared users" in page
     assert "3 of 12 columns drifted" in page
@@ -98,11 +131,19 @@ def test_data_drift_section_survives_prediction_drift_evidence():
 
 
 def test_headline_compares_candidate_and_production_on_the_same_data_in_each_direction():
-    same = {"split": "test", "users": 321, "pairs": 4000,
-            "candidate": {"ndcg@10": 0.13, "rating_rmse": 0.95, "like_auc": 0.80},
-            "production": {"ndcg@10": 0.12, "rating_rmse": 0.97, "like_auc": 0.81}}  # fmt: skip
-    promotion = {"promote": True, "version": "7", "reason": "beats production",
-                 "evidence": {"same_data": same}}  # fmt: skip
+    same = {
+        "split": "test",
+        "users": 321,
+        "pairs": 4000,
+        "candidate": {"ndcg@10": 0.13, "rating_rmse": 0.95, "like_auc": 0.80},
+        "production": {"ndcg@10": 0.12, "rating_rmse": 0.97, "like_auc": 0.81},
+    }
+    promotion = {
+        "promote": True,
+        "version": "7",
+        "reason": "beats production",
+        "evidence": {"same_data": same},
+    }
     page = render_evaluation_report(METRICS, HISTORY, None, None, promotion, (10,))
     section = page.split("Candidate against production, on the same data")[1].split("<h2>")[0]
     assert "test split's 321 users" in section and "4000 interactions" in section
@@ -121,12 +162,19 @@ def _tradeoff(method: str = "mmr", lam: float = 0.3) -> dict:
         mark_pareto_front,
     )
 
-    planted = [("mmr", 0.0, 0.120, 0.50), ("mmr", 0.1, 0.110, 0.52), ("mmr", 0.3, 0.119, 0.61),
-               ("calibrated", 0.0, 0.120, 0.50), ("calibrated", 0.3, 0.118, 0.55)]  # fmt: skip
-    points = mark_pareto_front([
-        TradeoffPoint(m, lam_, ndcg, 0.1, div, 0.2, 0.6, 9.0, 3.0, 0.8 - lam_)
-        for m, lam_, ndcg, div in planted
-    ])  # fmt: skip
+    planted = [
+        ("mmr", 0.0, 0.120, 0.50),
+        ("mmr", 0.1, 0.110, 0.52),
+        ("mmr", 0.3, 0.119, 0.61),
+        ("calibrated", 0.0, 0.120, 0.50),
+        ("calibrated", 0.3, 0.118, 0.55),
+    ]
+    points = mark_pareto_front(
+        [
+            TradeoffPoint(m, lam_, ndcg, 0.1, div, 0.2, 0.6, 9.0, 3.0, 0.8 - lam_)
+            for m, lam_, ndcg, div in planted
+        ]
+    )
     choices = tuple(best_within_budget(points, m) for m in ("mmr", "calibrated"))
     return RerankTradeoff(method, lam, 100, 10, tuple(points), choices).to_dict()
 
@@ -163,16 +211,25 @@ def test_interests_section_lists_topics_active_users_and_movers():
 
     from mtrec.evaluation.interests import Topics
 
-    topics = Topics(np.array([0, 0, 0, 1, 1]), np.eye(2, dtype=np.float32),
-                    ("Drama · love", "Horror <night>"), np.array([3, 2]))  # fmt: skip
+    topics = Topics(
+        np.array([0, 0, 0, 1, 1]),
+        np.eye(2, dtype=np.float32),
+        ("Drama · love", "Horror <night>"),
+        np.array([3, 2]),
+    )
     profiles = pd.DataFrame(
-        {"user_idx": [0, 1, 2], "n_interactions": [5, 9, 2], "n_recent": [2, 2, 2],
-         "long_term_top": ["Drama · love (100%)", "Horror <night> (60%)", ""],
-         "recent_top": ["Drama · love (100%)", "Drama · love (100%)", ""],
-         "shift": [0.0, 0.71, float("nan")]}
-    )  # fmt: skip
-    page = render_evaluation_report(METRICS, HISTORY, None, None, None, (10,),
-                                    interests=(topics, profiles))  # fmt: skip
+        {
+            "user_idx": [0, 1, 2],
+            "n_interactions": [5, 9, 2],
+            "n_recent": [2, 2, 2],
+            "long_term_top": ["Drama · love (100%)", "Horror <night> (60%)", ""],
+            "recent_top": ["Drama · love (100%)", "Drama · love (100%)", ""],
+            "shift": [0.0, 0.71, float("nan")],
+        }
+    )
+    page = render_evaluation_report(
+        METRICS, HISTORY, None, None, None, (10,), interests=(topics, profiles)
+    )
     section = page.split("<h2>Interests (2 item topics)</h2>")[1].split("<h2>")[0]
     assert "<tr><td>1</td><td class='txt'>Drama · love</td><td>3</td></tr>" in section
     assert "Horror &lt;night&gt;" in section and "<night>" not in section
@@ -181,12 +238,23 @@ def test_interests_section_lists_topics_active_users_and_movers():
     assert moved.index("<td>0.7100</td>") < moved.index("<td>0.0000</td>")
     assert "<tr><td>2</td>" not in moved  # no shift without history
     assert "Next-period interests" not in page  # no interest task, no forecast table
-    forecast = {"kl": {"whole_history": 1.35, "recent_history": 1.3371, "model": 1.2},
-                "smoothing": {"whole_history": 0.3, "recent_history": 0.5, "model": 0.2},
-                "users": 943, "best_baseline": "recent_history", "reduction": 0.1025,
-                "task": "interest"}  # fmt: skip
-    page = render_evaluation_report({**METRICS, "interest": forecast}, HISTORY, None, None,
-                                    None, (10,), interests=(topics, profiles))  # fmt: skip
+    forecast = {
+        "kl": {"whole_history": 1.35, "recent_history": 1.3371, "model": 1.2},
+        "smoothing": {"whole_history": 0.3, "recent_history": 0.5, "model": 0.2},
+        "users": 943,
+        "best_baseline": "recent_history",
+        "reduction": 0.1025,
+        "task": "interest",
+    }
+    page = render_evaluation_report(
+        {**METRICS, "interest": forecast},
+        HISTORY,
+        None,
+        None,
+        None,
+        (10,),
+        interests=(topics, profiles),
+    )
     table = page.split("Next-period interests (test)")[1]
     assert "over 943 users" in table and "<b>-10.2%</b>" in table
     assert "(same as the recent history)" in table
@@ -195,8 +263,6 @@ def test_interests_section_lists_topics_active_users_and_movers():
 
 def test_page_title_stays_the_report_title_when_slices_are_shown():
     slices = {"user_activity_ndcg@10": [{"bucket": "1-20", "count": 40, "value": 0.09}]}
-    page = render_evaluation_report(
-        {**METRICS, "slices": slices}, HISTORY, None, None, None, (10,)
-    )  # fmt: skip
+    page = render_evaluation_report({**METRICS, "slices": slices}, HISTORY, None, None, None, (10,))
     assert "<title>Evaluation report</title>" in page
     assert "<h2>NDCG@10 by user activity</h2>" in page

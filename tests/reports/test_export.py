@@ -23,8 +23,9 @@ def _metrics() -> dict:
 
 
 def _recommendations() -> pd.DataFrame:
-    return pd.DataFrame({"user_id": ["u1", "u1", "007"], "item_id": ["a", "b", "c"],
-                         "rank": [1, 2, 1]})  # fmt: skip
+    return pd.DataFrame(
+        {"user_id": ["u1", "u1", "007"], "item_id": ["a", "b", "c"], "rank": [1, 2, 1]}
+    )
 
 
 def test_write_run_reports(tmp_path: Path) -> None:
@@ -76,8 +77,11 @@ def test_metrics_table() -> None:
     assert rows["hit@10"] == ["0.7500", "0.7500", "+0.0000"]
     assert rows["mrr@10"] == ["0.1250", "0.1000", "+0.0250"]
     assert [line.split()[0] for line in lines if "@" in line] == [
-        "ndcg@10", "recall@10", "hit@10", "mrr@10",
-    ]  # fmt: skip
+        "ndcg@10",
+        "recall@10",
+        "hit@10",
+        "mrr@10",
+    ]
     tasks = {line.split()[0]: line.split()[1] for line in lines if "_" in line.split()[0]}
     assert tasks["watch_auc"] == "0.8000"
     assert math.isnan(float(tasks["like_auc"]))

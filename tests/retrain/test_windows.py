@@ -24,8 +24,14 @@ from mtrec.retrain.windows import (
 
 def _frame(timestamps) -> pd.DataFrame:
     n = len(timestamps)
-    return pd.DataFrame({"user_id": [f"u{i % 3}" for i in range(n)], "item_id": "i1",
-                         "rating": 4.0, "timestamp": timestamps})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i % 3}" for i in range(n)],
+            "item_id": "i1",
+            "rating": 4.0,
+            "timestamp": timestamps,
+        }
+    )
 
 
 def test_initial_cutoff_is_the_midnight_before_the_share():
@@ -63,8 +69,14 @@ def test_only_interactions_that_arrived_before_the_end_are_read_and_bad_ones_sta
 
 
 def test_sparse_users_are_dropped_and_counted_only_when_configured():
-    frame = pd.DataFrame({"user_id": ["a"] * 5 + ["b"] * 2 + [None], "item_id": list("abcdefgh"),
-                          "rating": 3.0, "timestamp": range(8)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a"] * 5 + ["b"] * 2 + [None],
+            "item_id": list("abcdefgh"),
+            "rating": 3.0,
+            "timestamp": range(8),
+        }
+    )
     config = ValidationConfig(min_interactions_per_user=5, sparse_users="drop")
     repaired, repairs = repair_interactions(frame, config)
     assert repaired["user_id"].tolist() == ["a"] * 5 + [None]  # the null id is left to validate

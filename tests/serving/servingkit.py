@@ -19,7 +19,7 @@ from mtrec.config import InterestsConfig, ModelConfig, RerankConfig, TaskConfig,
 from mtrec.models.serialization import TrainedModel
 from mtrec.registry.recommend import Recommender, served_topics
 from mtrec.serving.api import ServedModel
-from mtrec.training.fit import fit_recommender
+from mtrec.workflows.fit import fit_recommender
 
 N_USERS, GENRE_ITEMS = 60, 50
 TEXT_DIM = 8
@@ -36,8 +36,14 @@ def genre_data(n_users: int = N_USERS, seed: int = 0) -> tuple[pd.DataFrame, np.
         for step in range(16):
             if left == 0:
                 genre, left = 1 - genre, int(rng.integers(4, 9))
-            rows.append((f"u{user}", f"i{genre * GENRE_ITEMS + int(rng.integers(GENRE_ITEMS))}",
-                         1_000 * step + user, user))  # fmt: skip
+            rows.append(
+                (
+                    f"u{user}",
+                    f"i{genre * GENRE_ITEMS + int(rng.integers(GENRE_ITEMS))}",
+                    1_000 * step + user,
+                    user,
+                )
+            )
             left -= 1
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "user_idx"])
     frame = frame.drop_duplicates(["user_id", "item_id"]).reset_index(drop=True)
@@ -65,24 +71,37 @@ def train_planted(seed: int = 0, epochs: int = 25) -> Planted:
     train = frame.groupby("user_idx").head(12)
     valid = frame.drop(train.index).groupby("user_idx").head(2)
     model = ModelConfig(
-        architecture="shared_bottom", embedding_dim=16, hidden_dims=(32,), tower_dims=(8,),
-        dropout=0.0, history_length=8, item_id_shrinkage=0.0,
+        architecture="shared_bottom",
+        embedding_dim=16,
+        hidden_dims=(32,),
+        tower_dims=(8,),
+        dropout=0.0,
+        history_length=8,
+        item_id_shrinkage=0.0,
         tasks={"watch": TaskConfig(kind="ranking")},
-    )  # fmt: skip
-    training = TrainingConfig(epochs=epochs, batch_size=256, learning_rate=0.01, patience=epochs,
-                              negatives_per_positive=4, seed=seed)  # fmt: skip
+    )
+    training = TrainingConfig(
+        epochs=epochs,
+        batch_size=256,
+        learning_rate=0.01,
+        patience=epochs,
+        negatives_per_positive=4,
+        seed=seed,
+    )
     user_ids = pd.Series([f"u{u}" for u in range(N_USERS)])
     item_ids = pd.Series([f"i{i}" for i in range(2 * GENRE_ITEMS)])
     user_text = np.zeros((N_USERS, TEXT_DIM), dtype=np.float32)
-    trained, _ = fit_recommender(train, valid, item_text, user_text, user_ids, item_ids,
-                                 model, training)  # fmt: skip
+    trained, _ = fit_recommender(
+        train, valid, item_text, user_text, user_ids, item_ids, model, training
+    )
     last = train.sort_values("timestamp").groupby("user_id").tail(1)
     movers = tuple(last.loc[last["item_idx"] < GENRE_ITEMS, "user_id"])
     items = pd.DataFrame(
         {"item_id": item_ids, "genres": ["Comedy"] * GENRE_ITEMS + ["Horror"] * GENRE_ITEMS}
     )
-    return Planted(trained, train[["user_id", "item_id", "timestamp"]].reset_index(drop=True),
-                   items, movers)  # fmt: skip
+    return Planted(
+        trained, train[["user_id", "item_id", "timestamp"]].reset_index(drop=True), items, movers
+    )
 
 
 @cache
@@ -100,13 +119,21 @@ def fake_encode(text: str) -> np.ndarray:
 DEFAULT_RERANK = RerankConfig(method="calibrated", lam=0.4, candidates=30)
 
 
-def served(planted: Planted, version: str = "v1", trained: TrainedModel | None = None,
-           rerank: RerankConfig = DEFAULT_RERANK) -> ServedModel:  # fmt: skip
+def served(
+    planted: Planted,
+    version: str = "v1",
+    trained: TrainedModel | None = None,
+    rerank: RerankConfig = DEFAULT_RERANK,
+) -> ServedModel:
     trained = trained or planted.trained
     topics = served_topics(trained, planted.items, InterestsConfig(topics=2, seed=0))
-    return ServedModel(version=version, key=f"key-{version}",
-                       recommender=Recommender(trained, planted.history, topics),
-                       rerank=rerank, encode=fake_encode)  # fmt: skip
+    return ServedModel(
+        version=version,
+        key=f"key-{version}",
+        recommender=Recommender(trained, planted.history, topics),
+        rerank=rerank,
+        encode=fake_encode,
+    )
 
 
 class SwitchableSource:
@@ -134,14 +161,19 @@ def perturbed(trained: TrainedModel, seed: int) -> TrainedModel:
     generator = torch.Generator().manual_seed(seed)
     state = {
         name: value + 0.5 * torch.randn(value.shape, generator=generator)
-        if name.startswith("user_net") and value.is_floating_point() else value
+        if name.startswith("user_net") and value.is_floating_point()
+        else value
         for name, value in trained.state_dict.items()
-    }  # fmt: skip
+    }
     return TrainedModel(trained.spec, state, trained.user_ids, trained.item_ids)
 
 
-def request(url: str, method: str = "GET", body: bytes | dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
+def request(
+    url: str,
+    method: str = "GET",
+    body: bytes | dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """``(status, decoded JSON body)`` of one HTTP request."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)

@@ -68,8 +68,9 @@ def test_a_known_user_gets_the_batch_list_of_unseen_items(url: str, planted: Pla
     seen = set(planted.history.loc[planted.history["user_id"] == "u3", "item_id"])
     assert not seen & {item["item_id"] for item in body["items"]}
     topics = served_topics(planted.trained, planted.items, InterestsConfig(topics=2, seed=0))
-    batch = recommend(planted.trained, planted.history, 10, ["u3"], rerank=DEFAULT_RERANK,
-                      topics=topics)  # fmt: skip
+    batch = recommend(
+        planted.trained, planted.history, 10, ["u3"], rerank=DEFAULT_RERANK, topics=topics
+    )
     assert [item["item_id"] for item in body["items"]] == batch["item_id"].tolist()
     assert [item["score"] for item in body["items"]] == pytest.approx(batch["score"].tolist())
     status, health = request(url + "/health")
@@ -88,23 +89,28 @@ def test_recent_items_in_one_genre_move_the_top_10_without_retraining(
         recent = [f"i{GENRE_ITEMS + int(rng.integers(GENRE_ITEMS))}" for _ in range(8)]
         plain = {"method": "none"}
         _, before = request(url + "/recommend", "POST", {"user_id": user, "rerank": plain})
-        _, after = request(url + "/recommend", "POST",
-                           {"user_id": user, "recent_items": recent, "rerank": plain})  # fmt: skip
-        _, calibrated = request(url + "/recommend", "POST",
-                                {"user_id": user, "recent_items": recent})  # fmt: skip
+        _, after = request(
+            url + "/recommend", "POST", {"user_id": user, "recent_items": recent, "rerank": plain}
+        )
+        _, calibrated = request(
+            url + "/recommend", "POST", {"user_id": user, "recent_items": recent}
+        )
         shares["before"].append(_genre_share(before["items"]))
         shares["after"].append(_genre_share(after["items"]))
         shares["calibrated"].append(_genre_share(calibrated["items"]))
         assert not set(recent) & {item["item_id"] for item in after["items"]}
         if user == planted.movers[0]:  # the online list is the batch list with these events
-            events = pd.DataFrame({"user_id": user, "item_id": recent,
-                                   "timestamp": 10**6 + np.arange(8)})  # fmt: skip
+            events = pd.DataFrame(
+                {"user_id": user, "item_id": recent, "timestamp": 10**6 + np.arange(8)}
+            )
             batch = recommend(planted.trained, pd.concat([planted.history, events]), 10, [user])
             assert [item["item_id"] for item in after["items"]] == batch["item_id"].tolist()
     before, after = np.mean(shares["before"]), np.mean(shares["after"])
     calibrated = np.mean(shares["calibrated"])
-    print(f"genre-1 share of the top 10 over {len(planted.movers)} users: {before:.2f} -> "
-          f"{after:.2f} (calibrated re-ranking, the served default: {calibrated:.2f})")  # fmt: skip
+    print(
+        f"genre-1 share of the top 10 over {len(planted.movers)} users: {before:.2f} -> "
+        f"{after:.2f} (calibrated re-ranking, the served default: {calibrated:.2f})"
+    )
     assert len(planted.movers) >= 10
     assert before < 0.3 and after > before + 0.4, (before, after)
     assert calibrated > before + 0.2, (before, calibrated)
@@ -114,13 +120,20 @@ def test_unknown_users_get_their_profile_or_popular_unseen_items(
     url: str, planted: Planted
 ) -> None:
     text = "likes horror"
-    status, body = request(url + "/recommend", "POST",
-                           {"user_id": "newbie", "profile": text, "k": 5})  # fmt: skip
+    status, body = request(
+        url + "/recommend", "POST", {"user_id": "newbie", "profile": text, "k": 5}
+    )
     assert status == 200 and body["source"] == "profile"
     topics = served_topics(planted.trained, planted.items, InterestsConfig(topics=2, seed=0))
-    batch = recommend(planted.trained, planted.history, 5, ["newbie"],
-                      profiles={"newbie": fake_encode(text)}, rerank=DEFAULT_RERANK,
-                      topics=topics)  # fmt: skip
+    batch = recommend(
+        planted.trained,
+        planted.history,
+        5,
+        ["newbie"],
+        profiles={"newbie": fake_encode(text)},
+        rerank=DEFAULT_RERANK,
+        topics=topics,
+    )
     assert [item["item_id"] for item in body["items"]] == batch["item_id"].tolist()
     status, body = request(url + "/recommend", "POST", {"user_id": "stranger", "k": 5})
     counts = planted.history["item_id"].value_counts(sort=False)
@@ -128,11 +141,15 @@ def test_unknown_users_get_their_profile_or_popular_unseen_items(
     assert status == 200 and body["source"] == "popularity"
     assert [item["score"] for item in body["items"]] == top.iloc[:5].tolist()
     first = body["items"][0]["item_id"]
-    _, again = request(url + "/recommend", "POST",
-                       {"user_id": "stranger", "k": 5, "recent_items": [first]})  # fmt: skip
+    _, again = request(
+        url + "/recommend", "POST", {"user_id": "stranger", "k": 5, "recent_items": [first]}
+    )
     assert first not in {item["item_id"] for item in again["items"]}
-    _, kept = request(url + "/recommend", "POST", {"user_id": "stranger", "k": 5,
-                      "recent_items": [first], "exclude_seen": False})  # fmt: skip
+    _, kept = request(
+        url + "/recommend",
+        "POST",
+        {"user_id": "stranger", "k": 5, "recent_items": [first], "exclude_seen": False},
+    )
     assert kept["items"][0]["item_id"] == first
 
 
@@ -150,9 +167,9 @@ BAD_REQUESTS = [
     (b'{"user_id": "u1", "recent_items": "i1"}', 422, "recent_items: Input should be a valid list"),
     (b'{"user_id": "u1", "rerank": {"lambda": 2}}', 422, "rerank.lambda: Input should be less"),
     (b'{"user_id": "u1", "rerank": {"method": "magic"}}', 422, "rerank.method: Input should be"),
-    (b'[1, 2, 3]', 422, "Input should be a valid dictionary"),
+    (b"[1, 2, 3]", 422, "Input should be a valid dictionary"),
     (b'{"user_id": ""}', 422, "user_id: String should have at least 1 character"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("body", "status", "message"), BAD_REQUESTS)
@@ -174,8 +191,11 @@ def test_oversized_bodies_and_wrong_routes_are_refused(url: str) -> None:
 
 def test_with_a_token_every_request_needs_it(planted: Planted) -> None:
     with running(SwitchableSource(served(planted)), token=TOKEN) as address:
-        for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"},
-                        {"Authorization": TOKEN}):  # fmt: skip
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-wrong-token"},
+            {"Authorization": TOKEN},
+        ):
             status, body = request(address + "/recommend", "POST", {"user_id": "u1"}, headers)
             assert status == 401 and "bearer token" in body["error"]
             assert request(address + "/health", headers=headers)[0] == 401
@@ -189,17 +209,21 @@ def _requests(planted: Planted, n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     users = [*planted.movers, "u1", "u2", "newcomer"]
     return [
-        {"user_id": str(rng.choice(users)), "k": int(rng.integers(1, 20)),
-         "recent_items": [f"i{int(i)}" for i in rng.choice(100, size=int(rng.integers(0, 5)))]}
+        {
+            "user_id": str(rng.choice(users)),
+            "k": int(rng.integers(1, 20)),
+            "recent_items": [f"i{int(i)}" for i in rng.choice(100, size=int(rng.integers(0, 5)))],
+        }
         for _ in range(n)
-    ]  # fmt: skip
+    ]
 
 
 Results = list[list[tuple[float, dict, int, dict]]]
 
 
-def _clients(url: str, bodies: list[list[dict]], stop: threading.Event | None = None
-             ) -> tuple[Results, list[threading.Thread]]:  # fmt: skip
+def _clients(
+    url: str, bodies: list[list[dict]], stop: threading.Event | None = None
+) -> tuple[Results, list[threading.Thread]]:
     """Each client thread sends its bodies in turn (again and again until ``stop``, when
     given); (start time, body, status, answer) per request, per client, and the threads
     (joined here unless ``stop`` is given)."""
@@ -287,8 +311,9 @@ def test_an_internal_error_is_a_500_and_a_failed_check_keeps_the_model(planted: 
             return super().rank(queries, k, rerank)
 
     base = served(planted)
-    broken = replace(base, recommender=Broken(planted.trained, planted.history,
-                                              base.recommender.topics))  # fmt: skip
+    broken = replace(
+        base, recommender=Broken(planted.trained, planted.history, base.recommender.topics)
+    )
     source = SwitchableSource(broken, served(planted, "v2"))
     with running(source, poll_seconds=0.05) as address:
         status, body = request(address + "/recommend", "POST", {"user_id": "u13"})
@@ -300,8 +325,9 @@ def test_an_internal_error_is_a_500_and_a_failed_check_keeps_the_model(planted: 
             assert time.monotonic() < deadline
             time.sleep(0.02)
         assert "the store is down" in health["last_error"] and health["model_version"] == "v1"
-        assert request(address + "/recommend", "POST", {"user_id": "u12"})[1]["model_version"] \
-            == "v1"  # fmt: skip
+        assert (
+            request(address + "/recommend", "POST", {"user_id": "u12"})[1]["model_version"] == "v1"
+        )
         source.failing = False
         while request(address + "/health")[1]["model_version"] != "v2":
             assert time.monotonic() < deadline + 10

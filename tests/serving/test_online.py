@@ -34,22 +34,43 @@ N_USERS, N_ITEMS = 5, 40
 def _trained(seed: int = 0, **spec_fields: object) -> TrainedModel:
     """A random model reading a history window and a long-term profile, with a social input."""
     torch.manual_seed(seed)
-    fields = dict(n_users=N_USERS, n_items=N_ITEMS, user_text_dim=4, item_text_dim=6,
-                  embedding_dim=4, hidden_dims=(8,), tower_dims=(4,), history_length=3,
-                  profile_length=4, ranking_interaction="dot", n_friend_links=2)  # fmt: skip
+    fields = dict(
+        n_users=N_USERS,
+        n_items=N_ITEMS,
+        user_text_dim=4,
+        item_text_dim=6,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(4,),
+        history_length=3,
+        profile_length=4,
+        ranking_interaction="dot",
+        n_friend_links=2,
+    )
     spec = ModelSpec(**{**fields, **spec_fields})  # type: ignore[arg-type]
     friends = torch.tensor([[0, 1], [1, 0]])[: spec.n_friend_links]
-    network = build_network(spec, torch.randn(N_USERS, 4), torch.randn(N_ITEMS, 6),
-                            user_seen=torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0]),
-                            friends=friends)  # fmt: skip
-    return TrainedModel(spec, dict(network.state_dict()), tuple(f"u{u}" for u in range(N_USERS)),
-                        tuple(f"i{i}" for i in range(N_ITEMS)))  # fmt: skip
+    network = build_network(
+        spec,
+        torch.randn(N_USERS, 4),
+        torch.randn(N_ITEMS, 6),
+        user_seen=torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0]),
+        friends=friends,
+    )
+    return TrainedModel(
+        spec,
+        dict(network.state_dict()),
+        tuple(f"u{u}" for u in range(N_USERS)),
+        tuple(f"i{i}" for i in range(N_ITEMS)),
+    )
 
 
 def _history(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    rows = [(f"u{u}", f"i{i}", int(t)) for u in range(4)
-            for t, i in enumerate(rng.choice(N_ITEMS, size=6, replace=False))]  # fmt: skip
+    rows = [
+        (f"u{u}", f"i{i}", int(t))
+        for u in range(4)
+        for t, i in enumerate(rng.choice(N_ITEMS, size=6, replace=False))
+    ]
     rows.append(("stranger", "i3", 0))  # a user the model does not know, with a known item
     return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
 
@@ -73,9 +94,10 @@ def test_recent_items_rank_as_if_they_were_in_the_history(spec_fields) -> None:
     trained = _trained(**spec_fields)
     history = _history()
     recent = {"u0": ["i7", "i9", "i11"], "u1": ["i20"], "u2": []}
-    events = pd.DataFrame([(u, i, 100 + n) for u, items in recent.items()
-                           for n, i in enumerate(items)],
-                          columns=["user_id", "item_id", "timestamp"])  # fmt: skip
+    events = pd.DataFrame(
+        [(u, i, 100 + n) for u, items in recent.items() for n, i in enumerate(items)],
+        columns=["user_id", "item_id", "timestamp"],
+    )
     online = Recommender(trained, history)
     batch = Recommender(trained, pd.concat([history, events], ignore_index=True))
     queries = [Query(u, recent=_indices(items)) for u, items in recent.items()]
@@ -89,9 +111,11 @@ def test_recent_items_rank_as_if_they_were_in_the_history(spec_fields) -> None:
     model = trained.build()
     full = pd.concat([history, events], ignore_index=True)
     known = full[full["user_id"].isin(trained.user_ids)]
-    model.set_history(known["user_id"].str[1:].astype(int).to_numpy(),
-                      known["item_id"].str[1:].astype(int).to_numpy(),
-                      known["timestamp"].to_numpy())  # fmt: skip
+    model.set_history(
+        known["user_id"].str[1:].astype(int).to_numpy(),
+        known["item_id"].str[1:].astype(int).to_numpy(),
+        known["timestamp"].to_numpy(),
+    )
     with torch.no_grad():
         scores = model.score_items(torch.tensor([0])).float()[0]
     scores[_indices(full.loc[full["user_id"] == "u0", "item_id"].tolist())] = -torch.inf
@@ -106,13 +130,13 @@ def test_profiles_score_like_the_models_text_path_and_others_get_unseen_popular_
     trained = _trained()
     recommender = Recommender(trained, _history())
     profile = np.random.default_rng(1).normal(size=4).astype(np.float32)
-    lists = recommender.rank([Query("newbie", profile=profile),
-                              Query("stranger", recent=np.array([5]))], 4)  # fmt: skip
+    lists = recommender.rank(
+        [Query("newbie", profile=profile), Query("stranger", recent=np.array([5]))], 4
+    )
     assert [ranked.source for ranked in lists] == ["profile", "popularity"]
     with torch.no_grad():
         expected = trained.build().score_text_users(torch.from_numpy(profile[None]))[0]
-    np.testing.assert_allclose(lists[0].scores, torch.topk(expected, 4).values.numpy(),
-                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(lists[0].scores, torch.topk(expected, 4).values.numpy(), rtol=1e-5)
     # Popularity leaves out what the stranger saw: i3 (history) and i5 (this request).
     popular = recommender.rank([Query("stranger", exclude_seen=False)], N_ITEMS)[0]
     assert {3, 5} <= set(popular.items[:N_ITEMS].tolist())
@@ -135,7 +159,8 @@ def test_reranking_reads_only_the_candidates_and_gives_final_lists_own_lists(met
     for row, ranked in enumerate(plain):
         finite = np.isfinite(ranked.scores)
         scores[row, torch.from_numpy(ranked.items[finite])] = torch.from_numpy(
-            ranked.scores[finite]).float()  # fmt: skip
+            ranked.scores[finite]
+        ).float()
     seen = [np.bincount(topics.assignment[recommender.history_of(u)], minlength=4) for u in users]
     targets = np.stack(seen) / np.stack(seen).sum(1, keepdims=True)
     vectors = trained.state_dict["item_text"].float()
@@ -149,9 +174,13 @@ def test_reranking_reads_only_the_candidates_and_gives_final_lists_own_lists(met
 def _served(**fields: object) -> ServedModel:
     trained = _trained()
     topics = served_topics(trained, None, InterestsConfig(topics=4, seed=0))
-    base = ServedModel(version="v1", key="k1", recommender=Recommender(trained, _history(), topics),
-                       rerank=RerankConfig(method="calibrated", lam=0.4, candidates=12),
-                       encode=lambda text: np.ones(4, np.float32))  # fmt: skip
+    base = ServedModel(
+        version="v1",
+        key="k1",
+        recommender=Recommender(trained, _history(), topics),
+        rerank=RerankConfig(method="calibrated", lam=0.4, candidates=12),
+        encode=lambda text: np.ones(4, np.float32),
+    )
     return replace(base, **fields)  # type: ignore[arg-type]
 
 
@@ -169,8 +198,10 @@ def test_answer_checks_what_the_model_cannot_answer() -> None:
     with pytest.raises(RequestError, match="no text encoder"):
         answer(_served(encode=None), RecommendRequest(user_id="new", profile="hi"), 10)
     # A known user's profile is ignored; an unknown user's is encoded.
-    assert answer(_served(encode=None), RecommendRequest(user_id="u0", profile="x"), 10).source \
-        == "model"  # fmt: skip
+    assert (
+        answer(_served(encode=None), RecommendRequest(user_id="u0", profile="x"), 10).source
+        == "model"
+    )
     assert answer(served, RecommendRequest(user_id="new", profile="hi"), 10).source == "profile"
     # Seen items never pad a list with -inf scores: the answer is shorter instead.
     everything = [f"i{i}" for i in range(N_ITEMS - 2)]
@@ -181,9 +212,13 @@ def test_answer_checks_what_the_model_cannot_answer() -> None:
 def test_requests_and_rerank_overrides_are_validated() -> None:
     with pytest.raises(ValidationError, match="extra"):
         RecommendRequest.model_validate({"user_id": "u0", "colour": "red"})
-    for bad in ({"user_id": "u0", "k": 0}, {"user_id": ""}, {"k": 3},
-                {"user_id": "u0", "rerank": {"lambda": 1.5}},
-                {"user_id": "u0", "rerank": {"method": "magic"}}):  # fmt: skip
+    for bad in (
+        {"user_id": "u0", "k": 0},
+        {"user_id": ""},
+        {"k": 3},
+        {"user_id": "u0", "rerank": {"lambda": 1.5}},
+        {"user_id": "u0", "rerank": {"method": "magic"}},
+    ):
         with pytest.raises(ValidationError):
             RecommendRequest.model_validate(bad)
     base = RerankConfig(method="calibrated", lam=0.4)
@@ -261,22 +296,26 @@ def test_concurrent_requests_ranked_together_get_the_answers_they_get_alone() ->
     from mtrec.serving.api import answer_many, prepare
 
     served = _served()
-    requests = [RecommendRequest.model_validate(body) for body in (
-        {"user_id": "u0", "recent_items": ["i4", "i8"]},
-        {"user_id": "u1", "k": 3},
-        {"user_id": "u2", "rerank": {"method": "mmr", "lambda": 0.5}},
-        {"user_id": "newbie", "profile": "hello"},
-        {"user_id": "stranger", "recent_items": ["i3"], "exclude_seen": False},
-        {"user_id": "u3", "recent_items": ["i1"], "rerank": {"method": "none"}, "k": 7},
-        {"user_id": "u0"},
-    )]  # fmt: skip
+    requests = [
+        RecommendRequest.model_validate(body)
+        for body in (
+            {"user_id": "u0", "recent_items": ["i4", "i8"]},
+            {"user_id": "u1", "k": 3},
+            {"user_id": "u2", "rerank": {"method": "mmr", "lambda": 0.5}},
+            {"user_id": "newbie", "profile": "hello"},
+            {"user_id": "stranger", "recent_items": ["i3"], "exclude_seen": False},
+            {"user_id": "u3", "recent_items": ["i1"], "rerank": {"method": "none"}, "k": 7},
+            {"user_id": "u0"},
+        )
+    ]
     together = answer_many(served, requests, [prepare(served, r, 10) for r in requests])
     for request, result in zip(requests, together, strict=True):
         alone = answer(served, request, 10)
         assert result.source == alone.source and result.user_id == request.user_id
         assert [i.item_id for i in result.items] == [i.item_id for i in alone.items]
-        assert [i.score for i in result.items] == pytest.approx([i.score for i in alone.items],
-                                                                rel=1e-5)  # fmt: skip
+        assert [i.score for i in result.items] == pytest.approx(
+            [i.score for i in alone.items], rel=1e-5
+        )
     assert [len(r.items) for r in together] == [10, 3, 10, 10, 10, 7, 10]
 
 
@@ -303,8 +342,11 @@ def test_the_batcher_answers_queued_requests_together_and_isolates_failures() ->
     untopical = _served(recommender=Recommender(trained, _history()))  # no topics
     batcher = Batcher(max_batch=8)
     with pytest.raises(RuntimeError, match="not running"):
-        batcher.submit(served, RecommendRequest(user_id="u0"), prepare(served, RecommendRequest(
-            user_id="u0"), 10))  # fmt: skip
+        batcher.submit(
+            served,
+            RecommendRequest(user_id="u0"),
+            prepare(served, RecommendRequest(user_id="u0"), 10),
+        )
     batcher.start()
     try:
         futures = []

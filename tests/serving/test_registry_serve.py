@@ -30,18 +30,33 @@ N_USERS, N_ITEMS = 12, 30
 
 def _trained(seed: int, text_dim: int) -> TrainedModel:
     torch.manual_seed(seed)
-    spec = ModelSpec(n_users=N_USERS, n_items=N_ITEMS, user_text_dim=text_dim, item_text_dim=6,
-                     embedding_dim=4, hidden_dims=(8,), tower_dims=(4,), history_length=4,
-                     ranking_interaction="dot")  # fmt: skip
+    spec = ModelSpec(
+        n_users=N_USERS,
+        n_items=N_ITEMS,
+        user_text_dim=text_dim,
+        item_text_dim=6,
+        embedding_dim=4,
+        hidden_dims=(8,),
+        tower_dims=(4,),
+        history_length=4,
+        ranking_interaction="dot",
+    )
     network = build_network(spec, torch.randn(N_USERS, text_dim), torch.randn(N_ITEMS, 6))
-    return TrainedModel(spec, dict(network.state_dict()), tuple(f"u{u}" for u in range(N_USERS)),
-                        tuple(f"i{i}" for i in range(N_ITEMS)))  # fmt: skip
+    return TrainedModel(
+        spec,
+        dict(network.state_dict()),
+        tuple(f"u{u}" for u in range(N_USERS)),
+        tuple(f"i{i}" for i in range(N_ITEMS)),
+    )
 
 
 def _interactions() -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    rows = [(f"u{u}", f"i{i}", t) for u in range(N_USERS)
-            for t, i in enumerate(rng.choice(N_ITEMS, size=5, replace=False))]  # fmt: skip
+    rows = [
+        (f"u{u}", f"i{i}", t)
+        for u in range(N_USERS)
+        for t, i in enumerate(rng.choice(N_ITEMS, size=5, replace=False))
+    ]
     return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
 
 
@@ -66,17 +81,23 @@ def _register(version: str, trained: TrainedModel) -> None:
     ]
     for artifact in artifacts:
         link_artifact_version_to_model_version(artifact, model_version)
-    client.update_model_version(model_name_or_id=MODEL, version_name_or_id=version,
-                                stage="production", force=True)  # fmt: skip
+    client.update_model_version(
+        model_name_or_id=MODEL, version_name_or_id=version, stage="production", force=True
+    )
 
 
 def _config(folder: Path, encoder: Path, model_name: str = MODEL) -> Path:
     path = folder / "serve.yaml"
-    path.write_text(yaml.safe_dump({
-        "registry": {"model_name": model_name},
-        "encoder": {"model_path": str(encoder), "max_length": 16},
-        "interests": {"topics": 3},
-    }), encoding="utf-8")  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "registry": {"model_name": model_name},
+                "encoder": {"model_path": str(encoder), "max_length": 16},
+                "interests": {"topics": 3},
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -109,10 +130,23 @@ def test_serve_follows_the_registrys_production_version(tmp_path, tiny_encoder_p
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("MTREC_SERVE_TOKEN", None)
     process = subprocess.Popen(
-        [sys.executable, "run.py", "serve", "--config", str(config), "--port", str(port),
-         "--poll-seconds", "0.3"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "run.py",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--poll-seconds",
+            "0.3",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         health = _wait_for(url, process)
         assert health["model_version"] == "first" and health["swaps"] == 0
@@ -121,8 +155,9 @@ def test_serve_follows_the_registrys_production_version(tmp_path, tiny_encoder_p
         known = set(_interactions().query("user_id == 'u1'")["item_id"])
         assert len(body["items"]) == 5 and not known & {i["item_id"] for i in body["items"]}
         # A profile is encoded with the config's encoder (the tiny BERT here).
-        status, body = request(url + "/recommend", "POST",
-                               {"user_id": "new", "profile": "a comedy night", "k": 3})  # fmt: skip
+        status, body = request(
+            url + "/recommend", "POST", {"user_id": "new", "profile": "a comedy night", "k": 3}
+        )
         assert status == 200 and body["source"] == "profile" and len(body["items"]) == 3
         # A new production version is picked up while the process runs.
         _register("second", _trained(seed=1, text_dim=32))

@@ -6,14 +6,14 @@ import pandas as pd
 import pytest
 import torch
 
+from bench.synthetic_funnel import GENRES, generate_funnel_log
 from mtrec.config import EventFunnel, ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
-from mtrec.data.synthetic_funnel import GENRES, generate_funnel_log
 from mtrec.evaluation.evaluate import event_ranking_metrics, rank_split, task_metrics
 from mtrec.models.base import funnel_logit
 from mtrec.models.serialization import TrainedModel, load_trained_model, save_trained_model
-from mtrec.training.fit import build_model, fit_recommender
+from mtrec.workflows.fit import build_model, fit_recommender
 
 NO_USERS = pd.DataFrame({"user_id": []})
 
@@ -28,8 +28,9 @@ def test_funnel_logit_is_the_logit_of_the_product_even_at_the_extremes() -> None
     expected_log = torch.nn.functional.logsigmoid(after) + torch.nn.functional.logsigmoid(
         conditional
     )
-    torch.testing.assert_close(torch.nn.functional.logsigmoid(logit), expected_log, rtol=1e-5,
-                               atol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        torch.nn.functional.logsigmoid(logit), expected_log, rtol=1e-5, atol=1e-5
+    )
     assert logit[5] > 55 and logit[6] < -55  # both near 1: near 1; one near 0: near 0
     torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.ones(8)).backward()
     assert torch.isfinite(after.grad).all() and torch.isfinite(conditional.grad).all()
@@ -52,26 +53,51 @@ def _funnel_data(n_users: int, per_user: int, seed: int = 0):
     return log, data, item_emb, user_emb
 
 
-SMALL = {"architecture": "shared_bottom", "embedding_dim": 16, "hidden_dims": [32],
-         "tower_dims": [16], "dropout": 0.0, "history_length": 0}  # fmt: skip
-ESMM = ModelConfig.model_validate({**SMALL, "tasks": {
-    "watch": {"kind": "ranking"},
-    "purchase": {"kind": "funnel", "label": "event:purchase", "after": "watch"},
-}})  # fmt: skip
-INDEPENDENT = ModelConfig.model_validate({**SMALL, "tasks": {
-    "watch": {"kind": "ranking"},
-    "purchase": {"kind": "binary", "label": "event:purchase"},  # learned on clicked rows only
-}})  # fmt: skip
+SMALL = {
+    "architecture": "shared_bottom",
+    "embedding_dim": 16,
+    "hidden_dims": [32],
+    "tower_dims": [16],
+    "dropout": 0.0,
+    "history_length": 0,
+}
+ESMM = ModelConfig.model_validate(
+    {
+        **SMALL,
+        "tasks": {
+            "watch": {"kind": "ranking"},
+            "purchase": {"kind": "funnel", "label": "event:purchase", "after": "watch"},
+        },
+    }
+)
+INDEPENDENT = ModelConfig.model_validate(
+    {
+        **SMALL,
+        "tasks": {
+            "watch": {"kind": "ranking"},
+            "purchase": {
+                "kind": "binary",
+                "label": "event:purchase",
+            },  # learned on clicked rows only
+        },
+    }
+)
 
 
 def test_a_funnel_output_is_the_product_along_its_chain(tmp_path) -> None:
     _, data, item_emb, user_emb = _funnel_data(n_users=12, per_user=6)
     # A chain: click after watch, purchase after click (three heads multiply).
-    config = ModelConfig.model_validate({**SMALL, "history_length": 3, "tasks": {
-        "watch": {"kind": "ranking"},
-        "click": {"kind": "funnel", "label": "event:click", "after": "watch"},
-        "purchase": {"kind": "funnel", "label": "event:purchase", "after": "click"},
-    }})  # fmt: skip
+    config = ModelConfig.model_validate(
+        {
+            **SMALL,
+            "history_length": 3,
+            "tasks": {
+                "watch": {"kind": "ranking"},
+                "click": {"kind": "funnel", "label": "event:click", "after": "watch"},
+                "purchase": {"kind": "funnel", "label": "event:purchase", "after": "click"},
+            },
+        }
+    )
     torch.manual_seed(0)
     model = build_model(config, data.interactions, item_emb, user_emb).eval()
     assert model.spec.funnels == {"click": "watch", "purchase": "click"}
@@ -92,11 +118,13 @@ def test_a_funnel_output_is_the_product_along_its_chain(tmp_path) -> None:
     assert (p["purchase"] <= p["click"] + 1e-9).all() and (p["click"] <= p["watch"] + 1e-9).all()
     # The forward pass on pairs gives the same outputs as the catalogue grid.
     for task in ("watch", "click", "purchase"):
-        torch.testing.assert_close(pairs[task].view(len(users), 3), grid[task][:, :3],
-                                   rtol=1e-5, atol=1e-5)  # fmt: skip
+        torch.testing.assert_close(
+            pairs[task].view(len(users), 3), grid[task][:, :3], rtol=1e-5, atol=1e-5
+        )
     # A saved model keeps its funnels: the same products after loading.
-    trained = TrainedModel(model.spec, model.state_dict(), tuple(data.users["user_id"]),
-                           tuple(data.items["item_id"]))  # fmt: skip
+    trained = TrainedModel(
+        model.spec, model.state_dict(), tuple(data.users["user_id"]), tuple(data.items["item_id"])
+    )
     save_trained_model(trained, tmp_path)
     loaded = load_trained_model(tmp_path).build()
     assert loaded.spec.funnels == model.spec.funnels
@@ -118,9 +146,15 @@ def trained():
         training = TrainingConfig(epochs=15, batch_size=256, patience=15, seed=seed)
         for name, config in (("esmm", ESMM), ("independent", INDEPENDENT)):
             model, result = fit_recommender(
-                split.train, split.valid, item_emb, user_emb, data.users["user_id"],
-                data.items["item_id"], config, training,
-            )  # fmt: skip
+                split.train,
+                split.valid,
+                item_emb,
+                user_emb,
+                data.users["user_id"],
+                data.items["item_id"],
+                config,
+                training,
+            )
             runs[name, seed] = (model.build(), result)
     return log, data, split, runs
 
@@ -137,15 +171,17 @@ def test_esmm_ranks_purchases_better_than_a_head_trained_on_clicks_only(trained)
             "purchase_ndcg@10"
         ]
         # What ranking by the watch task alone (no purchase signal) gives the same truth.
-        ndcg["watch only", name, seed] = rank_split(model.score_items, n_items, purchases,
-                                                    history, (10,)).metrics["ndcg@10"]  # fmt: skip
+        ndcg["watch only", name, seed] = rank_split(
+            model.score_items, n_items, purchases, history, (10,)
+        ).metrics["ndcg@10"]
         if name == "independent":  # the naive product: p(watch) * p(purchase | click) apart
 
             def product(users, model=model):
                 return funnel_logit(model.score_items(users), model.score_items(users, "purchase"))
 
-            ndcg["naive product", seed] = rank_split(product, n_items, purchases, history,
-                                                     (10,)).metrics["ndcg@10"]  # fmt: skip
+            ndcg["naive product", seed] = rank_split(
+                product, n_items, purchases, history, (10,)
+            ).metrics["ndcg@10"]
     print({k: round(v, 4) for k, v in ndcg.items()})
     esmm = np.array([ndcg["esmm", s] for s in SEEDS])
     independent = np.array([ndcg["independent", s] for s in SEEDS])

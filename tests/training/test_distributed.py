@@ -9,16 +9,20 @@ from test_trainer import MODEL, TRAINING, _planted
 
 from mtrec.config import TrainingConfig
 from mtrec.evaluation.metrics import evaluate_ranking
-from mtrec.training.fit import fit_recommender
+from mtrec.workflows.fit import fit_recommender
 
 
 def _valid_ndcg(trained, split) -> float:
     model = trained.build()
     means, _, _ = evaluate_ranking(
-        model.score_items, model.spec.n_items,
-        split.valid["user_idx"].to_numpy(), split.valid["item_idx"].to_numpy(),
-        split.train["user_idx"].to_numpy(), split.train["item_idx"].to_numpy(), (10,),
-    )  # fmt: skip
+        model.score_items,
+        model.spec.n_items,
+        split.valid["user_idx"].to_numpy(),
+        split.valid["item_idx"].to_numpy(),
+        split.train["user_idx"].to_numpy(),
+        split.train["item_idx"].to_numpy(),
+        (10,),
+    )
     return float(means["ndcg@10"])
 
 
@@ -29,13 +33,16 @@ def test_two_processes_match_single_process_quality(caplog) -> None:
         split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, training
     )
     distributed = training.model_copy(update={"nproc": 2})
-    with caplog.at_level(logging.INFO, logger="mtrec.training.distributed"):
+    with caplog.at_level(logging.INFO, logger="mtrec.workflows.distributed"):
         trained, result = fit_recommender(
             split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, distributed
         )
     # Rank 0's epoch lines are streamed from the workers, one per epoch, rank 1's are not.
-    epochs = [r.getMessage() for r in caplog.records
-              if r.getMessage().startswith("[train, 2 processes] epoch ")]  # fmt: skip
+    epochs = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("[train, 2 processes] epoch ")
+    ]
     assert len(epochs) == len(result.history)
     assert epochs[0].startswith("[train, 2 processes] epoch 1/8  loss ")
     # Same spec and ids come back from the workers, with a full history.
@@ -48,14 +55,20 @@ def test_two_processes_match_single_process_quality(caplog) -> None:
     assert single_ndcg == pytest.approx(single_result.best_valid["ndcg@10"], abs=1e-6)
     assert ddp_ndcg == pytest.approx(result.best_valid["ndcg@10"], abs=1e-6)
     generator = torch.Generator().manual_seed(0)
-    random_ndcg = np.mean([
-        evaluate_ranking(
-            lambda users: torch.rand(len(users), 40, generator=generator), 40,
-            split.valid["user_idx"].to_numpy(), split.valid["item_idx"].to_numpy(),
-            split.train["user_idx"].to_numpy(), split.train["item_idx"].to_numpy(), (10,),
-        )[0]["ndcg@10"]
-        for _ in range(30)
-    ])  # fmt: skip
+    random_ndcg = np.mean(
+        [
+            evaluate_ranking(
+                lambda users: torch.rand(len(users), 40, generator=generator),
+                40,
+                split.valid["user_idx"].to_numpy(),
+                split.valid["item_idx"].to_numpy(),
+                split.train["user_idx"].to_numpy(),
+                split.train["item_idx"].to_numpy(),
+                (10,),
+            )[0]["ndcg@10"]
+            for _ in range(30)
+        ]
+    )
     assert ddp_ndcg > random_ndcg + 0.15
     assert abs(ddp_ndcg - single_ndcg) < 0.1
     # The training losses fall like the single process's.
@@ -75,6 +88,14 @@ def test_a_failing_worker_reports_its_error() -> None:
     with pytest.raises(
         RuntimeError, match=r"distributed training failed(.|\n)*ValueError: .*rating"
     ):
-        fit_recommender(broken, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL,
-                        TRAINING.model_copy(update={"nproc": 2}))  # fmt: skip
+        fit_recommender(
+            broken,
+            split.valid,
+            item_emb,
+            user_emb,
+            user_ids,
+            item_ids,
+            MODEL,
+            TRAINING.model_copy(update={"nproc": 2}),
+        )
     assert np.isfinite(item_emb).all()

@@ -11,15 +11,16 @@ from mtrec.config import ModelConfig, TaskConfig, TrainingConfig, metric_directi
 from mtrec.data.labels import next_topic_shares
 from mtrec.evaluation.evaluate import interest_kl, model_interest_shares, model_latent_interests
 from mtrec.evaluation.interests import Topics, with_model_interests
-from mtrec.training.fit import build_model, fit_recommender
+from mtrec.workflows.fit import build_model, fit_recommender
 from tests.training.test_trainer import _planted
 
 TASKS = {
     "watch": {"kind": "ranking", "label": "interaction"},
     "interest": {"weight": 1.0, "horizon": 2},
 }
-MODEL = ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,), dropout=0.0,
-                    history_length=4, tasks=TASKS)  # fmt: skip
+MODEL = ModelConfig(
+    embedding_dim=8, hidden_dims=(16,), tower_dims=(8,), dropout=0.0, history_length=4, tasks=TASKS
+)
 
 
 def test_next_topic_shares_count_the_row_and_the_next_ones_of_its_user_in_time_order() -> None:
@@ -75,9 +76,17 @@ def test_training_learns_the_planted_interests() -> None:
     topics = (np.arange(40) >= 20).astype(np.int64)
     no_history = MODEL.model_copy(update={"history_length": 0})  # the head alone learns
     training = TrainingConfig(epochs=8, batch_size=64, learning_rate=0.02, patience=8, seed=3)
-    trained, result = fit_recommender(split.train, split.valid, item_emb, user_emb, user_ids,
-                                      item_ids, no_history, training,
-                                      item_topics=topics)  # fmt: skip
+    trained, result = fit_recommender(
+        split.train,
+        split.valid,
+        item_emb,
+        user_emb,
+        user_ids,
+        item_ids,
+        no_history,
+        training,
+        item_topics=topics,
+    )
     curve = [log.valid["interest_kl"] for log in result.history]
     losses = [log.losses["interest"] for log in result.history]
     assert losses[-1] < 0.5 * losses[0]
@@ -89,8 +98,9 @@ def test_training_learns_the_planted_interests() -> None:
 
     # The learned interests, latent (ranking scores) and predicted (the task), per user.
     model = trained.build()
-    topics = Topics(topics, np.eye(2, dtype=np.float32), ("first half", "second half"),
-                    np.array([20, 20]))  # fmt: skip
+    topics = Topics(
+        topics, np.eye(2, dtype=np.float32), ("first half", "second half"), np.array([20, 20])
+    )
     latent = model_latent_interests(model, topics)
     assert latent.distribution.shape == (24, 2) and latent.top.shape == (24, 2)
     assert (latent.top[0::2, 0] == 0).all() and (latent.top[1::2, 0] == 1).all()

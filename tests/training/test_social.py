@@ -10,7 +10,7 @@ from mtrec.data.labels import held_out_edges, social_edges
 from mtrec.data.prepare import index_edges
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import link_metrics, rank_split
-from mtrec.training.fit import fit_recommender
+from mtrec.workflows.fit import fit_recommender
 
 N_USERS, N_ITEMS, GROUPS = 600, 60, 6
 GROUP_ITEMS = N_ITEMS // GROUPS
@@ -39,16 +39,24 @@ def _homophily(seed: int = 0):
         diff = np.flatnonzero(community != community[user])
         friends = [*rng.choice(same, 7, replace=False), *rng.choice(diff, 1)]
         pairs += [(f"u{user}", f"u{f}") for f in friends]
-    users = pd.DataFrame({"user_id": [f"u{u}" for u in range(N_USERS)],
-                          "user_idx": np.arange(N_USERS)})  # fmt: skip
+    users = pd.DataFrame(
+        {"user_id": [f"u{u}" for u in range(N_USERS)], "user_idx": np.arange(N_USERS)}
+    )
     edges = index_edges(pd.DataFrame(pairs, columns=["user_id", "friend_id"]), users)
     return frame, users, edges
 
 
-MODEL = ModelConfig.model_validate({
-    "architecture": "shared_bottom", "embedding_dim": 8, "hidden_dims": [16],
-    "tower_dims": [8], "use_text": False, "tasks": {"watch": {}}, "dropout": 0.0,
-})  # fmt: skip  # dropout 0: a network this small learns the links only without it
+MODEL = ModelConfig.model_validate(
+    {
+        "architecture": "shared_bottom",
+        "embedding_dim": 8,
+        "hidden_dims": [16],
+        "tower_dims": [8],
+        "use_text": False,
+        "tasks": {"watch": {}},
+        "dropout": 0.0,
+    }
+)  # dropout 0: a network this small learns the links only without it
 TRAINING = TrainingConfig(epochs=20, batch_size=64, learning_rate=0.01, patience=20, seed=3)
 
 
@@ -89,9 +97,16 @@ def trained_pairs():
     for seed in SEEDS:
         for social in (False, True):
             runs[seed, social] = fit_recommender(
-                split.train, split.valid, item_emb, user_emb, users["user_id"], item_ids, MODEL,
-                TRAINING.model_copy(update={"seed": seed}), edges=edges if social else None,
-            )[0].build()  # fmt: skip
+                split.train,
+                split.valid,
+                item_emb,
+                user_emb,
+                users["user_id"],
+                item_ids,
+                MODEL,
+                TRAINING.model_copy(update={"seed": seed}),
+                edges=edges if social else None,
+            )[0].build()
     return split, edges, runs
 
 
@@ -118,14 +133,19 @@ def test_link_task_predicts_held_out_edges() -> None:
     )
     rng = np.random.default_rng(1)
     trained, result = fit_recommender(
-        split.train, split.valid, rng.normal(size=(N_ITEMS, 4)).astype(np.float32),
-        rng.normal(size=(N_USERS, 4)).astype(np.float32), users["user_id"],
-        pd.Series([f"i{i}" for i in range(N_ITEMS)]), config,
+        split.train,
+        split.valid,
+        rng.normal(size=(N_ITEMS, 4)).astype(np.float32),
+        rng.normal(size=(N_USERS, 4)).astype(np.float32),
+        users["user_id"],
+        pd.Series([f"i{i}" for i in range(N_ITEMS)]),
+        config,
         # The link head starts learning after a few epochs (loss 0.51 -> 0.50 over the first
         # three): 12 epochs gave held-out AUC 0.77, 0.84, 0.87 with seeds 3, 42, 1, where 6
         # gave 0.48-0.87.
-        TRAINING.model_copy(update={"epochs": 12, "patience": 12}), edges=edges,
-    )  # fmt: skip
+        TRAINING.model_copy(update={"epochs": 12, "patience": 12}),
+        edges=edges,
+    )
     assert "friendship" in result.history[0].losses
     model = trained.build()
     metrics = link_metrics(model, edges, config.tasks)

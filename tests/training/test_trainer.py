@@ -11,7 +11,6 @@ from torch.nn import functional as F
 from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.metrics import evaluate_ranking
-from mtrec.training.fit import build_model, fit_recommender, history_dict
 from mtrec.training.trainer import (
     grouped_order,
     sample_negatives,
@@ -19,6 +18,7 @@ from mtrec.training.trainer import (
     train_multitask,
 )
 from mtrec.training.weighting import TaskWeighting
+from mtrec.workflows.fit import build_model, fit_recommender, history_dict
 
 
 def _seen_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
@@ -180,10 +180,11 @@ TRAINING = TrainingConfig(
 def planted_runs():
     split, item_emb, user_emb, user_ids, item_ids = _planted()
     runs = [
-        fit_recommender(split.train, split.valid, item_emb, user_emb, user_ids, item_ids,
-                        MODEL, TRAINING)
+        fit_recommender(
+            split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, TRAINING
+        )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     return split, runs
 
 
@@ -208,17 +209,23 @@ def test_fit_learns_the_planted_signal(planted_runs) -> None:
     random_ndcg = np.mean(
         [
             evaluate_ranking(
-                lambda users: torch.rand(len(users), 40, generator=generator), 40,
-                truth_u, truth_i, seen_u, seen_i, (10,),
+                lambda users: torch.rand(len(users), 40, generator=generator),
+                40,
+                truth_u,
+                truth_i,
+                seen_u,
+                seen_i,
+                (10,),
             )[0]["ndcg@10"]
             for _ in range(30)
         ]
-    )  # fmt: skip
+    )
     assert best > random_ndcg + 0.15
 
     # The returned weights are the best epoch's, and they reproduce its validation score.
-    model = build_model(MODEL, split.train, np.zeros((40, 8), np.float32),
-                        np.zeros((24, 8), np.float32))  # fmt: skip
+    model = build_model(
+        MODEL, split.train, np.zeros((40, 8), np.float32), np.zeros((24, 8), np.float32)
+    )
     model.load_state_dict(trained.state_dict)
     model.eval()
     again, _, _ = evaluate_ranking(model.score_items, 40, truth_u, truth_i, seen_u, seen_i, (10,))

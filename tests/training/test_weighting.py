@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from mtrec.config import ModelConfig, TrainingConfig
-from mtrec.training.fit import fit_recommender
 from mtrec.training.weighting import (
     SCHEMES,
     DynamicWeightAverage,
@@ -19,6 +18,7 @@ from mtrec.training.weighting import (
     UncertaintyWeighting,
     make_weighting,
 )
+from mtrec.workflows.fit import fit_recommender
 
 BASE = {"watch": 1.0, "like": 0.5, "rating": 0.0}
 
@@ -77,17 +77,23 @@ def test_gradnorm_shrinks_the_task_with_the_larger_gradient():
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_every_scheme_trains_and_logs_weights_per_epoch(scheme):
     rng = np.random.default_rng(0)
-    rows = [(u, int(i), float(rng.integers(1, 6)), t) for u in range(12)
-            for t, i in enumerate(rng.choice(15, size=6, replace=False))]  # fmt: skip
+    rows = [
+        (u, int(i), float(rng.integers(1, 6)), t)
+        for u in range(12)
+        for t, i in enumerate(rng.choice(15, size=6, replace=False))
+    ]
     frame = pd.DataFrame(rows, columns=["user_idx", "item_idx", "rating", "timestamp"])
     train, valid = frame.groupby("user_idx").head(5), frame.groupby("user_idx").tail(1)
     _, result = fit_recommender(
-        train, valid, rng.normal(size=(15, 4)).astype(np.float32),
+        train,
+        valid,
+        rng.normal(size=(15, 4)).astype(np.float32),
         rng.normal(size=(12, 4)).astype(np.float32),
-        pd.Series([f"u{i}" for i in range(12)]), pd.Series([f"i{i}" for i in range(15)]),
+        pd.Series([f"u{i}" for i in range(12)]),
+        pd.Series([f"i{i}" for i in range(15)]),
         ModelConfig(embedding_dim=4, hidden_dims=(8,), tower_dims=(4,)),
         TrainingConfig(epochs=3, batch_size=16, patience=3, task_weighting=scheme),
-    )  # fmt: skip
+    )
     assert len(result.history) == 3
     for log in result.history:
         assert set(log.weights) == {"watch", "like", "rating"}

@@ -61,8 +61,8 @@ def collapse_events(interactions: pd.DataFrame, funnel: EventFunnel) -> pd.DataF
         raise ValueError(
             f"column {funnel.column!r} holds {bad!r}, not one of data.events {list(funnel.stages)}"
         )
-    pair = interactions.groupby(["user_id", "item_id"], sort=False, dropna=False).ngroup()
-    pair = pair.to_numpy(np.int64)
+    pairs = interactions.groupby(["user_id", "item_id"], sort=False, dropna=False).ngroup()
+    pair = pairs.to_numpy(np.int64)
     n_pairs = int(pair.max()) + 1 if len(pair) else 0
     furthest = np.full(n_pairs, -1, dtype=np.int64)
     np.maximum.at(furthest, pair, stages)
@@ -73,7 +73,7 @@ def collapse_events(interactions: pd.DataFrame, funnel: EventFunnel) -> pd.DataF
     out = interactions.iloc[kept_rows].copy()
     if "timestamp" in out.columns:
         earliest = interactions["timestamp"].groupby(pair).min()
-        out["timestamp"] = earliest.to_numpy().astype(interactions["timestamp"].dtype)
+        out["timestamp"] = earliest.astype(interactions["timestamp"].dtype).to_numpy()
     out[funnel.column] = np.asarray(funnel.stages, dtype=object)[furthest]
     for position, stage in enumerate(funnel.stages):
         out[stage_column(stage)] = (furthest >= position).astype(np.float64)

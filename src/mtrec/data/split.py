@@ -10,6 +10,7 @@ keeps more than one), and train gets the rest.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -169,7 +170,8 @@ def predefined_split_parts(
     for part, path in enumerate((train_file, valid_file, test_file)):
         if not path.is_file():
             raise FileNotFoundError(f"split file not found: {path}")
-        ids = {"user_id": str, "item_id": str}  # "007" must stay "007" to match the data
+        # "007" must stay "007" to match the data.
+        ids: Mapping[Hashable, type[str]] = {"user_id": str, "item_id": str}
         is_parquet = path.suffix in (".parquet", ".pq")
         frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path, dtype=ids)
         missing = {"user_id", "item_id"} - set(frame.columns)

@@ -6,13 +6,12 @@ expectation that counts rows per group (and, for a multi-behaviour log, a third:
 marked by whether its (user, item) pair has a row at an earlier stage of the funnel). Every
 pass/fail decision and every unexpected count comes from GX; this module only decides which
 expectations apply (a missing or non-numeric column skips the checks that would crash on it),
-turns GX's results into small frozen records with sample offending rows, and renders them as
-an error message or an HTML page.
+turns GX's results into small frozen records with sample offending rows, and words them as an
+error message (the HTML page is :mod:`mtrec.reports.validation`'s).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import math
@@ -40,11 +39,24 @@ REQUIRED_COLUMNS = ("user_id", "item_id", "timestamp")
 them (``label_columns``), so an implicit log (views, clicks) needs none."""
 
 _INT_TYPES = (
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
     # GX resolves pandas' nullable dtypes by class name: "Int64" alone matches nothing.
-    "Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype",
-    "UInt8Dtype", "UInt16Dtype", "UInt32Dtype", "UInt64Dtype",
-)  # fmt: skip
+    "Int8Dtype",
+    "Int16Dtype",
+    "Int32Dtype",
+    "Int64Dtype",
+    "UInt8Dtype",
+    "UInt16Dtype",
+    "UInt32Dtype",
+    "UInt64Dtype",
+)
 _FLOAT_TYPES = ("float32", "float64", "Float32Dtype", "Float64Dtype")
 _RATING_TYPES = _INT_TYPES + _FLOAT_TYPES
 _DUPLICATE_KEY = ("user_id", "item_id", "timestamp")
@@ -208,16 +220,19 @@ def validate_interactions(
     stages = _funnel_stages(frame, funnel)
     if stages is not None:
         assert funnel is not None
-        outcomes += _run(source, "event_funnel", stages, [_funnel_check(funnel)],
-                         config.sample_rows)  # fmt: skip
+        outcomes += _run(
+            source, "event_funnel", stages, [_funnel_check(funnel)], config.sample_rows
+        )
     text_checks = _item_text_checks(items, config.max_text_chars)
     if text_checks:
         item_frame = items.reset_index(drop=True)
         outcomes += _run(source, "item_texts", item_frame, text_checks, config.sample_rows)
     return ValidationResult(
-        success=all(o.success for o in outcomes), n_rows=len(frame), outcomes=tuple(outcomes),
+        success=all(o.success for o in outcomes),
+        n_rows=len(frame),
+        outcomes=tuple(outcomes),
         repairs=dict(repairs or {}),
-    )  # fmt: skip
+    )
 
 
 def _interactions_per_user(
@@ -274,10 +289,11 @@ def _funnel_check(funnel: EventFunnel) -> _Check:
 def _item_text_checks(items: pd.DataFrame, max_chars: int) -> list[_Check]:
     """Length limits on the item table's text columns (ids excluded)."""
     text_columns = [
-        c for c in items.columns
-        if c != "item_id" and (pd.api.types.is_object_dtype(items[c])
-                               or pd.api.types.is_string_dtype(items[c]))
-    ]  # fmt: skip
+        c
+        for c in items.columns
+        if c != "item_id"
+        and (pd.api.types.is_object_dtype(items[c]) or pd.api.types.is_string_dtype(items[c]))
+    ]
     return [
         _Check(
             gxe.ExpectColumnValueLengthsToBeBetween(column=c, max_value=max_chars),
@@ -286,7 +302,7 @@ def _item_text_checks(items: pd.DataFrame, max_chars: int) -> list[_Check]:
             problem=f"are longer than {max_chars:,} characters",
             unit="items",
             show_values=False,
-        )  # fmt: skip
+        )
         for c in text_columns
     ]
 
@@ -296,9 +312,13 @@ def _now(now: int | None) -> int:
 
 
 def _interaction_checks(
-    frame: pd.DataFrame, items: pd.DataFrame, config: ValidationConfig, ts_max: int,
-    label_columns: Mapping[str, Sequence[str]], funnel: EventFunnel | None = None,
-) -> list[_Check]:  # fmt: skip
+    frame: pd.DataFrame,
+    items: pd.DataFrame,
+    config: ValidationConfig,
+    ts_max: int,
+    label_columns: Mapping[str, Sequence[str]],
+    funnel: EventFunnel | None = None,
+) -> list[_Check]:
     present = set(frame.columns)
     # An empty frame passes every column check vacuously, yet nothing can be trained on it; nor
     # can anything meaningful be learnt from a handful of rows, users or items.
@@ -312,10 +332,14 @@ def _interaction_checks(
         )
     ]
     checks += [
-        _Check(gxe.ExpectColumnToExist(column=c), c, "exists",
-               problem=f"map the file's own column to it with data.columns: {{{c}: <column>}}")
+        _Check(
+            gxe.ExpectColumnToExist(column=c),
+            c,
+            "exists",
+            problem=f"map the file's own column to it with data.columns: {{{c}: <column>}}",
+        )
         for c in REQUIRED_COLUMNS
-    ]  # fmt: skip
+    ]
     for column, unit, least, field_name in (
         ("user_id", "users", config.min_users, "min_users"),
         ("item_id", "items", config.min_items, "min_items"),
@@ -371,9 +395,9 @@ def _interaction_checks(
             )
     if event_column is not None and event_column in present:
         assert funnel is not None
-        declared = set(funnel.stages)
+        stages = set(funnel.stages)
         values = frame[event_column].dropna().unique()
-        undeclared = sorted({str(v) for v in values} - declared)
+        undeclared = sorted({str(v) for v in values} - stages)
         named = f": {', '.join(map(repr, undeclared))}" if undeclared else ""
         checks.append(
             _Check(
@@ -620,83 +644,3 @@ def _failure_message(result: ValidationResult) -> str:
             lines.append("    sample rows:")
             lines.extend(f"      {json.dumps(row, default=str)}" for row in outcome.sample)
     return "\n".join(lines)
-
-
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
-h1 { font-size: 1.4rem; }
-.headline { font-size: 1.2rem; padding: .6rem 1rem; border-radius: 6px; display: inline-block; }
-.headline.pass { background: #e3f6e8; color: #17692f; }
-.headline.fail { background: #fde8e8; color: #9b1c1c; }
-table { border-collapse: collapse; margin: 1rem 0; width: 100%; }
-th, td { border: 1px solid #ddd; padding: .35rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; }
-.badge { font-weight: bold; padding: .1rem .45rem; border-radius: 4px; font-size: .85rem; }
-.badge.pass { background: #17692f; color: #fff; }
-.badge.fail { background: #9b1c1c; color: #fff; }
-table.sample { font-size: .85rem; margin: .3rem 0 0; }
-code { font-size: .9rem; }
-"""
-
-
-def render_validation_html(
-    result: ValidationResult, title: str = "Interaction data validation"
-) -> str:
-    """A self-contained HTML page: verdict, every expectation, sample rows for failures."""
-    esc = html.escape
-    n_failed = len(result.failures())
-    verdict = "PASSED" if result.success else "FAILED"
-    headline = (
-        f'<p class="headline {"pass" if result.success else "fail"}">{verdict}: '
-        f"{len(result.outcomes) - n_failed} of {len(result.outcomes)} expectations passed, "
-        f"{n_failed} failed, on {result.n_rows:,} rows</p>"
-    )
-    repaired = "".join(
-        f"<li>{esc(name.replace('_', ' '))}: {count:,}</li>"
-        for name, count in result.repairs.items()
-    )
-    if repaired:
-        headline += f"<p>Repaired before validation (as configured):</p><ul>{repaired}</ul>"
-    rows = []
-    for outcome in result.outcomes:
-        badge = "pass" if outcome.success else "fail"
-        sample = "" if outcome.success else _sample_table(outcome.sample)
-        rows.append(
-            "<tr>"
-            f'<td><span class="badge {badge}">{badge.upper()}</span></td>'
-            f"<td><code>{esc(outcome.expectation)}</code></td>"
-            f"<td>{esc(outcome.column or '')}</td>"
-            f"<td>{esc(outcome.observed)}{sample}</td>"
-            f"<td>{outcome.unexpected_count:,}</td>"
-            "</tr>"
-        )
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            # data: icon: without it the browser asks the server for /favicon.ico and logs a 404.
-            '<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">',
-            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-            f"<h1>{esc(title)}</h1>",
-            headline,
-            "<table><thead><tr><th>Result</th><th>Expectation</th><th>Column</th>"
-            "<th>Observed</th><th>Unexpected</th></tr></thead><tbody>",
-            *rows,
-            "</tbody></table></body></html>",
-        ]
-    )
-
-
-def _sample_table(sample: Sequence[Mapping[str, object]]) -> str:
-    if not sample:
-        return ""
-    columns = list(dict.fromkeys(k for row in sample for k in row))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
-        for row in sample
-    )
-    return f'<table class="sample"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _cell(value: object) -> str:
-    return "null" if value is None else str(value)

@@ -188,8 +188,7 @@ def tune_baseline(
     ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
 ) -> TunedBaseline:
     """Choose ``name``'s parameters on valid (see the module docstring for the grids)."""
-    tuned, _ = tune_and_fit_baseline(name, train, valid, n_users, n_items, seed,
-                                     ease_max_memory_mb)  # fmt: skip
+    tuned, _ = tune_and_fit_baseline(name, train, valid, n_users, n_items, seed, ease_max_memory_mb)
     return tuned
 
 
@@ -213,18 +212,29 @@ def tune_and_fit_baseline(
     started = time.perf_counter()
     if valid.empty:  # nothing to choose on: the defaults
         scorer = fit_baseline(name, {}, train, n_users, n_items, seed, ease_max_memory_mb)
-        tuned = TunedBaseline(name, dict(DEFAULT_PARAMS[name]), float("nan"), (),
-                              time.perf_counter() - started)  # fmt: skip
+        tuned = TunedBaseline(
+            name, dict(DEFAULT_PARAMS[name]), float("nan"), (), time.perf_counter() - started
+        )
         return tuned, scorer
     validate = _Validator(train, valid, n_items)
-    searches = {"popularity": _search_popularity, "itemknn": _search_itemknn,
-                "ease": _search_ease, "bpr": _search_bpr}  # fmt: skip
+    searches = {
+        "popularity": _search_popularity,
+        "itemknn": _search_itemknn,
+        "ease": _search_ease,
+        "bpr": _search_bpr,
+    }
     grid, best, scorer = searches[name](train, n_users, n_items, seed, validate)
     params, value = grid[best]
     seconds = time.perf_counter() - started
     chosen = ", ".join(f"{key}={val}" for key, val in params.items()) or "no parameters"
-    logger.info("[%s] tuned on valid: %s (valid ndcg@10 %.4f, %d candidates, %.1f s)",
-                name, chosen, value, len(grid), seconds)  # fmt: skip
+    logger.info(
+        "[%s] tuned on valid: %s (valid ndcg@10 %.4f, %d candidates, %.1f s)",
+        name,
+        chosen,
+        value,
+        len(grid),
+        seconds,
+    )
     return TunedBaseline(name, params, value, tuple(grid), seconds), scorer
 
 
@@ -268,10 +278,12 @@ def _search_ease(
     seen = np.unique(items)
     gram = gram_matrix(matrix, seen)  # (S, S) float64, shared by every candidate
     candidates = (
-        ({"l2": l2}, _history_scorer(matrix, scatter_weights(ease_weights(gram, l2), seen,
-                                                             n_items)))  # (I, I) float32
+        (
+            {"l2": l2},
+            _history_scorer(matrix, scatter_weights(ease_weights(gram, l2), seen, n_items)),
+        )  # (I, I) float32
         for l2 in EASE_L2S
-    )  # fmt: skip
+    )
     return _best_of(candidates, validate)
 
 
@@ -307,7 +319,8 @@ def _search_bpr(
             run_best = max(run_best, grid[-1][1])
             return stale >= BPR_PATIENCE
 
-        train_bpr(users, items, n_users, n_items, epochs=BPR_MAX_EPOCHS, l2=l2, seed=seed,
-                  on_epoch=check)  # fmt: skip
+        train_bpr(
+            users, items, n_users, n_items, epochs=BPR_MAX_EPOCHS, l2=l2, seed=seed, on_epoch=check
+        )
     assert best_model is not None
     return grid, best, best_model.eval().score_items

@@ -103,6 +103,11 @@ def _buckets(key: np.ndarray, values: np.ndarray, unit: str) -> list[dict[str, o
         mask = index == b
         if mask.any():
             lo, hi = int(key[mask].min()), int(key[mask].max())
-            out.append({"bucket": f"{lo}–{hi} {unit}", "count": int(mask.sum()),
-                        "value": float(values[mask].mean())})  # fmt: skip
+            out.append(
+                {
+                    "bucket": f"{lo}–{hi} {unit}",
+                    "count": int(mask.sum()),
+                    "value": float(values[mask].mean()),
+                }
+            )
     return out

@@ -230,8 +230,9 @@ def rerank_tradeoff(
         in_batch = (seen_rows >= start) & (seen_rows < stop)
         scores[seen_rows[in_batch] - start, seen_cols[in_batch]] = -torch.inf
         if keep_top:
-            lists = final_lists(scores, min(keep_top, n_items), config, vectors, topics,
-                                targets[start:stop])  # fmt: skip
+            lists = final_lists(
+                scores, min(keep_top, n_items), config, vectors, topics, targets[start:stop]
+            )
             kept.append(lists.numpy())
         batch_values, batch_candidates = top_candidates(scores, n_candidates)  # (B, C)
         values.append(batch_values)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.config import RerankConfig, TaskConfig, entire_space_tasks, event_stage
+from mtrec.config import MetricRef, RerankConfig, TaskConfig, entire_space_tasks, event_stage
 from mtrec.data.labels import held_out_edges, influence_scores, interaction_labels
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
@@ -85,9 +85,15 @@ def rank_split(
     """Full-ranking metrics for ``truth`` with ``history`` items masked."""
     assert callable(score_users)
     means, detail, top = evaluate_ranking(
-        score_users, n_items, _idx(truth, "user_idx"), _idx(truth, "item_idx"),
-        _idx(history, "user_idx"), _idx(history, "item_idx"), ks, keep_top=keep_top,
-    )  # fmt: skip
+        score_users,
+        n_items,
+        _idx(truth, "user_idx"),
+        _idx(truth, "item_idx"),
+        _idx(history, "user_idx"),
+        _idx(history, "item_idx"),
+        ks,
+        keep_top=keep_top,
+    )
     return RankingResult(metrics=means, per_user=detail, top_items=top)
 
 
@@ -103,9 +109,12 @@ def model_ranking(
 
 
 def popularity_ranking(
-    train: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame, n_items: int,
+    train: pd.DataFrame,
+    truth: pd.DataFrame,
+    history: pd.DataFrame,
+    n_items: int,
     ks: tuple[int, ...],
-) -> RankingResult:  # fmt: skip
+) -> RankingResult:
     scorer = build_baseline("popularity", train, 0, n_items)
     return rank_split(scorer, n_items, truth, history, ks)
 
@@ -147,14 +156,16 @@ def task_metrics(
     with torch.inference_mode():
         pos = model({"user": torch.from_numpy(users), "item": torch.from_numpy(items)})
         neg = model({"user": torch.from_numpy(users), "item": torch.from_numpy(negatives)})
-    pair_labels = interaction_labels(test, {n: t for n, t in tasks.items() if not t.user_level},
-                                     model.spec.n_users)  # fmt: skip
+    pair_labels = interaction_labels(
+        test, {n: t for n, t in tasks.items() if not t.user_level}, model.spec.n_users
+    )
     user_level = {n: t for n, t in tasks.items() if t.user_level and t.kind != "interest"}
     if user_level:
         everything = pd.concat([history, test], ignore_index=True)
         pair_labels |= interaction_labels(everything, user_level, model.spec.n_users)
-        pair_labels = {n: v[len(history):] if n in user_level else v
-                       for n, v in pair_labels.items()}  # fmt: skip
+        pair_labels = {
+            n: v[len(history) :] if n in user_level else v for n, v in pair_labels.items()
+        }
     result: dict[str, float] = {}
     for name, task in tasks.items():
         if name not in pos:
@@ -197,8 +208,9 @@ def event_ranking_metrics(
         truth = test[test[task.label].to_numpy() > 0]
         if truth.empty:
             continue
-        ranking = rank_split(model.catalogue_scorer(name), model.spec.n_items, truth, history,
-                             (EVENT_RANKING_K,))  # fmt: skip
+        ranking = rank_split(
+            model.catalogue_scorer(name), model.spec.n_items, truth, history, (EVENT_RANKING_K,)
+        )
         result[event_ranking_metric(name)] = ranking.metrics[f"ndcg@{EVENT_RANKING_K}"]
     return result
 
@@ -389,41 +401,46 @@ def evaluate_recommender(
     test_rank = model_ranking(
         model, test, history, tuple(sorted({*ks, 10})), keep_top=max(recommendations_k, 10)
     )
-    reported = {k: v for k, v in test_rank.metrics.items() if int(k.split("@")[1]) in ks}
+    reported = {k: v for k, v in test_rank.metrics.items() if MetricRef.parse(k).k in ks}
     baseline_metrics, baseline_params, skipped = {}, {}, {}
     baselines_valid: dict[str, dict[str, float]] = {}
     refit_scorers: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for name in dict.fromkeys(["popularity", *baselines]):
         n = n_users or len(users)
         try:
-            tuned, scorer = tune_and_fit_baseline(name, train, valid, n, n_items, seed,
-                                                  ease_max_memory_mb)  # fmt: skip
+            tuned, scorer = tune_and_fit_baseline(
+                name, train, valid, n, n_items, seed, ease_max_memory_mb
+            )
             if serving is not None:
-                refit_scorers[name] = fit_baseline(name, tuned.params, history, n, n_items, seed,
-                                                   ease_max_memory_mb)  # fmt: skip
+                refit_scorers[name] = fit_baseline(
+                    name, tuned.params, history, n, n_items, seed, ease_max_memory_mb
+                )
         except BaselineSkipped as skip:
             skipped[name] = skip.reason
             continue
         baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
         baseline_params[name] = tuned.to_dict()
         if name == "popularity":  # the promotion floor: valid, ranked as the model's valid is
-            baselines_valid[name] = rank_split(scorer, n_items, valid, train,
-                                               tuple(sorted({*ks, 10}))).metrics  # fmt: skip
+            baselines_valid[name] = rank_split(
+                scorer, n_items, valid, train, tuple(sorted({*ks, 10}))
+            ).metrics
     test_metrics = {**reported, **task_metrics(model, test, history, tasks, seed)}
     test_metrics |= event_ranking_metrics(model, test, history, tasks)
     test_metrics |= link_metrics(model, edges, tasks, seed)
     assert test_rank.top_items is not None
     recommendations = recommendations_frame(
-        test_rank.per_user["users"], test_rank.top_items[:, :recommendations_k],
-        users["user_id"], items["item_id"],
-    )  # fmt: skip
+        test_rank.per_user["users"],
+        test_rank.top_items[:, :recommendations_k],
+        users["user_id"],
+        items["item_id"],
+    )
     train_counts = np.bincount(_idx(train, "item_idx"), minlength=n_items)
     top10 = test_rank.top_items[:, :10]
     test_users = test_rank.per_user["users"]
     metrics: dict[str, Any] = {
         "beyond_accuracy": beyond_accuracy(
             top10, train_counts, n_users or len(users), item_embeddings
-        ),  # fmt: skip
+        ),
         "valid": valid_rank.metrics,
         "test": test_metrics,
         "baselines": baseline_metrics,
@@ -433,16 +450,24 @@ def evaluate_recommender(
             "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train),
             "user_activity_ndcg@10": user_activity_slices(test_rank.per_user, train),
             "item_popularity_hit@10": item_popularity_slices(top10, test_users, test, train_counts),
-        },  # fmt: skip
+        },
     }
     if skipped:
         metrics["baselines_skipped"] = skipped
     if rerank is not None:
         assert item_embeddings is not None and topics is not None
         tradeoff, reranked = rerank_tradeoff(
-            model.catalogue_scorer(), n_items, test, history, train_counts,
-            n_users or len(users), item_embeddings, topics, rerank, keep_top=recommendations_k,
-        )  # fmt: skip
+            model.catalogue_scorer(),
+            n_items,
+            test,
+            history,
+            train_counts,
+            n_users or len(users),
+            item_embeddings,
+            topics,
+            rerank,
+            keep_top=recommendations_k,
+        )
         assert reranked is not None
         metrics["rerank"] = tradeoff.to_dict()
         recommendations = recommendations_frame(
@@ -454,17 +479,31 @@ def evaluate_recommender(
             serving_model = copy.deepcopy(model)
             serving_model.set_history(*history_columns(history))
         metrics["serving"], serving.recommendations = serving_view(
-            serving_model, train, valid, test, users, items, ks, recommendations_k,
+            serving_model,
+            train,
+            valid,
+            test,
+            users,
+            items,
+            ks,
+            recommendations_k,
             refit_scorers,
-        )  # fmt: skip
+        )
         metrics["serving"]["refit"] = serving.model is not None
     if topics is not None and model.spec.interest_tasks:
         metrics["interest"] = forecast_interests(
-            model, serving.model if serving is not None else None, train, valid, test, topics,
-            interests_recent_n, interests_recent_days,
-        )  # fmt: skip
-    user_level = {name: task for name, task in tasks.items()
-                  if task.user_level and task.kind != "interest"}  # fmt: skip
+            model,
+            serving.model if serving is not None else None,
+            train,
+            valid,
+            test,
+            topics,
+            interests_recent_n,
+            interests_recent_days,
+        )
+    user_level = {
+        name: task for name, task in tasks.items() if task.user_level and task.kind != "interest"
+    }
     if user_level:
         metrics["top_users"] = {
             name: top_users(model, train, users, name, task) for name, task in user_level.items()
@@ -504,9 +543,13 @@ def serving_view(
 
 
 def top_users(
-    model: MultiTaskRecommender, train: pd.DataFrame, users: pd.DataFrame, name: str,
-    task: TaskConfig, n: int = 10,
-) -> list[dict[str, Any]]:  # fmt: skip
+    model: MultiTaskRecommender,
+    train: pd.DataFrame,
+    users: pd.DataFrame,
+    name: str,
+    task: TaskConfig,
+    n: int = 10,
+) -> list[dict[str, Any]]:
     """The ``n`` users with the highest measured value of a user-level task in the training
     period, with the model's prediction and their interaction count."""
     n_users = model.spec.n_users
@@ -517,10 +560,14 @@ def top_users(
         predicted = model({"user": idx, "item": torch.zeros_like(idx)})[name].numpy()
     counts = np.bincount(_idx(train, "user_idx"), minlength=n_users)
     return [
-        {"user_id": str(users["user_id"].iloc[u]), "measured": float(measured[u]),
-         "predicted": float(p), "interactions": int(counts[u])}
+        {
+            "user_id": str(users["user_id"].iloc[u]),
+            "measured": float(measured[u]),
+            "predicted": float(p),
+            "interactions": int(counts[u]),
+        }
         for u, p in zip(best, predicted, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def cold_item_slice(

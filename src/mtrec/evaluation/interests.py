@@ -345,8 +345,13 @@ class InterestForecast:
         return 1.0 - self.kl["model"] / best if best > 0 else float("nan")
 
     def to_dict(self) -> dict[str, object]:
-        return {"kl": dict(self.kl), "smoothing": dict(self.smoothing), "users": self.users,
-                "best_baseline": self.best_baseline, "reduction": self.reduction}  # fmt: skip
+        return {
+            "kl": dict(self.kl),
+            "smoothing": dict(self.smoothing),
+            "users": self.users,
+            "best_baseline": self.best_baseline,
+            "reduction": self.reduction,
+        }
 
 
 def mean_kl(target: np.ndarray, predicted: np.ndarray) -> float:
@@ -398,8 +403,11 @@ def interest_forecast(
 
     def predictors(period: ForecastPeriod) -> dict[str, np.ndarray]:
         shares = interest_shares(period.history, topics, recent_n, recent_days, n_users)
-        return {"whole_history": shares.long_term, "recent_history": shares.recent,
-                "model": np.asarray(period.model_shares, dtype=np.float64)}  # fmt: skip
+        return {
+            "whole_history": shares.long_term,
+            "recent_history": shares.recent,
+            "model": np.asarray(period.model_shares, dtype=np.float64),
+        }
 
     tuning_target = topic_shares(tuning.target, topics, n_users)
     scored_target = topic_shares(scored.target, topics, n_users)
@@ -409,8 +417,10 @@ def interest_forecast(
     scored_predictors = predictors(scored)
     for name, prediction in predictors(tuning).items():
         if (tuning_target.sum(axis=1) > 0).any():
-            weight = min(SMOOTHING_GRID, key=lambda w: mean_kl(
-                tuning_target, smoothed(prediction, tuning_prior, w)))  # fmt: skip
+            weight = min(
+                SMOOTHING_GRID,
+                key=lambda w: mean_kl(tuning_target, smoothed(prediction, tuning_prior, w)),
+            )
         else:
             weight = SMOOTHING_GRID[len(SMOOTHING_GRID) // 2]
         smoothing[name] = weight

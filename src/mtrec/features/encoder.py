@@ -6,7 +6,6 @@ from disk; nothing is ever fetched from a model hub.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -22,6 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
+
+from mtrec.files import sha256_files, sha256_text  # noqa: E402
 
 logger = logging.getLogger(__name__)
 MIN_BF16_COSINE = 0.99
@@ -51,13 +52,8 @@ def cpu_has_native_bf16() -> bool:
 
 def weights_fingerprint(path: Path) -> str:
     """SHA-256 over the model folder's files (weights, config, tokenizer), in name order."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return sha256_files((str(file.relative_to(path)), file) for file in files)
 
 
 class TextEncoder:
@@ -92,9 +88,14 @@ class TextEncoder:
         and the batch shape (the kernels' results move with it at bf16's precision)."""
         if self._weights_hash is None:
             self._weights_hash = weights_fingerprint(self.path)
-        parts = [self._weights_hash, "mean-pool-l2", str(self.max_length), self.precision,
-                 f"equal-length-batches-of-{self.batch_size}"]  # fmt: skip
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+        parts = [
+            self._weights_hash,
+            "mean-pool-l2",
+            str(self.max_length),
+            self.precision,
+            f"equal-length-batches-of-{self.batch_size}",
+        ]
+        return sha256_text("|".join(parts))
 
     @property
     def dim(self) -> int:

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mtrec.files import atomic_path, sha256_text
+
 logger = logging.getLogger(__name__)
 
 
 def text_key(encoder_key: str, text: str) -> str:
-    return hashlib.sha256(f"{encoder_key}\x00{text}".encode()).hexdigest()
+    return sha256_text(f"{encoder_key}\x00{text}")
 
 
 def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
@@ -79,12 +79,14 @@ class EmbeddingStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         key_array = np.array(keys, dtype="U64")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        name = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
-        partial = self.folder / f".partial-{uuid.uuid4().hex}.npz"
-        with partial.open("wb") as handle:
-            np.savez(handle, keys=key_array, vectors=vectors,
-                     checksum=np.array(_checksum(key_array, vectors)))  # fmt: skip
-        os.replace(partial, self.folder / f"shard-{name}.npz")
+        shard = self.folder / f"shard-{sha256_text(''.join(keys))[:16]}.npz"
+        with atomic_path(shard) as partial, partial.open("wb") as handle:
+            np.savez(
+                handle,
+                keys=key_array,
+                vectors=vectors,
+                checksum=np.array(_checksum(key_array, vectors)),
+            )
 
     def encode(
         self, texts: Sequence[str], encode_missing: Callable[[list[str]], np.ndarray]

@@ -7,7 +7,7 @@ period can leak into a feature the model sees.
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import pandas as pd
 
@@ -27,9 +27,10 @@ def template_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in _FORMATTER.parse(template) if name]
 
 
-def render(template: str, record: Mapping[str, object]) -> str:
-    """Format one record, rendering missing or empty values as ``unknown``."""
-    fields = _Fields({k: v for k, v in record.items() if v is not None and not _is_blank(v)})
+def render(template: str, record: Mapping[Hashable, object]) -> str:
+    """Format one record (a frame row: column -> value), rendering missing or empty values as
+    ``unknown``."""
+    fields = _Fields({str(k): v for k, v in record.items() if v is not None and not _is_blank(v)})
     return " ".join(_FORMATTER.vformat(template, (), fields).split())
 
 
@@ -92,6 +93,6 @@ def _is_blank(value: object) -> bool:
     if isinstance(value, str):
         return value.strip() == ""
     try:
-        return bool(pd.isna(value))  # type: ignore[arg-type]
+        return bool(pd.isna(value))  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return False

@@ -10,6 +10,8 @@ the user and the item side separately; towers and the interface are in :mod:`mtr
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -20,12 +22,15 @@ from mtrec.models.base import Dropout, ModelSpec, MultiTaskRecommender, mlp
 class _Level(nn.Module):
     """One extraction level. Its experts are one layer each (Linear, ReLU, Dropout) and keep
     their own parameters, but run as one wide matrix product per input with one dropout call,
-    and the gates mix them with one batched product: an epoch of the default model on
-    MovieLens-100k took 18% less time than a loop over experts and tasks (3.7 s -> 3.05 s)."""
+    and the gates mix them with one batched product, a cheaper epoch than a loop over experts
+    and tasks with the same values and gradients (tests/models/test_architectures.py)."""
+
+    gate_columns: Tensor  # a buffer
 
     def __init__(self, in_dim: int, out_dim: int, spec: ModelSpec, top: bool):
         super().__init__()
         self.tasks = spec.tasks
+        self.width = out_dim  # each expert's output
         n_shared, n_own = spec.n_experts, spec.n_task_experts
 
         def experts(n: int) -> nn.ModuleList:
@@ -40,8 +45,10 @@ class _Level(nn.Module):
         # The experts' outputs are stacked as: shared, then each task's own in task order (the
         # shared gate's order). A task gate's outputs are its own experts, then the shared ones:
         # their positions in that stack.
-        columns = [[n_shared + i * n_own + j for j in range(n_own)] + list(range(n_shared))
-                   for i in range(len(spec.tasks))]  # fmt: skip
+        columns = [
+            [n_shared + i * n_own + j for j in range(n_own)] + list(range(n_shared))
+            for i in range(len(spec.tasks))
+        ]
         self.register_buffer("gate_columns", torch.tensor(columns), persistent=False)
 
     def forward(
@@ -49,19 +56,20 @@ class _Level(nn.Module):
     ) -> tuple[dict[str, Tensor], Tensor]:
         one_input = all(task_x[t] is shared_x for t in self.tasks)  # the first level
         if one_input:
-            every = [*self.shared, *(e for t in self.tasks for e in self.own[t])]
+            every = [*self.shared, *(e for t in self.tasks for e in self._own(t))]
             hidden = _wide(every, shared_x)  # (B, X * H)
-            gates = [self.gates[t] for t in self.tasks]
-            logits = F.linear(shared_x, torch.cat([g.weight for g in gates]),
-                              torch.cat([g.bias for g in gates]))  # fmt: skip
+            gates = [self._gate(t) for t in self.tasks]
+            logits = F.linear(
+                shared_x, torch.cat([g.weight for g in gates]), torch.cat([g.bias for g in gates])
+            )
         else:
             parts = [_wide(self.shared, shared_x)] + [
-                _wide(self.own[t], task_x[t]) for t in self.tasks
+                _wide(self._own(t), task_x[t]) for t in self.tasks
             ]
             hidden = torch.cat(parts, dim=1)  # (B, X * H)
             logits = torch.cat([self.gates[t](task_x[t]) for t in self.tasks], dim=1)
         n = len(shared_x)
-        everything = self.dropout(hidden).view(n, -1, self.shared[0][0].out_features)  # (B, X, H)
+        everything = self.dropout(hidden).view(n, -1, self.width)  # (B, X, H)
         weights = torch.softmax(logits.view(n, len(self.tasks), -1), dim=-1)  # (B, T, X_t + X_s)
         columns = self.gate_columns.expand(n, -1, -1)
         mixing = weights.new_zeros(n, len(self.tasks), everything.shape[1]).scatter(
@@ -73,6 +81,13 @@ class _Level(nn.Module):
             return out, shared_x
         shared_weights = torch.softmax(self.shared_gate(shared_x), dim=-1).unsqueeze(1)  # (B, 1, X)
         return out, torch.bmm(shared_weights, everything).squeeze(1)  # (B, H)
+
+    # Typed access: a ModuleDict holds plain Modules.
+    def _own(self, task: str) -> nn.ModuleList:
+        return cast(nn.ModuleList, self.own[task])
+
+    def _gate(self, task: str) -> nn.Linear:
+        return cast(nn.Linear, self.gates[task])
 
 
 def _wide(experts: nn.ModuleList | list[nn.Module], x: Tensor) -> Tensor:
@@ -88,9 +103,11 @@ class _PLE(nn.Module):
         widths = list(spec.hidden_dims) or [in_dim]
         dims = [in_dim] + [widths[min(i, len(widths) - 1)] for i in range(spec.levels)]
         self.levels = nn.ModuleList(
-            [_Level(dims[i], dims[i + 1], spec, top=i == spec.levels - 1)
-             for i in range(spec.levels)]
-        )  # fmt: skip
+            [
+                _Level(dims[i], dims[i + 1], spec, top=i == spec.levels - 1)
+                for i in range(spec.levels)
+            ]
+        )
         self.tasks = spec.tasks
         self.out_dim = dims[-1]
 

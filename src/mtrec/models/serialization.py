@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from mtrec.files import atomic_path, write_atomic
 from mtrec.models import build_network
 from mtrec.models.base import ModelSpec, MultiTaskRecommender
 
@@ -38,21 +38,16 @@ class TrainedModel:
         if "history_items" in self.state_dict:  # the known history's length varies
             model.history_items = torch.empty_like(self.state_dict["history_items"])
         missing, unexpected = model.load_state_dict(self.state_dict, strict=False)
-        # Models saved before the social input or the history existed lack their (empty)
-        # buffers; the defaults built from the spec are exactly right for them.
-        absent_ok = {"friend_indptr", "friend_indices"} if spec.n_friend_links == 0 else set()
-        absent_ok |= {"history_indptr", "history_items"}  # saved before the history existed
-        absent_ok |= {"item_topic"} if not spec.interest_tasks else set()
-        if unexpected or set(missing) - absent_ok:
+        if missing or unexpected:
             raise RuntimeError(
-                f"weights do not fit the spec: missing {sorted(set(missing) - absent_ok)}, "
+                f"weights do not fit the spec: missing {sorted(missing)}, "
                 f"unexpected {sorted(unexpected)}"
             )
         return model.eval()
 
 
 def save_trained_model(model: TrainedModel, folder: Path) -> None:
-    """Write both files under temporary names, then rename, so readers never see half a model."""
+    """Write each file under a temporary name, then rename, so readers never see half a file."""
     folder.mkdir(parents=True, exist_ok=True)
     meta = {
         "spec": dataclasses.asdict(model.spec),
@@ -60,12 +55,9 @@ def save_trained_model(model: TrainedModel, folder: Path) -> None:
         "item_ids": list(model.item_ids),
     }
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict.items()}
-    weights_tmp = folder / (WEIGHTS_FILE + ".tmp")
-    spec_tmp = folder / (SPEC_FILE + ".tmp")
-    save_file(tensors, str(weights_tmp))
-    spec_tmp.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(weights_tmp, folder / WEIGHTS_FILE)
-    os.replace(spec_tmp, folder / SPEC_FILE)
+    with atomic_path(folder / WEIGHTS_FILE) as weights:
+        save_file(tensors, str(weights))
+    write_atomic(folder / SPEC_FILE, json.dumps(meta))
 
 
 def load_trained_model(folder: Path) -> TrainedModel:

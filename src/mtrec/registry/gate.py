@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.config import TaskConfig
+from mtrec.config import MetricRef, TaskConfig
 from mtrec.evaluation.evaluate import task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models.serialization import TrainedModel
@@ -58,12 +58,18 @@ def per_user_metric(
 ) -> pd.Series:
     """Per-user ``metric`` (e.g. ``ndcg@10``) indexed by user index, full ranking with the
     history masked."""
-    k = int(metric.split("@")[1])
+    k = MetricRef.parse(metric).k
+    if k is None:
+        raise ValueError(f"{metric!r} is not a ranking metric at K: no per-user values")
     _, detail, _ = evaluate_ranking(
-        score, n_items,
-        truth["user_idx"].to_numpy(np.int64), truth["item_idx"].to_numpy(np.int64),
-        history["user_idx"].to_numpy(np.int64), history["item_idx"].to_numpy(np.int64), (k,),
-    )  # fmt: skip
+        score,
+        n_items,
+        truth["user_idx"].to_numpy(np.int64),
+        truth["item_idx"].to_numpy(np.int64),
+        history["user_idx"].to_numpy(np.int64),
+        history["item_idx"].to_numpy(np.int64),
+        (k,),
+    )
     return pd.Series(detail[metric], index=detail["users"])
 
 
@@ -103,10 +109,15 @@ def paired_bootstrap(
     alpha = (1.0 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return BootstrapResult(
-        users=len(difference), candidate=float(candidate.mean()),
-        production=float(production.mean()), mean_difference=float(difference.mean()),
-        low=float(low), high=float(high), confidence=confidence, samples=samples,
-    )  # fmt: skip
+        users=len(difference),
+        candidate=float(candidate.mean()),
+        production=float(production.mean()),
+        mean_difference=float(difference.mean()),
+        low=float(low),
+        high=float(high),
+        confidence=confidence,
+        samples=samples,
+    )
 
 
 def _on_shared_users(
@@ -115,8 +126,9 @@ def _on_shared_users(
     truth: pd.DataFrame,
     users: pd.DataFrame,
     items: pd.DataFrame,
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor],
-           pd.DataFrame]:  # fmt: skip
+) -> tuple[
+    Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor], pd.DataFrame
+]:
     """Both models' scorers over the current indices, and the ``truth`` rows of the users
     production knows (the candidate, trained on the current data, knows them all)."""
     candidate_score, _ = aligned_scorer(candidate, users["user_id"], items["item_id"])
@@ -147,10 +159,12 @@ def head_to_head(
     )
     a = per_user_metric(candidate_score, n_items, shared, history, metric)
     b = per_user_metric(production_score, n_items, shared, history, metric)
-    result = paired_bootstrap(a.to_numpy(), b.reindex(a.index).to_numpy(), samples, confidence,
-                              seed)  # fmt: skip
-    drift = prediction_drift(candidate_score, production_score, a.index.to_numpy(np.int64),
-                             history, n_items)  # fmt: skip
+    result = paired_bootstrap(
+        a.to_numpy(), b.reindex(a.index).to_numpy(), samples, confidence, seed
+    )
+    drift = prediction_drift(
+        candidate_score, production_score, a.index.to_numpy(np.int64), history, n_items
+    )
     return result, drift
 
 
@@ -169,7 +183,10 @@ def prediction_drift(
     scores of two networks are on different scales, so they are compared standardised)."""
     seen_u = history["user_idx"].to_numpy(np.int64)
     seen_i = history["item_idx"].to_numpy(np.int64)
-    overlaps, first_changed, z_a, z_b = [], [], [], []
+    overlaps: list[np.ndarray] = []
+    first_changed: list[np.ndarray] = []
+    z_a: list[np.ndarray] = []
+    z_b: list[np.ndarray] = []
     for start in range(0, len(users), 256):
         batch = torch.from_numpy(users[start : start + 256])
         lists = []
@@ -225,16 +242,22 @@ def same_data_metrics(
     result: dict[str, Any] = {"users": int(shared["user_idx"].nunique())}
     for name, score in (("candidate", candidate_score), ("production", production_score)):
         result[name], _, _ = evaluate_ranking(
-            score, n_items,
-            shared["user_idx"].to_numpy(np.int64), shared["item_idx"].to_numpy(np.int64),
-            history["user_idx"].to_numpy(np.int64), history["item_idx"].to_numpy(np.int64), ks,
-        )  # fmt: skip
+            score,
+            n_items,
+            shared["user_idx"].to_numpy(np.int64),
+            shared["item_idx"].to_numpy(np.int64),
+            history["user_idx"].to_numpy(np.int64),
+            history["item_idx"].to_numpy(np.int64),
+            ks,
+        )
     own_user = _index_map(production.user_ids, users["user_id"])
     own_item = _index_map(production.item_ids, items["item_id"])
 
     def translated(frame: pd.DataFrame) -> pd.DataFrame:
-        mapped = frame.assign(user_idx=own_user[frame["user_idx"].to_numpy(np.int64)],
-                              item_idx=own_item[frame["item_idx"].to_numpy(np.int64)])  # fmt: skip
+        mapped = frame.assign(
+            user_idx=own_user[frame["user_idx"].to_numpy(np.int64)],
+            item_idx=own_item[frame["item_idx"].to_numpy(np.int64)],
+        )
         return mapped[(mapped["user_idx"] >= 0) & (mapped["item_idx"] >= 0)]
 
     pairs = translated(shared)
@@ -243,8 +266,9 @@ def same_data_metrics(
         # The candidate on exactly the pairs production is scored on (its own indices).
         kept = shared.loc[pairs.index]
         result["candidate"] |= task_metrics(candidate.build(), kept, history, tasks, seed)
-        result["production"] |= task_metrics(production.build(), pairs, translated(history),
-                                             tasks, seed)  # fmt: skip
+        result["production"] |= task_metrics(
+            production.build(), pairs, translated(history), tasks, seed
+        )
     return result
 
 

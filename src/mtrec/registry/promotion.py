@@ -9,15 +9,22 @@ is registered, with the reason, but never reaches production.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mtrec.config import metric_direction
+import pandas as pd
+
+from mtrec.config import MetricRef, RunConfig, metric_direction
+from mtrec.models.serialization import TrainedModel
 
 
 @dataclass(frozen=True)
 class PromotionDecision:
+    """What the registry decided on a candidate version: one shape for every branch (first
+    version, below the floor, head to head, point comparison, production not scorable, the
+    version already in production)."""
+
     promote: bool
     metric: str
     candidate: float
@@ -25,8 +32,10 @@ class PromotionDecision:
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
     """The paired bootstrap and the secondary-metric checks behind the decision."""
+    version: str = ""
+    """The candidate's model version (set by :func:`decide_version`)."""
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -55,9 +64,9 @@ def popularity_on(evaluation_metrics: Mapping[str, Any], metric: str) -> float |
     """The popularity baseline's value of ``metric`` (``<split>.<name>``) in the metrics of
     :func:`mtrec.evaluation.evaluate.evaluate_recommender`: valid from ``baselines_valid``,
     test from ``baselines``; ``None`` where it was not computed."""
-    section, _, name = metric.partition(".")
-    baselines = evaluation_metrics.get("baselines_valid" if section == "valid" else "baselines")
-    value = (baselines or {}).get(POPULARITY, {}).get(name)
+    reference = MetricRef.parse(metric)
+    section = "baselines_valid" if reference.split == "valid" else "baselines"
+    value = (evaluation_metrics.get(section) or {}).get(POPULARITY, {}).get(reference.key)
     return None if value is None else float(value)
 
 
@@ -72,13 +81,17 @@ def popularity_floor(
     required = popularity * (1.0 + min_lift)
     lift = f" by {min_lift:.1%} (above {required:.4f})" if min_lift else ""
     if math.isnan(candidate) or math.isnan(popularity):
-        reason = (f"candidate {metric} {candidate:.4f} against the popularity baseline's "
-                  f"{popularity:.4f}: NaN, the floor cannot be checked")  # fmt: skip
+        reason = (
+            f"candidate {metric} {candidate:.4f} against the popularity baseline's "
+            f"{popularity:.4f}: NaN, the floor cannot be checked"
+        )
         return FloorCheck(False, metric, candidate, popularity, min_lift, required, reason)
     passed = candidate > required
     verb = "beats" if passed else "does not beat"
-    reason = (f"candidate {metric} {candidate:.4f} {verb} the popularity baseline's "
-              f"{popularity:.4f}{lift}")  # fmt: skip
+    reason = (
+        f"candidate {metric} {candidate:.4f} {verb} the popularity baseline's "
+        f"{popularity:.4f}{lift}"
+    )
     return FloorCheck(passed, metric, candidate, popularity, min_lift, required, reason)
 
 
@@ -94,8 +107,9 @@ def decide_promotion(
     production on ``metric`` (higher is better). A NaN candidate is never promoted."""
     evidence: dict[str, Any] = {} if floor is None else {"popularity_floor": floor.to_dict()}
     if math.isnan(candidate):
-        return PromotionDecision(False, metric, candidate, production,
-                                 f"candidate {metric} is NaN", evidence)  # fmt: skip
+        return PromotionDecision(
+            False, metric, candidate, production, f"candidate {metric} is NaN", evidence
+        )
     if floor is not None and not floor.passed:
         reason = f"refused, below the popularity floor: {floor.reason}"
         return PromotionDecision(False, metric, candidate, production, reason, evidence)
@@ -135,8 +149,15 @@ def gate_promotion(
         if cand is None or prod is None or math.isnan(cand) or math.isnan(prod):
             continue
         worse_by = (prod - cand) if metric_direction(name) == "max" else (cand - prod)
-        checks.append({"metric": name, "candidate": cand, "production": prod,
-                       "tolerance": tolerance, "ok": worse_by <= tolerance})  # fmt: skip
+        checks.append(
+            {
+                "metric": name,
+                "candidate": cand,
+                "production": prod,
+                "tolerance": tolerance,
+                "ok": worse_by <= tolerance,
+            }
+        )
     evidence = {"bootstrap": dict(bootstrap), "margin": margin, "secondary": checks}
     cand, prod = bootstrap["candidate"], bootstrap["production"]
     interval = (
@@ -158,3 +179,116 @@ def gate_promotion(
         reason = f"better on {metric} ({interval}) but worse beyond tolerance on {worst}"
         return PromotionDecision(False, metric, cand, prod, reason, evidence)
     return PromotionDecision(True, metric, cand, prod, f"beats {label}: {interval}", evidence)
+
+
+@dataclass(frozen=True)
+class Production:
+    """The production version as the decision needs it: its name, whether it is the candidate
+    itself, its recorded metrics, and (loaded only for a head-to-head gate) its evaluated model
+    and the split that model was trained on."""
+
+    name: str
+    is_candidate: bool
+    recorded: Mapping[str, Mapping[str, Any]]
+    """Its run's metrics by split (``{"valid": {"ndcg@10": ...}}``)."""
+    load: Callable[[], tuple[TrainedModel, pd.DataFrame | None]]
+
+
+def decide_version(
+    version: str,
+    evaluation_metrics: Mapping[str, Any],
+    candidate_model: TrainedModel,
+    production: Production | None,
+    config: RunConfig,
+    split: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+) -> PromotionDecision:
+    """Whether candidate ``version`` replaces ``production``, by ``config.registry``: the
+    popularity floor first (the first version too), then, with ``gate: bootstrap``, the
+    evaluated models head to head on the promotion split, each scored only on pairs it was not
+    trained on (see :mod:`mtrec.registry.gate`), with secondary task metrics on the same pairs;
+    with ``gate: point``, the recorded values. ``split``: this run's (train, valid, test)."""
+    from mtrec.registry.gate import head_to_head, not_trained_on, same_data_metrics
+
+    registry = config.registry
+    metric = registry.promotion
+    section = str(metric.split)
+    candidate = float(evaluation_metrics[section][metric.key])
+    floor = popularity_floor(
+        registry.promotion_metric,
+        candidate,
+        popularity_on(evaluation_metrics, registry.promotion_metric),
+        registry.min_lift_over_popularity,
+    )
+    if production is not None and production.is_candidate:
+        reason = "this version is already in production"
+        decision = PromotionDecision(False, registry.promotion_metric, candidate, candidate, reason)
+    elif registry.gate == "bootstrap" and production is not None and floor.passed:
+        train, valid, test = split
+        truth, history = (valid, train) if section == "valid" else (test, pd.concat([train, valid]))
+        try:
+            # The evaluated models, never the refits: each is scored only on pairs it was not
+            # trained on (production's own training split is left out of the truth).
+            production_model, production_train = production.load()
+            if production_train is not None:
+                truth = not_trained_on(truth, production_train)
+            bootstrap, prediction_drift = head_to_head(
+                candidate_model,
+                production_model,
+                truth,
+                history,
+                users,
+                items,
+                metric.key,
+                registry.bootstrap_samples,
+                registry.confidence,
+                config.training.seed,
+            )
+            same_data = same_data_metrics(
+                candidate_model,
+                production_model,
+                truth,
+                history,
+                users,
+                items,
+                tuple(sorted({*config.evaluation.ks, 10})),
+                config.model.tasks,
+                config.training.seed,
+            )
+        except (RuntimeError, ValueError, KeyError) as error:
+            # Production cannot be scored on this data (e.g. no shared users): refuse rather
+            # than guess; the reason says why, and production stays as it is.
+            reason = f"production could not be scored head to head: {error}"
+            decision = PromotionDecision(False, registry.promotion_metric, candidate, None, reason)
+        else:
+            # Secondary metrics are compared on the same pairs, not on each model's own split.
+            gated = gate_promotion(
+                registry.promotion_metric,
+                bootstrap.to_dict(),
+                registry.margin,
+                same_data["candidate"],
+                same_data["production"],
+                registry.tolerances,
+                production.name,
+            )
+            evidence = {
+                **gated.evidence,
+                "popularity_floor": floor.to_dict(),
+                "prediction_drift": prediction_drift,
+                "same_data": {"split": section, **same_data},
+            }
+            decision = replace(gated, evidence=evidence)
+    else:
+        # The point comparison, the first version, or a candidate below the popularity floor.
+        recorded = None
+        if production is not None:
+            recorded = float(production.recorded.get(section, {}).get(metric.key, "nan"))
+        decision = decide_promotion(
+            registry.promotion_metric,
+            candidate,
+            recorded,
+            production.name if production is not None else None,
+            floor,
+        )
+    return replace(decision, version=version)

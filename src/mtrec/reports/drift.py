@@ -182,8 +182,11 @@ def _testable_columns(
     genres = [c for c in reference.columns if c.startswith(GENRE_PREFIX)]
 
     def filled(columns: list[str]) -> list[str]:
-        return [c for c in columns if c in reference.columns and reference[c].notna().any()
-                and current[c].notna().any()]  # fmt: skip
+        return [
+            c
+            for c in columns
+            if c in reference.columns and reference[c].notna().any() and current[c].notna().any()
+        ]
 
     return filled([*_BASE_NUMERICAL, *demo_numerical]), filled([*genres, *demo_categorical])
 
@@ -276,8 +279,10 @@ def _page_note(summary: DriftSummary, totals: tuple[int, int], seed: int, cap_mb
         return f"<div style='{_NOTE_STYLE}'>{lines[0]}</div>"
     shown = []
     if summary.page_rows is not None:
-        shown.append(f"a smaller sample ({summary.page_rows[0]:,} reference and "
-                     f"{summary.page_rows[1]:,} current rows)")  # fmt: skip
+        shown.append(
+            f"a smaller sample ({summary.page_rows[0]:,} reference and "
+            f"{summary.page_rows[1]:,} current rows)"
+        )
     if summary.page_columns is not None:
         shown.append(f"{summary.page_columns} of the {summary.n_columns} columns (drifted first)")
     lines.append(
@@ -365,9 +370,12 @@ def run_drift_report(
         ref_page = _sample(ref_features, rows, config.seed)
         cur_page = _sample(cur_features, rows, config.seed)
         redrawn = _evidently(
-            ref_page, cur_page, [c for c in numerical if c in shown],
-            [c for c in categorical if c in shown], threshold,
-        )  # fmt: skip
+            ref_page,
+            cur_page,
+            [c for c in numerical if c in shown],
+            [c for c in categorical if c in shown],
+            threshold,
+        )
         page_rows = (len(ref_page), len(cur_page))
         summary = replace(
             summary,

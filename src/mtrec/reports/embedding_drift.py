@@ -38,8 +38,11 @@ def embedding_drift(
         "auc_threshold": auc_threshold,
     }
     if len(cur_items) < MIN_ITEMS or len(ref_items) < MIN_ITEMS:
-        return {**result, "status": f"not tested: fewer than {MIN_ITEMS} new items",
-                "drift_detected": False}  # fmt: skip
+        return {
+            **result,
+            "status": f"not tested: fewer than {MIN_ITEMS} new items",
+            "drift_detected": False,
+        }
     x = item_embeddings[np.concatenate([ref_items, cur_items])].astype(np.float64)
     x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
     y = np.r_[np.zeros(len(ref_items)), np.ones(len(cur_items))]
@@ -52,5 +55,10 @@ def embedding_drift(
     auc = float(cross_val_score(classifier, x, y, cv=folds, scoring="roc_auc").mean())
     ref_centre, cur_centre = x[y == 0].mean(axis=0), x[y == 1].mean(axis=0)
     cosine = ref_centre @ cur_centre / (np.linalg.norm(ref_centre) * np.linalg.norm(cur_centre))
-    return {**result, "status": "tested", "auc": auc, "centroid_cosine_distance": float(1 - cosine),
-            "drift_detected": auc >= auc_threshold}  # fmt: skip
+    return {
+        **result,
+        "status": "tested",
+        "auc": auc,
+        "centroid_cosine_distance": float(1 - cosine),
+        "drift_detected": auc >= auc_threshold,
+    }

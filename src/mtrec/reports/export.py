@@ -11,13 +11,7 @@ from typing import Any
 import pandas as pd
 
 from mtrec.evaluation.metrics import task_metric_names
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write under a temporary name, then rename: a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+from mtrec.files import write_atomic
 
 
 def _json_safe(value: Any) -> Any:
@@ -41,13 +35,14 @@ def write_run_reports(
     ``recommendations_serving.csv`` (the serving view's, when given) and the HTML ``pages``
     (file name to content) into ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
-    _atomic_write(run_dir / "recommendations_test.csv", recommendations.to_csv(index=False))
+    write_atomic(run_dir / "metrics.json", json.dumps(_json_safe(metrics), indent=2) + "\n")
+    write_atomic(run_dir / "recommendations_test.csv", recommendations.to_csv(index=False))
     if serving_recommendations is not None:
-        _atomic_write(run_dir / "recommendations_serving.csv",
-                      serving_recommendations.to_csv(index=False))  # fmt: skip
+        write_atomic(
+            run_dir / "recommendations_serving.csv", serving_recommendations.to_csv(index=False)
+        )
     for name, html in pages.items():
-        _atomic_write(run_dir / name, html)
+        write_atomic(run_dir / name, html)
     return run_dir
 
 
@@ -56,7 +51,7 @@ def write_index(reports_dir: Path) -> Path:
     from mtrec.reports.index import render_index
 
     path = reports_dir / "index.html"
-    _atomic_write(path, render_index(reports_dir))
+    write_atomic(path, render_index(reports_dir))
     return path
 
 

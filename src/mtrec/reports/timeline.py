@@ -2,82 +2,79 @@
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtrec.reports.evaluation import STYLE, line_chart
+from mtrec.reports.evaluation import line_chart
+from mtrec.reports.pages import render_page
 
 
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
+@dataclass(frozen=True)
+class CycleRow:
+    """One cycle's row of the timeline; links are relative to the page's folder."""
+
+    window: str
+    interactions: Any
+    scored_users: Any
+    production: Any
+    drifted_share: float | None
+    drift_status: str
+    drift_page: str | None
+    drift_detected: bool
+    trigger: str
+    candidate_shared: float
+    gate_low: Any
+    gate_high: Any
+    candidate: Any
+    decision: str
+    """``promoted``, ``refused``, or ``none`` when the cycle did not retrain."""
+    reason: str
+    evaluation: str | None
 
 
-def _link(target: Any, text: str, base: Path) -> str:
-    if not target:
-        return html.escape(text)
-    relative = os.path.relpath(Path(target), base)
-    return f"<a href='{html.escape(relative)}'>{html.escape(text)}</a>"
+def _relative(target: Any, base: Path) -> str | None:
+    return os.path.relpath(Path(target), base) if target else None
+
+
+def _row(cycle: dict[str, Any], metric: str, base: Path) -> CycleRow:
+    drift = cycle.get("drift") or {}
+    gate = cycle.get("gate") or {}
+    run_dir = cycle.get("run_dir")
+    decision = "none"
+    if cycle.get("retrained"):
+        decision = "promoted" if cycle.get("promoted") else "refused"
+    return CycleRow(
+        window=str(cycle.get("window")),
+        interactions=cycle.get("window_interactions"),
+        scored_users=cycle.get("scored_users"),
+        production=cycle.get(f"production_{metric}"),
+        drifted_share=drift.get("drifted_share"),
+        drift_status=str(drift.get("status", "–")),
+        drift_page=_relative(drift.get("page"), base),
+        drift_detected=bool(drift.get("drift_detected")),
+        trigger=str(cycle.get("trigger", "–")),
+        candidate_shared=_candidate_on_shared_users(cycle, metric),
+        gate_low=gate.get("low"),
+        gate_high=gate.get("high"),
+        candidate=cycle.get(f"candidate_{metric}"),
+        decision=decision,
+        reason=str(cycle.get("reason") or ""),
+        evaluation=_relative(Path(run_dir) / "evaluation.html" if run_dir else None, base),
+    )
 
 
 def render_timeline_html(
-    cycles: Sequence[dict[str, Any]], title: str, notes: Sequence[str], base: Path,
+    cycles: Sequence[dict[str, Any]],
+    title: str,
+    notes: Sequence[str],
+    base: Path,
     metric: str = "ndcg@10",
-) -> str:  # fmt: skip
+) -> str:
     """``cycles`` are ledger records; links are made relative to ``base`` (the page's folder)."""
-    rows = []
-    for cycle in cycles:
-        drift = cycle.get("drift") or {}
-        share = drift.get("drifted_share")
-        drift_cell = (_link(drift.get("page"), f"{share:.2f}", base) if share is not None
-                      else html.escape(str(drift.get("status", "–"))))  # fmt: skip
-        if drift.get("drift_detected"):
-            drift_cell += " <span class='badge no'>drift</span>"
-        promoted = cycle.get("promoted")
-        decision = ("–" if not cycle.get("retrained") else
-                    "<span class='badge yes'>promoted</span>" if promoted else
-                    "<span class='badge no'>refused</span>")  # fmt: skip
-        gate = cycle.get("gate") or {}
-        shared = _candidate_on_shared_users(cycle, metric)
-        run_dir = cycle.get("run_dir")
-        evaluation = Path(run_dir) / "evaluation.html" if run_dir else None
-        rows.append(
-            "<tr>"
-            f"<td>{html.escape(str(cycle.get('window')))}</td>"
-            f"<td>{_num(cycle.get('window_interactions'))}</td>"
-            f"<td>{_num(cycle.get('scored_users'))}</td>"
-            f"<td>{_num(cycle.get(f'production_{metric}'))}</td>"
-            f"<td>{drift_cell}</td>"
-            f"<td>{html.escape(str(cycle.get('trigger', '–')))}</td>"
-            f"<td>{_num(shared)}</td>"
-            f"<td>{_num(gate.get('low'))} … {_num(gate.get('high'))}</td>"
-            f"<td>{_num(cycle.get(f'candidate_{metric}'))}</td>"
-            f"<td>{decision}</td>"
-            f"<td style='text-align:left'>"
-            f"{_link(evaluation, str(cycle.get('reason') or ''), base)}</td>"
-            "</tr>"
-        )
-    header = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "window",
-            "interactions",
-            "users production knows",
-            f"production {metric}",
-            "drifted share",
-            "retrain trigger",
-            f"candidate {metric}, same users",
-            "95% interval of the difference",
-            f"candidate {metric}, all window users",
-            "decision",
-            "reason",
-        )  # fmt: skip
-    )
     chart = line_chart(
         {
             f"production {metric}": [_float(c.get(f"production_{metric}")) for c in cycles],
@@ -88,14 +85,9 @@ def render_timeline_html(
         width=640,
         x_label="cycle",
     )
-    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><ul>{notes_html}</ul>"
-        f"<div class='charts'>{chart}</div>"
-        f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        "</body></html>"
+    rows = [_row(cycle, metric, base) for cycle in cycles]
+    return render_page(
+        "timeline.html.j2", title=title, notes=notes, chart=chart, metric=metric, rows=rows
     )
 
 

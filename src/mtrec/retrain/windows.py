@@ -10,7 +10,6 @@ cached and its model version is named after its inputs, so no duplicate version 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec.config import RunConfig, SplitConfig
+from mtrec.files import write_atomic
 
 DAY = 86_400
 
@@ -64,9 +64,10 @@ def cycle_run_config(config: RunConfig, window: Window) -> RunConfig:
     on everything before ``window.start - valid_days``, validated on those last days, tested
     (and gated, head to head with production) on the window itself."""
     valid_start = window.start - int(round(config.retrain.valid_days * DAY))
-    split = SplitConfig(strategy="time", valid_start=valid_start, test_start=window.start,
-                        seed=config.split.seed)  # fmt: skip
-    metric = config.registry.promotion_metric.partition(".")[2] or "ndcg@10"
+    split = SplitConfig(
+        strategy="time", valid_start=valid_start, test_start=window.start, seed=config.split.seed
+    )
+    metric = config.registry.promotion.key
     return RunConfig.model_validate(
         {
             **config.model_dump(),
@@ -106,9 +107,7 @@ class Ledger:
         self.watermark = watermark
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"watermark": self.watermark, "cycles": self.cycles}
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
-        os.replace(temporary, self.path)
+        write_atomic(self.path, json.dumps(payload, indent=1, default=str))
 
     def cycle_for(self, window: Window) -> dict[str, Any] | None:
         return next((c for c in self.cycles if c.get("window_start") == window.start), None)
@@ -125,5 +124,9 @@ def retrain_due(ledger: Ledger, every_windows: int) -> bool:
 
 
 def as_record(window: Window, **values: Any) -> dict[str, Any]:
-    return {"window": window.label(), "window_start": window.start, "window_end": window.end,
-            **values}  # fmt: skip
+    return {
+        "window": window.label(),
+        "window_start": window.start,
+        "window_end": window.end,
+        **values,
+    }

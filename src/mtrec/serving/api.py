@@ -146,10 +146,12 @@ def answer_many(
                 for item, score in zip(result.items.tolist(), result.scores.tolist(), strict=True)
                 if math.isfinite(score)  # seen items fill a list only past the unseen ones
             ]
-            answers[position] = RecommendResponse(user_id=requests[position].user_id,
-                                                  source=result.source,
-                                                  model_version=served.version,
-                                                  items=items)  # fmt: skip
+            answers[position] = RecommendResponse(
+                user_id=requests[position].user_id,
+                source=result.source,
+                model_version=served.version,
+                items=items,
+            )
     return [a for a in answers if a is not None]
 
 

@@ -95,8 +95,9 @@ class Batcher:
             groups.setdefault(key, []).append(job)
         for jobs in groups.values():
             try:
-                answers = answer_many(jobs[0].served, [j.request for j in jobs],
-                                      [j.query for j in jobs])  # fmt: skip
+                answers = answer_many(
+                    jobs[0].served, [j.request for j in jobs], [j.query for j in jobs]
+                )
             except Exception as error:  # noqa: BLE001 - handed to each request's future
                 for job in jobs:
                     job.future.set_exception(error)

@@ -99,8 +99,11 @@ class ModelSlot:
             self._current = served  # one assignment: requests see the old model or the new
             self._swaps += 1
             self._last_error = None
-            log.warning("serving model version %s (was %s)", served.version,
-                        previous.version if previous else None)  # fmt: skip
+            log.warning(
+                "serving model version %s (was %s)",
+                served.version,
+                previous.version if previous else None,
+            )
             return True
 
     def start(self) -> None:
@@ -119,8 +122,9 @@ class ModelSlot:
 
     def status(self) -> SlotStatus:
         served = self.current
-        return SlotStatus(served.version, served.loaded_at, self._swaps, self._last_check,
-                          self._last_error)  # fmt: skip
+        return SlotStatus(
+            served.version, served.loaded_at, self._swaps, self._last_check, self._last_error
+        )
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_seconds):

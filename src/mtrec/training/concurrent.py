@@ -1,10 +1,9 @@
 """Independent trainings side by side, each in its own process with its share of the cores.
 
 A training step on a small model is a long chain of small tensor operations, which two
-threads speed up far less than twofold. Two such trainings, one thread each, finish sooner than
-one after the other with two threads each: the two refits of MovieLens-100k's default model
-(3 epochs each, process start included) took 24.4 s side by side against 31.0 s in turn on 2
-cores. Each process gets ``cores // n`` threads, so the cores are never oversubscribed.
+threads speed up far less than twofold. Two such trainings, one thread each, finish sooner
+than one after the other with two threads each (measured in docs/benchmarks.md). Each process
+gets ``cores // n`` threads, so the cores are never oversubscribed.
 """
 
 from __future__ import annotations
@@ -57,9 +56,11 @@ def run_concurrently(calls: Sequence[Callable[[], T]], cores: int | None = None)
     # spawn, not fork: a forked child inherits torch's OpenMP state and can hang in it.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=workers - 1, mp_context=context, initializer=_start_worker,
+        max_workers=workers - 1,
+        mp_context=context,
+        initializer=_start_worker,
         initargs=(threads, logging.getLogger("mtrec").getEffectiveLevel()),
-    ) as pool:  # fmt: skip
+    ) as pool:
         futures = [pool.submit(call) for call in calls[:-1]]
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)

@@ -18,7 +18,7 @@ import copy
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,10 +61,13 @@ class TrainingResult:
 
 
 def task_losses(
-    outputs: dict[str, Tensor], labels: dict[str, Tensor], masks: Mapping[str, Tensor],
-    tasks: Mapping[str, object], regression: frozenset[str] = frozenset({"rating"}),
+    outputs: dict[str, Tensor],
+    labels: dict[str, Tensor],
+    masks: Mapping[str, Tensor],
+    tasks: Mapping[str, object],
+    regression: frozenset[str] = frozenset({"rating"}),
     distributions: frozenset[str] = frozenset(),
-) -> dict[str, Tensor]:  # fmt: skip
+) -> dict[str, Tensor]:
     """Per-task losses on the masked rows (every row of a task without a mask): MSE for
     ``regression`` tasks, KL(label || softmax(output)) for ``distributions`` (an interest
     task's (R, T) logits against (R, T) target shares), BCE on logits otherwise; zero for a
@@ -94,8 +97,8 @@ def grouped_order(n_positives: int, per_positive: int, rng: np.random.Generator)
     order of :func:`mtrec.data.negatives.sample_negatives` (positive ``g``'s at ``P + g * k``
     onwards). Groups are shuffled, rows stay together: a batch then holds about
     ``batch / (1 + k)`` users instead of nearly one per row, and the user side network runs
-    once per distinct user and step (an epoch of the default model on MovieLens-100k took 16%
-    less time; test NDCG@10 0.1331 and 0.1236 over two seeds against 0.1255 and 0.1273)."""
+    once per distinct user and step, which makes an epoch markedly cheaper at the same
+    quality (docs/benchmarks.md#defaults-and-why)."""
     groups = rng.permutation(n_positives)[:, None]  # (P, 1)
     negatives = n_positives + groups * per_positive + np.arange(per_positive)  # (P, k)
     return np.concatenate([groups, negatives], axis=1).ravel()
@@ -145,7 +148,7 @@ def train_multitask(
     metric and the best so far, seconds) at INFO on this module's logger, on rank 0 only.
 
     Inside an initialised ``torch.distributed`` process group (``torchrun``; see
-    :mod:`mtrec.training.distributed`) every rank builds the same epoch (same seed), takes an
+    :mod:`mtrec.workflows.distributed`) every rank builds the same epoch (same seed), takes an
     equal slice of it and a ``batch_size / world`` share of each batch, so one step sees the
     same global batch as a single process; DDP averages the gradients, the weighting scheme's
     learned parameters and epoch losses are averaged by hand, and every rank validates the
@@ -153,9 +156,8 @@ def train_multitask(
 
     Subnormal floats are flushed to zero while it runs (and the setting is off again after):
     with weight decay, the Adam moments of parameters the loss never reaches (ids unseen in
-    training) sink into subnormals, which x86 CPUs compute about a hundred times slower; an
-    epoch of the default model with ``weight_decay: 1e-5`` went from 2.5 s to 23 s after
-    epoch 8, and stays at 2.7 s flushed.
+    training) sink into subnormals, which x86 CPUs compute about a hundred times slower: with
+    weight decay, epochs grew about ninefold after a few epochs without the flush.
     """
     task_weights = {name: task.weight for name, task in tasks.items()}
     link_tasks = [name for name, task in tasks.items() if task.kind == "link"]
@@ -166,9 +168,10 @@ def train_multitask(
     # Funnel tasks after the ranking task learn on every row: observed and sampled negatives.
     entire_space = entire_space_tasks(tasks)
     positive_only = [
-        name for name, task in tasks.items()
+        name
+        for name, task in tasks.items()
         if task.kind not in ("link", "ranking") and name not in entire_space
-    ]  # fmt: skip
+    ]
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     n_items = model.spec.n_items
@@ -208,10 +211,14 @@ def train_multitask(
     # Some heads get no gradient in a batch (a user-level head's item side, a task with no
     # positives in the slice): DDP must not wait for them.
     network = (
-        DistributedDataParallel(model, find_unused_parameters=True,
-                                device_ids=[device.index] if device.type == "cuda" else None)
-        if world > 1 else model
-    )  # fmt: skip
+        DistributedDataParallel(
+            model,
+            find_unused_parameters=True,
+            device_ids=[device.index] if device.type == "cuda" else None,
+        )
+        if world > 1
+        else model
+    )
     local_batch = max(1, config.batch_size // world)
     # fused: one kernel for every parameter instead of a loop of small ops (an epoch on
     # MovieLens-100k took 7% less time on two cores).
@@ -244,13 +251,19 @@ def train_multitask(
     # every row, a positive-only task's just the positives, the only rows it is asked for.
     is_pos = torch.zeros(len(users) * (1 + k), dtype=torch.bool)
     is_pos[: len(users)] = True
-    labels = {name: is_pos.float() for name, task in tasks.items()
-              if task.kind == "ranking" and not softmax}  # fmt: skip
+    labels = {
+        name: is_pos.float()
+        for name, task in tasks.items()
+        if task.kind == "ranking" and not softmax
+    }
     labels |= {name: torch.from_numpy(positive_labels[name]).float() for name in positive_only}
     # An entire-space task's sampled negatives reached no stage: label 0.
-    labels |= {name: torch.cat([torch.from_numpy(positive_labels[name]).float(),
-                                torch.zeros(len(users) * k)])
-               for name in entire_space}  # fmt: skip
+    labels |= {
+        name: torch.cat(
+            [torch.from_numpy(positive_labels[name]).float(), torch.zeros(len(users) * k)]
+        )
+        for name in entire_space
+    }
     labels = {name: value.to(device) for name, value in labels.items()}
     is_pos = is_pos.to(device)
     for epoch in range(1, config.epochs + 1):
@@ -308,10 +321,13 @@ def train_multitask(
             # A positive-only task's output holds just the positives' rows.
             labelled = {t: rows[positives] if t in positive_only else rows for t in labels}
             per_task = task_losses(
-                outputs, {t: y[labelled[t]] for t, y in labels.items()}, {},
+                outputs,
+                {t: y[labelled[t]] for t, y in labels.items()},
+                {},
                 {t: w for t, w in pair_weights.items() if not (softmax and t == ranking)},
-                regression, distributions,
-            )  # fmt: skip
+                regression,
+                distributions,
+            )
             if softmax:  # (B, C) logits, the row's own item the class
                 per_task[ranking] = F.cross_entropy(outputs[ranking], batch["item"])
             for task in link_tasks:
@@ -389,8 +405,9 @@ def describe_epoch(
     """One progress line: ``[train] epoch 3/30  loss 0.4123 (watch 0.3012, like 0.5123)
     valid ndcg@10 0.1412, best 0.1420 at epoch 2  5.4 s``; ``best`` (monitor, value, epoch)
     is ``None`` for a training without validation."""
-    tasks = ", ".join(f"{name} {value:.4f}" for name, value in log.losses.items()
-                      if name != "total")  # fmt: skip
+    tasks = ", ".join(
+        f"{name} {value:.4f}" for name, value in log.losses.items() if name != "total"
+    )
     line = f"[{label}] epoch {log.epoch}/{epochs}  loss {log.losses.get('total', 0.0):.4f}"
     line += f" ({tasks})" if tasks else ""
     if best is not None:
@@ -399,7 +416,7 @@ def describe_epoch(
     return f"{line}  {log.seconds:.1f} s"
 
 
-def _average_gradients(parameters: list[Tensor], world: int) -> None:
+def _average_gradients(parameters: Sequence[Tensor], world: int) -> None:
     for parameter in parameters:
         if parameter.grad is not None:
             dist.all_reduce(parameter.grad)

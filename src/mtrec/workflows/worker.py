@@ -1,7 +1,7 @@
-"""One rank of distributed training, run by ``torchrun -m mtrec.training.worker <folder>``.
+"""One rank of distributed training, run by ``torchrun -m mtrec.workflows.worker <folder>``.
 
-It reads what :func:`mtrec.training.distributed.fit_distributed` wrote to ``folder``, joins the
-process group, calls the ordinary :func:`mtrec.training.fit.fit_recommender` (whose trainer
+It reads what :func:`mtrec.workflows.distributed.fit_distributed` wrote to ``folder``, joins the
+process group, calls the ordinary :func:`mtrec.workflows.fit.fit_recommender` (whose trainer
 shards the epoch by rank) and, on rank 0, writes the weights and the history back. A module of
 its own so that the launcher, which ``fit`` calls, does not import ``fit`` back.
 """
@@ -20,9 +20,10 @@ import torch
 from torch import distributed as dist
 
 from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.files import write_atomic
 from mtrec.models.serialization import save_trained_model
-from mtrec.training.fit import fit_recommender
 from mtrec.training.trainer import training_device
+from mtrec.workflows.fit import fit_recommender
 
 
 def worker(folder: Path) -> None:
@@ -65,9 +66,7 @@ def worker(folder: Path) -> None:
                 "seconds": result.seconds,
                 "world_size": dist.get_world_size(),
             }
-            tmp = folder / "history.json.tmp"
-            tmp.write_text(json.dumps(meta))
-            os.replace(tmp, folder / "history.json")
+            write_atomic(folder / "history.json", json.dumps(meta))
         dist.barrier()
     finally:
         dist.destroy_process_group()

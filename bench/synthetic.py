@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mtrec.files import atomic_path, write_atomic
+
 GENRE_SEPARATOR = "|"
 MIN_PER_USER = 5
 """Every user gets at least this many interactions (``ValidationConfig``'s default minimum)."""
@@ -42,29 +44,114 @@ FORMAT_VERSION = 1
 """Bumped whenever the generator's output for a given seed changes, so caches are rebuilt."""
 
 GENRES = (
-    "Drama", "Comedy", "Action", "Thriller", "Romance", "Adventure", "Crime", "Sci-Fi",
-    "Horror", "Children's", "Fantasy", "Mystery", "Animation", "Musical", "War",
-    "Documentary", "Western", "Film-Noir",
-)  # fmt: skip
+    "Drama",
+    "Comedy",
+    "Action",
+    "Thriller",
+    "Romance",
+    "Adventure",
+    "Crime",
+    "Sci-Fi",
+    "Horror",
+    "Children's",
+    "Fantasy",
+    "Mystery",
+    "Animation",
+    "Musical",
+    "War",
+    "Documentary",
+    "Western",
+    "Film-Noir",
+)
 OCCUPATIONS = (
-    "student", "engineer", "educator", "programmer", "administrator", "writer", "librarian",
-    "technician", "executive", "healthcare", "artist", "scientist", "marketing", "lawyer",
-    "entertainment", "salesman", "doctor", "homemaker", "retired", "none", "other",
-)  # fmt: skip
+    "student",
+    "engineer",
+    "educator",
+    "programmer",
+    "administrator",
+    "writer",
+    "librarian",
+    "technician",
+    "executive",
+    "healthcare",
+    "artist",
+    "scientist",
+    "marketing",
+    "lawyer",
+    "entertainment",
+    "salesman",
+    "doctor",
+    "homemaker",
+    "retired",
+    "none",
+    "other",
+)
 _ADJECTIVES = (
-    "Last", "Silent", "Red", "Lost", "Broken", "Golden", "Dark", "Hidden", "Final", "Wild",
-    "Little", "Secret", "Endless", "Burning", "Frozen", "Quiet", "Blue", "Long", "Strange", "Lone",
-)  # fmt: skip
+    "Last",
+    "Silent",
+    "Red",
+    "Lost",
+    "Broken",
+    "Golden",
+    "Dark",
+    "Hidden",
+    "Final",
+    "Wild",
+    "Little",
+    "Secret",
+    "Endless",
+    "Burning",
+    "Frozen",
+    "Quiet",
+    "Blue",
+    "Long",
+    "Strange",
+    "Lone",
+)
 _NOUNS = (
-    "Night", "City", "River", "Star", "Heart", "Road", "Summer", "Kingdom", "Storm", "Garden",
-    "Mirror", "Island", "Promise", "Shadow", "Winter", "Empire", "Ocean", "Harbor", "Dream",
-    "Mountain", "Letter", "Station", "Journey", "Planet",
-)  # fmt: skip
+    "Night",
+    "City",
+    "River",
+    "Star",
+    "Heart",
+    "Road",
+    "Summer",
+    "Kingdom",
+    "Storm",
+    "Garden",
+    "Mirror",
+    "Island",
+    "Promise",
+    "Shadow",
+    "Winter",
+    "Empire",
+    "Ocean",
+    "Harbor",
+    "Dream",
+    "Mountain",
+    "Letter",
+    "Station",
+    "Journey",
+    "Planet",
+)
 _THEMES = (
-    "family", "revenge", "friendship", "survival", "first love", "a heist", "an old war",
-    "a small town", "the future", "a lost child", "a rivalry", "a long voyage", "ambition",
-    "a haunted house", "betrayal", "redemption",
-)  # fmt: skip
+    "family",
+    "revenge",
+    "friendship",
+    "survival",
+    "first love",
+    "a heist",
+    "an old war",
+    "a small town",
+    "the future",
+    "a lost child",
+    "a rivalry",
+    "a long voyage",
+    "ambition",
+    "a haunted house",
+    "betrayal",
+    "redemption",
+)
 _LATENT_DIM = 8
 _CHUNK_ROWS = 2_000_000
 
@@ -140,14 +227,13 @@ def write_synthetic(folder: Path, n_interactions: int, seed: int = 0) -> Synthet
         (tables.items, files.items),
         (tables.users, files.users),
     ):
-        partial = path.with_suffix(".partial")
-        pq.write_table(table, partial)
-        partial.replace(path)
+        with atomic_path(path) as partial:
+            pq.write_table(table, partial)
     manifest = _manifest(n_interactions, seed) | {
         "n_users": tables.users.num_rows,
         "n_items": tables.items.num_rows,
     }
-    (folder / "synthetic.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_atomic(folder / "synthetic.json", json.dumps(manifest, indent=1) + "\n")
     return files
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -12,8 +13,8 @@ from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
 from mtrec.evaluation.evaluate import evaluate_recommender
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.concurrent import run_concurrently
-from mtrec.training.fit import fit_recommender, training_cores
 from mtrec.training.trainer import TrainingResult
+from mtrec.workflows.fit import fit_recommender, training_cores
 
 
 def id_only_ablation(
@@ -33,13 +34,31 @@ def id_only_ablation(
     """Train and evaluate the same model without text features: what the text is worth."""
     id_only = model_config.model_copy(update={"use_text": False})
     trained, result = fit_recommender(
-        train, valid, item_embeddings, user_embeddings, users["user_id"], items["item_id"],
-        id_only, training_config, edges, item_topics, "id-only ablation",
-    )  # fmt: skip
+        train,
+        valid,
+        item_embeddings,
+        user_embeddings,
+        users["user_id"],
+        items["item_id"],
+        id_only,
+        training_config,
+        edges,
+        item_topics,
+        "id-only ablation",
+    )
     metrics, _ = evaluate_recommender(
-        trained.build(), train, valid, test, users, items, config.ks, config.recommendations_k,
-        model_config.tasks, config.cold_item_max_train, edges=edges,
-    )  # fmt: skip
+        trained.build(),
+        train,
+        valid,
+        test,
+        users,
+        items,
+        config.ks,
+        config.recommendations_k,
+        model_config.tasks,
+        config.cold_item_max_train,
+        edges=edges,
+    )
     metrics["training"] = {"best_epoch": result.best_epoch, "seconds": result.seconds}
     return metrics
 
@@ -58,24 +77,43 @@ def fit_with_id_only_ablation(
     edges: pd.DataFrame | None = None,
     item_topics: np.ndarray | None = None,
 ) -> tuple[TrainedModel, TrainingResult, dict[str, Any]]:
-    """:func:`mtrec.training.fit.fit_recommender` and, when ``config.id_only_ablation``, the
+    """:func:`mtrec.workflows.fit.fit_recommender` and, when ``config.id_only_ablation``, the
     :func:`id_only_ablation` beside it on the other cores (the two are independent; side by
     side they take about 1.3 times one, not twice): the trained model, its training result
     and the ablation's metrics (empty without the ablation). Under ``nproc > 1`` the two run in
     turn, each spread over processes of its own."""
     fit = partial(
-        fit_recommender, train, valid, item_embeddings, user_embeddings, users["user_id"],
-        items["item_id"], model_config, training_config, edges, item_topics,
-    )  # fmt: skip
+        fit_recommender,
+        train,
+        valid,
+        item_embeddings,
+        user_embeddings,
+        users["user_id"],
+        items["item_id"],
+        model_config,
+        training_config,
+        edges,
+        item_topics,
+    )
     if not config.id_only_ablation:
         trained, result = fit()
         return trained, result, {}
     ablation = partial(
-        id_only_ablation, train, valid, test, users, items, item_embeddings, user_embeddings,
-        model_config, training_config, config, edges, item_topics,
-    )  # fmt: skip
-    # The model trains here, the ablation in a process of its own.
-    id_only, (trained, result) = run_concurrently(
-        [ablation, fit], cores=training_cores(training_config)
-    )  # fmt: skip
+        id_only_ablation,
+        train,
+        valid,
+        test,
+        users,
+        items,
+        item_embeddings,
+        user_embeddings,
+        model_config,
+        training_config,
+        config,
+        edges,
+        item_topics,
+    )
+    # The model trains here, the ablation in a process of its own. Two result types: Any.
+    calls: list[Callable[[], Any]] = [ablation, fit]
+    id_only, (trained, result) = run_concurrently(calls, cores=training_cores(training_config))
     return trained, result, id_only

@@ -31,9 +31,22 @@ GENRES = ("Comedy", "Drama", "Action", "Documentary", "Animation", "Thriller")
 PRICE_BANDS = ("budget", "premium")
 START = 1_700_000_000
 _WORDS = (
-    "River", "Letters", "Balloon", "Signal", "Promise", "Harbor", "Garden", "Witness", "Vault",
-    "Station", "Orchard", "Lantern", "Meadow", "Compass", "Anchor",
-)  # fmt: skip
+    "River",
+    "Letters",
+    "Balloon",
+    "Signal",
+    "Promise",
+    "Harbor",
+    "Garden",
+    "Witness",
+    "Vault",
+    "Station",
+    "Orchard",
+    "Lantern",
+    "Meadow",
+    "Compass",
+    "Anchor",
+)
 
 
 @dataclass(frozen=True)
@@ -94,9 +107,10 @@ def generate_funnel_log(
             if clicked and rng.random() < buy:
                 reached.append(stages[-1])
             delays = [0, int(rng.integers(60, 900)), int(rng.integers(900, 86_400))]
-            rows += [(f"u{user:0{user_width}d}", f"m{item:0{item_width}d}", stage,
-                      int(time) + delays[i])
-                     for i, stage in enumerate(reached)]  # fmt: skip
+            rows += [
+                (f"u{user:0{user_width}d}", f"m{item:0{item_width}d}", stage, int(time) + delays[i])
+                for i, stage in enumerate(reached)
+            ]
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "event", "timestamp"])
     interactions = interactions.sort_values("timestamp", kind="stable").reset_index(drop=True)
     items = pd.DataFrame(
@@ -106,7 +120,7 @@ def generate_funnel_log(
                 f"The {_WORDS[i % len(_WORDS)]} and {_WORDS[(7 * i + 3) % len(_WORDS)]} "
                 f"{i // len(_WORDS) + 1}"
                 for i in range(n_items)
-            ],  # fmt: skip
+            ],
             "year": [str(1990 + (7 * i) % 30) for i in range(n_items)],
             "genres": [GENRES[g] for g in item_genre],
             "price": [PRICE_BANDS[0] if b else PRICE_BANDS[1] for b in item_budget],

@@ -2,9 +2,9 @@
 
 :func:`fit_distributed` writes the training inputs to a private folder, starts
 ``python -m torch.distributed.run --standalone --nproc_per_node=N -m
-mtrec.training.worker <folder>`` and reads back what rank 0 wrote: the best weights
+mtrec.workflows.worker <folder>`` and reads back what rank 0 wrote: the best weights
 (safetensors) and the history (JSON). Each worker initialises the process group and calls the
-ordinary :func:`mtrec.training.fit.fit_recommender`, whose trainer shards the epoch by rank
+ordinary :func:`mtrec.workflows.fit.fit_recommender`, whose trainer shards the epoch by rank
 (see :func:`mtrec.training.trainer.train_multitask`). Nothing is unpickled: frames travel as
 Parquet, arrays as ``.npy`` without pickle, configs as JSON.
 
@@ -65,18 +65,30 @@ def fit_distributed(
             edges.to_parquet(folder / "edges.parquet")
         if item_topics is not None:
             np.save(folder / "item_topics.npy", item_topics, allow_pickle=False)
-        (folder / "config.json").write_text(json.dumps({
-            "model": model_config.model_dump(mode="json"),
-            "training": training_config.model_dump(mode="json") | {"nproc": 1},
-            "label": f"{label}, {training_config.nproc} processes",
-        }))  # fmt: skip
+        (folder / "config.json").write_text(
+            json.dumps(
+                {
+                    "model": model_config.model_dump(mode="json"),
+                    "training": training_config.model_dump(mode="json") | {"nproc": 1},
+                    "label": f"{label}, {training_config.nproc} processes",
+                }
+            )
+        )
         command = [
-            sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={training_config.nproc}", "-m", "mtrec.training.worker",
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={training_config.nproc}",
+            "-m",
+            "mtrec.workflows.worker",
             str(folder),
-        ]  # fmt: skip
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-               "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        ]
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            "PYTHONUNBUFFERED": "1",
+        }
         returncode, tail = _run_streaming(command, env, timeout_s)
         if returncode != 0 or not (folder / "history.json").is_file():
             raise RuntimeError(f"distributed training failed (exit {returncode}):\n{tail}")
@@ -101,12 +113,14 @@ def _run_streaming(
     last 20. A run past ``timeout_s`` is killed and raises
     :class:`subprocess.TimeoutExpired`."""
     tail: deque[str] = deque(maxlen=400)
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, bufsize=1) as process:  # fmt: skip
-        assert process.stdout is not None
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        stdout = process.stdout
+        assert stdout is not None  # stdout=PIPE
 
         def forward() -> None:
-            for line in process.stdout:
+            for line in stdout:
                 tail.append(line.rstrip("\n"))
                 logger.info("%s", tail[-1])
 

@@ -1,6 +1,8 @@
-"""The architecture x weighting comparison: variants, rows, resume, table and page."""
+"""The architecture x weighting comparison's library side: variants, rows, table and page
+(the pipeline and its resume by cache: tests/pipelines/test_comparison_pipeline.py)."""
 
 import html
+import json
 
 import numpy as np
 import pandas as pd
@@ -9,7 +11,7 @@ from conftest import make_interactions
 
 from mtrec.config import RunConfig, SplitConfig
 from mtrec.data.prepare import index_interactions
-from mtrec.data.split import split_interactions
+from mtrec.data.split import Split, split_interactions
 from mtrec.evaluation.baselines import (
     BPR_CHECK_EVERY,
     BPR_L2S,
@@ -20,21 +22,23 @@ from mtrec.evaluation.baselines import (
     tune_baseline,
 )
 from mtrec.evaluation.evaluate import rank_split
-from mtrec.experiments import comparison
-from mtrec.experiments.comparison import (
+from mtrec.reports.comparison import render_comparison_html
+from mtrec.workflows.comparison import (
     Prepared,
-    compare,
+    baseline_row,
     comparison_table,
     default_variants,
     variant_configs,
+    variant_row,
 )
-from mtrec.reports.comparison import render_comparison_html
 
-CONFIG = RunConfig.model_validate({
-    "model": {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8]},
-    "training": {"epochs": 2, "batch_size": 128, "patience": 2},
-    "evaluation": {"ks": [10]},
-})  # fmt: skip
+CONFIG = RunConfig.model_validate(
+    {
+        "model": {"embedding_dim": 8, "hidden_dims": [16], "tower_dims": [8]},
+        "training": {"epochs": 2, "batch_size": 128, "patience": 2},
+        "evaluation": {"ks": [10]},
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +47,10 @@ def prepared() -> Prepared:
     data = index_interactions(interactions, items, users)
     split = split_interactions(data.interactions, SplitConfig(ratios=(0.8, 0.1, 0.1)))
     rng = np.random.default_rng(0)
-    return Prepared(
-        split.train, split.valid, split.test, data.users, data.items,
-        rng.normal(size=(len(data.items), 8)).astype(np.float32),
-        rng.normal(size=(len(data.users), 8)).astype(np.float32),
-    )  # fmt: skip
+    item_embeddings = rng.normal(size=(len(data.items), 8)).astype(np.float32)
+    user_embeddings = rng.normal(size=(len(data.users), 8)).astype(np.float32)
+    train, valid, test = split.train, split.valid, split.test
+    return Prepared(train, valid, test, data.users, data.items, item_embeddings, user_embeddings)
 
 
 def test_default_variants_cover_every_combination_and_single_tasks() -> None:
@@ -71,39 +74,56 @@ def test_default_variants_cover_every_combination_and_single_tasks() -> None:
     assert mmoe.embedding_dim == 8  # the run's other settings are kept
 
 
-def test_compare_rows_resume_and_render(prepared: Prepared, monkeypatch) -> None:
-    variants = {k: v for k, v in default_variants(CONFIG).items()
-                if k in ("shared_bottom+static", "single-task rating")}  # fmt: skip
-    seen: list[str] = []
-    rows = compare(CONFIG, prepared, variants, on_row=lambda n, r: seen.append(n),
-                   baselines=("popularity",))  # fmt: skip
-    assert seen == ["popularity", "shared_bottom+static", "single-task rating"]
-    multi = rows["shared_bottom+static"]
+def _baseline(name: str, data: Prepared, config: RunConfig = CONFIG) -> dict:
+    split = Split(data.train, data.valid, data.test)
+    evaluation = config.evaluation
+    n_users, n_items, seed = len(data.users), len(data.items), config.training.seed
+    return baseline_row(
+        name, split, n_users, n_items, evaluation.ks, seed, evaluation.ease_max_memory_mb
+    )
+
+
+def _variant(name: str, data: Prepared) -> dict:
+    model, training = variant_configs(CONFIG, default_variants(CONFIG)[name])
+    return variant_row(name, data, model, training, CONFIG.evaluation)
+
+
+def test_variant_rows_score_the_effective_config_and_render(prepared: Prepared) -> None:
+    rows = {name: _variant(name, prepared) for name in ("mmoe+dwa", "single-task rating")}
+    rows["popularity"] = _baseline("popularity", prepared)
+    multi = rows["mmoe+dwa"]
     assert multi["kind"] == "multi-task" and multi["tasks"] == ["like", "rating", "watch"]
-    assert 0.0 <= multi["ndcg@10"] <= 1.0 and multi["rating_rmse"] > 0
+    assert (multi["architecture"], multi["weighting"]) == ("mmoe", "dwa")
+    assert multi["ranking_head"] == CONFIG.model.ranking_interaction
+    assert 0.0 <= multi["ndcg@10"] <= 1.0 and 0.0 <= multi["recall@10"] <= 1.0
+    assert multi["rating_rmse"] > 0 and 0.0 <= multi["watch_auc"] <= 1.0
     assert 1 <= multi["best_epoch"] <= 2 and multi["train_seconds"] > 0
-    assert rows["single-task rating"]["tasks"] == ["rating"]
+    single = rows["single-task rating"]
+    assert single["kind"] == "single-task" and single["tasks"] == ["rating"]
+    assert single["weighting"] == "static" and single["rating_rmse"] > 0
     assert rows["popularity"]["kind"] == "baseline"
-
-    # A second call with the rows already done trains nothing.
-    again: list[str] = []
-    same = compare(CONFIG, prepared, variants, rows, lambda n, r: again.append(n), ("popularity",))
-    assert again == [] and same == rows
-
-    # Rows fitted by other library code are stale: a code change refits them, baselines too.
-    monkeypatch.setattr(comparison, "code_fingerprint", lambda: "other-code")
-    retrained: list[str] = []
-    compare(CONFIG, prepared, variants, rows, lambda n, r: retrained.append(n), ("popularity",))
-    assert retrained == ["popularity", "shared_bottom+static", "single-task rating"]
+    assert "key" not in multi and "key" not in rows["popularity"]  # resume is ZenML's cache
+    # Rows are artifacts and metrics.json: plain JSON values only.
+    assert json.loads(json.dumps(rows)) == rows
 
     table = comparison_table(rows)
     assert list(table.index) == sorted(rows, key=lambda n: -rows[n]["ndcg@10"])
     assert "skipped" not in table  # only when a baseline was skipped
-    assert np.isnan(table.loc["shared_bottom+static", "serving_ndcg@10"])
+    assert np.isnan(table.loc["mmoe+dwa", "serving_ndcg@10"])
     assert 0.0 <= table.loc["popularity", "serving_ndcg@10"] <= 1.0
     page = render_comparison_html(table, "Model comparison", ["a note"])
     assert page.count("<tr>") == len(rows) + 1
     assert "single-task rating" in page and "a note" in page
+
+
+def test_an_interest_variant_reads_the_item_topics(prepared: Prepared) -> None:
+    tasks = {"watch": {"weight": 1.0}, "interest": {"weight": 0.2}}
+    model, training = variant_configs(CONFIG, {"model": {"tasks": tasks}})
+    topics = np.arange(len(prepared.items)) % 3
+    row = variant_row("shared_bottom+static", prepared, model, training, CONFIG.evaluation, topics)
+    assert row["tasks"] == ["interest", "watch"] and row["interest_kl"] > 0
+    with pytest.raises(ValueError, match="item_topics"):
+        variant_row("shared_bottom+static", prepared, model, training, CONFIG.evaluation)
 
 
 def _test_ndcg(name: str, params: dict, fitted_on: pd.DataFrame, data: Prepared) -> float:
@@ -115,7 +135,7 @@ def _test_ndcg(name: str, params: dict, fitted_on: pd.DataFrame, data: Prepared)
 
 
 def test_baseline_rows_are_tuned_on_valid_and_carry_a_serving_view(prepared: Prepared) -> None:
-    rows = compare(CONFIG, prepared, {}, baselines=("itemknn", "ease", "bpr"))
+    rows = {name: _baseline(name, prepared) for name in ("itemknn", "ease", "bpr")}
     assert list(rows) == ["itemknn", "ease", "bpr"]
     knn, ease, bpr = rows["itemknn"], rows["ease"], rows["bpr"]
     assert knn["params"]["k"] in ITEMKNN_KS and knn["params"]["shrink"] in ITEMKNN_SHRINKS
@@ -144,22 +164,11 @@ def test_a_skipped_ease_row_shows_its_reason_in_the_table_and_page(prepared: Pre
     tiny = RunConfig.model_validate(
         {**CONFIG.model_dump(), "evaluation": {"ks": [10], "ease_max_memory_mb": 0.001}}
     )
-    seen: list[str] = []
-    rows = compare(tiny, prepared, {}, on_row=lambda n, r: seen.append(n),
-                   baselines=("popularity", "ease"))  # fmt: skip
-    assert seen == ["popularity", "ease"]
+    rows = {name: _baseline(name, prepared, tiny) for name in ("popularity", "ease")}
     reason = rows["ease"]["skipped"]
     assert reason.startswith("EASE needs ") and reason.endswith("ease_max_memory_mb 0.001")
-    assert rows["ease"] == {"kind": "baseline", "skipped": reason, "key": rows["ease"]["key"]}
-
-    # A skipped row is resumed like any other; a larger budget is another key, and EASE runs.
-    again: list[str] = []
-    assert compare(tiny, prepared, {}, rows, lambda n, r: again.append(n), ("ease",)) == {
-        "ease": rows["ease"]
-    }
-    assert again == []
-    ran = compare(CONFIG, prepared, {}, rows, baselines=("ease",))["ease"]
-    assert ran["key"] != rows["ease"]["key"] and ran["params"]["l2"] in EASE_L2S
+    assert rows["ease"] == {"kind": "baseline", "skipped": reason}
+    assert _baseline("ease", prepared)["params"]["l2"] in EASE_L2S  # a larger budget: it runs
 
     table = comparison_table(rows)
     assert list(table.index) == ["popularity", "ease"]  # no metrics: last

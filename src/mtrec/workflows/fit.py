@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.config import ModelConfig, TrainingConfig
+from mtrec.config import MetricRef, ModelConfig, TrainingConfig
 from mtrec.data.labels import interaction_labels, social_edges
 from mtrec.data.prepare import history_columns
 from mtrec.evaluation.evaluate import interest_kl, task_metrics
@@ -114,16 +114,25 @@ def fit_recommender(
     (full ranking, train items masked) and task metrics. ``valid`` ``None``: no validation,
     every one of ``training_config.epochs`` epochs runs and the last is kept (a refit, see
     :func:`refit_recommender`). ``nproc > 1`` trains with that many ``torchrun`` processes
-    (:mod:`mtrec.training.distributed`). ``label`` starts each epoch's progress line."""
+    (:mod:`mtrec.workflows.distributed`). ``label`` starts each epoch's progress line."""
     if training_config.nproc > 1:
-        from mtrec.training.distributed import fit_distributed
+        from mtrec.workflows.distributed import fit_distributed
 
-        return fit_distributed(train, valid, item_embeddings, user_embeddings, user_ids,
-                               item_ids, model_config, training_config, edges,
-                               item_topics=item_topics, label=label)  # fmt: skip
+        return fit_distributed(
+            train,
+            valid,
+            item_embeddings,
+            user_embeddings,
+            user_ids,
+            item_ids,
+            model_config,
+            training_config,
+            edges,
+            item_topics=item_topics,
+            label=label,
+        )
     torch.manual_seed(training_config.seed)
-    model = build_model(model_config, train, item_embeddings, user_embeddings, edges,
-                        item_topics)  # fmt: skip
+    model = build_model(model_config, train, item_embeddings, user_embeddings, edges, item_topics)
     validate = None if valid is None else _validator(train, valid, model_config, training_config)
     result = train_multitask(model, train, model_config.tasks, training_config, validate, label)
     trained = TrainedModel(
@@ -136,15 +145,17 @@ def fit_recommender(
 
 
 def _validator(
-    train: pd.DataFrame, valid: pd.DataFrame, model_config: ModelConfig,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    model_config: ModelConfig,
     training_config: TrainingConfig,
-) -> Callable[[MultiTaskRecommender], dict[str, float]]:  # fmt: skip
+) -> Callable[[MultiTaskRecommender], dict[str, float]]:
     """Validation metrics of a network: what early stopping reads."""
     truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)
     seen_u, seen_i = train["user_idx"].to_numpy(np.int64), train["item_idx"].to_numpy(np.int64)
-    _, _, k = training_config.monitor.partition("@")
-    ks = tuple(sorted({10, int(k)})) if k.isdigit() else (10,)
-    needs_tasks = not k.isdigit()
+    monitor = MetricRef.parse(training_config.monitor)
+    needs_tasks = not monitor.ranking
+    ks = (10,) if needs_tasks or monitor.k is None else tuple(sorted({10, monitor.k}))
     interest = [name for name, task in model_config.tasks.items() if task.kind == "interest"]
 
     def validate(network: MultiTaskRecommender) -> dict[str, float]:
@@ -177,8 +188,19 @@ def refit_recommender(
     knows every interaction it is given, newest included."""
     config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
     label = f"refit on {len(interactions):,} interactions"
-    return fit_recommender(interactions, None, item_embeddings, user_embeddings, user_ids,
-                           item_ids, model_config, config, edges, item_topics, label)  # fmt: skip
+    return fit_recommender(
+        interactions,
+        None,
+        item_embeddings,
+        user_embeddings,
+        user_ids,
+        item_ids,
+        model_config,
+        config,
+        edges,
+        item_topics,
+        label,
+    )
 
 
 def refit_recommenders(
@@ -197,10 +219,21 @@ def refit_recommenders(
     (:func:`mtrec.training.concurrent.run_concurrently`); in turn under ``nproc > 1``, where
     each refit already spreads over processes of its own."""
     calls = [
-        partial(refit_recommender, interactions, item_embeddings, user_embeddings, user_ids,
-                item_ids, model_config, training_config, epochs, edges, item_topics)
+        partial(
+            refit_recommender,
+            interactions,
+            item_embeddings,
+            user_embeddings,
+            user_ids,
+            item_ids,
+            model_config,
+            training_config,
+            epochs,
+            edges,
+            item_topics,
+        )
         for interactions in datasets
-    ]  # fmt: skip
+    ]
     return run_concurrently(calls, cores=training_cores(training_config))
 
 
