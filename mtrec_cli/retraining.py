@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mtrec.config import RunConfig
 from mtrec.models.serialization import TrainedModel
+from mtrec.retrain.windows import CycleRecord
 from mtrec.workflows.retraining import (
     REFUSED_BY_VALIDATION,
     describe_cycle,
@@ -50,9 +51,9 @@ def retrain(config: RunConfig, window_start: int | None) -> int:
         return 3
     record = retrain_cycle(config, ZenMLRegistry(), window_start)
     print(describe_cycle(record))
-    if record.get("refused") == REFUSED_BY_VALIDATION:
+    if record.refused == REFUSED_BY_VALIDATION:
         return EXIT_REFUSED_BY_VALIDATION
-    return 1 if str(record.get("status", "")).startswith("refused") else 0
+    return 1 if record.refused is not None else 0
 
 
 def backtest(base: RunConfig, config_path: Path, windows: int, output: Path, fresh: bool) -> int:
@@ -74,12 +75,14 @@ def backtest(base: RunConfig, config_path: Path, windows: int, output: Path, fre
         print(f"error: {problem}", file=sys.stderr)
         return 3
 
-    def report(record: dict[str, object]) -> None:
+    def report(record: CycleRecord) -> None:
         print(f"[backtest] {describe_cycle(record)}", flush=True)
 
     ledger = replay(config, ZenMLRegistry(), windows, fresh, report)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "timeline.json").write_text(json.dumps(ledger.cycles, indent=1, default=str))
+    # The ledger's own format: one JSON object per cycle (CycleRecord.to_json).
+    timeline = [cycle.to_json() for cycle in ledger.cycles]
+    (output / "timeline.json").write_text(json.dumps(timeline, indent=1))
     notes = [
         f"config {config_path}; {config.retrain.window_days:g}-day windows; retrain every "
         f"{config.retrain.every_windows} window(s) or on drift={config.retrain.on_drift}",

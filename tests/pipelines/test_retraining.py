@@ -5,6 +5,7 @@ and the backtest's timeline page."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -14,7 +15,7 @@ from test_training_pipeline import _production, _versions, _write_config
 
 import run as cli
 from mtrec.config import load_config
-from mtrec.retrain.windows import DAY, Ledger
+from mtrec.retrain.windows import DAY, CycleRecord, Ledger, Window
 from mtrec.workflows.retraining import REFUSED_BY_VALIDATION, ledger_path, retrain_cycle
 
 
@@ -79,6 +80,10 @@ def test_retraining_cycles_follow_the_schedule_and_never_repeat_a_window(
     assert second["retrained"] is True and second["trigger"] == "schedule"
     assert second["promoted"] is False and "not confidently better" in second["reason"]
     assert second["gate"]["users"] > 0
+    typed = Ledger.load(tmp_path / "retrain" / f"{name}.json").cycles
+    assert [c.to_json() for c in typed] == _ledger(tmp_path, name)["cycles"]
+    assert typed[2].gate is not None and typed[2].gate.users == second["gate"]["users"]
+    assert typed[1].production_metric == "ndcg@10" and typed[2].candidate_metric == "ndcg@10"
     assert _production(name) == initial["candidate_version"]
     assert len(_versions(name)) == 2
 
@@ -158,7 +163,8 @@ def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(
     interactions.to_csv(tmp_path / "interactions.csv", index=False)
     config = load_config(config_path)
     ledger = Ledger.load(ledger_path(config))
-    ledger.record({"kind": "initial", "candidate_version": "1"}, 884_000_000)
+    initial = CycleRecord.for_window(Window(884_000_000 - 14 * DAY, 884_000_000), "done")
+    ledger.record(replace(initial, kind="initial", candidate_version="1"), 884_000_000)
 
     class NoTraining:
         """A registry that fails the test if the cycle gets as far as scoring or training."""
@@ -171,8 +177,9 @@ def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(
 
     record = retrain_cycle(config, NoTraining())
 
-    assert record["refused"] == REFUSED_BY_VALIDATION
-    status = record["status"]
+    assert record.refused == REFUSED_BY_VALIDATION
+    assert record.retrained is None and record.drift is None  # it stopped before scoring
+    status = record.status
     assert status.startswith("refused: the data failed validation: ")
     assert "expect_column_values_to_be_between on rating: " in status
     assert "outside [1, 5], e.g. 9.0" in status

@@ -6,13 +6,8 @@ import pandas as pd
 import pytest
 
 from mtrec.config import DriftConfig
-from mtrec.reports.drift import (
-    MIN_PAGE_ROWS,
-    ColumnDrift,
-    DriftSummary,
-    build_drift_features,
-    run_drift_report,
-)
+from mtrec.reports.drift import MIN_PAGE_ROWS, ColumnDrift, DriftSummary, run_drift_report
+from mtrec.reports.drift_features import build_drift_features
 
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Sci-Fi", "Romance")
 

@@ -20,6 +20,7 @@ from mtrec.reports.index import render_index
 from mtrec.reports.pages import STYLESHEET, environment
 from mtrec.reports.timeline import render_timeline_html
 from mtrec.reports.validation import render_validation_html
+from mtrec.retrain.windows import CycleDrift, CycleRecord, GateFigures
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -67,36 +68,42 @@ def _comparison_table() -> pd.DataFrame:
     )
 
 
-def _cycles(tmp_path: Path) -> list[dict]:
+def _cycles(tmp_path: Path) -> list[CycleRecord]:
+    def window(label: str, number: int) -> dict:
+        return {"window": label, "window_start": number, "window_end": number + 1, "status": "done"}
+
     return [
-        {
-            "window": "2026-01",
-            "window_interactions": 100,
-            "scored_users": 10,
-            "production_ndcg@10": 0.1,
-            "trigger": "drift",
-            "retrained": True,
-            "promoted": True,
-            "drift": {
-                "drifted_share": 0.3,
-                "drift_detected": True,
-                "page": str(tmp_path / "w1" / "drift.html"),
-            },
-            "gate": {"low": 0.01, "high": 0.05, "candidate": 0.12},
-            "candidate_ndcg@10": 0.11,
-            "run_dir": str(tmp_path / "run1"),
-            "reason": "better",
-        },
-        {"window": "2026-02", "drift": {"status": "too few rows"}, "retrained": False},
-        {
-            "window": "2026-03",
-            "drift": {"drifted_share": 0.1},
-            "retrained": True,
-            "promoted": False,
-            "production_ndcg@10": 0.2,
-            "gate": {"mean_difference": -0.01},
-            "reason": "worse",
-        },
+        CycleRecord(
+            **window("2026-01", 1),
+            window_interactions=100,
+            scored_users=10,
+            production_metric="ndcg@10",
+            production_score=0.1,
+            trigger="drift",
+            retrained=True,
+            promoted=True,
+            drift=CycleDrift(
+                drifted_share=0.3, drift_detected=True, page=str(tmp_path / "w1" / "drift.html")
+            ),
+            gate=GateFigures(low=0.01, high=0.05, candidate=0.12),
+            candidate_metric="ndcg@10",
+            candidate_score=0.11,
+            run_dir=str(tmp_path / "run1"),
+            reason="better",
+        ),
+        CycleRecord(
+            **window("2026-02", 2), drift=CycleDrift(status="too few rows"), retrained=False
+        ),
+        CycleRecord(
+            **window("2026-03", 3),
+            drift=CycleDrift(drifted_share=0.1),
+            retrained=True,
+            promoted=False,
+            production_metric="ndcg@10",
+            production_score=0.2,
+            gate=GateFigures(mean_difference=-0.01),
+            reason="worse",
+        ),
     ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,10 +12,26 @@ from mtrec.models.serialization import TrainedModel
 from mtrec.registry.gate import aligned_scorer, per_user_metric
 from mtrec.retrain.windows import Window
 
+MONITOR_METRIC = "ndcg@10"
+"""What production is scored with on each window, before anything is retrained."""
+
+
+@dataclass(frozen=True)
+class ProductionScore:
+    """Production on one window."""
+
+    metric: str
+    value: float
+    """``metric`` averaged over ``scored_users``; NaN when production knows none of them."""
+    window_interactions: int
+    window_users: int
+    scored_users: int
+    """The window's users production knows (a user who arrived later has no id in it)."""
+
 
 def production_on_window(
-    trained: TrainedModel, data: IndexedData, window: Window, metric: str = "ndcg@10"
-) -> dict[str, Any]:
+    trained: TrainedModel, data: IndexedData, window: Window, metric: str = MONITOR_METRIC
+) -> ProductionScore:
     """``metric`` of the production model on the window's interactions, full ranking with each
     user's earlier interactions masked, over the window's users production knows (a user who
     arrived after it was trained has no id in it and is counted, not scored)."""
@@ -28,9 +44,10 @@ def production_on_window(
     value = math.nan
     if not shared.empty:
         value = float(per_user_metric(score, len(data.items), shared, history, metric).mean())
-    return {
-        "window_interactions": len(truth),
-        "window_users": int(truth["user_idx"].nunique()),
-        "scored_users": int(shared["user_idx"].nunique()),
-        f"production_{metric}": value,
-    }
+    return ProductionScore(
+        metric=metric,
+        value=value,
+        window_interactions=len(truth),
+        window_users=int(truth["user_idx"].nunique()),
+        scored_users=int(shared["user_idx"].nunique()),
+    )

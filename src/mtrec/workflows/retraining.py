@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pandas as pd
 
@@ -29,9 +30,13 @@ from mtrec.models.serialization import TrainedModel
 from mtrec.reports.drift import run_drift_report
 from mtrec.retrain.monitor import production_on_window
 from mtrec.retrain.windows import (
+    REFUSED_BY_TRAINING,
+    REFUSED_BY_VALIDATION,
+    CycleDrift,
+    CycleRecord,
+    GateFigures,
     Ledger,
     Window,
-    as_record,
     cycle_run_config,
     in_window,
     initial_cutoff,
@@ -40,10 +45,6 @@ from mtrec.retrain.windows import (
     window_after,
 )
 from mtrec.workflows.runs import TrainingRun
-
-REFUSED_BY_VALIDATION = "validation"
-REFUSED_BY_TRAINING = "training"
-"""A refused cycle's ``refused`` value: its data failed validation, or its training run failed."""
 
 
 class RetrainingRegistry(Protocol):
@@ -63,7 +64,7 @@ def ledger_path(config: RunConfig) -> Path:
 
 def retrain_cycle(
     config: RunConfig, registry: RetrainingRegistry, window_start: int | None = None
-) -> dict[str, Any]:
+) -> CycleRecord:
     """Run the next cycle (or the initial model when the ledger is empty) and return its
     record. ``window_start``: redo the window starting there; one already in the ledger is
     returned as it is, without training or recording anything (idempotent)."""
@@ -78,9 +79,9 @@ def retrain_cycle(
     )
     done = ledger.cycle_for(window)
     if done is not None:
-        return {**done, "status": "already ingested: nothing done"}
+        return replace(done, status="already ingested: nothing done")
     if window.end > newest + 1 and not config.retrain.allow_partial_window:
-        return as_record(
+        return CycleRecord.for_window(
             window,
             status=(
                 f"waiting: the window ends {pd.Timestamp(window.end, unit='s')} but the newest "
@@ -106,47 +107,56 @@ def retrain_cycle(
             f"{f.expectation} on {f.column or 'the table'}: {f.observed}"
             for f in validation.failures()
         )
-        return as_record(
-            window,
+        return replace(
+            CycleRecord.for_window(window, f"refused: the data failed validation: {failed}"),
             refused=REFUSED_BY_VALIDATION,
-            status=f"refused: the data failed validation: {failed}",
         )
     indexed = index_interactions(repaired, raw.items, raw.users, funnel)
-    record: dict[str, Any] = as_record(window, repairs=repairs)
+    record = replace(CycleRecord.for_window(window, "running"), repairs=repairs)
     production = registry.production(config.registry.model_name)
     if production is not None:
         version, trained = production
-        record["production_version"] = version
-        record |= production_on_window(trained, indexed, window)
-    reference_end = _production_train_end(ledger, record.get("production_version"), window)
+        score = production_on_window(trained, indexed, window)
+        record = replace(
+            record,
+            production_version=version,
+            window_interactions=score.window_interactions,
+            window_users=score.window_users,
+            scored_users=score.scored_users,
+            production_metric=score.metric,
+            production_score=score.value,
+        )
+    reference_end = _production_train_end(ledger, record.production_version, window)
     reference = repaired[numeric_timestamps(repaired) < reference_end]
     current = in_window(repaired, window)
     drift = _drift(config, reference, current, raw, window)
-    record["drift"] = drift
     scheduled = retrain_due(ledger, config.retrain.every_windows)
-    drifted = bool(drift.get("drift_detected")) and config.retrain.on_drift
-    record["retrained"] = scheduled or drifted
-    record["trigger"] = "schedule" if scheduled else ("drift" if drifted else "none")
-    if record["retrained"]:
+    drifted = drift.detected and config.retrain.on_drift
+    record = replace(
+        record,
+        drift=drift,
+        retrained=scheduled or drifted,
+        trigger="schedule" if scheduled else ("drift" if drifted else "none"),
+    )
+    if record.retrained:
         status, run = registry.train(cycle_config)
         if status != 0 or run is None:
             # Production is unchanged (the pipeline never promotes on failure); the watermark
             # stays, so the next `make retrain` takes this window again.
-            return {
-                **record,
-                "refused": REFUSED_BY_TRAINING,
-                "status": f"refused: the training pipeline failed (exit {status})",
-            }
-        record |= _training_outcome(run, cycle_config)
-    record["seconds"] = round(time.perf_counter() - started, 1)
-    record["status"] = "done"
+            return replace(
+                record,
+                refused=REFUSED_BY_TRAINING,
+                status=f"refused: the training pipeline failed (exit {status})",
+            )
+        record = _with_training_outcome(record, run, cycle_config)
+    record = replace(record, seconds=round(time.perf_counter() - started, 1), status="done")
     ledger.record(record, window.end)
     return record
 
 
 def _initial(
     config: RunConfig, registry: RetrainingRegistry, ledger: Ledger, interactions: pd.DataFrame
-) -> dict[str, Any]:
+) -> CycleRecord:
     cutoff = config.retrain.initial_cutoff or initial_cutoff(
         interactions, config.retrain.initial_share
     )
@@ -159,41 +169,43 @@ def _initial(
     status, run = registry.train(cycle_config)
     if status != 0 or run is None:
         status_line = f"refused: the initial training failed (exit {status})"
-        return as_record(window, refused=REFUSED_BY_TRAINING, status=status_line)
-    record = as_record(
-        window,
+        return replace(CycleRecord.for_window(window, status_line), refused=REFUSED_BY_TRAINING)
+    record = replace(
+        CycleRecord.for_window(window, "running"),
         kind="initial",
         retrained=True,
         trigger="initial",
-        **_training_outcome(run, cycle_config),
     )
-    record["seconds"] = round(time.perf_counter() - started, 1)
-    record["status"] = "done"
+    record = _with_training_outcome(record, run, cycle_config)
+    record = replace(record, seconds=round(time.perf_counter() - started, 1), status="done")
     ledger.record(record, window.end)
     return record
 
 
-def _training_outcome(run: TrainingRun, config: RunConfig) -> dict[str, Any]:
+def _with_training_outcome(record: CycleRecord, run: TrainingRun, config: RunConfig) -> CycleRecord:
     metric = config.registry.promotion.key
-    return {
-        "candidate_version": run.version,
-        "train_until": config.split.valid_start,
+    return replace(
+        record,
+        candidate_version=run.version,
+        train_until=config.split.valid_start,
+        candidate_metric=metric,
         # On every window user it can rank; the gate's "candidate" is on production's users.
-        f"candidate_{metric}": run.test.get(metric),
-        "promoted": run.promoted,
-        "reason": run.reason,
-        "gate": dict(run.gate),
-        "run": run.name,
-        "run_dir": str(run.run_dir),
-    }
+        candidate_score=run.test.get(metric),
+        promoted=run.promoted,
+        reason=run.reason,
+        gate=GateFigures.from_json(run.gate),
+        run=run.name,
+        run_dir=str(run.run_dir),
+    )
 
 
 def _production_train_end(ledger: Ledger, version: str | None, window: Window) -> int:
     """Production's training data ends where the cycle that trained it said; a production
     version from outside the ledger is taken to know everything before the window."""
     for cycle in reversed(ledger.cycles):
-        if version is not None and cycle.get("candidate_version") == version:
-            return int(cycle["train_until"])
+        matches = version is not None and cycle.candidate_version == version
+        if matches and cycle.train_until is not None:
+            return cycle.train_until
     return window.start
 
 
@@ -203,42 +215,41 @@ def _drift(
     current: pd.DataFrame,
     raw: RawData,
     window: Window,
-) -> dict[str, Any]:
+) -> CycleDrift:
     if reference.empty or current.empty:
-        return {"status": f"not tested: {len(reference)} reference, {len(current)} window rows"}
+        return CycleDrift(
+            status=f"not tested: {len(reference)} reference, {len(current)} window rows"
+        )
     html, summary = run_drift_report(reference, current, raw.items, raw.users, config.drift)
     folder = config.reports_dir / "retrain" / f"window-{window.label()}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "drift.html").write_text(html, encoding="utf-8")
-    result = summary.to_dict()
-    return {
-        "drifted_share": result.get("drifted_share"),
-        "drift_detected": bool(result.get("drift_detected")),
-        "n_drifted": result.get("n_drifted"),
-        "n_columns": result.get("n_columns"),
-        "page": str(folder / "drift.html"),
-    }
+    return CycleDrift(
+        drifted_share=summary.drifted_share,
+        drift_detected=bool(summary.drift_detected),
+        n_drifted=summary.n_drifted,
+        n_columns=summary.n_columns,
+        page=str(folder / "drift.html"),
+    )
 
 
-def describe_cycle(record: dict[str, Any]) -> str:
+def describe_cycle(record: CycleRecord) -> str:
     """One line per cycle: its window, status, production's score, drift and decision."""
-    parts = [f"window {record.get('window')}: {record.get('status')}"]
-    if "production_ndcg@10" in record:
+    parts = [f"window {record.window}: {record.status}"]
+    if record.production_score is not None:
         parts.append(
-            f"production ndcg@10 {record['production_ndcg@10']:.4f} on "
-            f"{record.get('scored_users')} users"
+            f"production {record.production_metric} {record.production_score:.4f} on "
+            f"{record.scored_users} users"
         )
-    drift = record.get("drift") or {}
-    if "drifted_share" in drift:
+    drift = record.drift
+    if drift is not None and drift.drifted_share is not None:
+        parts.append(f"drifted share {drift.drifted_share:.2f} (detected={drift.detected})")
+    if record.retrained:
         parts.append(
-            f"drifted share {drift['drifted_share']:.2f} (detected={drift['drift_detected']})"
+            f"retrained ({record.trigger}): candidate {record.candidate_version} "
+            f"promoted={record.promoted} - {record.reason}"
         )
-    if record.get("retrained"):
-        parts.append(
-            f"retrained ({record.get('trigger')}): candidate {record.get('candidate_version')} "
-            f"promoted={record.get('promoted')} - {record.get('reason')}"
-        )
-    elif "retrained" in record:
+    elif record.retrained is not None:
         parts.append("not retrained (no drift, not scheduled)")
     return "; ".join(parts)
 
@@ -248,7 +259,7 @@ def replay(
     registry: RetrainingRegistry,
     windows: int,
     fresh: bool,
-    report: Callable[[dict[str, Any]], None] = lambda record: None,
+    report: Callable[[CycleRecord], None] = lambda record: None,
 ) -> Ledger:
     """The initial model, then ``windows`` cycles on the data's own timeline (a backtest),
     each record passed to ``report`` as it is done; stops early at a cycle that is not done
@@ -259,6 +270,6 @@ def replay(
     while len(Ledger.load(path).cycles) < windows + 1:  # the initial model, then the windows
         record = retrain_cycle(config, registry)
         report(record)
-        if record.get("status") != "done":
+        if not record.done:
             break
     return Ledger.load(path)
