@@ -17,6 +17,7 @@ import pandas as pd
 
 from mtrec.config import MetricRef, RunConfig, metric_direction
 from mtrec.models.serialization import TrainedModel
+from mtrec.registry.gate import head_to_head, not_trained_on, same_data_metrics
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,6 @@ def decide_version(
     evaluated models head to head on the promotion split, each scored only on pairs it was not
     trained on (see :mod:`mtrec.registry.gate`), with secondary task metrics on the same pairs;
     with ``gate: point``, the recorded values. ``split``: this run's (train, valid, test)."""
-    from mtrec.registry.gate import head_to_head, not_trained_on, same_data_metrics
-
     registry = config.registry
     metric = registry.promotion
     section = str(metric.split)
