@@ -461,7 +461,7 @@ class ModelConfig(_Section):
     tower_dims: tuple[int, ...] = (32,)
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
     """Dropout after every hidden layer; on CPU the rate is rounded to a multiple of 1/256
-    (``mtrec.models.base.Dropout``)."""
+    (``mtrec.models.layers.Dropout``)."""
     use_text: bool = True
     item_id_shrinkage: float = Field(default=3.0, ge=0.0)
     """An item with ``n`` training interactions uses ``n / (n + item_id_shrinkage)`` of its id

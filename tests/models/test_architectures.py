@@ -10,10 +10,10 @@ import torch
 
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.models import ARCHITECTURES, build_network
-from mtrec.models.base import ModelSpec
 from mtrec.models.mmoe import MMoERecommender
 from mtrec.models.ple import PLERecommender
 from mtrec.models.serialization import TrainedModel
+from mtrec.models.spec import ModelSpec
 from mtrec.workflows.fit import fit_recommender
 
 N_USERS, N_ITEMS = 6, 9
@@ -38,7 +38,9 @@ def _network(architecture: str, item_seen: torch.Tensor | None = None, **extra: 
         hidden_dims=(12, 10),
         tower_dims=(6,),
         architecture=architecture,
-        **extra,
+        # No history, no dropout, the pair head, four experts: what these cases were built on.
+        **{"history_length": 0, "dropout": 0.0, "ranking_interaction": "neumf", "n_experts": 4}
+        | extra,
     )
     network = build_network(spec, torch.randn(N_USERS, 5), torch.randn(N_ITEMS, 7), None, item_seen)
     return network.eval()
@@ -231,6 +233,9 @@ def test_ple_batched_experts_and_gates_equal_the_loop_over_them(n_own, levels):
         n_experts=3,
         n_task_experts=n_own,
         levels=levels,
+        history_length=0,
+        dropout=0.0,
+        ranking_interaction="neumf",
     )
     side = PLERecommender.side(16, spec).train()  # dropout 0: training mode is deterministic
     x = torch.randn(7, 16, requires_grad=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mtrec.models.base import Dropout, mlp
+from mtrec.models.layers import Dropout, mlp
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.9])

@@ -8,8 +8,8 @@ import torch
 
 from mtrec.config import ModelConfig, SplitConfig, TaskConfig, TrainingConfig
 from mtrec.data.split import split_interactions
-from mtrec.models.base import ModelSpec
 from mtrec.models.serialization import TrainedModel
+from mtrec.models.spec import ModelSpec
 from mtrec.registry.recommend import recommend
 from mtrec.training.trainer import history_cursors
 from mtrec.workflows.fit import build_model, fit_recommender, refit_recommender
@@ -27,6 +27,9 @@ def _spec(length: int = 3, pooling: str = "attention") -> ModelSpec:
         history_length=length,
         history_pooling=pooling,
         ranking_interaction="dot",
+        architecture="shared_bottom",
+        dropout=0.0,
+        n_experts=4,
     )
 
 

@@ -29,6 +29,10 @@ def _trained(tasks: tuple[str, ...] = ("watch", "like", "rating")) -> TrainedMod
         dropout=0.0,
         tasks=tasks,
         offsets={"rating": 3.7} if "rating" in tasks else {},
+        architecture="shared_bottom",
+        history_length=0,
+        ranking_interaction="neumf",
+        n_experts=4,
     )
     model = SharedBottomRecommender(
         spec,

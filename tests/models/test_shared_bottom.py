@@ -21,6 +21,10 @@ def _model(use_text: bool = True, item_seen: torch.Tensor | None = None, **spec_
         dropout=0.3,
         use_text=use_text,
         **({"offsets": {"rating": 3.25}} | spec_kwargs),
+        architecture="shared_bottom",
+        history_length=0,
+        ranking_interaction="neumf",
+        n_experts=4,
     )
     model = SharedBottomRecommender(
         spec,

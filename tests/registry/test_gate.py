@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mtrec.models.base import ModelSpec
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.shared_bottom import SharedBottomRecommender
+from mtrec.models.spec import ModelSpec
 from mtrec.registry.gate import aligned_scorer, paired_bootstrap
 from mtrec.registry.promotion import gate_promotion
 
@@ -43,6 +43,11 @@ def _trained(user_ids: tuple[str, ...], item_ids: tuple[str, ...]) -> TrainedMod
         hidden_dims=(8,),
         tower_dims=(4,),
         tasks=("watch",),
+        architecture="shared_bottom",
+        history_length=0,
+        dropout=0.0,
+        ranking_interaction="neumf",
+        n_experts=4,
     )
     model = SharedBottomRecommender(
         spec, torch.randn(len(user_ids), 3), torch.randn(len(item_ids), 3)

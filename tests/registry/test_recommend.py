@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mtrec.models.base import ModelSpec
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.shared_bottom import SharedBottomRecommender
+from mtrec.models.spec import ModelSpec
 from mtrec.registry.recommend import recommend
 
 
@@ -23,6 +23,11 @@ def _trained() -> TrainedModel:
         embedding_dim=4,
         hidden_dims=(8,),
         tower_dims=(4,),
+        architecture="shared_bottom",
+        history_length=0,
+        dropout=0.0,
+        ranking_interaction="neumf",
+        n_experts=4,
     )
     network = SharedBottomRecommender(spec, torch.randn(3, 4), torch.randn(6, 4))
     return TrainedModel(
@@ -67,6 +72,11 @@ def test_unknown_users_with_a_profile_are_scored_from_its_text():
         embedding_dim=4,
         hidden_dims=(8,),
         tower_dims=(4,),
+        architecture="shared_bottom",
+        history_length=0,
+        dropout=0.0,
+        ranking_interaction="neumf",
+        n_experts=4,
     )
     user_text = torch.randn(3, 4)
     # User "c" never trained (id weight 0): it is scored exactly like a profile-only user.
@@ -103,6 +113,11 @@ def _two_topic_model() -> TrainedModel:
         embedding_dim=4,
         hidden_dims=(8,),
         tower_dims=(4,),
+        architecture="shared_bottom",
+        history_length=0,
+        dropout=0.0,
+        ranking_interaction="neumf",
+        n_experts=4,
     )
     item_text = torch.tensor(
         [[1.0, 0.0], [0.9, 0.1], [1.0, 0.1], [0.0, 1.0], [0.1, 0.9], [0.1, 1.0]]

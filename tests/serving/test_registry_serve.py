@@ -19,8 +19,8 @@ import yaml
 
 import run as cli
 from mtrec.models import build_network
-from mtrec.models.base import ModelSpec
 from mtrec.models.serialization import TrainedModel
+from mtrec.models.spec import ModelSpec
 from tests.serving.servingkit import request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +40,9 @@ def _trained(seed: int, text_dim: int) -> TrainedModel:
         tower_dims=(4,),
         history_length=4,
         ranking_interaction="dot",
+        architecture="shared_bottom",
+        dropout=0.0,
+        n_experts=4,
     )
     network = build_network(spec, torch.randn(N_USERS, text_dim), torch.randn(N_ITEMS, 6))
     return TrainedModel(

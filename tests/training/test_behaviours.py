@@ -11,7 +11,7 @@ from mtrec.config import EventFunnel, ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import event_ranking_metrics, rank_split, task_metrics
-from mtrec.models.base import funnel_logit
+from mtrec.models.layers import funnel_logit
 from mtrec.models.serialization import TrainedModel, load_trained_model, save_trained_model
 from mtrec.workflows.fit import build_model, fit_recommender
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from mtrec.models.base import ModelSpec, MultiTaskRecommender
+from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.mmoe import MMoERecommender
 from mtrec.models.ple import PLERecommender
 from mtrec.models.shared_bottom import SharedBottomRecommender
+from mtrec.models.spec import ModelSpec
 
 ARCHITECTURES: dict[str, type[MultiTaskRecommender]] = {
     "shared_bottom": SharedBottomRecommender,

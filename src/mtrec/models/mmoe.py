@@ -4,7 +4,8 @@ Ma et al., "Modeling Task Relationships in Multi-task Learning with Multi-gate
 Mixture-of-Experts", KDD 2018. All tasks share ``n_experts`` expert MLPs; each task mixes them
 with its own softmax gate, so tasks that conflict can lean on different experts. Experts and
 gates run on each side (user, item) separately, which keeps full-catalogue ranking a batched
-matrix product; inputs, towers and the interface are in :mod:`mtrec.models.base`.
+matrix product; inputs and towers are in :mod:`mtrec.models.layers`, the interface in
+:mod:`mtrec.models.base`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mtrec.models.base import ModelSpec, MultiTaskRecommender, mlp
+from mtrec.models.base import MultiTaskRecommender
+from mtrec.models.layers import mlp
+from mtrec.models.spec import ModelSpec
 
 
 class _MMoE(nn.Module):

@@ -5,7 +5,8 @@ Personalized Recommendations", RecSys 2020. Each level has experts shared by all
 experts owned by each task; a task's gate mixes its own and the shared experts, and (below the
 top level) a shared gate mixes all of them to feed the next level's shared experts. One level is
 the Customized Gate Control (CGC) model. As in :mod:`mtrec.models.mmoe`, the extraction runs on
-the user and the item side separately; towers and the interface are in :mod:`mtrec.models.base`.
+the user and the item side separately; towers are in :mod:`mtrec.models.layers`, the interface
+in :mod:`mtrec.models.base`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mtrec.models.base import Dropout, ModelSpec, MultiTaskRecommender, mlp
+from mtrec.models.base import MultiTaskRecommender
+from mtrec.models.layers import Dropout, mlp
+from mtrec.models.spec import ModelSpec
 
 
 class _Level(nn.Module):

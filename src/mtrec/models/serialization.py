@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 
 from mtrec.files import atomic_path, write_atomic
 from mtrec.models import build_network
-from mtrec.models.base import ModelSpec, MultiTaskRecommender
+from mtrec.models.base import MultiTaskRecommender
+from mtrec.models.spec import ModelSpec
 
 WEIGHTS_FILE = "weights.safetensors"
 SPEC_FILE = "model.json"

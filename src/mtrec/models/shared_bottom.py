@@ -2,14 +2,17 @@
 
 Caruana, "Multitask Learning", Machine Learning 28 (1997): every task reads the same bottom
 layers and keeps one tower of its own. Here the user and the item each get one shared bottom
-MLP; inputs, towers and the interface are in :mod:`mtrec.models.base`.
+MLP; inputs and towers are in :mod:`mtrec.models.layers`, the interface in
+:mod:`mtrec.models.base`.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mtrec.models.base import TASKS, ModelSpec, MultiTaskRecommender, mlp
+from mtrec.models.base import MultiTaskRecommender
+from mtrec.models.layers import mlp
+from mtrec.models.spec import TASKS, ModelSpec
 
 __all__ = ["TASKS", "ModelSpec", "SharedBottomRecommender"]
 

@@ -27,7 +27,7 @@ from torch import Tensor
 from mtrec.config import EncoderConfig, InterestsConfig, RerankConfig
 from mtrec.evaluation.diversity import final_lists
 from mtrec.evaluation.interests import InterestShares, Topics, explain, fit_topics, interest_shares
-from mtrec.models.base import DotTower, PairTower
+from mtrec.models.layers import DotTower, PairTower
 from mtrec.models.serialization import TrainedModel
 
 Source = Literal["model", "profile", "popularity"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch import distributed as dist
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
@@ -130,6 +130,107 @@ def history_cursors(model: MultiTaskRecommender, train: pd.DataFrame) -> np.ndar
     return cursors
 
 
+@dataclass(frozen=True)
+class TaskRoles:
+    """How each declared task learns: on which rows, with which loss."""
+
+    weights: dict[str, float]
+    links: tuple[str, ...]
+    """User-user link tasks: edges against sampled non-edges, beside the (user, item) rows."""
+    regression: frozenset[str]
+    distributions: frozenset[str]
+    """Interest tasks: a topic distribution per row, learned with KL."""
+    entire_space: tuple[str, ...]
+    """Funnel tasks after the ranking task: every row, observed and sampled negatives."""
+    positive_only: tuple[str, ...]
+    """Binary and regression tasks: learned on the positives only; their heads run there."""
+
+    @classmethod
+    def of(cls, tasks: Mapping[str, TaskConfig]) -> TaskRoles:
+        entire_space = entire_space_tasks(tasks)
+        return cls(
+            weights={name: task.weight for name, task in tasks.items()},
+            links=tuple(name for name, task in tasks.items() if task.kind == "link"),
+            regression=frozenset(n for n, task in tasks.items() if task.kind == "regression"),
+            distributions=frozenset(n for n, task in tasks.items() if task.kind == "interest"),
+            entire_space=entire_space,
+            positive_only=tuple(
+                name
+                for name, task in tasks.items()
+                if task.kind not in ("link", "ranking") and name not in entire_space
+            ),
+        )
+
+    @property
+    def pair_weights(self) -> dict[str, float]:
+        """The weights of the tasks learned on (user, item) rows."""
+        return {name: w for name, w in self.weights.items() if name not in self.links}
+
+
+class EarlyStopping:
+    """Keeps the epoch with the best value of ``monitor`` in its direction, and says when
+    ``patience`` epochs in a row did not improve on it."""
+
+    def __init__(self, monitor: str, patience: int, model: MultiTaskRecommender):
+        self.monitor, self.patience = monitor, patience
+        self.sign = 1.0 if metric_direction(monitor) == "max" else -1.0
+        self.best_epoch, self.stale = 0, 0
+        self.best_valid: dict[str, float] = {}
+        self.best_value = -np.inf
+        self.best_state = copy.deepcopy(model.state_dict())
+
+    def update(self, epoch: int, valid: dict[str, float], model: MultiTaskRecommender) -> bool:
+        """Record an epoch's validation metrics; True when training should stop."""
+        if self.monitor not in valid:
+            raise KeyError(f"validation did not compute {self.monitor!r}: {sorted(valid)}")
+        value = self.sign * valid[self.monitor]
+        if value > self.best_value:
+            self.best_value, self.best_epoch, self.best_valid = value, epoch, valid
+            self.best_state, self.stale = copy.deepcopy(model.state_dict()), 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    @property
+    def best(self) -> tuple[str, float, int]:
+        """(monitor, best value, its epoch), for the progress line."""
+        return self.monitor, self.sign * self.best_value, self.best_epoch
+
+
+@dataclass(frozen=True)
+class EpochRows:
+    """One epoch's (user, item) rows, on the training device, and the order they are visited
+    in (this rank's slice of it under ``torchrun``)."""
+
+    users: Tensor
+    items: Tensor
+    cursors: Tensor | None
+    order: Tensor
+
+
+@dataclass(frozen=True)
+class LinkPairs:
+    """One epoch's user-user pairs (edges, then sampled non-edges) and each step's share."""
+
+    a: Tensor
+    b: Tensor
+    labels: Tensor
+    chunks: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    """What an epoch's rows are drawn from: the training interactions and the items they hold."""
+
+    users: np.ndarray
+    items: np.ndarray
+    cursors: np.ndarray | None
+    seen_keys: np.ndarray
+    train_items: np.ndarray
+    in_catalogue: np.ndarray
+    """Each item's position among ``train_items`` (-1 for none): a softmax row's class."""
+
+
 @_subnormals_flushed()
 def train_multitask(
     model: MultiTaskRecommender,
@@ -159,45 +260,24 @@ def train_multitask(
     training) sink into subnormals, which x86 CPUs compute about a hundred times slower: with
     weight decay, epochs grew about ninefold after a few epochs without the flush.
     """
-    task_weights = {name: task.weight for name, task in tasks.items()}
-    link_tasks = [name for name, task in tasks.items() if task.kind == "link"]
-    pair_weights = {name: w for name, w in task_weights.items() if name not in link_tasks}
-    regression = frozenset(name for name, task in tasks.items() if task.kind == "regression")
-    distributions = frozenset(name for name, task in tasks.items() if task.kind == "interest")
-    # Binary and regression heads learn on the positives only: their heads run on those rows.
-    # Funnel tasks after the ranking task learn on every row: observed and sampled negatives.
-    entire_space = entire_space_tasks(tasks)
-    positive_only = [
-        name
-        for name, task in tasks.items()
-        if task.kind not in ("link", "ranking") and name not in entire_space
-    ]
+    roles = TaskRoles.of(tasks)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    n_items = model.spec.n_items
-    users = train["user_idx"].to_numpy(np.int64)
-    items = train["item_idx"].to_numpy(np.int64)
+    softmax = config.ranking_loss == "softmax"
+    _check_ranking_loss(model, roles, softmax)
+    source = _catalogue(model, train)
     positive_labels = interaction_labels(train, tasks, model.spec.n_users)
     item_topic = model.item_topic.cpu().numpy()
     positive_labels |= {
         name: next_topic_shares(train, item_topic, model.spec.n_topics, tasks[name].horizon)
-        for name in distributions
+        for name in roles.distributions
     }
-    seen_keys = np.unique(users * n_items + items)
-    cursors = history_cursors(model, train) if model.reads_history else None
-    train_items = np.unique(items)
-    n_users = model.spec.n_users
-    if link_tasks:
-        if model.spec.n_friend_links == 0:
-            raise ValueError(f"link tasks {link_tasks} need user-user edges (data.edges)")
-        # The model's social links are the training edges: (user, friend) pairs.
-        link_users = np.repeat(np.arange(n_users), model.friend_indptr.diff().numpy())
-        link_friends = model.friend_indices.numpy()
-        link_keys = np.unique(link_users * n_users + link_friends)
+    if roles.links and model.spec.n_friend_links == 0:
+        raise ValueError(f"link tasks {list(roles.links)} need user-user edges (data.edges)")
     # The input layers feed every task in every architecture: GradNorm balances there.
     shared = [*model.user_inputs.parameters(), *model.item_inputs.parameters()]
     weighting = make_weighting(
-        config.task_weighting, task_weights, shared, config.dwa_temperature, config.gradnorm_alpha
+        config.task_weighting, roles.weights, shared, config.dwa_temperature, config.gradnorm_alpha
     )
     device = training_device(config.device)
     # Validation and the returned weights stay on the CPU; only the training steps move.
@@ -230,112 +310,32 @@ def train_multitask(
     )
     started = time.perf_counter()
     history: list[EpochLog] = []
-    best_state = copy.deepcopy(model.state_dict())
-    sign = 1.0 if metric_direction(config.monitor) == "max" else -1.0
-    best_epoch, best_valid, best_value, stale = 0, {}, -np.inf, 0
-    ranking = model.spec.ranking_task
-    softmax = config.ranking_loss == "softmax"
-    if softmax and model.spec.ranking_interaction != "dot":
-        raise ValueError("training.ranking_loss 'softmax' needs model.ranking_interaction 'dot'")
-    if softmax and entire_space:
-        raise ValueError(f"funnel tasks {list(entire_space)} need training.ranking_loss 'bce'")
+    stopping = EarlyStopping(config.monitor, config.patience, model)
     # Softmax: no sampled negatives; each positive is scored against every candidate item
     # (those with training interactions, the pool negatives are drawn from), and a batch's
     # item indices are positions in that catalogue.
     k = 0 if softmax else config.negatives_per_positive
-    catalogue = torch.from_numpy(train_items).to(device)
-    in_catalogue = np.full(n_items, -1, dtype=np.int64)
-    in_catalogue[train_items] = np.arange(len(train_items))
-    # An epoch's rows: the positives (0 .. P - 1), then k sampled negatives per positive. The
-    # layout is the same every epoch, so are the labels, indexed by row: ranking labels cover
-    # every row, a positive-only task's just the positives, the only rows it is asked for.
-    is_pos = torch.zeros(len(users) * (1 + k), dtype=torch.bool)
-    is_pos[: len(users)] = True
-    labels = {
-        name: is_pos.float()
-        for name, task in tasks.items()
-        if task.kind == "ranking" and not softmax
-    }
-    labels |= {name: torch.from_numpy(positive_labels[name]).float() for name in positive_only}
-    # An entire-space task's sampled negatives reached no stage: label 0.
-    labels |= {
-        name: torch.cat(
-            [torch.from_numpy(positive_labels[name]).float(), torch.zeros(len(users) * k)]
-        )
-        for name in entire_space
-    }
+    catalogue = torch.from_numpy(source.train_items).to(device)
+    labels, is_pos = _row_labels(positive_labels, tasks, roles, len(source.users), k, softmax)
     labels = {name: value.to(device) for name, value in labels.items()}
     is_pos = is_pos.to(device)
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
-        if softmax:
-            neg_users, neg_items = np.empty(0, np.int64), np.empty(0, np.int64)
-        else:
-            neg_users, neg_items = sample_negatives(users, n_items, seen_keys, k, rng, train_items)
-        n_pos = len(users)
-        batch_users = torch.from_numpy(np.concatenate([users, neg_users]))
-        batch_items = torch.from_numpy(
-            in_catalogue[items] if softmax else np.concatenate([items, neg_items])
+        rows_of_epoch = _epoch_rows(source, k, softmax, rng, device, rank, world)
+        n_steps = len(range(0, len(rows_of_epoch.order), local_batch))
+        links = (
+            _link_pairs(model, config.negatives_per_positive, n_steps, rng, device, rank, world)
+            if roles.links
+            else None
         )
-        batch_users, batch_items = batch_users.to(device), batch_items.to(device)
-        batch_cursors = None
-        if cursors is not None:  # a positive's negatives share its history
-            batch_cursors = torch.from_numpy(np.concatenate([cursors, np.repeat(cursors, k)]))
-            batch_cursors = batch_cursors.to(device)
-        order = torch.from_numpy(grouped_order(n_pos, k, rng)).to(device)
-        if world > 1:  # equal slices, so every rank runs the same number of steps
-            per_rank = len(order) // world
-            order = order[rank * per_rank : (rank + 1) * per_rank]
-        starts = range(0, len(order), local_batch)
-        link_chunks: list[np.ndarray] = []
-        if link_tasks:  # edges against sampled non-edges, spread over the same steps
-            neg_a, neg_b = sample_negatives(
-                link_users, n_users, link_keys, config.negatives_per_positive, rng
-            )
-            pairs_a = torch.from_numpy(np.concatenate([link_users, neg_a]))
-            pairs_b = torch.from_numpy(np.concatenate([link_friends, neg_b]))
-            pair_labels = torch.zeros(len(pairs_a))
-            pair_labels[: len(link_users)] = 1.0
-            pairs_a, pairs_b = pairs_a.to(device), pairs_b.to(device)
-            pair_labels = pair_labels.to(device)
-            link_order = rng.permutation(len(pairs_a))
-            if world > 1:
-                per_rank = len(link_order) // world
-                link_order = link_order[rank * per_rank : (rank + 1) * per_rank]
-            link_chunks = np.array_split(link_order, len(starts))
         network.train()
-        sums = dict.fromkeys([*task_weights, "total"], 0.0)
-        n_batches = 0
-        for step, start in enumerate(starts):
-            rows = order[start : start + local_batch]
-            batch = {"user": batch_users[rows], "item": batch_items[rows]}
-            if softmax:
-                batch["catalogue"] = catalogue
-            if batch_cursors is not None:
-                batch["cursor"] = batch_cursors[rows]
-            if link_tasks:
-                chunk = torch.from_numpy(link_chunks[step]).to(device)
-                batch |= {"link_user": pairs_a[chunk], "link_friend": pairs_b[chunk]}
-            positives = is_pos[rows].nonzero().squeeze(1)  # (P,) batch positions
-            outputs = network(batch, dict.fromkeys(positive_only, positives))
-            # A positive-only task's output holds just the positives' rows.
-            labelled = {t: rows[positives] if t in positive_only else rows for t in labels}
-            per_task = task_losses(
-                outputs,
-                {t: y[labelled[t]] for t, y in labels.items()},
-                {},
-                {t: w for t, w in pair_weights.items() if not (softmax and t == ranking)},
-                regression,
-                distributions,
+        sums = dict.fromkeys([*roles.weights, "total"], 0.0)
+        for step in range(n_steps):
+            rows = rows_of_epoch.order[step * local_batch : (step + 1) * local_batch]
+            batch, link_labels = _batch(rows_of_epoch, rows, links, step, softmax, catalogue)
+            per_task = _step_losses(
+                network, model, batch, rows, labels, is_pos, roles, softmax, link_labels
             )
-            if softmax:  # (B, C) logits, the row's own item the class
-                per_task[ranking] = F.cross_entropy(outputs[ranking], batch["item"])
-            for task in link_tasks:
-                per_task[task] = (
-                    F.binary_cross_entropy_with_logits(outputs[task], pair_labels[chunk])
-                    if len(chunk)
-                    else torch.zeros((), device=device)
-                )
             if isinstance(weighting, GradNorm):
                 weighting.gradnorm_step(per_task)
             total = weighting.combine(per_task)
@@ -347,8 +347,7 @@ def train_multitask(
             sums["total"] += float(total.detach())
             for task, loss in per_task.items():
                 sums[task] += float(loss.detach())
-            n_batches += 1
-        mean_losses = {name: value / n_batches for name, value in sums.items()}
+        mean_losses = {name: value / n_steps for name, value in sums.items()}
         if world > 1:
             mean_losses = _average_across_ranks(mean_losses, world, device)
         weighting.end_epoch(mean_losses)
@@ -364,39 +363,201 @@ def train_multitask(
                 weights=weighting.current(),
             )
         )
-        if validate is None:
-            best_epoch = epoch
-            if rank == 0:
-                logger.info(describe_epoch(label, history[-1], config.epochs))
-            model.to(device)
-            continue
-        if config.monitor not in valid_metrics:
-            computed = sorted(valid_metrics)
-            raise KeyError(f"validation did not compute {config.monitor!r}: {computed}")
-        value = sign * valid_metrics[config.monitor]
-        if value > best_value:
-            best_value, best_epoch, best_valid, stale = value, epoch, valid_metrics, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
+        stop = validate is not None and stopping.update(epoch, valid_metrics, model)
         if rank == 0:
-            best = (config.monitor, sign * best_value, best_epoch)
+            best = stopping.best if validate is not None else None
             logger.info(describe_epoch(label, history[-1], config.epochs, best))
-        if stale >= config.patience:
+        if stop:
             break
         model.to(device)
     model.to("cpu")
-    if validate is None:
-        best_state = copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+    if validate is None:  # no validation: the last epoch's weights
+        stopping.best_state, stopping.best_epoch = copy.deepcopy(model.state_dict()), epoch
+    model.load_state_dict(stopping.best_state)
     model.eval()
     return TrainingResult(
-        state_dict=best_state,
+        state_dict=stopping.best_state,
         history=tuple(history),
-        best_epoch=best_epoch,
-        best_valid=best_valid,
+        best_epoch=stopping.best_epoch,
+        best_valid=stopping.best_valid,
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_ranking_loss(model: MultiTaskRecommender, roles: TaskRoles, softmax: bool) -> None:
+    if softmax and model.spec.ranking_interaction != "dot":
+        raise ValueError("training.ranking_loss 'softmax' needs model.ranking_interaction 'dot'")
+    if softmax and roles.entire_space:
+        raise ValueError(
+            f"funnel tasks {list(roles.entire_space)} need training.ranking_loss 'bce'"
+        )
+
+
+def _catalogue(model: MultiTaskRecommender, train: pd.DataFrame) -> _Catalogue:
+    users = train["user_idx"].to_numpy(np.int64)
+    items = train["item_idx"].to_numpy(np.int64)
+    train_items = np.unique(items)
+    in_catalogue = np.full(model.spec.n_items, -1, dtype=np.int64)
+    in_catalogue[train_items] = np.arange(len(train_items))
+    return _Catalogue(
+        users=users,
+        items=items,
+        cursors=history_cursors(model, train) if model.reads_history else None,
+        seen_keys=np.unique(users * model.spec.n_items + items),
+        train_items=train_items,
+        in_catalogue=in_catalogue,
+    )
+
+
+def _row_labels(
+    positive_labels: Mapping[str, np.ndarray],
+    tasks: Mapping[str, TaskConfig],
+    roles: TaskRoles,
+    n_positives: int,
+    k: int,
+    softmax: bool,
+) -> tuple[dict[str, Tensor], Tensor]:
+    """Each task's labels by epoch row, and which rows are positives.
+
+    An epoch's rows are the positives (0 .. P - 1), then k sampled negatives per positive. The
+    layout is the same every epoch, so are the labels: ranking labels cover every row, a
+    positive-only task's just the positives, the only rows it is asked for."""
+    is_pos = torch.zeros(n_positives * (1 + k), dtype=torch.bool)
+    is_pos[:n_positives] = True
+    labels = {
+        name: is_pos.float()
+        for name, task in tasks.items()
+        if task.kind == "ranking" and not softmax
+    }
+    labels |= {
+        name: torch.from_numpy(positive_labels[name]).float() for name in roles.positive_only
+    }
+    # An entire-space task's sampled negatives reached no stage: label 0.
+    labels |= {
+        name: torch.cat(
+            [torch.from_numpy(positive_labels[name]).float(), torch.zeros(n_positives * k)]
+        )
+        for name in roles.entire_space
+    }
+    return labels, is_pos
+
+
+def _epoch_rows(
+    source: _Catalogue,
+    k: int,
+    softmax: bool,
+    rng: np.random.Generator,
+    device: torch.device,
+    rank: int,
+    world: int,
+) -> EpochRows:
+    """The positives, ``k`` fresh negatives each, and a shuffled order (a slice per rank)."""
+    users, items = source.users, source.items
+    if softmax:
+        neg_users, neg_items = np.empty(0, np.int64), np.empty(0, np.int64)
+    else:
+        neg_users, neg_items = sample_negatives(
+            users, len(source.in_catalogue), source.seen_keys, k, rng, source.train_items
+        )
+    batch_users = torch.from_numpy(np.concatenate([users, neg_users])).to(device)
+    batch_items = torch.from_numpy(
+        source.in_catalogue[items] if softmax else np.concatenate([items, neg_items])
+    ).to(device)
+    cursors = None
+    if source.cursors is not None:  # a positive's negatives share its history
+        both = np.concatenate([source.cursors, np.repeat(source.cursors, k)])
+        cursors = torch.from_numpy(both).to(device)
+    order = torch.from_numpy(grouped_order(len(users), k, rng)).to(device)
+    if world > 1:  # equal slices, so every rank runs the same number of steps
+        per_rank = len(order) // world
+        order = order[rank * per_rank : (rank + 1) * per_rank]
+    return EpochRows(batch_users, batch_items, cursors, order)
+
+
+def _link_pairs(
+    model: MultiTaskRecommender,
+    per_edge: int,
+    n_steps: int,
+    rng: np.random.Generator,
+    device: torch.device,
+    rank: int,
+    world: int,
+) -> LinkPairs:
+    """The model's social links (the training edges) against ``per_edge`` sampled non-edges
+    each, spread over the epoch's steps."""
+    n_users = model.spec.n_users
+    link_users = np.repeat(np.arange(n_users), model.friend_indptr.diff().cpu().numpy())
+    link_friends = model.friend_indices.cpu().numpy()
+    link_keys = np.unique(link_users * n_users + link_friends)
+    neg_a, neg_b = sample_negatives(link_users, n_users, link_keys, per_edge, rng)
+    pairs_a = torch.from_numpy(np.concatenate([link_users, neg_a])).to(device)
+    pairs_b = torch.from_numpy(np.concatenate([link_friends, neg_b])).to(device)
+    labels = torch.zeros(len(pairs_a), device=device)
+    labels[: len(link_users)] = 1.0
+    order = rng.permutation(len(pairs_a))
+    if world > 1:
+        per_rank = len(order) // world
+        order = order[rank * per_rank : (rank + 1) * per_rank]
+    return LinkPairs(pairs_a, pairs_b, labels, np.array_split(order, n_steps))
+
+
+def _batch(
+    rows_of_epoch: EpochRows,
+    rows: Tensor,
+    links: LinkPairs | None,
+    step: int,
+    softmax: bool,
+    catalogue: Tensor,
+) -> tuple[dict[str, Tensor], Tensor | None]:
+    """One step's batch for the network, and the labels of its user-user pairs (``None``
+    without link tasks)."""
+    batch = {"user": rows_of_epoch.users[rows], "item": rows_of_epoch.items[rows]}
+    if softmax:
+        batch["catalogue"] = catalogue
+    if rows_of_epoch.cursors is not None:
+        batch["cursor"] = rows_of_epoch.cursors[rows]
+    if links is None:
+        return batch, None
+    chunk = torch.from_numpy(links.chunks[step]).to(links.a.device)
+    batch |= {"link_user": links.a[chunk], "link_friend": links.b[chunk]}
+    return batch, links.labels[chunk]
+
+
+def _step_losses(
+    network: nn.Module,
+    model: MultiTaskRecommender,
+    batch: dict[str, Tensor],
+    rows: Tensor,
+    labels: Mapping[str, Tensor],
+    is_pos: Tensor,
+    roles: TaskRoles,
+    softmax: bool,
+    link_labels: Tensor | None,
+) -> dict[str, Tensor]:
+    """One step's per-task losses (zero for a link task with no pairs in the step)."""
+    ranking = model.spec.ranking_task
+    positives = is_pos[rows].nonzero().squeeze(1)  # (P,) batch positions
+    outputs = network(batch, dict.fromkeys(roles.positive_only, positives))
+    # A positive-only task's output holds just the positives' rows.
+    labelled = {t: rows[positives] if t in roles.positive_only else rows for t in labels}
+    per_task = task_losses(
+        outputs,
+        {t: y[labelled[t]] for t, y in labels.items()},
+        {},
+        {t: w for t, w in roles.pair_weights.items() if not (softmax and t == ranking)},
+        roles.regression,
+        roles.distributions,
+    )
+    if softmax:  # (B, C) logits, the row's own item the class
+        per_task[ranking] = F.cross_entropy(outputs[ranking], batch["item"])
+    for task in roles.links:
+        assert link_labels is not None
+        per_task[task] = (
+            F.binary_cross_entropy_with_logits(outputs[task], link_labels)
+            if len(link_labels)
+            else torch.zeros((), device=link_labels.device)
+        )
+    return per_task
 
 
 def describe_epoch(

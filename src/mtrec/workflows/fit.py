@@ -19,8 +19,9 @@ from mtrec.data.prepare import history_columns
 from mtrec.evaluation.evaluate import interest_kl, task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models import build_network
-from mtrec.models.base import ModelSpec, MultiTaskRecommender
+from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.serialization import TrainedModel
+from mtrec.models.spec import ModelSpec
 from mtrec.training.concurrent import run_concurrently
 from mtrec.training.trainer import TrainingResult, train_multitask
 
