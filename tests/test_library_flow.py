@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from conftest import make_interactions
 
-from mtrec.config import DriftConfig, ModelConfig, SplitConfig, TrainingConfig
+from mtrec.config import DriftConfig, EvaluationConfig, ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
-from mtrec.evaluation.evaluate import evaluate_recommender
+from mtrec.evaluation.evaluate import EvaluationData, evaluate_recommender
 from mtrec.features.text import item_texts, user_texts
 from mtrec.reports.drift import run_drift_report
 from mtrec.workflows.fit import fit_recommender
@@ -100,14 +100,9 @@ def test_time_split_with_cold_users_and_items_runs_end_to_end():
     assert 1 <= result.best_epoch <= 2
     metrics, recommendations = evaluate_recommender(
         trained.build(),
-        split.train,
-        split.valid,
-        split.test,
-        data.users,
-        data.items,
-        (5, 10),
-        10,
+        EvaluationData(split.train, split.valid, split.test, data.users, data.items),
         model_config.tasks,
+        EvaluationConfig(ks=(5, 10), recommendations_k=10, baselines=("popularity",)),
     )
     for key in ("ndcg@10", "recall@5"):
         assert 0.0 <= metrics["test"][key] <= 1.0

@@ -5,7 +5,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from mtrec.config import EvaluationConfig, InterestsConfig, ModelConfig, RerankConfig
-from mtrec.evaluation.evaluate import ServingView, evaluate_recommender
+from mtrec.evaluation.evaluate import EvaluationData, ServingView, evaluate_recommender
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
 from steps.caching import LIBRARY_CACHE_POLICY
@@ -47,26 +47,13 @@ def evaluate_model(
     serving = ServingView(serving_view_recommender.build() if serving_view_refit else None)
     metrics, recommendations = evaluate_recommender(
         recommender.build(),
-        train,
-        valid,
-        test,
-        users,
-        items,
-        config.ks,
-        config.recommendations_k,
+        EvaluationData(train, valid, test, users, items, edges, item_embeddings, topics),
         model_config.tasks,
-        config.cold_item_max_train,
-        config.baselines,
-        len(users),
-        seed,
-        edges=edges,
-        item_embeddings=item_embeddings,
+        config,
+        seed=seed,
         serving=serving,
-        ease_max_memory_mb=config.ease_max_memory_mb,
         rerank=rerank,
-        topics=topics,
-        interests_recent_n=(interests or InterestsConfig()).recent_n,
-        interests_recent_days=(interests or InterestsConfig()).recent_days,
+        interests=interests,
     )
     log_metadata(
         {

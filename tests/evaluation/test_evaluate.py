@@ -6,10 +6,11 @@ import pytest
 import torch
 from conftest import make_interactions
 
-from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
+from mtrec.config import EvaluationConfig, ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import (
+    EvaluationData,
     evaluate_recommender,
     popularity_ranking,
     rank_split,
@@ -82,14 +83,9 @@ def evaluated():
     model = build_model(config, split.train, item_emb, user_emb)
     metrics, recommendations = evaluate_recommender(
         model,
-        split.train,
-        split.valid,
-        split.test,
-        data.users,
-        data.items,
-        ks=(5, 10),
-        recommendations_k=10,
-        tasks=ModelConfig().tasks,
+        EvaluationData(split.train, split.valid, split.test, data.users, data.items),
+        ModelConfig().tasks,
+        EvaluationConfig(ks=(5, 10), recommendations_k=10, baselines=("popularity",)),
     )
     return data, split, metrics, recommendations
 
@@ -215,15 +211,11 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
     serving = ServingView(refit.build())
     metrics, _ = evaluate_recommender(
         model,
-        split.train,
-        split.valid,
-        split.test,
-        indexed.users,
-        indexed.items,
-        (10,),
-        5,
+        EvaluationData(split.train, split.valid, split.test, indexed.users, indexed.items),
         config.tasks,
-        baselines=("popularity", "itemknn", "ease"),
+        EvaluationConfig(
+            ks=(10,), recommendations_k=5, baselines=("popularity", "itemknn", "ease")
+        ),
         serving=serving,
     )
     view = metrics["serving"]
@@ -246,14 +238,9 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
     unrefit = ServingView()
     metrics, _ = evaluate_recommender(
         model,
-        split.train,
-        split.valid,
-        split.test,
-        indexed.users,
-        indexed.items,
-        (10,),
-        5,
+        EvaluationData(split.train, split.valid, split.test, indexed.users, indexed.items),
         config.tasks,
+        EvaluationConfig(ks=(10,), recommendations_k=5, baselines=("popularity",)),
         serving=unrefit,
     )
     assert metrics["serving"]["refit"] is False
@@ -280,17 +267,18 @@ def reranked():
     def run(rerank: RerankConfig | None) -> tuple[dict, pd.DataFrame]:
         return evaluate_recommender(
             model,
-            split.train,
-            split.valid,
-            split.test,
-            data.users,
-            data.items,
-            ks=(5, 10),
-            recommendations_k=8,
-            tasks=config.tasks,
-            item_embeddings=item_emb,
+            EvaluationData(
+                split.train,
+                split.valid,
+                split.test,
+                data.users,
+                data.items,
+                item_embeddings=item_emb,
+                topics=topics if rerank is not None else None,
+            ),
+            config.tasks,
+            EvaluationConfig(ks=(5, 10), recommendations_k=8, baselines=("popularity",)),
             rerank=rerank,
-            topics=topics if rerank is not None else None,
         )
 
     grid = (0.0, 0.5, 0.9)
@@ -345,14 +333,9 @@ def test_rerank_needs_embeddings_and_topics() -> None:
     frame = pd.DataFrame({"user_idx": [0], "item_idx": [0]})
     with pytest.raises(ValueError, match="item_embeddings and topics"):
         evaluate_recommender(
-            None,
-            frame,
-            frame,
-            frame,
-            frame,
-            frame,
-            (10,),
-            5,
-            {},  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            EvaluationData(frame, frame, frame, frame, frame),
+            {},
+            EvaluationConfig(),
             rerank=RerankConfig(),
         )

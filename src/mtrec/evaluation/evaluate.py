@@ -12,7 +12,7 @@ that reached their stage (``purchase_ndcg@10``).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.config import MetricRef, RerankConfig, TaskConfig, entire_space_tasks, event_stage
+from mtrec.config import (
+    EvaluationConfig,
+    InterestsConfig,
+    MetricRef,
+    RerankConfig,
+    TaskConfig,
+    entire_space_tasks,
+    event_stage,
+)
 from mtrec.data.labels import held_out_edges, influence_scores, interaction_labels
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
 from mtrec.evaluation.baselines import BASELINES as BASELINES  # re-exported for callers
 from mtrec.evaluation.baselines import (
-    DEFAULT_EASE_MAX_MEMORY_MB,
     DEFAULT_PARAMS,
     BaselineSkipped,
     fit_baseline,
@@ -50,6 +57,23 @@ from mtrec.evaluation.metrics import (
     rmse,
 )
 from mtrec.models.base import MultiTaskRecommender
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """What a model is evaluated on: the splits and the id frames (``users``, ``items``: index
+    to original id), with the inputs some metrics need: ``edges`` (link tasks),
+    ``item_embeddings`` (beyond-accuracy diversity, re-ranking) and ``topics`` (re-ranking,
+    the interest task)."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    edges: pd.DataFrame | None = None
+    item_embeddings: np.ndarray | None = None
+    topics: Topics | None = None
 
 
 @dataclass
@@ -351,46 +375,41 @@ def recommendations_frame(
 
 def evaluate_recommender(
     model: MultiTaskRecommender,
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    test: pd.DataFrame,
-    users: pd.DataFrame,
-    items: pd.DataFrame,
-    ks: tuple[int, ...],
-    recommendations_k: int,
+    data: EvaluationData,
     tasks: Mapping[str, TaskConfig],
-    cold_item_max_train: int = 5,
-    baselines: Sequence[str] = ("popularity",),
-    n_users: int | None = None,
+    config: EvaluationConfig,
+    *,
     seed: int = 0,
-    edges: pd.DataFrame | None = None,
-    item_embeddings: np.ndarray | None = None,
     serving: ServingView | None = None,
-    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
     rerank: RerankConfig | None = None,
-    topics: Topics | None = None,
-    interests_recent_n: int = 20,
-    interests_recent_days: float | None = None,
+    interests: InterestsConfig | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics for the model and the baselines, and the model's test top-K lists.
 
     The RecBole view: ``model`` was trained on train (its history input reads train), test
-    is ranked with train and valid masked. Each baseline's parameters are chosen on valid
-    (:mod:`mtrec.evaluation.baselines`) and it is fitted on train. With ``serving``, the same
-    baselines are refit on train + valid and scored beside the serving-view model
-    (:func:`serving_view`).
+    is ranked with train and valid masked. ``config`` gives the cut-offs, the list length, the
+    cold-item slice and the baselines (popularity always among them). Each baseline's
+    parameters are chosen on valid (:mod:`mtrec.evaluation.baselines`) and it is fitted on
+    train. With ``serving``, the same baselines are refit on train + valid and scored beside
+    the serving-view model (:func:`serving_view`).
 
     Returns ``{"valid": ..., "test": ..., "baselines": {"popularity": ...},
     "baselines_valid": {"popularity": ...}, "baseline_params": ..., "slices":
-    {"cold_items": ...}, "serving": ...}`` and a
-    ``user_id,item_id,rank`` frame with original ids (and, with ``serving``, the serving view's
-    frame in ``serving.recommendations`` after the call).
+    {"cold_items": ...}, "serving": ...}`` and a ``user_id,item_id,rank`` frame with original
+    ids (and, with ``serving``, the serving view's frame in ``serving.recommendations`` after
+    the call).
 
-    With ``rerank`` (which needs ``item_embeddings`` and ``topics``), ``metrics["rerank"]``
-    holds the diversity trade-off of :func:`mtrec.evaluation.diversity.rerank_tradeoff` and the
-    returned test lists are its ``final_lists`` with ``rerank``'s method and lambda (method
-    ``none``: the same lists as without ``rerank``). The serving view's lists stay top-K.
+    With ``rerank`` (which needs ``data.item_embeddings`` and ``data.topics``),
+    ``metrics["rerank"]`` holds the diversity trade-off of
+    :func:`mtrec.evaluation.diversity.rerank_tradeoff` and the returned test lists are its
+    ``final_lists`` with ``rerank``'s method and lambda (method ``none``: the same lists as
+    without ``rerank``). The serving view's lists stay top-K.
     """
+    train, valid, test, users, items = data.train, data.valid, data.test, data.users, data.items
+    item_embeddings, topics, edges = data.item_embeddings, data.topics, data.edges
+    ks, recommendations_k = config.ks, config.recommendations_k
+    interests = interests or InterestsConfig()
+    n_users = len(users)
     if rerank is not None and (item_embeddings is None or topics is None):
         raise ValueError("rerank needs item_embeddings and topics (mmr, dpp, calibration KL)")
     history = pd.concat([train, valid], ignore_index=True)
@@ -405,15 +424,15 @@ def evaluate_recommender(
     baseline_metrics, baseline_params, skipped = {}, {}, {}
     baselines_valid: dict[str, dict[str, float]] = {}
     refit_scorers: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
-    for name in dict.fromkeys(["popularity", *baselines]):
-        n = n_users or len(users)
+    for name in dict.fromkeys(["popularity", *config.baselines]):
+        n = n_users
         try:
             tuned, scorer = tune_and_fit_baseline(
-                name, train, valid, n, n_items, seed, ease_max_memory_mb
+                name, train, valid, n, n_items, seed, config.ease_max_memory_mb
             )
             if serving is not None:
                 refit_scorers[name] = fit_baseline(
-                    name, tuned.params, history, n, n_items, seed, ease_max_memory_mb
+                    name, tuned.params, history, n, n_items, seed, config.ease_max_memory_mb
                 )
         except BaselineSkipped as skip:
             skipped[name] = skip.reason
@@ -438,16 +457,16 @@ def evaluate_recommender(
     top10 = test_rank.top_items[:, :10]
     test_users = test_rank.per_user["users"]
     metrics: dict[str, Any] = {
-        "beyond_accuracy": beyond_accuracy(
-            top10, train_counts, n_users or len(users), item_embeddings
-        ),
+        "beyond_accuracy": beyond_accuracy(top10, train_counts, n_users, item_embeddings),
         "valid": valid_rank.metrics,
         "test": test_metrics,
         "baselines": baseline_metrics,
         "baselines_valid": baselines_valid,
         "baseline_params": baseline_params,
         "slices": {
-            "cold_items": cold_item_slice(model, train, test, history, ks, cold_item_max_train),
+            "cold_items": cold_item_slice(
+                model, train, test, history, ks, config.cold_item_max_train
+            ),
             "user_activity_ndcg@10": user_activity_slices(test_rank.per_user, train),
             "item_popularity_hit@10": item_popularity_slices(top10, test_users, test, train_counts),
         },
@@ -462,7 +481,7 @@ def evaluate_recommender(
             test,
             history,
             train_counts,
-            n_users or len(users),
+            n_users,
             item_embeddings,
             topics,
             rerank,
@@ -498,8 +517,8 @@ def evaluate_recommender(
             valid,
             test,
             topics,
-            interests_recent_n,
-            interests_recent_days,
+            interests.recent_n,
+            interests.recent_days,
         )
     user_level = {
         name: task for name, task in tasks.items() if task.user_level and task.kind != "interest"

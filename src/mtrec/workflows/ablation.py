@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
-from mtrec.evaluation.evaluate import evaluate_recommender
+from mtrec.evaluation.evaluate import EvaluationData, evaluate_recommender
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.concurrent import run_concurrently
 from mtrec.training.trainer import TrainingResult
@@ -48,16 +48,10 @@ def id_only_ablation(
     )
     metrics, _ = evaluate_recommender(
         trained.build(),
-        train,
-        valid,
-        test,
-        users,
-        items,
-        config.ks,
-        config.recommendations_k,
+        EvaluationData(train, valid, test, users, items, edges=edges),
         model_config.tasks,
-        config.cold_item_max_train,
-        edges=edges,
+        # Popularity only: the ablation is the model against itself, not against baselines.
+        config.model_copy(update={"baselines": ()}),
     )
     metrics["training"] = {"best_epoch": result.best_epoch, "seconds": result.seconds}
     return metrics

@@ -23,7 +23,7 @@ import pandas as pd
 from mtrec.config import EvaluationConfig, ModelConfig, RunConfig, TrainingConfig
 from mtrec.data.split import Split
 from mtrec.evaluation.baselines import BaselineSkipped, fit_baseline, tune_and_fit_baseline
-from mtrec.evaluation.evaluate import evaluate_recommender, rank_split
+from mtrec.evaluation.evaluate import EvaluationData, evaluate_recommender, rank_split
 from mtrec.workflows.fit import fit_recommender
 
 ARCHITECTURES = ("shared_bottom", "mmoe", "ple")
@@ -125,18 +125,10 @@ def variant_row(
     )
     metrics, _ = evaluate_recommender(
         trained.build(),
-        data.train,
-        data.valid,
-        data.test,
-        data.users,
-        data.items,
-        evaluation.ks,
-        evaluation.recommendations_k,
+        EvaluationData(data.train, data.valid, data.test, data.users, data.items, data.edges),
         model_config.tasks,
-        evaluation.cold_item_max_train,
-        baselines=(),
+        evaluation.model_copy(update={"baselines": ()}),  # scored once, in their own rows
         seed=training_config.seed,
-        edges=data.edges,
     )
     return {
         "kind": "single-task" if name.startswith("single-task") else "multi-task",
