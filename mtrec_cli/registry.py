@@ -44,3 +44,16 @@ def load_served_version(version: Any, interests: InterestsConfig) -> ServedVersi
         items = version.get_artifact("items")
         topics = served_topics(model, items.load() if items else None, interests)
     return ServedVersion(str(version.name), model, interactions.load(), topics)
+
+
+def production_model(model_name: str) -> tuple[str, TrainedModel] | None:
+    """The production version's name and its evaluated model (``recommender``, the one its
+    gate scored), or None when ``model_name`` has no production version."""
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    try:
+        version = Client().get_model_version(model_name, ModelStages.PRODUCTION)
+    except KeyError:
+        return None
+    return str(version.name), version.get_artifact("recommender").load()

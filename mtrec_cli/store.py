@@ -74,7 +74,7 @@ def holding_store(model_name: str) -> Iterator[str | None]:
 
 
 def mark_abandoned_runs() -> None:
-    """Mark failed the training runs a killed process left running or initialising, so the
+    """Mark failed the (re)training runs a killed process left running or initialising, so the
     store does not show them running forever. Only runs of the local orchestrator on a SQLite
     store: those ran in a process of this machine, which the run lock says has ended; a remote
     orchestrator's run outlives the command that submitted it."""
@@ -87,10 +87,14 @@ def mark_abandoned_runs() -> None:
     if not GlobalConfiguration().get_store_configuration().url.startswith("sqlite:"):
         return
     client = Client()
-    runs = client.list_pipeline_runs(
-        pipeline="training_pipeline", in_progress=True, size=100, hydrate=True
-    )
-    for run in runs.items:
+    runs = [
+        run
+        for pipeline in ("training_pipeline", "retraining_pipeline")
+        for run in client.list_pipeline_runs(
+            pipeline=pipeline, in_progress=True, size=100, hydrate=True
+        ).items
+    ]
+    for run in runs:
         orchestrators = (
             run.stack.components.get(StackComponentType.ORCHESTRATOR, []) if run.stack else []
         )

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from mtrec.config import RunConfig
 from mtrec.data.sources import fingerprint
-from mtrec.files import sha256_text
 from mtrec.reports.export import point_latest, write_index, write_run_reports
-from mtrec.workflows.runs import TrainingRun, run_summary
+from mtrec.workflows.runs import TrainingRun, model_version_name, run_summary
 from mtrec_cli.failures import failure_report
 from mtrec_cli.store import checked_inputs
-
-
-def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str) -> str:
-    """A version name fixed by data, config and code: rerunning the same inputs reuses it."""
-    digest = sha256_text(json.dumps([config.model_dump(mode="json"), data_fingerprint, code_hash]))
-    return f"{config.data.source}-{digest[:12]}"
 
 
 def train(

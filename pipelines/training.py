@@ -1,5 +1,7 @@
 """The training pipeline: validate, split, encode text, train, evaluate, report, register."""
 
+from typing import Any
+
 from zenml import Model, pipeline
 
 from mtrec.config import RunConfig
@@ -20,36 +22,68 @@ from steps.training.refit_model import refit_model
 from steps.training.train_model import train_model
 
 
-@pipeline(on_failure=record_failure)
-def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: str) -> None:
-    """Train and register one multi-task recommender.
-
-    Steps after validation carry the ZenML model, so a run that fails validation creates no
-    model version; ``model_version`` names the version after the data, config and code, so a
-    rerun of the same inputs reuses its version instead of adding a duplicate.
-    """
-    model = Model(
+def candidate_model(config: RunConfig, model_version: str) -> Model:
+    """The ZenML model version a training run registers its candidate as: ``model_version``
+    names it after the data, config and code (``mtrec.workflows.runs.model_version_name``), so
+    a rerun of the same inputs reuses its version instead of adding a duplicate."""
+    return Model(
         name=config.registry.model_name,
         version=model_version,
         description="Multi-task recommender with language-model text features",
         tags=["mtrec", config.data.source],
     )
+
+
+@pipeline(on_failure=record_failure)
+def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: str) -> None:
+    """Train and register one multi-task recommender.
+
+    Steps after validation carry the ZenML model (:func:`candidate_model`), so a run that
+    fails validation creates no model version.
+    """
     raw_interactions, raw_items, raw_users, raw_edges = load_data(config.data, data_fingerprint)
     _, _, validated = validate_data(
         raw_interactions, raw_items, config.validation, config.label_columns(), config.data.funnel
     )
-    interactions, items, users, edges = index_data.with_options(model=model)(
+    train_and_register(
+        config, candidate_model(config, model_version), validated, raw_items, raw_users, raw_edges
+    )
+
+
+def train_and_register(
+    config: RunConfig,
+    model: Model,
+    validated: Any,
+    raw_items: Any,
+    raw_users: Any,
+    raw_edges: Any,
+) -> tuple[Any, Any]:
+    """The training pipeline after validation: index, split, text, encode, interests, train,
+    refit, evaluate, drift, register (and gate), report; every step carries ``model``. Called
+    by the training pipeline and by the retraining pipeline when a cycle retrains, so both run
+    the same steps under the same names. The frames are step outputs: placeholders in the
+    static training pipeline, finished artifacts in the dynamic retraining pipeline.
+
+    Returns the ``promotion_decision`` and ``evaluation_metrics`` outputs. Each step is given
+    ``record_failure`` itself: a dynamic pipeline runs its own ``on_failure`` once for the run,
+    not for each step.
+    """
+
+    def on_model(step: Any) -> Any:
+        return step.with_options(model=model, on_failure=record_failure)
+
+    interactions, items, users, edges = on_model(index_data)(
         validated, raw_items, raw_users, raw_edges, config.data.funnel
     )
-    train, valid, test = split_data.with_options(model=model)(interactions, config.split)
-    item_texts, user_texts = build_texts.with_options(model=model)(items, users, train, config.text)
-    item_embeddings, user_embeddings = encode_texts.with_options(model=model)(
+    train, valid, test = on_model(split_data)(interactions, config.split)
+    item_texts, user_texts = on_model(build_texts)(items, users, train, config.text)
+    item_embeddings, user_embeddings = on_model(encode_texts)(
         item_texts, user_texts, config.encoder
     )
-    item_topics, user_interests = mine_interests.with_options(model=model)(
+    item_topics, user_interests = on_model(mine_interests)(
         items, users, item_embeddings, train, valid, test, config.interests
     )
-    recommender, training_history, id_only = train_model.with_options(model=model)(
+    recommender, training_history, id_only = on_model(train_model)(
         train,
         valid,
         test,
@@ -69,7 +103,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
     refit = config.training.refit == "all"
     serving_view_model = served_model = recommender
     if refit:
-        serving_view_model, served_model = refit_model.with_options(model=model)(
+        serving_view_model, served_model = on_model(refit_model)(
             train,
             valid,
             test,
@@ -83,7 +117,7 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
             edges,
             item_topics,
         )
-    metrics, _, _ = evaluate_model.with_options(model=model)(
+    metrics, _, _ = on_model(evaluate_model)(
         recommender=recommender,
         serving_view_recommender=serving_view_model,
         serving_view_refit=refit,
@@ -101,14 +135,14 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         rerank=config.rerank,
         interests=config.interests,
     )
-    describe_interests.with_options(model=model)(served_model, item_topics, user_interests)
-    _, drift_summary = report_drift.with_options(model=model)(
+    on_model(describe_interests)(served_model, item_topics, user_interests)
+    _, drift_summary = on_model(report_drift)(
         train, test, items, users, config.drift, item_embeddings
     )
-    decision, _ = register_model.with_options(model=model)(
+    decision, _ = on_model(register_model)(
         metrics, drift_summary, config, recommender, train, valid, test, users, items
     )
-    render_report.with_options(model=model)(
+    on_model(render_report)(
         metrics,
         training_history,
         drift_summary,
@@ -118,3 +152,4 @@ def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: s
         item_topics,
         user_interests,
     )
+    return decision, metrics

@@ -1,7 +1,9 @@
-"""The ``on_failure`` hook of every pipeline (``@pipeline(on_failure=...)`` sets it on each
-step): a failed step records its error as step metadata, which the dashboard shows on the
-step's page and ``mtrec_cli.failures`` can read, and posts to the stack's alerter (Slack,
-Discord...) when the active stack has one."""
+"""The ``on_failure`` hook of every pipeline. A static pipeline (``@pipeline(on_failure=...)``)
+sets it on each step; a dynamic one (the retraining cycle) runs it once for the run, so its
+steps are given it themselves. A failed step records its error as step metadata, which the
+dashboard shows on the step's page and ``mtrec_cli.failures`` can read, and posts to the
+stack's alerter (Slack, Discord...) when the active stack has one; called for a dynamic run, it
+records the error that ended the run as run metadata."""
 
 from __future__ import annotations
 
@@ -9,18 +11,40 @@ import logging
 
 from zenml import get_step_context, log_metadata
 from zenml.client import Client
+from zenml.steps.step_context import StepContext
 
 log = logging.getLogger(__name__)
 
 
 def record_failure(exception: BaseException) -> None:
     try:
+        error = f"{type(exception).__name__}: {exception}"[:2000]
+        if StepContext.get() is None:
+            _record_run_failure(error)
+            return
         step = get_step_context().step_run.name
-        error = f"{type(exception).__name__}: {exception}"
-        log_metadata({"failure": {"step": step, "error": error[:2000]}})
+        log_metadata({"failure": {"step": step, "error": error}})
         if Client().active_stack.alerter is not None:
             from zenml.hooks import alerter_failure_hook
 
             alerter_failure_hook(exception)
     except Exception as error:  # noqa: BLE001 - a hook must never hide the step's own failure
         log.warning("the failure hook could not record the failure: %s", error)
+
+
+def _record_run_failure(error: str) -> None:
+    """A dynamic pipeline's run hook: the failed step (if a step failed) has recorded its own
+    error; this one goes on the run, named after the failed steps."""
+    # Experimental ZenML API (0.98): the context of the dynamic run the hook is called in.
+    from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
+
+    context = DynamicPipelineRunContext.get()
+    if context is None:
+        log.warning("the failure hook ran outside a step or a dynamic run: %s", error)
+        return
+    run = Client().get_pipeline_run(context.run.id)
+    failed = [name for name, step in run.steps.items() if step.status.is_failed]
+    log_metadata(
+        {"failure": {"step": ", ".join(failed) or "(the pipeline function)", "error": error}},
+        run_id_name_or_prefix=run.id,
+    )

@@ -15,6 +15,7 @@ def validate_data(
     config: ValidationConfig,
     label_columns: dict[str, list[str]] | None = None,
     funnel: EventFunnel | None = None,
+    stop_on_failure: bool = True,
 ) -> tuple[
     Annotated[HTMLString, "validation_report"],
     Annotated[dict[str, Any], "validation_summary"],
@@ -26,7 +27,9 @@ def validate_data(
     named; ``funnel`` (``DataConfig.funnel``): the event column and its declared stages.
 
     On failure the HTML page is still saved as an artifact, so the reviewer sees every failed
-    expectation with sample rows, and the error message names each one.
+    expectation with sample rows, and the error message names each one. Without
+    ``stop_on_failure`` (the retraining cycle, which refuses the window instead of failing),
+    a failure is only in the outputs: ``validation_summary``'s ``success`` is false.
     """
     # Imported when the step runs: Great Expectations takes two seconds to import, and every
     # run, cached ones included, imports this module to define the pipeline.
@@ -52,7 +55,7 @@ def validate_data(
             }
         }
     )
-    if not result.success:
+    if not result.success and stop_on_failure:
         save_artifact(html, name="validation_report_failed")
         raise DataValidationError(result)
     return html, result.to_dict(), interactions

@@ -361,12 +361,20 @@ def test_to_dict_is_json_serialisable() -> None:
     frame.loc[0, "user_id"] = pd.NA
     frame.loc[1, "rating"] = 0
 
-    summary = _validate(frame).to_dict()
+    result = _validate(frame)
+    summary = result.to_dict()
 
     assert summary["success"] is False
     assert summary["n_failed"] == 3
     decoded = json.loads(json.dumps(summary))
     assert decoded == summary
+    # The retraining cycle reads its verdict back from the validation_summary artifact.
+    back = ValidationResult.from_dict(decoded)
+    assert back.to_dict() == summary
+    assert [(o.expectation, o.column) for o in back.failures()] == [
+        (o.expectation, o.column) for o in result.failures()
+    ]
+    assert back.failures()[0].sample == result.failures()[0].sample
 
 
 def test_html_lists_every_expectation_and_escapes_values() -> None:

@@ -46,6 +46,23 @@ def _ledger(tmp_path, name: str) -> dict:
     return json.loads((tmp_path / "retrain" / f"{name}.json").read_text())
 
 
+def _last_cycle_run():
+    """The newest run of the retraining pipeline."""
+    from zenml.client import Client
+
+    runs = Client().list_pipeline_runs(
+        pipeline="retraining_pipeline", sort_by="desc:created", size=1, hydrate=True
+    )
+    return runs.items[0]
+
+
+def _linked_record(model_name: str, version: str) -> CycleRecord:
+    """The newest ``cycle_record`` artifact linked to a model version."""
+    from zenml.client import Client
+
+    return Client().get_model_version(model_name, version).get_artifact("cycle_record").load()
+
+
 def test_retraining_cycles_follow_the_schedule_and_never_repeat_a_window(
     tmp_path, tiny_encoder_path, capsys
 ):
@@ -71,6 +88,12 @@ def test_retraining_cycles_follow_the_schedule_and_never_repeat_a_window(
     assert (tmp_path / "reports" / "retrain").is_dir()
     versions = _versions(name)
     assert len(versions) == 1
+    # The cycle is one run: monitored, not trained; its record is on the version it scored.
+    run = _last_cycle_run()
+    assert str(run.status) == "completed" and "train_model" not in run.steps
+    assert "score_production" in run.steps and "report_window_drift" in run.steps
+    linked = _linked_record(name, initial["candidate_version"])
+    assert linked.to_json() == first
 
     # Window 2: scheduled; the candidate is gated on the window against production.
     raw["registry"]["margin"] = 0.99  # no candidate clears this: a refusal must change nothing
@@ -86,6 +109,13 @@ def test_retraining_cycles_follow_the_schedule_and_never_repeat_a_window(
     assert typed[1].production_metric == "ndcg@10" and typed[2].candidate_metric == "ndcg@10"
     assert _production(name) == initial["candidate_version"]
     assert len(_versions(name)) == 2
+    # Trained in the cycle's own run, by the training pipeline's steps; the record is on the
+    # candidate's version, next to the model it describes.
+    run = _last_cycle_run()
+    assert {"score_production", "train_model", "register_model"} <= set(run.steps)
+    assert second["run"] == run.name
+    linked = _linked_record(name, second["candidate_version"])
+    assert linked.to_json() == second and linked.promoted is False
 
     # Redoing an ingested window does nothing: no training, no new version, no new record.
     cycles = len(_ledger(tmp_path, name)["cycles"])
@@ -155,8 +185,8 @@ def test_backtest_writes_a_timeline_from_a_clean_state(tmp_path, tiny_encoder_pa
 
 
 def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(tmp_path, capsys):
-    """No training and no ZenML run: the cycle stops at validation, names each failed
-    expectation, leaves the ledger as it was, and `run.py retrain` exits 4 (not 1)."""
+    """No training: the cycle stops at validation, names each failed expectation, leaves the
+    ledger as it was, and `run.py retrain` exits 4 (not 1) after a run that completed."""
     config_path = _retrain_config(tmp_path, None, "refused")
     interactions = pd.read_csv(tmp_path / "interactions.csv")
     interactions.loc[interactions["timestamp"] < 884_000_000, "rating"] = 9.0
@@ -190,3 +220,12 @@ def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(
     assert cli.main(["retrain", "--config", str(config_path)]) == 4
     assert "expect_column_values_to_be_between on rating" in capsys.readouterr().out
     assert Ledger.load(ledger_path(config)).watermark == 884_000_000
+    # A refusal, not a crash: the run completed and ended at its record; no version was made.
+    run = _last_cycle_run()
+    assert str(run.status) == "completed"
+    assert "score_production" not in run.steps and "train_model" not in run.steps
+    refused = run.steps["record_cycle"].outputs["cycle_record"][0].load()
+    assert refused.refused == REFUSED_BY_VALIDATION
+    assert "outside [1, 5], e.g. 9.0" in refused.status
+    assert refused.window_start == 884_000_000
+    assert _versions("refused") == []

@@ -106,6 +106,23 @@ class ValidationResult:
             ],
         }
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ValidationResult:
+        """The result back from :meth:`to_dict` (the ``validation_summary`` artifact)."""
+        outcomes = tuple(
+            ExpectationOutcome(
+                expectation=str(outcome["expectation"]),
+                column=None if outcome["column"] is None else str(outcome["column"]),
+                success=bool(outcome["success"]),
+                observed=str(outcome["observed"]),
+                unexpected_count=int(outcome["unexpected_count"]),
+                sample=tuple(dict(row) for row in outcome["sample"]),
+            )
+            for outcome in raw["outcomes"]
+        )
+        repairs = {str(name): int(count) for name, count in raw["repairs"].items()}
+        return cls(bool(raw["success"]), int(raw["n_rows"]), outcomes, repairs)
+
 
 class DataValidationError(ValueError):
     """Raised when interactions fail validation; the message lists every failure and samples."""

@@ -1,4 +1,5 @@
-"""One retraining cycle, and a replay of many on the data's own timeline.
+"""One retraining cycle, as the library functions its pipeline steps call, and a replay of many
+on the data's own timeline.
 
 A cycle takes the next window of new interactions after the ledger's watermark, validates the
 data up to the window's end, scores the production model on the window and measures the
@@ -7,32 +8,40 @@ window's data drift against production's training data. It retrains when the sch
 test split, and so whose promotion gate, is the window itself, so candidate and production are
 compared on data neither was trained on. The ledger then records the window.
 
-The registry and the training runs are behind :class:`RetrainingRegistry`: the ZenML side
-(``mtrec_cli.retraining``) implements it, tests can fake it. ZenML's local orchestrator has no
-schedules: cron or a systemd timer runs ``make retrain`` (docs/operations.md).
+Each stage is one function here, taking and returning the cycle's typed record:
+:func:`plan_cycle` (the ledger: which window, or waiting / already ingested),
+:func:`check_window` (validation: refused, or running), :func:`score_production`,
+:func:`measure_drift`, :func:`decide_retraining` and :func:`record_cycle` (the training run's
+outcome, and the ledger). The ZenML retraining pipeline (``pipelines/retraining.py``) runs
+each as a step; :func:`retrain_cycle` runs the same sequence in plain Python, with the registry
+and the training runs behind :class:`RetrainingRegistry` (tests fake it). ZenML's local
+orchestrator has no schedules: cron or a systemd timer runs ``make retrain``
+(docs/operations.md).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
 
-from mtrec.config import RunConfig
+from mtrec.config import EventFunnel, RunConfig
 from mtrec.data.prepare import index_interactions
-from mtrec.data.sources import RawData, load_raw
-from mtrec.data.validation import repair_interactions, validate_interactions
+from mtrec.data.sources import load_raw
+from mtrec.data.validation import ValidationResult, repair_interactions, validate_interactions
 from mtrec.models.serialization import TrainedModel
 from mtrec.reports.drift import run_drift_report
 from mtrec.retrain.monitor import production_on_window
 from mtrec.retrain.windows import (
+    DAY,
     REFUSED_BY_TRAINING,
     REFUSED_BY_VALIDATION,
     CycleDrift,
+    CycleKind,
     CycleRecord,
     GateFigures,
     Ledger,
@@ -46,53 +55,224 @@ from mtrec.retrain.windows import (
 )
 from mtrec.workflows.runs import TrainingRun
 
+RUNNING = "running"
+"""The status of a cycle's record while the cycle goes on (it ends ``done`` or refused)."""
+
 
 class RetrainingRegistry(Protocol):
-    """What a cycle needs from the model registry and the pipelines."""
+    """What :func:`retrain_cycle` needs from the model registry and the training runs."""
 
     def production(self, model_name: str) -> tuple[str, TrainedModel] | None:
         """The production version's name and its evaluated model, or None when there is none."""
 
     def train(self, config: RunConfig) -> tuple[int, TrainingRun | None]:
-        """Run the training pipeline (which registers and gates the candidate): the exit
-        status, and the finished run."""
+        """Train, register and gate a candidate on ``config``: the exit status, and the
+        finished run."""
 
 
 def ledger_path(config: RunConfig) -> Path:
     return config.retrain.ledger_dir / f"{config.registry.model_name}.json"
 
 
+@dataclass(frozen=True)
+class CyclePlan:
+    """What the ledger says the next cycle is, before any of its data is validated."""
+
+    kind: CycleKind
+    window: Window
+    record: CycleRecord
+    """``running`` for a cycle to run; otherwise the whole record of a cycle with nothing to do
+    (waiting for its window to complete, or already ingested)."""
+    retrain_due: bool = False
+    """The schedule says retrain (always, for the initial model)."""
+    train_ends: dict[str, int] = field(default_factory=dict)
+    """Each model version the ledger's cycles trained -> where its training data ends."""
+
+    @property
+    def runs(self) -> bool:
+        return self.record.status == RUNNING
+
+    def train_end(self, version: str | None) -> int:
+        """Where ``version``'s training data ends, as the cycle that trained it recorded; a
+        version from outside the ledger is taken to know everything before the window."""
+        return self.train_ends.get(version or "", self.window.start)
+
+
+def plan_cycle(
+    config: RunConfig,
+    ledger: Ledger,
+    interactions: pd.DataFrame,
+    window_start: int | None = None,
+) -> CyclePlan:
+    """The next cycle after the ledger's watermark on the source's ``interactions`` (the
+    initial model when the ledger is empty). ``window_start``: redo the window starting
+    there; one already in the ledger is planned as its record, marked already ingested."""
+    days = config.retrain.window_days
+    if ledger.watermark is None:
+        cutoff = config.retrain.initial_cutoff or initial_cutoff(
+            interactions, config.retrain.initial_share
+        )
+        # The initial model is tested on the window just before the cutoff, like every cycle.
+        window = window_after(cutoff - round(days * DAY), days)
+        record = replace(CycleRecord.for_window(window, RUNNING), kind="initial")
+        return CyclePlan("initial", window, record, retrain_due=True)
+    window = window_after(ledger.watermark if window_start is None else window_start, days)
+    done = ledger.cycle_for(window)
+    if done is not None:
+        return CyclePlan(done.kind, window, replace(done, status="already ingested: nothing done"))
+    newest = int(numeric_timestamps(interactions).max())
+    if window.end > newest + 1 and not config.retrain.allow_partial_window:
+        status = (
+            f"waiting: the window ends {pd.Timestamp(window.end, unit='s')} but the newest "
+            f"interaction is from {pd.Timestamp(newest, unit='s')}"
+        )
+        return CyclePlan("window", window, CycleRecord.for_window(window, status))
+    # In ledger order, so a version trained twice keeps its newest cycle's end.
+    train_ends = {
+        cycle.candidate_version: cycle.train_until
+        for cycle in ledger.cycles
+        if cycle.candidate_version is not None and cycle.train_until is not None
+    }
+    return CyclePlan(
+        "window",
+        window,
+        CycleRecord.for_window(window, RUNNING),
+        retrain_due=retrain_due(ledger, config.retrain.every_windows),
+        train_ends=train_ends,
+    )
+
+
+def check_window(plan: CyclePlan, validation: ValidationResult) -> CycleRecord:
+    """The cycle's record after validating the data up to the window's end: refused, naming
+    each failed expectation, or still running (a window's record keeps the repairs)."""
+    if not validation.success:
+        # The watermark stays: the window is taken again once its data is fixed at the source.
+        failed = "; ".join(
+            f"{f.expectation} on {f.column or 'the table'}: {f.observed}"
+            for f in validation.failures()
+        )
+        status = f"refused: the data failed validation: {failed}"
+        return replace(
+            CycleRecord.for_window(plan.window, status),
+            kind=plan.kind,
+            refused=REFUSED_BY_VALIDATION,
+        )
+    if plan.kind == "initial":
+        return plan.record
+    return replace(plan.record, repairs=dict(validation.repairs))
+
+
+def score_production(
+    record: CycleRecord,
+    production: tuple[str, TrainedModel] | None,
+    repaired: pd.DataFrame,
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+    funnel: EventFunnel | None = None,
+) -> CycleRecord:
+    """The record with production's score on the window (unchanged when there is no
+    production version): ``repaired`` is the validated data up to the window's end."""
+    if production is None:
+        return record
+    version, trained = production
+    window = Window(record.window_start, record.window_end)
+    indexed = index_interactions(repaired, items, users, funnel)
+    score = production_on_window(trained, indexed, window)
+    return replace(
+        record,
+        production_version=version,
+        window_interactions=score.window_interactions,
+        window_users=score.window_users,
+        scored_users=score.scored_users,
+        production_metric=score.metric,
+        production_score=score.value,
+    )
+
+
+def measure_drift(
+    config: RunConfig,
+    plan: CyclePlan,
+    record: CycleRecord,
+    repaired: pd.DataFrame,
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+) -> tuple[str | None, CycleRecord]:
+    """The window's drift page (None when too few rows to test) and the record with the
+    window's data drift against the data production was trained on; the page is also written
+    to ``reports/retrain/window-<dates>/drift.html``."""
+    reference = repaired[numeric_timestamps(repaired) < plan.train_end(record.production_version)]
+    current = in_window(repaired, plan.window)
+    if reference.empty or current.empty:
+        status = f"not tested: {len(reference)} reference, {len(current)} window rows"
+        return None, replace(record, drift=CycleDrift(status=status))
+    html, summary = run_drift_report(reference, current, items, users, config.drift)
+    folder = config.reports_dir / "retrain" / f"window-{plan.window.label()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "drift.html").write_text(html, encoding="utf-8")
+    drift = CycleDrift(
+        drifted_share=summary.drifted_share,
+        drift_detected=bool(summary.drift_detected),
+        n_drifted=summary.n_drifted,
+        n_columns=summary.n_columns,
+        page=str(folder / "drift.html"),
+    )
+    return html, replace(record, drift=drift)
+
+
+def decide_retraining(config: RunConfig, plan: CyclePlan, record: CycleRecord) -> CycleRecord:
+    """The record with whether the cycle trains a candidate and why: the initial model, the
+    schedule, or drift (when ``retrain.on_drift``)."""
+    if plan.kind == "initial":
+        return replace(record, retrained=True, trigger="initial")
+    drifted = record.drift is not None and record.drift.detected and config.retrain.on_drift
+    return replace(
+        record,
+        retrained=plan.retrain_due or drifted,
+        trigger="schedule" if plan.retrain_due else ("drift" if drifted else "none"),
+    )
+
+
+def refused_by_training(record: CycleRecord, status: int) -> CycleRecord:
+    """A cycle whose training failed: production is unchanged (the pipeline never promotes on
+    failure) and the watermark stays, so the next ``make retrain`` takes the window again."""
+    what = "the initial training" if record.kind == "initial" else "the training pipeline"
+    return replace(
+        record, refused=REFUSED_BY_TRAINING, status=f"refused: {what} failed (exit {status})"
+    )
+
+
+def record_cycle(
+    config: RunConfig, record: CycleRecord, run: TrainingRun | None, seconds: float
+) -> CycleRecord:
+    """The cycle's final record. A running cycle is done, with its training ``run``'s outcome
+    when it trained, and the ledger records it (moving the watermark past its window); a
+    waiting, ingested or refused cycle is returned as it is and the ledger is left alone."""
+    if record.status != RUNNING:
+        return record
+    if run is not None:
+        window = Window(record.window_start, record.window_end)
+        record = _with_training_outcome(record, run, cycle_run_config(config, window))
+    record = replace(record, seconds=round(seconds, 1), status="done")
+    Ledger.load(ledger_path(config)).record(record, record.window_end)
+    return record
+
+
 def retrain_cycle(
     config: RunConfig, registry: RetrainingRegistry, window_start: int | None = None
 ) -> CycleRecord:
-    """Run the next cycle (or the initial model when the ledger is empty) and return its
-    record. ``window_start``: redo the window starting there; one already in the ledger is
-    returned as it is, without training or recording anything (idempotent)."""
+    """Run the next cycle (or the initial model when the ledger is empty) in plain Python,
+    the retraining pipeline's sequence, and return its record. ``window_start``: redo the
+    window starting there; one already in the ledger is returned as it is, without training or
+    recording anything (idempotent)."""
     ledger = Ledger.load(ledger_path(config))
-    raw = load_raw(config.data)
-    timestamps = numeric_timestamps(raw.interactions)
-    newest = int(timestamps.max())
-    if ledger.watermark is None:
-        return _initial(config, registry, ledger, raw.interactions)
-    window = window_after(
-        ledger.watermark if window_start is None else window_start, config.retrain.window_days
-    )
-    done = ledger.cycle_for(window)
-    if done is not None:
-        return replace(done, status="already ingested: nothing done")
-    if window.end > newest + 1 and not config.retrain.allow_partial_window:
-        return CycleRecord.for_window(
-            window,
-            status=(
-                f"waiting: the window ends {pd.Timestamp(window.end, unit='s')} but the newest "
-                f"interaction is from {pd.Timestamp(newest, unit='s')}"
-            ),
-        )
+    plan = plan_cycle(config, ledger, load_raw(config.data).interactions, window_start)
+    if not plan.runs:
+        return plan.record
     started = time.perf_counter()
-    cycle_config = cycle_run_config(config, window)
-    arrived = raw.interactions[timestamps < window.end]
+    cycle_config = cycle_run_config(config, plan.window)
+    raw = load_raw(cycle_config.data)  # the interactions that arrived before the window's end
     funnel = cycle_config.data.funnel
-    repaired, repairs = repair_interactions(arrived, cycle_config.validation, funnel)
+    repaired, repairs = repair_interactions(raw.interactions, cycle_config.validation, funnel)
     validation = validate_interactions(
         repaired,
         raw.items,
@@ -101,85 +281,20 @@ def retrain_cycle(
         label_columns=cycle_config.label_columns(),
         funnel=funnel,
     )
-    if not validation.success:
-        # The watermark stays: the window is taken again once its data is fixed at the source.
-        failed = "; ".join(
-            f"{f.expectation} on {f.column or 'the table'}: {f.observed}"
-            for f in validation.failures()
-        )
-        return replace(
-            CycleRecord.for_window(window, f"refused: the data failed validation: {failed}"),
-            refused=REFUSED_BY_VALIDATION,
-        )
-    indexed = index_interactions(repaired, raw.items, raw.users, funnel)
-    record = replace(CycleRecord.for_window(window, "running"), repairs=repairs)
-    production = registry.production(config.registry.model_name)
-    if production is not None:
-        version, trained = production
-        score = production_on_window(trained, indexed, window)
-        record = replace(
-            record,
-            production_version=version,
-            window_interactions=score.window_interactions,
-            window_users=score.window_users,
-            scored_users=score.scored_users,
-            production_metric=score.metric,
-            production_score=score.value,
-        )
-    reference_end = _production_train_end(ledger, record.production_version, window)
-    reference = repaired[numeric_timestamps(repaired) < reference_end]
-    current = in_window(repaired, window)
-    drift = _drift(config, reference, current, raw, window)
-    scheduled = retrain_due(ledger, config.retrain.every_windows)
-    drifted = drift.detected and config.retrain.on_drift
-    record = replace(
-        record,
-        drift=drift,
-        retrained=scheduled or drifted,
-        trigger="schedule" if scheduled else ("drift" if drifted else "none"),
-    )
+    record = check_window(plan, validation)
+    if record.refused is not None:
+        return record
+    if plan.kind == "window":
+        production = registry.production(config.registry.model_name)
+        record = score_production(record, production, repaired, raw.items, raw.users, funnel)
+        _, record = measure_drift(config, plan, record, repaired, raw.items, raw.users)
+    record = decide_retraining(config, plan, record)
+    run = None
     if record.retrained:
         status, run = registry.train(cycle_config)
         if status != 0 or run is None:
-            # Production is unchanged (the pipeline never promotes on failure); the watermark
-            # stays, so the next `make retrain` takes this window again.
-            return replace(
-                record,
-                refused=REFUSED_BY_TRAINING,
-                status=f"refused: the training pipeline failed (exit {status})",
-            )
-        record = _with_training_outcome(record, run, cycle_config)
-    record = replace(record, seconds=round(time.perf_counter() - started, 1), status="done")
-    ledger.record(record, window.end)
-    return record
-
-
-def _initial(
-    config: RunConfig, registry: RetrainingRegistry, ledger: Ledger, interactions: pd.DataFrame
-) -> CycleRecord:
-    cutoff = config.retrain.initial_cutoff or initial_cutoff(
-        interactions, config.retrain.initial_share
-    )
-    # The initial model is tested on the window just before the cutoff, like every cycle.
-    window = window_after(
-        cutoff - round(config.retrain.window_days * 86_400), config.retrain.window_days
-    )
-    started = time.perf_counter()
-    cycle_config = cycle_run_config(config, window)
-    status, run = registry.train(cycle_config)
-    if status != 0 or run is None:
-        status_line = f"refused: the initial training failed (exit {status})"
-        return replace(CycleRecord.for_window(window, status_line), refused=REFUSED_BY_TRAINING)
-    record = replace(
-        CycleRecord.for_window(window, "running"),
-        kind="initial",
-        retrained=True,
-        trigger="initial",
-    )
-    record = _with_training_outcome(record, run, cycle_config)
-    record = replace(record, seconds=round(time.perf_counter() - started, 1), status="done")
-    ledger.record(record, window.end)
-    return record
+            return refused_by_training(record, status)
+    return record_cycle(config, record, run, time.perf_counter() - started)
 
 
 def _with_training_outcome(record: CycleRecord, run: TrainingRun, config: RunConfig) -> CycleRecord:
@@ -199,40 +314,6 @@ def _with_training_outcome(record: CycleRecord, run: TrainingRun, config: RunCon
     )
 
 
-def _production_train_end(ledger: Ledger, version: str | None, window: Window) -> int:
-    """Production's training data ends where the cycle that trained it said; a production
-    version from outside the ledger is taken to know everything before the window."""
-    for cycle in reversed(ledger.cycles):
-        matches = version is not None and cycle.candidate_version == version
-        if matches and cycle.train_until is not None:
-            return cycle.train_until
-    return window.start
-
-
-def _drift(
-    config: RunConfig,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    raw: RawData,
-    window: Window,
-) -> CycleDrift:
-    if reference.empty or current.empty:
-        return CycleDrift(
-            status=f"not tested: {len(reference)} reference, {len(current)} window rows"
-        )
-    html, summary = run_drift_report(reference, current, raw.items, raw.users, config.drift)
-    folder = config.reports_dir / "retrain" / f"window-{window.label()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "drift.html").write_text(html, encoding="utf-8")
-    return CycleDrift(
-        drifted_share=summary.drifted_share,
-        drift_detected=bool(summary.drift_detected),
-        n_drifted=summary.n_drifted,
-        n_columns=summary.n_columns,
-        page=str(folder / "drift.html"),
-    )
-
-
 def describe_cycle(record: CycleRecord) -> str:
     """One line per cycle: its window, status, production's score, drift and decision."""
     parts = [f"window {record.window}: {record.status}"]
@@ -244,31 +325,34 @@ def describe_cycle(record: CycleRecord) -> str:
     drift = record.drift
     if drift is not None and drift.drifted_share is not None:
         parts.append(f"drifted share {drift.drifted_share:.2f} (detected={drift.detected})")
-    if record.retrained:
+    if record.retrained and record.refused is None:
         parts.append(
             f"retrained ({record.trigger}): candidate {record.candidate_version} "
             f"promoted={record.promoted} - {record.reason}"
         )
-    elif record.retrained is not None:
+    elif record.retrained is False:
         parts.append("not retrained (no drift, not scheduled)")
     return "; ".join(parts)
 
 
 def replay(
     config: RunConfig,
-    registry: RetrainingRegistry,
+    cycle: Callable[[RunConfig], CycleRecord | None],
     windows: int,
     fresh: bool,
     report: Callable[[CycleRecord], None] = lambda record: None,
 ) -> Ledger:
-    """The initial model, then ``windows`` cycles on the data's own timeline (a backtest),
-    each record passed to ``report`` as it is done; stops early at a cycle that is not done
-    (waiting for data, refused). ``fresh`` starts from no ledger."""
+    """The initial model, then ``windows`` cycles on the data's own timeline (a backtest): each
+    ``cycle(config)`` runs the next one (the retraining pipeline, or :func:`retrain_cycle`) and
+    its record is passed to ``report``. Stops early at a cycle that is not done (waiting for
+    data, refused) or that failed without a record (None). ``fresh`` starts from no ledger."""
     path = ledger_path(config)
     if fresh:
         path.unlink(missing_ok=True)
     while len(Ledger.load(path).cycles) < windows + 1:  # the initial model, then the windows
-        record = retrain_cycle(config, registry)
+        record = cycle(config)
+        if record is None:
+            break
         report(record)
         if not record.done:
             break

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtrec.config import RunConfig
+from mtrec.files import sha256_text
 from mtrec.reports.export import metrics_table
 
 GATE_FIELDS = ("users", "candidate", "production", "mean_difference", "low", "high")
@@ -32,18 +35,37 @@ class TrainingRun:
     @classmethod
     def from_report(cls, report: Mapping[str, Any], run_dir: Path, stage: str) -> TrainingRun:
         """From the run's ``metrics.json`` report (evaluation metrics, ``promotion``, ``run``)."""
-        decision = report["promotion"]
+        return cls.from_outputs(
+            str(report["run"]["name"]), run_dir, report["promotion"], report, stage
+        )
+
+    @classmethod
+    def from_outputs(
+        cls,
+        name: str,
+        run_dir: Path,
+        decision: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+        stage: str,
+    ) -> TrainingRun:
+        """From the run's ``promotion_decision`` and ``evaluation_metrics`` artifacts."""
         bootstrap = (decision.get("evidence") or {}).get("bootstrap") or {}
         return cls(
-            name=str(report["run"]["name"]),
+            name=name,
             run_dir=run_dir,
             version=str(decision["version"]),
             promoted=bool(decision["promote"]),
             reason=str(decision["reason"]),
             stage=stage,
-            test=dict(report.get("test", {})),
+            test=dict(metrics.get("test", {})),
             gate={k: bootstrap[k] for k in GATE_FIELDS if k in bootstrap},
         )
+
+
+def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str) -> str:
+    """A version name fixed by data, config and code: rerunning the same inputs reuses it."""
+    digest = sha256_text(json.dumps([config.model_dump(mode="json"), data_fingerprint, code_hash]))
+    return f"{config.data.source}-{digest[:12]}"
 
 
 def run_summary(
