@@ -61,11 +61,7 @@ def export_run(run_id: Any, config: RunConfig) -> TrainingRun:
     report = {
         **_output(steps, "evaluate_model", "evaluation_metrics"),
         "ablations": {"id_only": id_only} if id_only else {},
-        "training": {
-            k: history[k]
-            for k in ("best_epoch", "best_valid", "seconds", "seconds_to_best")
-            if k in history
-        },
+        "training": history.summary(),
         "drift": _output(steps, "report_drift", "drift_summary"),
         "promotion": decision,
         "run": {"name": run.name, "id": str(run.id)},

@@ -23,7 +23,7 @@ ALLOWED = {
     "training": BASE | {"data", "models"},
     "evaluation": BASE | {"data", "models"},
     "registry": BASE | {"data", "features", "models", "evaluation"},
-    "reports": BASE | {"data", "evaluation"},
+    "reports": BASE | {"data", "training", "evaluation"},
     "retrain": BASE | {"data", "models", "evaluation", "registry"},
     "serving": BASE | {"data", "features", "models", "evaluation", "registry"},
     "workflows": BASE

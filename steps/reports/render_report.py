@@ -6,13 +6,14 @@ from zenml.types import HTMLString
 
 from mtrec.evaluation.interests import Topics
 from mtrec.reports.evaluation import render_evaluation_report
+from mtrec.training.trainer import TrainingHistory
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
 @step(cache_policy=LIBRARY_CACHE_POLICY)
 def render_report(
     evaluation_metrics: dict[str, Any],
-    training_history: dict[str, Any],
+    training_history: TrainingHistory,
     drift_summary: dict[str, Any],
     promotion_decision: dict[str, Any],
     ks: tuple[int, ...],

@@ -8,6 +8,7 @@ from zenml.enums import ArtifactType
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
+from mtrec.training.trainer import TrainingHistory
 from mtrec.workflows.fit import refit_recommenders
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
@@ -30,7 +31,7 @@ def refit_model(
     user_embeddings: np.ndarray,
     model_config: ModelConfig,
     training_config: TrainingConfig,
-    training_history: dict[str, Any],
+    training_history: TrainingHistory,
     edges: pd.DataFrame | None = None,
     item_topics: Topics | None = None,
 ) -> tuple[
@@ -43,7 +44,7 @@ def refit_model(
     the model a deployment has the day after the valid period (scored on test: the serving
     view), and on every interaction, what ``make recommend`` serves (never scored: nothing is
     left that it did not see). The evaluated ``recommender`` stays for reports and the gate."""
-    epochs = int(training_history["best_epoch"])
+    epochs = training_history.best_epoch
     datasets = {
         "serving_view": pd.concat([train, valid], ignore_index=True),
         "served": pd.concat([train, valid, test], ignore_index=True),

@@ -8,8 +8,8 @@ from zenml.enums import ArtifactType
 from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
+from mtrec.training.trainer import TrainingHistory
 from mtrec.workflows.ablation import fit_with_id_only_ablation
-from mtrec.workflows.fit import history_dict
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
 
@@ -33,7 +33,7 @@ def train_model(
     item_topics: Topics | None = None,
 ) -> tuple[
     Annotated[TrainedModel, ArtifactConfig(name="recommender", artifact_type=ArtifactType.MODEL)],
-    Annotated[dict[str, Any], "training_history"],
+    Annotated[TrainingHistory, "training_history"],
     Annotated[dict[str, Any], "id_only_metrics"],
 ]:
     """Train the weighted multi-task recommender with early stopping on the monitored
@@ -64,4 +64,4 @@ def train_model(
         "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0),
     }
     log_metadata({"training": summary})
-    return trained, history_dict(result), id_only
+    return trained, result.record(), id_only

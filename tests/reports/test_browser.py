@@ -27,12 +27,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
+
+if TYPE_CHECKING:
+    from mtrec.training.trainer import TrainingHistory
 
 REQUIRE_ENV = "MTREC_REQUIRE_BROWSER"
 ARTIFACTS_ENV = "MTREC_ARTIFACTS_DIR"
@@ -250,16 +254,20 @@ def _metrics() -> dict:
     }
 
 
-def _history() -> dict:
+def _history() -> TrainingHistory:
+    from mtrec.training.trainer import EpochLog, TrainingHistory
+
     epochs = [
-        {
-            "losses": {"watch": 0.7 - 0.1 * e, "like": 0.6 - 0.05 * e, "total": 1.3 - 0.15 * e},
-            "weights": {"watch": 1.0, "like": 0.5},
-            "valid": {"ndcg@10": 0.05 + 0.02 * e},
-        }
+        EpochLog(
+            epoch=e + 1,
+            losses={"watch": 0.7 - 0.1 * e, "like": 0.6 - 0.05 * e, "total": 1.3 - 0.15 * e},
+            weights={"watch": 1.0, "like": 0.5},
+            valid={"ndcg@10": 0.05 + 0.02 * e},
+            seconds=1.3,
+        )
         for e in range(3)
     ]
-    return {"best_epoch": 3, "seconds": 4.0, "epochs": epochs}
+    return TrainingHistory(best_epoch=3, best_valid={}, seconds=4.0, epochs=tuple(epochs))
 
 
 def build_reports(root: Path) -> Path:

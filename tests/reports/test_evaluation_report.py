@@ -7,6 +7,7 @@ import re
 
 from mtrec.reports.evaluation import line_chart, render_evaluation_report
 from mtrec.reports.index import render_index
+from mtrec.training.trainer import EpochLog, TrainingHistory
 
 METRICS = {
     "test": {
@@ -32,22 +33,27 @@ METRICS = {
         }
     },
 }
-HISTORY = {
-    "best_epoch": 2,
-    "seconds": 12.0,
-    "epochs": [
-        {
-            "losses": {"watch": 0.5, "like": 0.6, "total": 1.1},
-            "valid": {"ndcg@10": 0.05},
-            "weights": {"watch": 1.0, "like": 0.5},
-        },
-        {
-            "losses": {"watch": 0.4, "like": 0.55, "total": 0.95},
-            "valid": {"ndcg@10": 0.07},
-            "weights": {"watch": 1.0, "like": 0.5},
-        },
-    ],
-}
+HISTORY = TrainingHistory(
+    best_epoch=2,
+    best_valid={"ndcg@10": 0.07},
+    seconds=12.0,
+    epochs=(
+        EpochLog(
+            epoch=1,
+            losses={"watch": 0.5, "like": 0.6, "total": 1.1},
+            valid={"ndcg@10": 0.05},
+            weights={"watch": 1.0, "like": 0.5},
+            seconds=6.0,
+        ),
+        EpochLog(
+            epoch=2,
+            losses={"watch": 0.4, "like": 0.55, "total": 0.95},
+            valid={"ndcg@10": 0.07},
+            weights={"watch": 1.0, "like": 0.5},
+            seconds=6.0,
+        ),
+    ),
+)
 
 
 def test_report_shows_model_against_each_baseline_with_signed_deltas():

@@ -21,6 +21,7 @@ from mtrec.reports.pages import STYLESHEET, environment
 from mtrec.reports.timeline import render_timeline_html
 from mtrec.reports.validation import render_validation_html
 from mtrec.retrain.windows import CycleDrift, CycleRecord, GateFigures
+from mtrec.training.trainer import EpochLog, TrainingHistory
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -31,10 +32,19 @@ METRICS = {
 }
 
 
-def _history(task: str = "watch") -> dict:
+def _history(task: str = "watch") -> TrainingHistory:
     """Two epochs of one task: three charts (loss, weight, validation NDCG)."""
-    epoch = {"losses": {task: 0.5}, "weights": {task: 1.0}, "valid": {"ndcg@10": 0.05}}
-    return {"best_epoch": 1, "seconds": 3.0, "epochs": [epoch, epoch]}
+    epochs = tuple(
+        EpochLog(
+            epoch=e,
+            losses={task: 0.5},
+            weights={task: 1.0},
+            valid={"ndcg@10": 0.05},
+            seconds=1.5,
+        )
+        for e in (1, 2)
+    )
+    return TrainingHistory(best_epoch=1, best_valid={}, seconds=3.0, epochs=epochs)
 
 
 def _interests(label: str) -> tuple[Topics, pd.DataFrame]:

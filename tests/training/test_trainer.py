@@ -1,6 +1,7 @@
 """Negative sampling, the weighted multi-task loss, and training on a planted signal."""
 
 import logging
+import math
 
 import numpy as np
 import pandas as pd
@@ -12,13 +13,15 @@ from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.training.trainer import (
+    EpochLog,
+    TrainingHistory,
     grouped_order,
     sample_negatives,
     task_losses,
     train_multitask,
 )
 from mtrec.training.weighting import TaskWeighting
-from mtrec.workflows.fit import build_model, fit_recommender, history_dict
+from mtrec.workflows.fit import build_model, fit_recommender
 
 
 def _seen_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
@@ -231,7 +234,27 @@ def test_fit_learns_the_planted_signal(planted_runs) -> None:
     again, _, _ = evaluate_ranking(model.score_items, 40, truth_u, truth_i, seen_u, seen_i, (10,))
     assert again["ndcg@10"] == pytest.approx(best, abs=1e-6)
     assert trained.user_ids[:2] == ("u0", "u1") and len(trained.item_ids) == 40
-    assert history_dict(result)["best_epoch"] == result.best_epoch
+    # The record the training_history artifact stores: a JSON round trip keeps it whole.
+    record = result.record()
+    assert record.best_epoch == result.best_epoch and len(record.epochs) == len(result.history)
+    assert record.seconds_to_best == pytest.approx(
+        sum(log.seconds for log in result.history[: result.best_epoch])
+    )
+    assert TrainingHistory.model_validate_json(record.model_dump_json()) == record
+
+
+def test_training_history_keeps_nan_metrics_through_json() -> None:
+    epoch = EpochLog(epoch=1, losses={"total": 0.5}, valid={"like_auc": float("nan")}, seconds=2.0)
+    record = TrainingHistory(best_epoch=1, best_valid=epoch.valid, seconds=2.5, epochs=(epoch,))
+    again = TrainingHistory.model_validate_json(record.model_dump_json())
+    assert math.isnan(again.epochs[0].valid["like_auc"])
+    assert math.isnan(again.best_valid["like_auc"])
+    assert again.summary() == {
+        "best_epoch": 1,
+        "best_valid": again.best_valid,
+        "seconds": 2.5,
+        "seconds_to_best": 2.0,
+    }
 
 
 def test_fit_is_deterministic_for_a_seed(planted_runs) -> None:

@@ -21,6 +21,7 @@ from mtrec.evaluation.diversity import RerankTradeoff, TradeoffPoint
 from mtrec.evaluation.interests import Topics
 from mtrec.evaluation.metrics import task_metric_names
 from mtrec.reports.pages import render_page
+from mtrec.training.trainer import TrainingHistory
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 BEYOND_ACCURACY_LABELS = {
@@ -198,19 +199,19 @@ def _interests(
     )
 
 
-def _training_charts(history: dict[str, Any]) -> list[Markup]:
-    epochs = history.get("epochs", [])
+def _training_charts(history: TrainingHistory) -> list[Markup]:
+    epochs = history.epochs
     if not epochs:
         return []
-    tasks = [t for t in epochs[0]["losses"] if t != "total"]
+    tasks = [t for t in epochs[0].losses if t != "total"]
     return [
-        line_chart({t: [e["losses"][t] for e in epochs] for t in tasks}, "training loss per task"),
+        line_chart({t: [e.losses[t] for e in epochs] for t in tasks}, "training loss per task"),
         line_chart(
-            {t: [e.get("weights", {}).get(t, float("nan")) for e in epochs] for t in tasks},
+            {t: [e.weights.get(t, float("nan")) for e in epochs] for t in tasks},
             "task weights per epoch",
         ),
         line_chart(
-            {"valid ndcg@10": [e["valid"].get("ndcg@10", float("nan")) for e in epochs]},
+            {"valid ndcg@10": [e.valid.get("ndcg@10", float("nan")) for e in epochs]},
             "validation NDCG@10 per epoch",
         ),
     ]
@@ -218,7 +219,7 @@ def _training_charts(history: dict[str, Any]) -> list[Markup]:
 
 def render_evaluation_report(
     metrics: dict[str, Any],
-    history: dict[str, Any],
+    history: TrainingHistory,
     id_only: dict[str, Any] | None,
     drift: dict[str, Any] | None,
     promotion: dict[str, Any] | None,

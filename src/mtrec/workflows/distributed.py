@@ -31,7 +31,7 @@ import pandas as pd
 
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.models.serialization import TrainedModel, load_trained_model
-from mtrec.training.trainer import EpochLog, TrainingResult
+from mtrec.training.trainer import TrainingHistory, TrainingResult
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +92,14 @@ def fit_distributed(
         returncode, tail = _run_streaming(command, env, timeout_s)
         if returncode != 0 or not (folder / "history.json").is_file():
             raise RuntimeError(f"distributed training failed (exit {returncode}):\n{tail}")
-        meta = json.loads((folder / "history.json").read_text())
+        record = TrainingHistory.model_validate_json((folder / "history.json").read_text())
         trained = load_trained_model(folder / "model")
     result = TrainingResult(
         state_dict=trained.state_dict,
-        history=tuple(EpochLog(**log) for log in meta["history"]),
-        best_epoch=meta["best_epoch"],
-        best_valid=meta["best_valid"],
-        seconds=meta["seconds"],
+        history=record.epochs,
+        best_epoch=record.best_epoch,
+        best_valid=record.best_valid,
+        seconds=record.seconds,
     )
     return trained, result
 

@@ -6,7 +6,6 @@ Early stopping reads validation metrics, computed with the evaluation module's f
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from functools import partial
 
 import numpy as np
@@ -243,14 +242,3 @@ def training_cores(config: TrainingConfig) -> int | None:
     under ``nproc > 1``, where each training already spreads over processes of its own and
     trainings run in turn."""
     return 1 if config.nproc > 1 else None
-
-
-def history_dict(result: TrainingResult) -> dict[str, object]:
-    """JSON-friendly training history: per-epoch losses and validation metrics."""
-    return {
-        "best_epoch": result.best_epoch,
-        "best_valid": result.best_valid,
-        "seconds": result.seconds,
-        "seconds_to_best": sum(log.seconds for log in result.history[: result.best_epoch]),
-        "epochs": [asdict(log) for log in result.history],
-    }

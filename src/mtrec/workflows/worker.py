@@ -59,14 +59,7 @@ def worker(folder: Path) -> None:
         )
         if dist.get_rank() == 0:
             save_trained_model(trained, folder / "model")
-            meta = {
-                "history": [log.__dict__ for log in result.history],
-                "best_epoch": result.best_epoch,
-                "best_valid": result.best_valid,
-                "seconds": result.seconds,
-                "world_size": dist.get_world_size(),
-            }
-            write_atomic(folder / "history.json", json.dumps(meta))
+            write_atomic(folder / "history.json", result.record().model_dump_json())
         dist.barrier()
     finally:
         dist.destroy_process_group()
