@@ -1,15 +1,21 @@
-"""ZenML materializer for trained models: safetensors weights plus a JSON spec, never pickle."""
+"""ZenML materializers for the project's own types, so none of them is pickled: trained models
+(safetensors weights plus a JSON spec) and item topics (npz plus JSON labels); the retraining
+cycle's are in :mod:`steps.retrain.materializers`."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from zenml.enums import ArtifactType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import (
     SPEC_FILE,
     WEIGHTS_FILE,
@@ -43,3 +49,37 @@ class TrainedModelMaterializer(BaseMaterializer):
             "n_tensor_values": n_parameters,
             "tasks": ",".join(data.spec.tasks),
         }
+
+
+class TopicsMaterializer(BaseMaterializer):
+    """Item topics as ``topics.npz`` (assignment, centroids, sizes) and ``labels.json``."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (Topics,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
+
+    def load(self, data_type: type[Any]) -> Topics:
+        with fileio.open(os.path.join(self.uri, "topics.npz"), "rb") as handle:
+            arrays = np.load(io.BytesIO(handle.read()), allow_pickle=False)
+            assignment, centroids, sizes = (arrays[k] for k in ("assignment", "centroids", "sizes"))
+        labels = tuple(json.loads(read_text(os.path.join(self.uri, "labels.json"))))
+        return Topics(assignment, centroids, labels, sizes)
+
+    def save(self, data: Topics) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, assignment=data.assignment, centroids=data.centroids, sizes=data.sizes)
+        with fileio.open(os.path.join(self.uri, "topics.npz"), "wb") as handle:
+            handle.write(buffer.getvalue())
+        write_text(os.path.join(self.uri, "labels.json"), json.dumps(list(data.labels)))
+
+    def extract_metadata(self, data: Topics) -> dict[str, Any]:
+        return {"n_topics": data.n_topics, "n_items": data.n_items}
+
+
+def read_text(path: str) -> str:
+    with fileio.open(path, "r") as handle:
+        return str(handle.read())
+
+
+def write_text(path: str, text: str) -> None:
+    with fileio.open(path, "w") as handle:
+        handle.write(text)

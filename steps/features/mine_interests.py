@@ -7,9 +7,13 @@ from zenml import log_metadata, step
 from mtrec.config import InterestsConfig
 from mtrec.evaluation.interests import Topics, fit_topics, interest_profiles
 from steps.caching import LIBRARY_CACHE_POLICY
+from steps.materializers import TopicsMaterializer
 
 
-@step(cache_policy=LIBRARY_CACHE_POLICY)
+@step(
+    cache_policy=LIBRARY_CACHE_POLICY,
+    output_materializers={"item_topics": TopicsMaterializer},
+)
 def mine_interests(
     items: pd.DataFrame,
     users: pd.DataFrame,

@@ -8,9 +8,14 @@ from mtrec.workflows import retraining
 from mtrec.workflows.retraining import CyclePlan
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.hooks import record_failure
+from steps.retrain.materializers import CycleRecordMaterializer
 
 
-@step(cache_policy=LIBRARY_CACHE_POLICY, on_failure=record_failure)
+@step(
+    cache_policy=LIBRARY_CACHE_POLICY,
+    on_failure=record_failure,
+    output_materializers={"decided_cycle": CycleRecordMaterializer},
+)
 def decide_retraining(
     config: RunConfig, plan: CyclePlan, record: CycleRecord
 ) -> Annotated[CycleRecord, "decided_cycle"]:

@@ -8,10 +8,15 @@ from mtrec.retrain.windows import Ledger
 from mtrec.workflows import retraining
 from mtrec.workflows.retraining import CyclePlan
 from steps.hooks import record_failure
+from steps.retrain.materializers import CyclePlanMaterializer
 
 
 # Never cached: the ledger it reads is not one of its inputs.
-@step(enable_cache=False, on_failure=record_failure)
+@step(
+    enable_cache=False,
+    on_failure=record_failure,
+    output_materializers={"cycle_plan": CyclePlanMaterializer},
+)
 def plan_cycle(
     config: RunConfig, interactions: pd.DataFrame, window_start: int | None = None
 ) -> Annotated[CyclePlan, "cycle_plan"]:

@@ -8,10 +8,15 @@ from mtrec.retrain.windows import CycleRecord
 from mtrec.workflows import retraining
 from mtrec.workflows.runs import TrainingRun
 from steps.hooks import record_failure
+from steps.retrain.materializers import CycleRecordMaterializer
 
 
 # Never cached: it writes the ledger.
-@step(enable_cache=False, on_failure=record_failure)
+@step(
+    enable_cache=False,
+    on_failure=record_failure,
+    output_materializers={"cycle_record": CycleRecordMaterializer},
+)
 def record_cycle(
     config: RunConfig,
     record: CycleRecord,

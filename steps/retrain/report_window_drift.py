@@ -9,10 +9,15 @@ from mtrec.retrain.windows import CycleRecord
 from mtrec.workflows import retraining
 from mtrec.workflows.retraining import CyclePlan
 from steps.hooks import record_failure
+from steps.retrain.materializers import CycleRecordMaterializer
 
 
 # Never cached: the page it writes under reports/ is not an output ZenML would restore.
-@step(enable_cache=False, on_failure=record_failure)
+@step(
+    enable_cache=False,
+    on_failure=record_failure,
+    output_materializers={"drift_cycle": CycleRecordMaterializer},
+)
 def report_window_drift(
     config: RunConfig,
     plan: CyclePlan,

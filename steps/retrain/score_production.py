@@ -7,10 +7,15 @@ from mtrec.config import EventFunnel
 from mtrec.retrain.windows import CycleRecord
 from mtrec.workflows import retraining
 from steps.hooks import record_failure
+from steps.retrain.materializers import CycleRecordMaterializer
 
 
 # Never cached: which version is in production is not one of its inputs.
-@step(enable_cache=False, on_failure=record_failure)
+@step(
+    enable_cache=False,
+    on_failure=record_failure,
+    output_materializers={"scored_cycle": CycleRecordMaterializer},
+)
 def score_production(
     model_name: str,
     record: CycleRecord,
