@@ -55,21 +55,35 @@ def test_a_text_gets_the_same_bits_whatever_it_is_batched_with(encoder: TextEnco
         np.testing.assert_array_equal(encoder.encode([TEXTS[i] for i in subset]), vectors[subset])
 
 
-def test_model_calls_have_one_shape_per_token_length(tiny_encoder_path: Path) -> None:
-    encoder = TextEncoder(tiny_encoder_path, max_length=16, batch_size=3)
-    shapes: list[tuple[int, ...]] = []
+@pytest.mark.parametrize("bucket", [1, 4])
+def test_model_calls_have_one_shape_per_length_bucket(tiny_encoder_path: Path, bucket) -> None:
+    encoder = TextEncoder(tiny_encoder_path, max_length=16, batch_size=3, length_bucket=bucket)
+    calls: list[tuple[tuple[int, ...], list[int]]] = []
     forward = encoder.model.forward
 
     def recording(**batch):
-        assert bool(batch["attention_mask"].all())  # no padding
-        shapes.append(tuple(batch["input_ids"].shape))
+        calls.append((tuple(batch["input_ids"].shape), batch["attention_mask"].sum(1).tolist()))
         return forward(**batch)
 
     encoder.model.forward = recording  # type: ignore[method-assign]
     encoder.encode(TEXTS)
     lengths = {len(ids) for ids in encoder.tokenizer(TEXTS)["input_ids"]}
-    assert {rows for rows, _ in shapes} == {3}
-    assert {length for _, length in shapes} == lengths
+    buckets = {min(-(-n // bucket) * bucket, 16) for n in lengths}
+    assert {shape[0] for shape, _ in calls} == {3}
+    assert {shape[1] for shape, _ in calls} == buckets
+    # Each text padded only up to its bucket: a call's texts are all within one bucket.
+    for (_, padded_to), real in calls:
+        assert all(padded_to - bucket < n <= padded_to for n in real)
+    if bucket == 1:  # exact lengths: no padding at all
+        assert all(n == shape[1] for shape, real in calls for n in real)
+
+
+def test_a_text_keeps_its_bits_whatever_its_bucket_mates(tiny_encoder_path: Path) -> None:
+    """Texts of different lengths in one bucket: each gets the vector it gets alone."""
+    encoder = TextEncoder(tiny_encoder_path, max_length=16, batch_size=4, length_bucket=8)
+    vectors = encoder.encode(TEXTS)
+    for i, text in enumerate(TEXTS):
+        np.testing.assert_array_equal(encoder.encode([text])[0], vectors[i])
 
 
 def test_the_bf16_probe_encodes_only_its_texts(tiny_encoder_path: Path) -> None:
@@ -89,7 +103,8 @@ def test_the_bf16_probe_encodes_only_its_texts(tiny_encoder_path: Path) -> None:
     rows.clear()
     encoder.encode(TEXTS)  # settled: no second probe; real encoding fills its batches
     lengths = {len(ids) for ids in encoder.tokenizer(TEXTS)["input_ids"]}
-    assert rows == [64] * len(lengths)
+    buckets = {min(-(-n // encoder.length_bucket) * encoder.length_bucket, 16) for n in lengths}
+    assert rows == [64] * len(buckets)
 
 
 def test_batch_size_does_not_change_results(tiny_encoder_path: Path) -> None:

@@ -56,8 +56,20 @@ def weights_fingerprint(path: Path) -> str:
     return sha256_files((str(file.relative_to(path)), file) for file in files)
 
 
+LENGTH_BUCKET = 8
+"""Token lengths are rounded up to a multiple of this (masked padding) before batching."""
+
+
 class TextEncoder:
-    """Encodes texts in batches of equal token length: no padding, the main CPU waste."""
+    """Encodes texts in batches of one fixed shape per token-length bucket.
+
+    Texts are padded (masked) up to their length rounded to ``length_bucket`` tokens, and each
+    bucket's texts go in batches of ``batch_size`` rows (the last one filled up with repeats):
+    a text's vector then depends on its own tokens and bucket only, never on its batch-mates
+    (see :meth:`_encode`). Buckets rather than exact lengths: a catalogue's texts spread over
+    dozens of lengths, and filling a batch for each length computed about twice the rows
+    encoded on MovieLens-100k's texts; a bucket pads a few tokens instead.
+    """
 
     def __init__(
         self,
@@ -65,6 +77,7 @@ class TextEncoder:
         max_length: int = 64,
         batch_size: int = 128,
         precision: Literal["auto", "fp32", "bf16"] = "fp32",
+        length_bucket: int = LENGTH_BUCKET,
     ):
         path = Path(model_path) if model_path is not None else default_model_path()
         if not (path / "config.json").is_file():
@@ -75,6 +88,9 @@ class TextEncoder:
         self.path = path
         self.max_length = max_length
         self.batch_size = batch_size
+        if length_bucket < 1:
+            raise ValueError(f"length_bucket must be at least 1, got {length_bucket}")
+        self.length_bucket = length_bucket
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
         wants_bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
@@ -93,7 +109,7 @@ class TextEncoder:
             "mean-pool-l2",
             str(self.max_length),
             self.precision,
-            f"equal-length-batches-of-{self.batch_size}",
+            f"length-buckets-of-{self.length_bucket}-batches-of-{self.batch_size}",
         ]
         return sha256_text("|".join(parts))
 
@@ -137,15 +153,19 @@ class TextEncoder:
             list(texts), truncation=True, max_length=self.max_length, padding=False
         )
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-        # Every model call has the same shape for a given token length: batch_size texts of
-        # that one length (a group's last batch is filled up with repeats of its rows). No
-        # padding, and a text's vector no longer depends on the texts it is batched with: the
-        # CPU kernels block by shape, which moved bf16 vectors by up to 1e-3, so the embedding
-        # store's vectors, and the models trained on them, depended on what it already held.
+        # Each text's padded length, from its own length alone: rounded up to the bucket, never
+        # past max_length (which truncated texts already have).
+        rounded = -(-lengths // self.length_bucket) * self.length_bucket
+        padded = np.minimum(rounded, self.max_length)
+        # Every model call has the same shape for a given bucket: batch_size texts padded to
+        # that length (a bucket's last batch is filled up with repeats of its rows). A text's
+        # vector then does not depend on the texts it is batched with: the CPU kernels block
+        # by shape, which moved bf16 vectors by up to 1e-3, so the embedding store's vectors,
+        # and the models trained on them, depended on what it already held.
         batches = [
-            rows[start : start + self.batch_size]
-            for length in np.unique(lengths)[::-1]
-            for rows in [np.flatnonzero(lengths == length)]
+            (int(length), rows[start : start + self.batch_size])
+            for length in np.unique(padded)[::-1]
+            for rows in [np.flatnonzero(padded == length)]
             for start in range(0, len(rows), self.batch_size)
         ]
         output = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -154,10 +174,12 @@ class TextEncoder:
             total=len(texts), unit="text", desc="encoding", disable=len(texts) < PROGRESS_MIN_TEXTS
         )
         with torch.inference_mode(), progress:
-            for rows in batches:
+            for length, rows in batches:
                 filled = np.resize(rows, self.batch_size) if fill else rows  # repeats rows
                 features = [{k: encoded[k][i] for k in encoded} for i in filled]
-                batch = self.tokenizer.pad(features, return_tensors="pt")
+                batch = self.tokenizer.pad(
+                    features, padding="max_length", max_length=length, return_tensors="pt"
+                )
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     hidden = self.model(**batch).last_hidden_state.float()  # (B, T, D)
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
