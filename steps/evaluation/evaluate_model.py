@@ -23,10 +23,11 @@ def evaluate_model(
     items: pd.DataFrame,
     config: EvaluationConfig,
     model_config: ModelConfig,
+    # Required: an input typed ``Topics | None`` is loaded by its stored type path (src.mtrec.*).
+    topics: Topics,
     seed: int = 0,
     edges: pd.DataFrame | None = None,
     item_embeddings: np.ndarray | None = None,
-    topics: Topics | None = None,
     rerank: RerankConfig | None = None,
     interests: InterestsConfig | None = None,
 ) -> tuple[

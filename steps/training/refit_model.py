@@ -32,8 +32,10 @@ def refit_model(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     training_history: TrainingHistory,
-    edges: pd.DataFrame | None = None,
-    item_topics: Topics | None = None,
+    # No defaults: ZenML loads an input typed ``X | None`` by the artifact's stored type path
+    # (src.mtrec.*, a second copy of the module), which no materializer of ours accepts.
+    edges: pd.DataFrame | None,
+    item_topics: Topics,
 ) -> tuple[
     Annotated[TrainedModel, "serving_view_recommender"],
     Annotated[
@@ -59,7 +61,7 @@ def refit_model(
         training_config,
         epochs,
         edges,
-        item_topics.assignment if item_topics is not None else None,
+        item_topics.assignment,
     )
     summary: dict[str, Any] = {"epochs": epochs}
     for (name, interactions), (_, result) in zip(datasets.items(), refits, strict=True):

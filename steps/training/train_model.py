@@ -29,8 +29,10 @@ def train_model(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     evaluation_config: EvaluationConfig,
-    edges: pd.DataFrame | None = None,
-    item_topics: Topics | None = None,
+    # No defaults: ZenML loads an input typed ``X | None`` by the artifact's stored type path
+    # (src.mtrec.*, a second copy of the module), which no materializer of ours accepts.
+    edges: pd.DataFrame | None,
+    item_topics: Topics,
 ) -> tuple[
     Annotated[TrainedModel, ArtifactConfig(name="recommender", artifact_type=ArtifactType.MODEL)],
     Annotated[TrainingHistory, "training_history"],
@@ -54,7 +56,7 @@ def train_model(
         training_config,
         evaluation_config,
         edges,
-        item_topics.assignment if item_topics is not None else None,
+        item_topics.assignment,
     )
     if id_only:
         log_metadata({"id_only": {"test": id_only["test"], "cold_items": id_only["slices"]}})
