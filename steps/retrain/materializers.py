@@ -9,16 +9,15 @@ import os
 from typing import Any, ClassVar
 
 from zenml.enums import ArtifactType
-from zenml.materializers.base_materializer import BaseMaterializer
 
 from mtrec.retrain.windows import CycleRecord, Window
 from mtrec.workflows.retraining import CyclePlan
-from steps.materializers import read_text, write_text
+from steps.materializers import ProjectMaterializer, read_text, write_text
 
 RECORD, PLAN = "cycle_record.json", "cycle_plan.json"
 
 
-class CycleRecordMaterializer(BaseMaterializer):
+class CycleRecordMaterializer(ProjectMaterializer):
     """A retraining cycle's record in the ledger's own JSON format (``CycleRecord.to_json``)."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (CycleRecord,)
@@ -34,7 +33,7 @@ class CycleRecordMaterializer(BaseMaterializer):
         return {"window": data.window, "status": data.status}
 
 
-class CyclePlanMaterializer(BaseMaterializer):
+class CyclePlanMaterializer(ProjectMaterializer):
     """A cycle's plan as JSON: its kind, window, record (the ledger's format) and schedule."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (CyclePlan,)
