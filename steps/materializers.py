@@ -25,22 +25,25 @@ from mtrec.models.serialization import (
 )
 
 
-class ProjectMaterializer(BaseMaterializer):
-    """A materializer for one of the project's own types. It also loads an artifact whose
-    stored type is the same class imported as ``src.mtrec.*``: ZenML stores a type by its path
-    under the source root, which for this package installed editable is ``src.mtrec...``, and
-    loads an input typed ``X | None`` by that stored path, a second copy of the module."""
+class SourceAliasLoading:
+    """Put before ``BaseMaterializer``: the materializer also loads an artifact whose stored
+    type is its class imported as ``src.mtrec.*``. ZenML stores a type by its path under the
+    source root, which for this package installed editable is ``src.mtrec...``, and loads an
+    input typed ``X | None`` by that stored path: a second copy of the module. (A mixin, not a
+    base class: ZenML refuses a materializer class without associated types.)"""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = ()
 
     @classmethod
     def can_load_type(cls, data_type: type[Any]) -> bool:
-        return super().can_load_type(data_type) or any(
+        return super().can_load_type(data_type) or any(  # type: ignore[misc]
             data_type.__qualname__ == known.__qualname__
             and data_type.__module__.removeprefix("src.") == known.__module__
             for known in cls.ASSOCIATED_TYPES
         )
 
 
-class TrainedModelMaterializer(ProjectMaterializer):
+class TrainedModelMaterializer(SourceAliasLoading, BaseMaterializer):
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TrainedModel,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
@@ -66,7 +69,7 @@ class TrainedModelMaterializer(ProjectMaterializer):
         }
 
 
-class TopicsMaterializer(ProjectMaterializer):
+class TopicsMaterializer(SourceAliasLoading, BaseMaterializer):
     """Item topics as ``topics.npz`` (assignment, centroids, sizes) and ``labels.json``."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (Topics,)

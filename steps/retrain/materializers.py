@@ -9,15 +9,16 @@ import os
 from typing import Any, ClassVar
 
 from zenml.enums import ArtifactType
+from zenml.materializers.base_materializer import BaseMaterializer
 
 from mtrec.retrain.windows import CycleRecord, Window
 from mtrec.workflows.retraining import CyclePlan
-from steps.materializers import ProjectMaterializer, read_text, write_text
+from steps.materializers import SourceAliasLoading, read_text, write_text
 
 RECORD, PLAN = "cycle_record.json", "cycle_plan.json"
 
 
-class CycleRecordMaterializer(ProjectMaterializer):
+class CycleRecordMaterializer(SourceAliasLoading, BaseMaterializer):
     """A retraining cycle's record in the ledger's own JSON format (``CycleRecord.to_json``)."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (CycleRecord,)
@@ -33,7 +34,7 @@ class CycleRecordMaterializer(ProjectMaterializer):
         return {"window": data.window, "status": data.status}
 
 
-class CyclePlanMaterializer(ProjectMaterializer):
+class CyclePlanMaterializer(SourceAliasLoading, BaseMaterializer):
     """A cycle's plan as JSON: its kind, window, record (the ledger's format) and schedule."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (CyclePlan,)
