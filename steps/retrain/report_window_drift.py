@@ -2,6 +2,7 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import step
+from zenml.materializers.structured_string_materializer import StructuredStringMaterializer
 from zenml.types import HTMLString
 
 from mtrec.config import RunConfig
@@ -16,7 +17,12 @@ from steps.retrain.materializers import CycleRecordMaterializer
 @step(
     enable_cache=False,
     on_failure=record_failure,
-    output_materializers={"drift_cycle": CycleRecordMaterializer},
+    # Both outputs named: given the record's alone, ZenML 0.98 saved it with the page's
+    # materializer (StructuredStringMaterializer), which the next step cannot load.
+    output_materializers={
+        "window_drift_report": StructuredStringMaterializer,
+        "drift_cycle": CycleRecordMaterializer,
+    },
 )
 def report_window_drift(
     config: RunConfig,
