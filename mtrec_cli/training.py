@@ -8,6 +8,7 @@ from typing import Any
 
 from mtrec.config import RunConfig
 from mtrec.data.sources import fingerprint
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.reports.export import point_latest, write_index, write_run_reports
 from mtrec.workflows.runs import TrainingRun, model_version_name, run_summary
 from mtrec_cli.failures import failure_report
@@ -55,14 +56,16 @@ def export_run(run_id: Any, config: RunConfig) -> TrainingRun:
     client = Client()
     run = client.get_pipeline_run(run_id)
     steps = run.steps
+    evaluation: EvaluationResult = _output(steps, "evaluate_model", "evaluation_metrics")
     history = _output(steps, "train_model", "training_history")
     id_only = _output(steps, "train_model", "id_only_metrics")
     decision = _output(steps, "register_model", "promotion_decision")
+    drift = _output(steps, "report_drift", "drift_summary")
     report = {
-        **_output(steps, "evaluate_model", "evaluation_metrics"),
+        **evaluation.to_json(),
         "ablations": {"id_only": id_only} if id_only else {},
         "training": history.summary(),
-        "drift": _output(steps, "report_drift", "drift_summary"),
+        "drift": drift,
         "promotion": decision,
         "run": {"name": run.name, "id": str(run.id)},
     }
@@ -99,6 +102,10 @@ def export_run(run_id: Any, config: RunConfig) -> TrainingRun:
     point_latest(reports_dir, run_dir)
     write_index(reports_dir)
     cached = [name for name, s in steps.items() if str(s.status).lower().endswith("cached")]
-    exported = TrainingRun.from_report(report, run_dir, report["stage"])
-    print(run_summary(report, config.evaluation.ks, cached, len(steps), exported, reports_dir))
+    exported = TrainingRun.from_outputs(run.name, run_dir, decision, evaluation, report["stage"])
+    ablation = EvaluationResult.model_validate(id_only) if id_only else None
+    summary = run_summary(
+        evaluation, ablation, drift, config.evaluation.ks, cached, len(steps), exported, reports_dir
+    )
+    print(summary)
     return exported

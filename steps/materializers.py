@@ -1,6 +1,6 @@
 """ZenML materializers for the project's own types, so none of them is pickled: trained models
-(safetensors weights plus a JSON spec) and item topics (npz plus JSON labels); the retraining
-cycle's are in :mod:`steps.retrain.materializers`."""
+(safetensors weights plus a JSON spec), item topics (npz plus JSON labels) and the evaluation
+result (pydantic JSON); the retraining cycle's are in :mod:`steps.retrain.materializers`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import numpy as np
 from zenml.enums import ArtifactType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
+from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import (
     SPEC_FILE,
@@ -91,6 +93,18 @@ class TopicsMaterializer(SourceAliasLoading, BaseMaterializer):
 
     def extract_metadata(self, data: Topics) -> dict[str, Any]:
         return {"n_topics": data.n_topics, "n_items": data.n_items}
+
+
+class EvaluationResultMaterializer(SourceAliasLoading, PydanticMaterializer):
+    """The evaluation result as ZenML's pydantic JSON (NaN kept), loaded as this package's
+    class whatever type path it was stored under."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (EvaluationResult,)
+
+    def load(self, data_type: type[Any]) -> EvaluationResult:
+        result = super().load(EvaluationResult)
+        assert isinstance(result, EvaluationResult)
+        return result
 
 
 def read_text(path: str) -> str:

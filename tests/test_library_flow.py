@@ -105,15 +105,19 @@ def test_time_split_with_cold_users_and_items_runs_end_to_end():
         EvaluationConfig(ks=(5, 10), recommendations_k=10, baselines=("popularity",)),
     )
     for key in ("ndcg@10", "recall@5"):
-        assert 0.0 <= metrics["test"][key] <= 1.0
-    assert not math.isnan(metrics["test"]["watch_auc"])
-    assert metrics["test"]["influence_rmse"] >= 0.0
-    top = metrics["top_users"]["influence"]
+        assert 0.0 <= metrics.test[key] <= 1.0
+    assert not math.isnan(metrics.test["watch_auc"])
+    assert metrics.test["influence_rmse"] >= 0.0
+    top = metrics.top_users["influence"]
     assert 1 <= len(top) <= 10
-    assert [row["measured"] for row in top] == sorted(
-        (row["measured"] for row in top), reverse=True
-    )
-    assert set(top[0]) == {"user_id", "measured", "predicted", "interactions"}
+    assert [row.measured for row in top] == sorted((row.measured for row in top), reverse=True)
+    assert {row.user_id for row in top} <= set(data.users["user_id"])
+    assert list(metrics.to_json()["top_users"]["influence"][0]) == [
+        "user_id",
+        "measured",
+        "predicted",
+        "interactions",
+    ]
     assert set(recommendations["user_id"]) == set(split.test["user_id"])
     seen = pd.concat([split.train, split.valid])
     late_seen = set(seen.loc[seen["user_id"] == "late", "item_id"])

@@ -1,17 +1,26 @@
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 from zenml import log_metadata, step
 
 from mtrec.config import EvaluationConfig, InterestsConfig, ModelConfig, RerankConfig
-from mtrec.evaluation.evaluate import EvaluationData, ServingView, evaluate_recommender
+from mtrec.evaluation.evaluate import (
+    EvaluationData,
+    EvaluationResult,
+    ServingView,
+    evaluate_recommender,
+)
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
 from steps.caching import LIBRARY_CACHE_POLICY
+from steps.materializers import EvaluationResultMaterializer
 
 
-@step(cache_policy=LIBRARY_CACHE_POLICY)
+@step(
+    cache_policy=LIBRARY_CACHE_POLICY,
+    output_materializers={"evaluation_metrics": EvaluationResultMaterializer},
+)
 def evaluate_model(
     recommender: TrainedModel,
     serving_view_recommender: TrainedModel,
@@ -31,7 +40,7 @@ def evaluate_model(
     rerank: RerankConfig | None = None,
     interests: InterestsConfig | None = None,
 ) -> tuple[
-    Annotated[dict[str, Any], "evaluation_metrics"],
+    Annotated[EvaluationResult, "evaluation_metrics"],
     Annotated[pd.DataFrame, "test_recommendations"],
     Annotated[pd.DataFrame, "serving_recommendations"],
 ]:
@@ -56,14 +65,6 @@ def evaluate_model(
         rerank=rerank,
         interests=interests,
     )
-    log_metadata(
-        {
-            "test": metrics["test"],
-            "valid": metrics["valid"],
-            "baseline_popularity": metrics["baselines"]["popularity"],
-            "serving_test": metrics["serving"]["test"],
-            "cold_items": metrics["slices"]["cold_items"],
-        }
-    )
+    log_metadata(metrics.summary())
     assert serving.recommendations is not None
     return metrics, recommendations, serving.recommendations

@@ -6,6 +6,7 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from mtrec.config import RunConfig
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.models.serialization import TrainedModel
 from mtrec.registry.promotion import Production, decide_version
 from steps.caching import LIBRARY_CACHE_POLICY
@@ -13,7 +14,7 @@ from steps.caching import LIBRARY_CACHE_POLICY
 
 @step(cache_policy=LIBRARY_CACHE_POLICY)
 def register_model(
-    evaluation_metrics: dict[str, Any],
+    evaluation_metrics: EvaluationResult,
     drift_summary: dict[str, Any],
     config: RunConfig,
     recommender: TrainedModel,
@@ -39,7 +40,11 @@ def register_model(
     """
     model = get_step_context().model
     log_metadata(
-        {**evaluation_metrics, "drift": drift_summary, "config": config.model_dump(mode="json")},
+        {
+            **evaluation_metrics.to_json(),
+            "drift": drift_summary,
+            "config": config.model_dump(mode="json"),
+        },
         infer_model=True,
     )
     try:

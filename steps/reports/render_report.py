@@ -4,6 +4,7 @@ import pandas as pd
 from zenml import step
 from zenml.types import HTMLString
 
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
 from mtrec.reports.evaluation import render_evaluation_report
 from mtrec.training.trainer import TrainingHistory
@@ -12,7 +13,7 @@ from steps.caching import LIBRARY_CACHE_POLICY
 
 @step(cache_policy=LIBRARY_CACHE_POLICY)
 def render_report(
-    evaluation_metrics: dict[str, Any],
+    evaluation_metrics: EvaluationResult,
     training_history: TrainingHistory,
     drift_summary: dict[str, Any],
     promotion_decision: dict[str, Any],
@@ -23,6 +24,7 @@ def render_report(
 ) -> Annotated[HTMLString, "evaluation_report"]:
     """The evaluation report reviewers read: model against baselines, slices, curves, the
     diversity trade-off, item topics and user interests."""
+    id_only = EvaluationResult.model_validate(id_only_metrics) if id_only_metrics else None
     interests = None
     if item_topics is not None and user_interests is not None:
         interests = (item_topics, user_interests)
@@ -30,7 +32,7 @@ def render_report(
         render_evaluation_report(
             evaluation_metrics,
             training_history,
-            id_only_metrics,
+            id_only,
             drift_summary,
             promotion_decision,
             ks,

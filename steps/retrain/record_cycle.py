@@ -4,6 +4,7 @@ from zenml import get_step_context, step
 from zenml.utils.time_utils import utc_now
 
 from mtrec.config import RunConfig
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.retrain.windows import CycleRecord
 from mtrec.workflows import retraining
 from mtrec.workflows.runs import TrainingRun
@@ -21,7 +22,7 @@ def record_cycle(
     config: RunConfig,
     record: CycleRecord,
     promotion_decision: dict[str, Any] | None = None,
-    evaluation_metrics: dict[str, Any] | None = None,
+    evaluation_metrics: EvaluationResult | None = None,
 ) -> Annotated[CycleRecord, "cycle_record"]:
     """The cycle's final record, linked to the model version the pipeline gives this step;
     a finished cycle is written to the ledger, which moves the watermark past its window.

@@ -1,16 +1,21 @@
 """Model and popularity evaluation on tiny data, and the top-K recommendations frame."""
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from conftest import make_interactions
 
-from mtrec.config import EvaluationConfig, ModelConfig, SplitConfig, TrainingConfig
+from mtrec.config import EvaluationConfig, MetricRef, ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import (
     EvaluationData,
+    EvaluationResult,
+    Slices,
     evaluate_recommender,
     popularity_ranking,
     rank_split,
@@ -92,43 +97,80 @@ def evaluated():
 
 def test_evaluate_recommender_metrics(evaluated) -> None:
     _, split, metrics, _ = evaluated
-    assert set(metrics) == {
+    # metrics.json's keys: the sections not computed here are left out.
+    assert list(metrics.to_json()) == [
+        "beyond_accuracy",
         "valid",
         "test",
         "baselines",
         "baselines_valid",
         "baseline_params",
         "slices",
-        "beyond_accuracy",
-    }
+    ]
+    assert metrics.serving is None and metrics.rerank is None and metrics.interest is None
+    assert metrics.baselines_skipped == {} and metrics.top_users == {}
     # Popularity on valid, for the promotion floor: the same value its tuning measured.
-    popularity_valid = metrics["baselines_valid"]["popularity"]
-    assert set(popularity_valid) == set(metrics["valid"])
+    popularity_valid = metrics.baselines_valid["popularity"]
+    assert set(popularity_valid) == set(metrics.valid)
     assert popularity_valid["ndcg@10"] == pytest.approx(
-        metrics["baseline_params"]["popularity"]["valid_ndcg"]
+        metrics.baseline_params["popularity"].valid_ndcg
     )
     assert 0.0 < popularity_valid["ndcg@10"] <= 1.0
-    beyond = metrics["beyond_accuracy"]
+    assert (
+        metrics.baseline_value("popularity", MetricRef.parse("valid.ndcg@10"))
+        == (popularity_valid["ndcg@10"])
+    )
+    assert metrics.value(MetricRef.parse("test.ndcg@5")) == metrics.test["ndcg@5"]
+    assert metrics.value(MetricRef.parse("valid.like_auc")) is None
+    beyond = metrics.beyond_accuracy
     assert 0.0 < beyond["coverage"] <= 1.0 and 0.0 <= beyond["gini"] <= 1.0
     assert beyond["novelty"] >= 0.0 and "intra_list_diversity" not in beyond  # no embeddings
-    activity = metrics["slices"]["user_activity_ndcg@10"]
-    assert sum(b["count"] for b in activity) == split.test["user_idx"].nunique()
-    popularity = metrics["slices"]["item_popularity_hit@10"]
-    assert sum(b["count"] for b in popularity) == len(split.test)
-    assert set(metrics["slices"]["cold_items"]) >= {"interactions", "users"}
-    assert set(metrics["baselines"]) == {"popularity"}
+    activity = metrics.slices.user_activity
+    assert sum(b.count for b in activity) == split.test["user_idx"].nunique()
+    popularity = metrics.slices.item_popularity
+    assert sum(b.count for b in popularity) == len(split.test)
+    cold = metrics.slices.cold_items
+    assert cold is not None and cold.max_train_interactions == 5
+    assert set(metrics.baselines) == {"popularity"}
     ranking = {f"{m}@{k}" for k in (5, 10) for m in ("recall", "ndcg", "hit", "mrr")}
-    assert set(metrics["valid"]) == ranking
-    assert set(metrics["baselines"]["popularity"]) == ranking
-    assert set(metrics["test"]) == ranking | {"watch_auc", "like_auc", "rating_rmse"}
-    for part in (metrics["valid"], metrics["test"], metrics["baselines"]["popularity"]):
+    assert set(metrics.valid) == ranking
+    assert set(metrics.baselines["popularity"]) == ranking
+    assert set(metrics.test) == ranking | {"watch_auc", "like_auc", "rating_rmse"}
+    for part in (metrics.valid, metrics.test, metrics.baselines["popularity"]):
         for name in ranking:
             assert 0.0 <= part[name] <= 1.0, name
         assert part["hit@5"] <= part["hit@10"]
         assert part["recall@5"] <= part["recall@10"]
-    assert 0.0 <= metrics["test"]["watch_auc"] <= 1.0
-    assert 0.0 <= metrics["test"]["like_auc"] <= 1.0
-    assert metrics["test"]["rating_rmse"] > 0.0
+    assert 0.0 <= metrics.test["watch_auc"] <= 1.0
+    assert 0.0 <= metrics.test["like_auc"] <= 1.0
+    assert metrics.test["rating_rmse"] > 0.0
+
+
+def test_the_result_keeps_metrics_json_keys_and_survives_json_with_nan(evaluated) -> None:
+    _, _, metrics, _ = evaluated
+    dumped = metrics.to_json()
+    slices = dumped["slices"]
+    assert list(slices) == ["cold_items", "user_activity_ndcg@10", "item_popularity_hit@10"]
+    assert slices["user_activity_ndcg@10"][0] == {
+        "bucket": metrics.slices.user_activity[0].bucket,
+        "count": metrics.slices.user_activity[0].count,
+        "value": metrics.slices.user_activity[0].value,
+    }
+    tuning = dumped["baseline_params"]["popularity"]
+    assert list(tuning) == ["name", "params", "valid_ndcg", "grid", "seconds"]
+    assert tuning["grid"] == [{"params": {}, "ndcg@10": tuning["valid_ndcg"]}]
+    # A NaN metric (an AUC without both labels) comes back from the artifact's JSON as NaN.
+    with_nan = metrics.model_copy(update={"test": {**metrics.test, "like_auc": float("nan")}})
+    text = with_nan.model_dump_json()
+    assert '"like_auc":NaN' in text
+    loaded = EvaluationResult.model_validate_json(text)
+    assert math.isnan(loaded.test["like_auc"])
+    assert loaded.model_dump(exclude={"test"}) == metrics.model_dump(exclude={"test"})
+    # As ZenML's materializer stores it (json.dumps of the JSON-mode dump), and by field name.
+    stored = json.loads(json.dumps(with_nan.model_dump(mode="json")))
+    assert EvaluationResult.model_validate(stored).slices == metrics.slices
+    by_name = Slices(user_activity=[{"bucket": "1-2", "count": 3, "value": 0.5}])
+    assert by_name.model_dump()["user_activity_ndcg@10"][0]["count"] == 3
 
 
 def test_evaluate_recommender_recommendations(evaluated) -> None:
@@ -172,11 +214,18 @@ def test_cold_item_slice_keeps_only_rarely_trained_items():
     )
     result = cold_item_slice(model, train, test, train, (2,), max_train=1)
     # item 2 has one training interaction and item 3 none: user 2's item 1 (3 trainings) is out.
-    assert result["interactions"] == 2 and result["users"] == 2
-    assert set(result["model"]) == {"recall@2", "ndcg@2", "hit@2", "mrr@2"}
-    assert 0.0 <= result["popularity"]["ndcg@2"] <= 1.0
+    assert result.interactions == 2 and result.users == 2
+    assert result.model is not None and result.popularity is not None
+    assert set(result.model) == {"recall@2", "ndcg@2", "hit@2", "mrr@2"}
+    assert 0.0 <= result.popularity["ndcg@2"] <= 1.0
     empty = cold_item_slice(model, train, test, train, (2,), max_train=-1)
-    assert empty["interactions"] == 0 and "model" not in empty
+    assert empty.interactions == 0 and empty.model is None
+    # metrics.json leaves the rankings out of an empty slice, as it always has.
+    assert Slices(cold_items=empty).model_dump(exclude_none=True)["cold_items"] == {
+        "max_train_interactions": -1,
+        "interactions": 0,
+        "users": 0,
+    }
 
 
 def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
@@ -218,10 +267,11 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
         ),
         serving=serving,
     )
-    view = metrics["serving"]
-    assert view["refit"] is True and view["history"] == "train+valid"
-    assert set(view["baselines"]) == {"popularity", "itemknn", "ease"}
-    assert 0.0 <= view["test"]["ndcg@10"] <= 1.0
+    view = metrics.serving
+    assert view is not None and view.refit is True and view.history == "train+valid"
+    assert set(view.baselines) == {"popularity", "itemknn", "ease"}
+    assert 0.0 <= view.test["ndcg@10"] <= 1.0
+    assert list(metrics.to_json()["serving"]) == ["history", "test", "baselines", "refit"]
     # The refit model reads exactly train + valid: no test interaction in its history.
     served = serving.model
     assert served is not None and len(served.history_items) == len(known)
@@ -233,7 +283,7 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
         zip(lists["user_id"].astype(str), lists["item_id"].astype(str), strict=True)
     )
     # Popularity refit on train + valid is scored like the RecBole view's, on the same test.
-    assert metrics["baselines"]["popularity"]["ndcg@10"] >= 0.0
+    assert metrics.baselines["popularity"]["ndcg@10"] >= 0.0
     # Not refit: the evaluated model itself, reading train + valid.
     unrefit = ServingView()
     metrics, _ = evaluate_recommender(
@@ -243,7 +293,7 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
         EvaluationConfig(ks=(10,), recommendations_k=5, baselines=("popularity",)),
         serving=unrefit,
     )
-    assert metrics["serving"]["refit"] is False
+    assert metrics.serving is not None and metrics.serving.refit is False
     assert len(model.history_items) == len(split.train)  # the evaluated model is untouched
 
 
@@ -264,7 +314,7 @@ def reranked():
     model = build_model(config, split.train, item_emb, user_emb)
     topics = fit_topics(item_emb, data.items, k=4, seed=0)
 
-    def run(rerank: RerankConfig | None) -> tuple[dict, pd.DataFrame]:
+    def run(rerank: RerankConfig | None) -> tuple[EvaluationResult, pd.DataFrame]:
         return evaluate_recommender(
             model,
             EvaluationData(
@@ -293,20 +343,19 @@ def reranked():
 def test_rerank_none_gives_todays_lists_and_adds_the_tradeoff(reranked) -> None:
     plain_metrics, plain_lists = reranked["plain"]
     metrics, lists = reranked["none"]
-    assert "rerank" not in plain_metrics
+    assert plain_metrics.rerank is None and "rerank" not in plain_metrics.to_json()
     pd.testing.assert_frame_equal(lists, plain_lists)
     timed = {"rerank", "baseline_params"}  # baseline tuning records its seconds
-    assert {k: v for k, v in metrics.items() if k not in timed} == {
-        k: v for k, v in plain_metrics.items() if k not in timed
-    }
-    rows = metrics["rerank"]["rows"]
+    assert metrics.model_dump(exclude=timed) == plain_metrics.model_dump(exclude=timed)
+    assert metrics.rerank is not None
+    rows = metrics.rerank["rows"]
     assert [(r["method"], r["lam"]) for r in rows] == [
         (m, lam) for m in ("mmr", "dpp", "calibrated") for lam in (0.0, 0.5, 0.9)
     ]
-    beyond = plain_metrics["beyond_accuracy"]
+    beyond = plain_metrics.beyond_accuracy
     for row in (r for r in rows if r["lam"] == 0.0):
-        assert row["ndcg"] == pytest.approx(plain_metrics["test"]["ndcg@10"])
-        assert row["recall"] == pytest.approx(plain_metrics["test"]["recall@10"])
+        assert row["ndcg"] == pytest.approx(plain_metrics.test["ndcg@10"])
+        assert row["recall"] == pytest.approx(plain_metrics.test["recall@10"])
         assert row["coverage"] == pytest.approx(beyond["coverage"])
         assert row["intra_list_diversity"] == pytest.approx(beyond["intra_list_diversity"])
         assert row["gini"] == pytest.approx(beyond["gini"])
@@ -316,14 +365,15 @@ def test_rerank_mmr_serves_more_diverse_unseen_lists(reranked) -> None:
     split = reranked["split"]
     _, plain_lists = reranked["plain"]
     metrics, lists = reranked["mmr"]
-    assert metrics["rerank"]["method"] == "mmr" and metrics["rerank"]["lambda"] == 0.9
+    assert metrics.rerank is not None
+    assert metrics.rerank["method"] == "mmr" and metrics.rerank["lambda"] == 0.9
     assert set(lists["user_id"]) == set(plain_lists["user_id"])
     assert lists.groupby("user_id")["item_id"].nunique().eq(8).all()
     assert lists["item_id"].tolist() != plain_lists["item_id"].tolist()
     history = pd.concat([split.train, split.valid])
     seen = set(zip(history["user_id"], history["item_id"], strict=True))
     assert not seen & set(zip(lists["user_id"], lists["item_id"], strict=True))
-    rows = {(r["method"], r["lam"]): r for r in metrics["rerank"]["rows"]}
+    rows = {(r["method"], r["lam"]): r for r in metrics.rerank["rows"]}
     assert rows["mmr", 0.9]["intra_list_diversity"] > rows["mmr", 0.0]["intra_list_diversity"]
 
 

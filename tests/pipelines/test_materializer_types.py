@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
 from mtrec.retrain.windows import CycleRecord
-from steps.materializers import TopicsMaterializer, TrainedModelMaterializer
+from steps.materializers import (
+    EvaluationResultMaterializer,
+    TopicsMaterializer,
+    TrainedModelMaterializer,
+)
 from steps.retrain.materializers import CycleRecordMaterializer
 
 
@@ -22,6 +27,7 @@ def _alias(cls: type, module: str) -> type:
         (TopicsMaterializer, Topics),
         (TrainedModelMaterializer, TrainedModel),
         (CycleRecordMaterializer, CycleRecord),
+        (EvaluationResultMaterializer, EvaluationResult),
     ],
 )
 def test_the_src_alias_of_our_class_loads_and_other_classes_do_not(materializer, cls):

@@ -4,6 +4,7 @@ each round trip gives back an equal value."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,3 +81,47 @@ def test_cycle_plan_round_trip(tmp_path, kind):
     materializer = CyclePlanMaterializer(str(tmp_path))
     materializer.save(plan)
     assert materializer.load(CyclePlan) == plan
+
+
+def test_evaluation_result_round_trips_as_json_and_loads_as_our_class(tmp_path):
+    from zenml.client import Client
+
+    from mtrec.evaluation.evaluate import (
+        ColdItemSlice,
+        EvaluationResult,
+        ServingMetrics,
+        SliceBucket,
+        Slices,
+        TopUser,
+    )
+    from steps.materializers import EvaluationResultMaterializer
+
+    result = EvaluationResult(
+        valid={"ndcg@10": 0.3},
+        test={"ndcg@10": 0.25, "like_auc": float("nan")},  # an AUC without both labels
+        baselines={"popularity": {"ndcg@10": 0.2}},
+        slices=Slices(
+            cold_items=ColdItemSlice(max_train_interactions=5, interactions=0, users=0),
+            user_activity=(SliceBucket(bucket="1-3", count=4, value=0.5),),
+        ),
+        serving=ServingMetrics(test={"ndcg@10": 0.28}, refit=True),
+        top_users={
+            "influence": (TopUser(user_id="u1", measured=2, predicted=1.5, interactions=3),)
+        },
+        rerank={"method": "none", "rows": [{"lam": 0.0, "ndcg": 0.25}]},
+    )
+    # ZenML's own materializer writes only inside the artifact store.
+    uri = Path(Client().active_stack.artifact_store.path) / tmp_path.name
+    uri.mkdir(parents=True)
+    materializer = EvaluationResultMaterializer(str(uri))
+    materializer.save(result)
+    stored = (uri / "data_v2.json").read_text()
+    assert '"like_auc": NaN' in stored and '"user_activity_ndcg@10"' in stored
+    # Whatever type path the artifact was stored under (src.mtrec.* for an editable install).
+    alias = type("EvaluationResult", (), {"__module__": "src.mtrec.evaluation.evaluate"})
+    assert type(materializer.load(alias)) is EvaluationResult
+    again = materializer.load(EvaluationResult)
+    assert np.isnan(again.test["like_auc"])
+    assert again.model_dump(exclude={"test"}) == result.model_dump(exclude={"test"})
+    assert again.to_json().keys() == result.to_json().keys()
+    assert "like_auc" in again.test and again.test["ndcg@10"] == 0.25

@@ -3,6 +3,7 @@ floor every promotion must clear."""
 
 import math
 
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.registry.promotion import decide_promotion, popularity_floor, popularity_on
 
 METRIC = "valid.ndcg@10"
@@ -58,18 +59,20 @@ def test_to_dict() -> None:
     }
 
 
-def _metrics(model_ndcg: float, popularity_valid: float, popularity_test: float) -> dict:
-    """The shape evaluate_recommender returns, reduced to what the floor reads."""
-    return {
-        "valid": {"ndcg@10": model_ndcg},
-        "test": {"ndcg@10": model_ndcg},
-        "baselines": {"popularity": {"ndcg@10": popularity_test}},
-        "baselines_valid": {"popularity": {"ndcg@10": popularity_valid}},
-    }
+def _metrics(
+    model_ndcg: float, popularity_valid: float, popularity_test: float
+) -> EvaluationResult:
+    """What evaluate_recommender returns, reduced to what the floor reads."""
+    return EvaluationResult(
+        valid={"ndcg@10": model_ndcg},
+        test={"ndcg@10": model_ndcg},
+        baselines={"popularity": {"ndcg@10": popularity_test}},
+        baselines_valid={"popularity": {"ndcg@10": popularity_valid}},
+    )
 
 
-def _first_decision(metrics: dict, min_lift: float = 0.0):
-    candidate = metrics["valid"]["ndcg@10"]
+def _first_decision(metrics: EvaluationResult, min_lift: float = 0.0):
+    candidate = metrics.valid["ndcg@10"]
     floor = popularity_floor(METRIC, candidate, popularity_on(metrics, METRIC), min_lift)
     return decide_promotion(METRIC, candidate, None, floor=floor)
 
@@ -79,6 +82,7 @@ def test_popularity_is_read_from_the_promotion_metric_split() -> None:
     assert popularity_on(metrics, "valid.ndcg@10") == 0.2
     assert popularity_on(metrics, "test.ndcg@10") == 0.1
     assert popularity_on(metrics, "test.like_auc") is None  # popularity ranks, it has no AUC
+    assert popularity_on(EvaluationResult(valid={}, test={}), "valid.ndcg@10") is None
 
 
 def test_degenerate_first_model_is_refused_naming_both_values() -> None:
@@ -138,10 +142,11 @@ def _decide(production, gate="point", candidate=0.3, popularity=0.1):
     config = config.model_copy(
         update={"registry": config.registry.model_copy(update={"gate": gate})}
     )
-    metrics = {
-        "valid": {"ndcg@10": candidate},
-        "baselines_valid": {"popularity": {"ndcg@10": popularity}},
-    }
+    metrics = EvaluationResult(
+        valid={"ndcg@10": candidate},
+        test={},
+        baselines_valid={"popularity": {"ndcg@10": popularity}},
+    )
     empty = pd.DataFrame()
     return decide_version("v2", metrics, object(), production, config, (empty,) * 3, empty, empty)
 
@@ -183,3 +188,16 @@ def test_every_branch_of_the_decision_has_one_shape_and_names_the_version() -> N
     assert branches["already production"].reason == "this version is already in production"
     assert "no shared users" in branches["not scorable"].reason
     assert "production version v1 0.4000" in branches["point, worse"].reason
+
+
+def test_a_promotion_metric_that_was_not_evaluated_stops_the_decision() -> None:
+    import pandas as pd
+    import pytest
+
+    from mtrec.config import RunConfig
+    from mtrec.registry.promotion import decide_version
+
+    empty = pd.DataFrame()
+    metrics = EvaluationResult(valid={"ndcg@5": 0.3}, test={"ndcg@10": 0.3})
+    with pytest.raises(KeyError, match="valid.ndcg@10 was not evaluated"):
+        decide_version("v2", metrics, object(), None, RunConfig(), (empty,) * 3, empty, empty)

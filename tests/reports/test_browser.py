@@ -36,6 +36,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 if TYPE_CHECKING:
+    from mtrec.evaluation.evaluate import EvaluationResult
     from mtrec.training.trainer import TrainingHistory
 
 REQUIRE_ENV = "MTREC_REQUIRE_BROWSER"
@@ -239,19 +240,24 @@ RANKING = {
 POPULARITY = {name: round(value * 0.7, 4) for name, value in RANKING.items()}
 
 
-def _metrics() -> dict:
-    return {
-        "test": {**RANKING, "watch_auc": 0.84, "like_auc": 0.8, "rating_rmse": 0.97},
-        "baselines": {"popularity": POPULARITY},
-        "slices": {
-            "user_activity_ndcg@10": [
-                {"bucket": "1-20", "count": 40, "value": 0.09},
-                {"bucket": "21+", "count": 60, "value": 0.14},
-            ],
-            "cold_items": {"max_train_interactions": 5, "interactions": 12, "users": 7},
-        },
-        "beyond_accuracy": {"coverage": 0.31, "gini": 0.72, "novelty": 9.1},
-    }
+def _metrics() -> EvaluationResult:
+    from mtrec.evaluation.evaluate import EvaluationResult
+
+    return EvaluationResult.model_validate(
+        {
+            "valid": {"ndcg@10": 0.1},
+            "test": {**RANKING, "watch_auc": 0.84, "like_auc": 0.8, "rating_rmse": 0.97},
+            "baselines": {"popularity": POPULARITY},
+            "slices": {
+                "user_activity_ndcg@10": [
+                    {"bucket": "1-20", "count": 40, "value": 0.09},
+                    {"bucket": "21+", "count": 60, "value": 0.14},
+                ],
+                "cold_items": {"max_train_interactions": 5, "interactions": 12, "users": 7},
+            },
+            "beyond_accuracy": {"coverage": 0.31, "gini": 0.72, "novelty": 9.1},
+        }
+    )
 
 
 def _history() -> TrainingHistory:
@@ -294,7 +300,7 @@ def build_reports(root: Path) -> Path:
     metrics = _metrics()
     promotion = {"promote": True, "version": "3", "reason": "first version"}
     report = {
-        **metrics,
+        **metrics.to_json(),
         "drift": drift.to_dict(),
         "promotion": promotion,
         "run": {"name": RUN, "id": "0"},

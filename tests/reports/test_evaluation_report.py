@@ -5,34 +5,45 @@ from __future__ import annotations
 import json
 import re
 
+from mtrec.evaluation.evaluate import (
+    BaselineTuning,
+    EvaluationResult,
+    InterestMetrics,
+    ServingMetrics,
+    Slices,
+    TopUser,
+)
 from mtrec.reports.evaluation import line_chart, render_evaluation_report
 from mtrec.reports.index import render_index
 from mtrec.training.trainer import EpochLog, TrainingHistory
 
-METRICS = {
-    "test": {
-        "ndcg@10": 0.12,
-        "recall@10": 0.11,
-        "hit@10": 0.46,
-        "mrr@10": 0.22,
-        "watch_auc": 0.84,
-        "like_auc": 0.80,
-        "rating_rmse": 0.97,
-    },
-    "baselines": {
-        "popularity": {"ndcg@10": 0.08, "recall@10": 0.07, "hit@10": 0.37, "mrr@10": 0.15},
-        "bpr": {"ndcg@10": 0.13, "recall@10": 0.11, "hit@10": 0.5, "mrr@10": 0.2},
-    },
-    "slices": {
-        "cold_items": {
-            "max_train_interactions": 5,
-            "interactions": 40,
-            "users": 9,
-            "model": {"ndcg@10": 0.01, "recall@10": 0.02, "hit@10": 0.1, "mrr@10": 0.03},
-            "popularity": {"ndcg@10": 0.0, "recall@10": 0.0, "hit@10": 0.0, "mrr@10": 0.0},
-        }
-    },
-}
+METRICS = EvaluationResult.model_validate(
+    {
+        "valid": {"ndcg@10": 0.1},
+        "test": {
+            "ndcg@10": 0.12,
+            "recall@10": 0.11,
+            "hit@10": 0.46,
+            "mrr@10": 0.22,
+            "watch_auc": 0.84,
+            "like_auc": 0.80,
+            "rating_rmse": 0.97,
+        },
+        "baselines": {
+            "popularity": {"ndcg@10": 0.08, "recall@10": 0.07, "hit@10": 0.37, "mrr@10": 0.15},
+            "bpr": {"ndcg@10": 0.13, "recall@10": 0.11, "hit@10": 0.5, "mrr@10": 0.2},
+        },
+        "slices": {
+            "cold_items": {
+                "max_train_interactions": 5,
+                "interactions": 40,
+                "users": 9,
+                "model": {"ndcg@10": 0.01, "recall@10": 0.02, "hit@10": 0.1, "mrr@10": 0.03},
+                "popularity": {"ndcg@10": 0.0, "recall@10": 0.0, "hit@10": 0.0, "mrr@10": 0.0},
+            }
+        },
+    }
+)
 HISTORY = TrainingHistory(
     best_epoch=2,
     best_valid={"ndcg@10": 0.07},
@@ -57,10 +68,18 @@ HISTORY = TrainingHistory(
 
 
 def test_report_shows_model_against_each_baseline_with_signed_deltas():
+    id_only = METRICS.model_copy(
+        update={
+            "test": {"ndcg@10": 0.10, "recall@10": 0.09},
+            "slices": Slices.model_validate(
+                {"cold_items": {"max_train_interactions": 5, "interactions": 40, "users": 9}}
+            ),
+        }
+    )
     page = render_evaluation_report(
         METRICS,
         HISTORY,
-        {"test": {"ndcg@10": 0.10, "recall@10": 0.09}},
+        id_only,
         None,
         {"promote": True, "version": "v<1>", "reason": "first"},
         (10,),
@@ -70,6 +89,9 @@ def test_report_shows_model_against_each_baseline_with_signed_deltas():
     assert "class='pos'" in page and "class='neg'" in page
     assert "v&lt;1&gt;" in page and "promoted" in page
     assert "40 test interactions from 9 users" in page
+    # The id-only ablation beside the model: with text 0.12, without 0.10.
+    ablation = page.split("What the text features add")[1].split("</table>")[0]
+    assert "<td>ndcg@10</td><td>0.1200</td><td>0.1000</td><td class='pos'>+0.0200" in ablation
     assert page.count("<svg") == 3 and "<script" not in page
     assert len(page.encode()) < 100_000
 
@@ -159,7 +181,7 @@ def test_headline_compares_candidate_and_production_on_the_same_data_in_each_dir
     assert "<td class='neg'>-0.0100</td>" in section
 
 
-def _tradeoff(method: str = "mmr", lam: float = 0.3) -> dict:
+def _tradeoff(method: str = "mmr", lam: float = 0.3) -> dict[str, object]:
     """A planted trade-off: mmr's lambda 0.1 is dominated by 0.3, the rest are on fronts."""
     from mtrec.evaluation.diversity import (
         RerankTradeoff,
@@ -186,7 +208,7 @@ def _tradeoff(method: str = "mmr", lam: float = 0.3) -> dict:
 
 
 def test_rerank_section_draws_the_tradeoff_with_front_and_configured_point():
-    metrics = {**METRICS, "rerank": _tradeoff()}
+    metrics = METRICS.model_copy(update={"rerank": _tradeoff()})
     page = render_evaluation_report(metrics, HISTORY, None, None, None, (10,))
     assert page.count("<svg") == 4 and "<script" not in page
     section = page.split("Diversity and calibration re-ranking")[1].split("<h2>")[0]
@@ -201,7 +223,12 @@ def test_rerank_section_draws_the_tradeoff_with_front_and_configured_point():
     assert "<tr><td>mmr</td><td>0.3</td><td>-0.8%</td><td>+22.0%</td>" in section
     assert "<tr><td><b>mmr</b> (served)</td><td>0.3</td><td>0.1190</td>" in section
     none = render_evaluation_report(
-        {**METRICS, "rerank": _tradeoff("none", 0.0)}, HISTORY, None, None, None, (10,)
+        METRICS.model_copy(update={"rerank": _tradeoff("none", 0.0)}),
+        HISTORY,
+        None,
+        None,
+        None,
+        (10,),
     )
     assert "use <b>none (top-K by score)</b>" in none and "configured: none" in none
 
@@ -244,16 +271,17 @@ def test_interests_section_lists_topics_active_users_and_movers():
     assert moved.index("<td>0.7100</td>") < moved.index("<td>0.0000</td>")
     assert "<tr><td>2</td>" not in moved  # no shift without history
     assert "Next-period interests" not in page  # no interest task, no forecast table
-    forecast = {
-        "kl": {"whole_history": 1.35, "recent_history": 1.3371, "model": 1.2},
-        "smoothing": {"whole_history": 0.3, "recent_history": 0.5, "model": 0.2},
-        "users": 943,
-        "best_baseline": "recent_history",
-        "reduction": 0.1025,
-        "task": "interest",
-    }
+    forecast = InterestMetrics(
+        kl={"whole_history": 1.35, "recent_history": 1.3371, "model": 1.2},
+        smoothing={"whole_history": 0.3, "recent_history": 0.5, "model": 0.2},
+        users=943,
+        best_baseline="recent_history",
+        reduction=0.1025,
+        task="interest",
+        refit=True,
+    )
     page = render_evaluation_report(
-        {**METRICS, "interest": forecast},
+        METRICS.model_copy(update={"interest": forecast}),
         HISTORY,
         None,
         None,
@@ -268,7 +296,58 @@ def test_interests_section_lists_topics_active_users_and_movers():
 
 
 def test_page_title_stays_the_report_title_when_slices_are_shown():
-    slices = {"user_activity_ndcg@10": [{"bucket": "1-20", "count": 40, "value": 0.09}]}
-    page = render_evaluation_report({**METRICS, "slices": slices}, HISTORY, None, None, None, (10,))
+    slices = Slices.model_validate(
+        {"user_activity_ndcg@10": [{"bucket": "1-20", "count": 40, "value": 0.09}]}
+    )
+    page = render_evaluation_report(
+        METRICS.model_copy(update={"slices": slices}), HISTORY, None, None, None, (10,)
+    )
     assert "<title>Evaluation report</title>" in page
     assert "<h2>NDCG@10 by user activity</h2>" in page
+    assert "<tr><td>1-20</td><td>40</td><td>0.0900</td></tr>" in page
+    assert "Share of test items found in the top 10" not in page  # no buckets, no section
+    assert "Cold items" not in page
+
+
+def test_serving_view_tuning_skipped_baselines_and_top_users_are_shown():
+    metrics = METRICS.model_copy(
+        update={
+            "serving": ServingMetrics(
+                test={"ndcg@10": 0.15, "recall@10": 0.14},
+                baselines={"popularity": {"ndcg@10": 0.1, "recall@10": 0.12}},
+                refit=False,
+            ),
+            "baseline_params": {
+                "itemknn": BaselineTuning.model_validate(
+                    {
+                        "name": "itemknn",
+                        "params": {"k": 50},
+                        "valid_ndcg": 0.09,
+                        "grid": [
+                            {"params": {"k": 20}, "ndcg@10": 0.08},
+                            {"params": {"k": 50}, "ndcg@10": 0.09},
+                        ],
+                        "seconds": 1.5,
+                    }
+                )
+            },
+            "baselines_skipped": {"ease": "EASE needs <8 GB>"},
+            "top_users": {
+                "influence": (
+                    TopUser(user_id="u<7>", measured=3.5, predicted=2.25, interactions=12),
+                )
+            },
+            "beyond_accuracy": {"coverage": 0.31},
+        }
+    )
+    page = render_evaluation_report(metrics, HISTORY, None, None, None, (10,))
+    serving = page.split("Serving view: test, with train + valid known")[1].split("<h2>")[0]
+    assert "not refit (the evaluated model)" in serving
+    assert "<td>ndcg@10</td><td><b>0.1500</b></td><td>0.1000</td><td class='pos'>+0.0500" in (
+        serving
+    )
+    assert "<li>itemknn: k=50 (valid NDCG@10 0.0900, 2 candidates, 1.5000 s)</li>" in page
+    assert "<p><b>ease skipped</b>: EASE needs &lt;8 GB&gt;</p>" in page
+    assert "<h3>Most influential users (influence, training period)</h3>" in page
+    assert "<tr><td>u&lt;7&gt;</td><td>3.5000</td><td>2.2500</td><td>12</td></tr>" in page
+    assert "catalogue coverage (share of items recommended to anyone)</td><td>0.3100" in page

@@ -7,19 +7,24 @@ from pathlib import Path
 
 import pandas as pd
 
+from mtrec.evaluation.evaluate import ColdItemSlice, EvaluationResult, ServingMetrics, Slices
 from mtrec.reports.export import metrics_table, point_latest, write_run_reports
+
+RANKING = {"ndcg@10": 0.25, "recall@10": 0.5, "hit@10": 0.75, "mrr@10": 0.125}
+
+
+def _evaluation(**sections: object) -> EvaluationResult:
+    return EvaluationResult(
+        valid={"ndcg@10": 0.3},
+        test={**RANKING, "watch_auc": 0.8, "like_auc": float("nan"), "rating_rmse": 1.0},
+        baselines={"popularity": {"ndcg@10": 0.2, "recall@10": 0.6, "hit@10": 0.75, "mrr@10": 0.1}},
+        **sections,
+    )
 
 
 def _metrics() -> dict:
-    ranking = {"ndcg@10": 0.25, "recall@10": 0.5, "hit@10": 0.75, "mrr@10": 0.125}
-    return {
-        "valid": {"ndcg@10": 0.3},
-        "test": {**ranking, "watch_auc": 0.8, "like_auc": float("nan"), "rating_rmse": 1.0},
-        "baselines": {
-            "popularity": {"ndcg@10": 0.2, "recall@10": 0.6, "hit@10": 0.75, "mrr@10": 0.1}
-        },
-        "history": {"losses": [1.0, float("inf"), 0.5]},
-    }
+    """A run's report: the evaluation and more (here a history with an infinity)."""
+    return _evaluation().to_json() | {"history": {"losses": [1.0, float("inf"), 0.5]}}
 
 
 def _recommendations() -> pd.DataFrame:
@@ -68,7 +73,7 @@ def test_point_latest_is_relative_and_replaced(tmp_path: Path) -> None:
 
 
 def test_metrics_table() -> None:
-    table = metrics_table(_metrics(), (10,))
+    table = metrics_table(_evaluation(), (10,))
     lines = table.splitlines()
     assert lines[0].split() == ["metric", "model", "popularity", "delta"]
     rows = {line.split()[0]: line.split()[1:] for line in lines if "@" in line}
@@ -86,3 +91,46 @@ def test_metrics_table() -> None:
     assert tasks["watch_auc"] == "0.8000"
     assert math.isnan(float(tasks["like_auc"]))
     assert tasks["rating_rmse"] == "1.0000"
+
+
+def test_metrics_table_shows_serving_skipped_baselines_and_the_cold_slice() -> None:
+    cold = {"ndcg@10": 0.05, "recall@10": 0.1, "hit@10": 0.1, "mrr@10": 0.02}
+    evaluation = _evaluation(
+        baselines_skipped={"ease": "EASE needs 8 GB"},
+        serving=ServingMetrics(
+            test={"ndcg@10": 0.3, "recall@10": 0.55},
+            baselines={"popularity": {"ndcg@10": 0.22, "recall@10": 0.6}},
+            refit=True,
+        ),
+        slices=Slices(
+            cold_items=ColdItemSlice(
+                max_train_interactions=5,
+                interactions=12,
+                users=7,
+                model=cold,
+                popularity={**cold, "ndcg@10": 0.01},
+            )
+        ),
+    )
+    id_only = EvaluationResult(
+        valid={},
+        test={"ndcg@10": 0.2},
+        slices=Slices(
+            cold_items=ColdItemSlice(
+                max_train_interactions=5, interactions=12, users=7, model={**cold, "ndcg@10": 0.03}
+            )
+        ),
+    )
+    lines = metrics_table(evaluation, (10,), id_only).splitlines()
+    assert "ease        skipped: EASE needs 8 GB" in lines
+    assert "serving view (model refit on train+valid; history train+valid), test:" in lines
+    assert lines[lines.index("model           0.3000      0.5500") + 1].split() == [
+        "popularity",
+        "0.2200",
+        "0.6000",
+        "+0.0800",
+    ]
+    assert "cold items (<= 5 training interactions): 12 test interactions, 7 users" in lines
+    assert "ndcg@10         0.0500      0.0100   +0.0400" in lines
+    assert "ndcg@10         0.0300   (cold, id-only)" in lines
+    assert "ndcg@10         0.2000   (all test, id-only)" in lines

@@ -13,6 +13,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from mtrec.data.validation import ExpectationOutcome, ValidationResult
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
 from mtrec.reports.comparison import render_comparison_html
 from mtrec.reports.evaluation import render_evaluation_report
@@ -26,10 +27,11 @@ from mtrec.training.trainer import EpochLog, TrainingHistory
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 RANKING = {"ndcg@10": 0.12, "recall@10": 0.11, "hit@10": 0.46, "mrr@10": 0.22}
-METRICS = {
-    "test": {**RANKING, "watch_auc": 0.84},
-    "baselines": {"popularity": {name: value / 2 for name, value in RANKING.items()}},
-}
+METRICS = EvaluationResult(
+    valid={"ndcg@10": 0.1},
+    test={**RANKING, "watch_auc": 0.84},
+    baselines={"popularity": {name: value / 2 for name, value in RANKING.items()}},
+)
 
 
 def _history(task: str = "watch") -> TrainingHistory:
@@ -133,7 +135,7 @@ def _pages(tmp_path: Path) -> dict[str, str]:
     """Each page the library renders, on tiny inputs."""
     run = tmp_path / "reports" / "run-a"
     run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps({**METRICS, "run": {"name": "run-a"}}))
+    (run / "metrics.json").write_text(json.dumps({**METRICS.to_json(), "run": {"name": "run-a"}}))
     (run / "evaluation.html").write_text("<html></html>")
     return {
         "evaluation": render_evaluation_report(METRICS, _history(), None, None, None, (10,)),
@@ -160,7 +162,7 @@ def test_every_page_shares_the_one_stylesheet_and_shell(tmp_path: Path) -> None:
 def test_an_item_title_with_a_script_is_escaped_in_the_evaluation_page() -> None:
     beyond = {SCRIPT: 0.5}
     page = render_evaluation_report(
-        {**METRICS, "beyond_accuracy": beyond},
+        METRICS.model_copy(update={"beyond_accuracy": beyond}),
         _history(),
         None,
         None,

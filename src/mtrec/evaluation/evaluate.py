@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from mtrec.config import (
     EvaluationConfig,
@@ -35,7 +36,9 @@ from mtrec.data.prepare import history_columns
 from mtrec.evaluation.baselines import BASELINES as BASELINES  # re-exported for callers
 from mtrec.evaluation.baselines import (
     DEFAULT_PARAMS,
+    TUNING_METRIC,
     BaselineSkipped,
+    Params,
     fit_baseline,
     tune_and_fit_baseline,
 )
@@ -92,6 +95,187 @@ class RankingResult:
     per_user: dict[str, np.ndarray]
     top_items: np.ndarray | None
     """(U, K) top item indices for ``per_user['users']``, when requested."""
+
+
+Metrics = dict[str, float]
+"""One split's metrics by name: ``ndcg@10``, ``watch_auc``, ``rating_rmse``."""
+
+_RESULT = ConfigDict(frozen=True, ser_json_inf_nan="constants")
+# Fields whose JSON names hold an ``@`` (``user_activity_ndcg@10``): written by that name,
+# read by either.
+_ALIASED = ConfigDict(
+    frozen=True,
+    ser_json_inf_nan="constants",
+    serialize_by_alias=True,
+    validate_by_alias=True,
+    validate_by_name=True,
+)
+
+
+class SliceBucket(BaseModel):
+    """One bucket of a slice: its label, its test rows and the metric's mean over them."""
+
+    model_config = _RESULT
+
+    bucket: str
+    count: int
+    value: float
+
+
+class ColdItemSlice(BaseModel):
+    """The test interactions whose item had at most ``max_train_interactions`` training
+    interactions: the model and popularity ranked on them (absent when there are none)."""
+
+    model_config = _RESULT
+
+    max_train_interactions: int
+    interactions: int
+    users: int
+    model: Metrics | None = None
+    popularity: Metrics | None = None
+
+
+class Slices(BaseModel):
+    """Test metrics on parts of the data: cold items, and buckets of user activity and of item
+    popularity (quartiles of training interactions)."""
+
+    model_config = _ALIASED
+
+    cold_items: ColdItemSlice | None = None
+    user_activity: tuple[SliceBucket, ...] = Field((), alias="user_activity_ndcg@10")
+    """Mean NDCG@10 by the user's training interactions."""
+    item_popularity: tuple[SliceBucket, ...] = Field((), alias="item_popularity_hit@10")
+    """Share of test interactions found in the top 10, by the item's training interactions."""
+
+
+class TuningPoint(BaseModel):
+    """One candidate of a baseline's search, with its valid NDCG@10."""
+
+    model_config = _ALIASED
+
+    params: Params
+    ndcg: float = Field(alias=TUNING_METRIC)
+
+
+class BaselineTuning(BaseModel):
+    """A baseline's parameters as chosen on valid: the record of
+    :class:`mtrec.evaluation.baselines.TunedBaseline`."""
+
+    model_config = _RESULT
+
+    name: str
+    params: Params
+    valid_ndcg: float
+    """NaN when valid was empty (defaults kept)."""
+    grid: tuple[TuningPoint, ...]
+    seconds: float
+
+
+class ServingMetrics(BaseModel):
+    """The serving view (:func:`serving_view`): test as a deployed model meets it, every
+    user's train + valid interactions known."""
+
+    model_config = _RESULT
+
+    history: str = "train+valid"
+    test: Metrics
+    baselines: dict[str, Metrics] = {}
+    """Each baseline refit on train + valid with the parameters chosen on valid."""
+    refit: bool
+    """Whether the model was refit on train + valid (else: the evaluated model)."""
+
+
+class InterestMetrics(BaseModel):
+    """The interest task's test KL against the whole- and recent-history baselines
+    (:func:`forecast_interests`; :class:`mtrec.evaluation.interests.InterestForecast`)."""
+
+    model_config = _RESULT
+
+    kl: dict[str, float]
+    """Mean KL(test shares || predicted), nats, by predictor (``model`` and the baselines)."""
+    smoothing: dict[str, float]
+    users: int
+    best_baseline: str
+    reduction: float
+    """1 - model KL / the better baseline's KL."""
+    task: str
+    refit: bool
+
+
+class TopUser(BaseModel):
+    """A user with one of the highest measured values of a user-level task (training
+    period), with the model's prediction."""
+
+    model_config = _RESULT
+
+    user_id: str
+    measured: float
+    predicted: float
+    interactions: int
+
+
+class EvaluationResult(BaseModel):
+    """What :func:`evaluate_recommender` measured: the ``evaluation_metrics`` artifact, and the
+    evaluation part of a run's ``metrics.json`` (:meth:`to_json`). NaN metrics survive a JSON
+    round trip (written as ``NaN``)."""
+
+    model_config = _RESULT
+
+    beyond_accuracy: dict[str, float] = {}
+    """Coverage, Gini, popularity and novelty of the test top-10 lists (and intra-list
+    diversity with item embeddings): :func:`mtrec.evaluation.beyond.beyond_accuracy`."""
+    valid: Metrics
+    """The model on valid, history = train (always with NDCG@10: early stopping and promotion
+    read it)."""
+    test: Metrics
+    """The model on test, history = train + valid: ranking at the configured K and the task
+    metrics."""
+    baselines: dict[str, Metrics] = {}
+    """Each baseline on test, as the model is ranked."""
+    baselines_valid: dict[str, Metrics] = {}
+    """Popularity on valid, as the model's valid is ranked: the promotion floor."""
+    baseline_params: dict[str, BaselineTuning] = {}
+    slices: Slices = Slices()
+    baselines_skipped: dict[str, str] = {}
+    """Baselines over their budget, with the reason."""
+    rerank: dict[str, Any] | None = None
+    """The diversity trade-off, :meth:`mtrec.evaluation.diversity.RerankTradeoff.to_dict`."""
+    serving: ServingMetrics | None = None
+    interest: InterestMetrics | None = None
+    top_users: dict[str, tuple[TopUser, ...]] = {}
+    """For each user-level task (``influence``)."""
+
+    def value(self, ref: MetricRef) -> float | None:
+        """The model's ``ref`` on its split (test without one); ``None`` where it was not
+        computed."""
+        return (self.valid if ref.split == "valid" else self.test).get(ref.key)
+
+    def baseline_value(self, baseline: str, ref: MetricRef) -> float | None:
+        """``baseline``'s ``ref``: valid from :attr:`baselines_valid`, test from
+        :attr:`baselines`; ``None`` where it was not computed."""
+        section = self.baselines_valid if ref.split == "valid" else self.baselines
+        return section.get(baseline, {}).get(ref.key)
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures a run's metadata records: test and valid, popularity on test,
+        the serving view's test and the cold-item slice."""
+        summary: dict[str, Any] = {"test": self.test, "valid": self.valid}
+        if "popularity" in self.baselines:
+            summary["baseline_popularity"] = self.baselines["popularity"]
+        if self.serving is not None:
+            summary["serving_test"] = self.serving.test
+        if self.slices.cold_items is not None:
+            summary["cold_items"] = self.slices.cold_items.model_dump(
+                mode="json", exclude_none=True
+            )
+        return summary
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON values (NaN stays a float) under ``metrics.json``'s keys; a section that was not
+        computed (no re-ranking, serving view or interest task, no baseline skipped, no
+        user-level task) is left out."""
+        empty = {name for name in ("baselines_skipped", "top_users") if not getattr(self, name)}
+        return self.model_dump(mode="json", exclude_none=True, exclude=empty)
 
 
 def _idx(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -267,7 +451,7 @@ def forecast_interests(
     topics: Topics,
     recent_n: int,
     recent_days: float | None = None,
-) -> dict[str, Any]:
+) -> InterestMetrics:
     """The interest task's test KL against the whole- and recent-history baselines, in the
     serving view: every predictor reads train + valid and forecasts the test period (the
     ``refit`` model, trained on train + valid, or without one the evaluated model reading
@@ -288,7 +472,15 @@ def forecast_interests(
     tuning = ForecastPeriod(train, valid, model_interest_shares(model, n_users, k))
     scored = ForecastPeriod(history, test, model_interest_shares(serving_model, n_users, k))
     forecast = interest_forecast(topics, n_users, recent_n, recent_days, tuning, scored)
-    return forecast.to_dict() | {"task": model.spec.interest_tasks[0], "refit": refit is not None}
+    return InterestMetrics(
+        kl=forecast.kl,
+        smoothing=forecast.smoothing,
+        users=forecast.users,
+        best_baseline=forecast.best_baseline,
+        reduction=forecast.reduction,
+        task=model.spec.interest_tasks[0],
+        refit=refit is not None,
+    )
 
 
 def model_latent_interests(
@@ -383,7 +575,7 @@ def evaluate_recommender(
     serving: ServingView | None = None,
     rerank: RerankConfig | None = None,
     interests: InterestsConfig | None = None,
-) -> tuple[dict[str, Any], pd.DataFrame]:
+) -> tuple[EvaluationResult, pd.DataFrame]:
     """Metrics for the model and the baselines, and the model's test top-K lists.
 
     The RecBole view: ``model`` was trained on train (its history input reads train), test
@@ -393,14 +585,12 @@ def evaluate_recommender(
     train. With ``serving``, the same baselines are refit on train + valid and scored beside
     the serving-view model (:func:`serving_view`).
 
-    Returns ``{"valid": ..., "test": ..., "baselines": {"popularity": ...},
-    "baselines_valid": {"popularity": ...}, "baseline_params": ..., "slices":
-    {"cold_items": ...}, "serving": ...}`` and a ``user_id,item_id,rank`` frame with original
+    Returns the :class:`EvaluationResult` and a ``user_id,item_id,rank`` frame with original
     ids (and, with ``serving``, the serving view's frame in ``serving.recommendations`` after
     the call).
 
-    With ``rerank`` (which needs ``data.item_embeddings`` and ``data.topics``),
-    ``metrics["rerank"]`` holds the diversity trade-off of
+    With ``rerank`` (which needs ``data.item_embeddings`` and ``data.topics``), the result's
+    ``rerank`` holds the diversity trade-off of
     :func:`mtrec.evaluation.diversity.rerank_tradeoff` and the returned test lists are its
     ``final_lists`` with ``rerank``'s method and lambda (method ``none``: the same lists as
     without ``rerank``). The serving view's lists stay top-K.
@@ -421,8 +611,10 @@ def evaluate_recommender(
         model, test, history, tuple(sorted({*ks, 10})), keep_top=max(recommendations_k, 10)
     )
     reported = {k: v for k, v in test_rank.metrics.items() if MetricRef.parse(k).k in ks}
-    baseline_metrics, baseline_params, skipped = {}, {}, {}
-    baselines_valid: dict[str, dict[str, float]] = {}
+    baseline_metrics: dict[str, Metrics] = {}
+    baseline_params: dict[str, BaselineTuning] = {}
+    skipped: dict[str, str] = {}
+    baselines_valid: dict[str, Metrics] = {}
     refit_scorers: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for name in dict.fromkeys(["popularity", *config.baselines]):
         n = n_users
@@ -438,7 +630,7 @@ def evaluate_recommender(
             skipped[name] = skip.reason
             continue
         baseline_metrics[name] = rank_split(scorer, n_items, test, history, ks).metrics
-        baseline_params[name] = tuned.to_dict()
+        baseline_params[name] = BaselineTuning.model_validate(tuned.to_dict())
         if name == "popularity":  # the promotion floor: valid, ranked as the model's valid is
             baselines_valid[name] = rank_split(
                 scorer, n_items, valid, train, tuple(sorted({*ks, 10}))
@@ -456,23 +648,17 @@ def evaluate_recommender(
     train_counts = np.bincount(_idx(train, "item_idx"), minlength=n_items)
     top10 = test_rank.top_items[:, :10]
     test_users = test_rank.per_user["users"]
-    metrics: dict[str, Any] = {
-        "beyond_accuracy": beyond_accuracy(top10, train_counts, n_users, item_embeddings),
-        "valid": valid_rank.metrics,
-        "test": test_metrics,
-        "baselines": baseline_metrics,
-        "baselines_valid": baselines_valid,
-        "baseline_params": baseline_params,
-        "slices": {
-            "cold_items": cold_item_slice(
-                model, train, test, history, ks, config.cold_item_max_train
-            ),
-            "user_activity_ndcg@10": user_activity_slices(test_rank.per_user, train),
-            "item_popularity_hit@10": item_popularity_slices(top10, test_users, test, train_counts),
-        },
-    }
-    if skipped:
-        metrics["baselines_skipped"] = skipped
+    slices = Slices(
+        cold_items=cold_item_slice(model, train, test, history, ks, config.cold_item_max_train),
+        user_activity=tuple(
+            SliceBucket.model_validate(b) for b in user_activity_slices(test_rank.per_user, train)
+        ),
+        item_popularity=tuple(
+            SliceBucket.model_validate(b)
+            for b in item_popularity_slices(top10, test_users, test, train_counts)
+        ),
+    )
+    tradeoff = None
     if rerank is not None:
         assert item_embeddings is not None and topics is not None
         tradeoff, reranked = rerank_tradeoff(
@@ -488,16 +674,16 @@ def evaluate_recommender(
             keep_top=recommendations_k,
         )
         assert reranked is not None
-        metrics["rerank"] = tradeoff.to_dict()
         recommendations = recommendations_frame(
             test_users, reranked, users["user_id"], items["item_id"]
         )
+    serving_metrics = None
     if serving is not None:
         serving_model = serving.model
         if serving_model is None:  # not refit: the evaluated model, reading train + valid
             serving_model = copy.deepcopy(model)
             serving_model.set_history(*history_columns(history))
-        metrics["serving"], serving.recommendations = serving_view(
+        serving_metrics, serving.recommendations = serving_view(
             serving_model,
             train,
             valid,
@@ -507,10 +693,11 @@ def evaluate_recommender(
             ks,
             recommendations_k,
             refit_scorers,
+            refit=serving.model is not None,
         )
-        metrics["serving"]["refit"] = serving.model is not None
+    forecast = None
     if topics is not None and model.spec.interest_tasks:
-        metrics["interest"] = forecast_interests(
+        forecast = forecast_interests(
             model,
             serving.model if serving is not None else None,
             train,
@@ -523,11 +710,23 @@ def evaluate_recommender(
     user_level = {
         name: task for name, task in tasks.items() if task.user_level and task.kind != "interest"
     }
-    if user_level:
-        metrics["top_users"] = {
+    result = EvaluationResult(
+        beyond_accuracy=beyond_accuracy(top10, train_counts, n_users, item_embeddings),
+        valid=valid_rank.metrics,
+        test=test_metrics,
+        baselines=baseline_metrics,
+        baselines_valid=baselines_valid,
+        baseline_params=baseline_params,
+        slices=slices,
+        baselines_skipped=skipped,
+        rerank=tradeoff.to_dict() if tradeoff is not None else None,
+        serving=serving_metrics,
+        interest=forecast,
+        top_users={
             name: top_users(model, train, users, name, task) for name, task in user_level.items()
-        }
-    return metrics, recommendations
+        },
+    )
+    return result, recommendations
 
 
 def serving_view(
@@ -540,13 +739,16 @@ def serving_view(
     ks: tuple[int, ...],
     recommendations_k: int,
     baseline_scorers: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
-) -> tuple[dict[str, Any], pd.DataFrame]:
+    *,
+    refit: bool,
+) -> tuple[ServingMetrics, pd.DataFrame]:
     """Test metrics as a deployed model gives them the day after the valid period: ``model``
     and every baseline in ``baseline_scorers`` were refit on train + valid, and each user's
     train + valid interactions are the known history (read by the model's history input,
     excluded from ranking). Nothing scored here was trained on: test is disjoint from both.
+    ``refit``: whether ``model`` is a refit (else the evaluated model, reading train + valid).
 
-    Returns ``{"test": ..., "baselines": {name: ...}}`` and the model's top-K test lists."""
+    Returns the view's metrics and the model's top-K test lists."""
     history = pd.concat([train, valid], ignore_index=True)
     n_items = model.spec.n_items
     rank = model_ranking(model, test, history, ks, keep_top=recommendations_k)
@@ -558,7 +760,8 @@ def serving_view(
         name: rank_split(scorer, n_items, test, history, ks).metrics
         for name, scorer in baseline_scorers.items()
     }
-    return {"history": "train+valid", "test": rank.metrics, "baselines": baselines}, recommendations
+    metrics = ServingMetrics(test=rank.metrics, baselines=baselines, refit=refit)
+    return metrics, recommendations
 
 
 def top_users(
@@ -568,7 +771,7 @@ def top_users(
     name: str,
     task: TaskConfig,
     n: int = 10,
-) -> list[dict[str, Any]]:
+) -> tuple[TopUser, ...]:
     """The ``n`` users with the highest measured value of a user-level task in the training
     period, with the model's prediction and their interaction count."""
     n_users = model.spec.n_users
@@ -578,15 +781,15 @@ def top_users(
         idx = torch.from_numpy(best.astype(np.int64))
         predicted = model({"user": idx, "item": torch.zeros_like(idx)})[name].numpy()
     counts = np.bincount(_idx(train, "user_idx"), minlength=n_users)
-    return [
-        {
-            "user_id": str(users["user_id"].iloc[u]),
-            "measured": float(measured[u]),
-            "predicted": float(p),
-            "interactions": int(counts[u]),
-        }
+    return tuple(
+        TopUser(
+            user_id=str(users["user_id"].iloc[u]),
+            measured=float(measured[u]),
+            predicted=float(p),
+            interactions=int(counts[u]),
+        )
         for u, p in zip(best, predicted, strict=True)
-    ]
+    )
 
 
 def cold_item_slice(
@@ -596,19 +799,19 @@ def cold_item_slice(
     history: pd.DataFrame,
     ks: tuple[int, ...],
     max_train: int,
-) -> dict[str, Any]:
+) -> ColdItemSlice:
     """Ranking metrics on test interactions whose item had at most ``max_train`` training
     interactions: the model against popularity, candidates and masking as for the main metrics.
     """
     n_items = model.spec.n_items
     train_counts = np.bincount(_idx(train, "item_idx"), minlength=n_items)
     cold = test[train_counts[_idx(test, "item_idx")] <= max_train]
-    result: dict[str, Any] = {
-        "max_train_interactions": max_train,
-        "interactions": len(cold),
-        "users": int(cold["user_idx"].nunique()),
-    }
-    if len(cold):
-        result["model"] = model_ranking(model, cold, history, ks).metrics
-        result["popularity"] = popularity_ranking(train, cold, history, n_items, ks).metrics
-    return result
+    if not len(cold):
+        return ColdItemSlice(max_train_interactions=max_train, interactions=0, users=0)
+    return ColdItemSlice(
+        max_train_interactions=max_train,
+        interactions=len(cold),
+        users=int(cold["user_idx"].nunique()),
+        model=model_ranking(model, cold, history, ks).metrics,
+        popularity=popularity_ranking(train, cold, history, n_items, ks).metrics,
+    )

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from mtrec.config import MetricRef, RunConfig, metric_direction
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.models.serialization import TrainedModel
 from mtrec.registry.gate import head_to_head, not_trained_on, same_data_metrics
 
@@ -61,14 +62,11 @@ class FloorCheck:
         return asdict(self)
 
 
-def popularity_on(evaluation_metrics: Mapping[str, Any], metric: str) -> float | None:
-    """The popularity baseline's value of ``metric`` (``<split>.<name>``) in the metrics of
-    :func:`mtrec.evaluation.evaluate.evaluate_recommender`: valid from ``baselines_valid``,
-    test from ``baselines``; ``None`` where it was not computed."""
-    reference = MetricRef.parse(metric)
-    section = "baselines_valid" if reference.split == "valid" else "baselines"
-    value = (evaluation_metrics.get(section) or {}).get(POPULARITY, {}).get(reference.key)
-    return None if value is None else float(value)
+def popularity_on(evaluation: EvaluationResult, metric: str) -> float | None:
+    """The popularity baseline's value of ``metric`` (``<split>.<name>``) in ``evaluation``:
+    valid from ``baselines_valid``, test from ``baselines``; ``None`` where it was not
+    computed."""
+    return evaluation.baseline_value(POPULARITY, MetricRef.parse(metric))
 
 
 def popularity_floor(
@@ -197,7 +195,7 @@ class Production:
 
 def decide_version(
     version: str,
-    evaluation_metrics: Mapping[str, Any],
+    evaluation: EvaluationResult,
     candidate_model: TrainedModel,
     production: Production | None,
     config: RunConfig,
@@ -213,11 +211,13 @@ def decide_version(
     registry = config.registry
     metric = registry.promotion
     section = str(metric.split)
-    candidate = float(evaluation_metrics[section][metric.key])
+    candidate = evaluation.value(metric)
+    if candidate is None:
+        raise KeyError(f"{registry.promotion_metric} was not evaluated")
     floor = popularity_floor(
         registry.promotion_metric,
         candidate,
-        popularity_on(evaluation_metrics, registry.promotion_metric),
+        popularity_on(evaluation, registry.promotion_metric),
         registry.min_lift_over_popularity,
     )
     if production is not None and production.is_candidate:

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from mtrec.config import metric_direction
 from mtrec.evaluation.diversity import RerankTradeoff, TradeoffPoint
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
 from mtrec.evaluation.metrics import task_metric_names
 from mtrec.reports.pages import render_page
@@ -33,9 +34,10 @@ BEYOND_ACCURACY_LABELS = {
     "intra_list_diversity": "intra-list diversity, mean 1 − cos of item text embeddings",
 }
 SLICE_HEADINGS = {
-    "user_activity_ndcg@10": "NDCG@10 by user activity",
-    "item_popularity_hit@10": "Share of test items found in the top 10, by item popularity",
+    "user_activity": "NDCG@10 by user activity",
+    "item_popularity": "Share of test items found in the top 10, by item popularity",
 }
+"""The bucketed slices (:class:`mtrec.evaluation.evaluate.Slices` fields) and their headings."""
 RERANK_COLUMNS = (
     ("NDCG@10", "ndcg"),
     ("Recall@10", "recall"),
@@ -218,9 +220,9 @@ def _training_charts(history: TrainingHistory) -> list[Markup]:
 
 
 def render_evaluation_report(
-    metrics: dict[str, Any],
+    metrics: EvaluationResult,
     history: TrainingHistory,
-    id_only: dict[str, Any] | None,
+    id_only: EvaluationResult | None,
     drift: dict[str, Any] | None,
     promotion: dict[str, Any] | None,
     ks: Sequence[int],
@@ -229,23 +231,25 @@ def render_evaluation_report(
 ) -> str:
     """The whole page: headline against baselines, task metrics, slices, curves, decision.
 
-    A ``rerank`` entry of ``metrics`` (:class:`mtrec.evaluation.diversity.RerankTradeoff`'s
-    dict) adds the diversity trade-off; ``interests``, topics and the ``interest_profiles``
-    frame, adds the interests section (with the interest task's forecast against its
-    baselines when ``metrics`` has an ``interest`` entry)."""
-    rerank = RerankTradeoff.from_dict(metrics["rerank"]) if "rerank" in metrics else None
-    forecast = metrics.get("interest") or {}
+    ``id_only``: the same model evaluated without text (the id-only ablation), when it ran.
+    The ``rerank`` trade-off of ``metrics`` adds the diversity section; ``interests``, topics
+    and the ``interest_profiles`` frame, adds the interests section (with the interest task's
+    forecast against its baselines when ``metrics`` has one)."""
+    rerank = RerankTradeoff.from_dict(metrics.rerank) if metrics.rerank is not None else None
+    task = metrics.interest.task if metrics.interest is not None else "interest"
+    id_cold = id_only.slices.cold_items if id_only is not None else None
     return render_page(
         "evaluation.html.j2",
         title=title,
         metrics=metrics,
-        test=metrics["test"],
-        baselines=metrics["baselines"],
+        test=metrics.test,
+        baselines=metrics.baselines,
         names=[f"{m}@{k}" for k in ks for m in ("ndcg", "recall", "hit", "mrr")],
-        task_names=list(task_metric_names(metrics["test"])),
+        task_names=list(task_metric_names(metrics.test)),
         ks=ks,
         history=history,
         id_only=id_only,
+        id_cold=(id_cold.model if id_cold is not None else None) or {},
         drift=drift,
         promotion=promotion,
         rerank=rerank,
@@ -253,7 +257,7 @@ def render_evaluation_report(
         tradeoff_chart=tradeoff_chart(rerank) if rerank is not None else Markup(),
         interests=_interests(*interests) if interests is not None else None,
         predictor_names={
-            "model": f"interest task ({forecast.get('task', 'interest')})",
+            "model": f"interest task ({task})",
             **BASELINE_PREDICTORS,
         },
         charts=_training_charts(history),

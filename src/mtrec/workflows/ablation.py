@@ -31,7 +31,12 @@ def id_only_ablation(
     edges: pd.DataFrame | None = None,
     item_topics: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate the same model without text features: what the text is worth."""
+    """Train and evaluate the same model without text features: what the text is worth.
+
+    Returns the ``id_only_metrics`` artifact, in ``metrics.json``'s shape: the evaluation
+    (:meth:`mtrec.evaluation.evaluate.EvaluationResult.to_json`, which ``model_validate``
+    reads back) and the ``training`` run's best epoch and seconds. A dict, not a model: the
+    artifact is an empty dict when the ablation does not run."""
     id_only = model_config.model_copy(update={"use_text": False})
     trained, result = fit_recommender(
         train,
@@ -53,8 +58,9 @@ def id_only_ablation(
         # Popularity only: the ablation is the model against itself, not against baselines.
         config.model_copy(update={"baselines": ()}),
     )
-    metrics["training"] = {"best_epoch": result.best_epoch, "seconds": result.seconds}
-    return metrics
+    return metrics.to_json() | {
+        "training": {"best_epoch": result.best_epoch, "seconds": result.seconds}
+    }
 
 
 def fit_with_id_only_ablation(

@@ -138,7 +138,7 @@ def variant_row(
         "tasks": sorted(t for t, c in model_config.tasks.items() if c.weight > 0),
         "train_seconds": result.seconds,
         "best_epoch": result.best_epoch,
-        **metrics["test"],
+        **metrics.test,
     }
 
 

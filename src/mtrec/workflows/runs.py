@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtrec.config import RunConfig
+from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.files import sha256_text
 from mtrec.reports.export import metrics_table
 
@@ -33,19 +34,12 @@ class TrainingRun:
     """The paired bootstrap against production (:data:`GATE_FIELDS`), when one ran."""
 
     @classmethod
-    def from_report(cls, report: Mapping[str, Any], run_dir: Path, stage: str) -> TrainingRun:
-        """From the run's ``metrics.json`` report (evaluation metrics, ``promotion``, ``run``)."""
-        return cls.from_outputs(
-            str(report["run"]["name"]), run_dir, report["promotion"], report, stage
-        )
-
-    @classmethod
     def from_outputs(
         cls,
         name: str,
         run_dir: Path,
         decision: Mapping[str, Any],
-        metrics: Mapping[str, Any],
+        evaluation: EvaluationResult,
         stage: str,
     ) -> TrainingRun:
         """From the run's ``promotion_decision`` and ``evaluation_metrics`` artifacts."""
@@ -57,7 +51,7 @@ class TrainingRun:
             promoted=bool(decision["promote"]),
             reason=str(decision["reason"]),
             stage=stage,
-            test=dict(metrics.get("test", {})),
+            test=dict(evaluation.test),
             gate={k: bootstrap[k] for k in GATE_FIELDS if k in bootstrap},
         )
 
@@ -69,16 +63,18 @@ def model_version_name(config: RunConfig, data_fingerprint: str, code_hash: str)
 
 
 def run_summary(
-    report: Mapping[str, Any],
+    evaluation: EvaluationResult,
+    id_only: EvaluationResult | None,
+    drift: Mapping[str, Any],
     ks: Sequence[int],
     cached: Sequence[str],
     n_steps: int,
     run: TrainingRun,
     reports_dir: Path,
 ) -> str:
-    """The lines printed after a run: the metrics table, cached steps, drift, the decision."""
-    drift = report["drift"]
-    lines = ["", metrics_table(dict(report), tuple(ks), report["ablations"].get("id_only")), ""]
+    """The lines printed after a run: the metrics table (with the ``id_only`` ablation when it
+    ran), cached steps, ``drift`` (the ``drift_summary``), the decision."""
+    lines = ["", metrics_table(evaluation, tuple(ks), id_only), ""]
     lines.append(f"steps cached: {len(cached)}/{n_steps} ({', '.join(sorted(cached)) or 'none'})")
     lines.append(
         f"drift: {drift['n_drifted']}/{drift['n_columns']} columns drifted, "
