@@ -101,3 +101,19 @@ def make_interactions(
 @pytest.fixture
 def tiny_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return make_interactions()
+
+
+def bare_spec(**fields: object):
+    """A hand-built ``ModelSpec`` on the plain network these unit tests were written for
+    (shared bottom, no history, no dropout, the pair head, four experts) rather than the
+    configured default; ``fields`` set the rest and may override any of these."""
+    from mtrec.models.spec import ModelSpec
+
+    plain = {
+        "architecture": "shared_bottom",
+        "history_length": 0,
+        "dropout": 0.0,
+        "ranking_interaction": "neumf",
+        "n_experts": 4,
+    }
+    return ModelSpec(**{**plain, **fields})  # type: ignore[arg-type]

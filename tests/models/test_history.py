@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import bare_spec
 
 from mtrec.config import ModelConfig, SplitConfig, TaskConfig, TrainingConfig
 from mtrec.data.split import split_interactions
@@ -16,7 +17,7 @@ from mtrec.workflows.fit import build_model, fit_recommender, refit_recommender
 
 
 def _spec(length: int = 3, pooling: str = "attention") -> ModelSpec:
-    return ModelSpec(
+    return bare_spec(
         n_users=3,
         n_items=6,
         user_text_dim=4,
@@ -27,9 +28,6 @@ def _spec(length: int = 3, pooling: str = "attention") -> ModelSpec:
         history_length=length,
         history_pooling=pooling,
         ranking_interaction="dot",
-        architecture="shared_bottom",
-        dropout=0.0,
-        n_experts=4,
     )
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import bare_spec
 
 from mtrec.models.serialization import (
     SPEC_FILE,
@@ -13,12 +14,12 @@ from mtrec.models.serialization import (
     load_trained_model,
     save_trained_model,
 )
-from mtrec.models.shared_bottom import ModelSpec, SharedBottomRecommender
+from mtrec.models.shared_bottom import SharedBottomRecommender
 
 
 def _trained(tasks: tuple[str, ...] = ("watch", "like", "rating")) -> TrainedModel:
     torch.manual_seed(0)
-    spec = ModelSpec(
+    spec = bare_spec(
         n_users=4,
         n_items=6,
         user_text_dim=5,
@@ -26,13 +27,8 @@ def _trained(tasks: tuple[str, ...] = ("watch", "like", "rating")) -> TrainedMod
         embedding_dim=4,
         hidden_dims=(8,),
         tower_dims=(6, 3),
-        dropout=0.0,
         tasks=tasks,
         offsets={"rating": 3.7} if "rating" in tasks else {},
-        architecture="shared_bottom",
-        history_length=0,
-        ranking_interaction="neumf",
-        n_experts=4,
     )
     model = SharedBottomRecommender(
         spec,

@@ -2,15 +2,16 @@
 
 import pytest
 import torch
+from conftest import bare_spec
 
-from mtrec.models.shared_bottom import ModelSpec, SharedBottomRecommender
+from mtrec.models.shared_bottom import SharedBottomRecommender
 
 N_USERS, N_ITEMS, DU, DI = 5, 7, 6, 8
 
 
 def _model(use_text: bool = True, item_seen: torch.Tensor | None = None, **spec_kwargs):
     torch.manual_seed(0)
-    spec = ModelSpec(
+    spec = bare_spec(
         n_users=N_USERS,
         n_items=N_ITEMS,
         user_text_dim=DU,
@@ -21,10 +22,6 @@ def _model(use_text: bool = True, item_seen: torch.Tensor | None = None, **spec_
         dropout=0.3,
         use_text=use_text,
         **({"offsets": {"rating": 3.25}} | spec_kwargs),
-        architecture="shared_bottom",
-        history_length=0,
-        ranking_interaction="neumf",
-        n_experts=4,
     )
     model = SharedBottomRecommender(
         spec,

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import bare_spec
 
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.shared_bottom import SharedBottomRecommender
-from mtrec.models.spec import ModelSpec
 from mtrec.registry.gate import aligned_scorer, paired_bootstrap
 from mtrec.registry.promotion import gate_promotion
 
@@ -34,7 +34,7 @@ def test_bootstrap_finds_a_consistent_gain_and_not_noise() -> None:
 
 def _trained(user_ids: tuple[str, ...], item_ids: tuple[str, ...]) -> TrainedModel:
     torch.manual_seed(0)
-    spec = ModelSpec(
+    spec = bare_spec(
         n_users=len(user_ids),
         n_items=len(item_ids),
         user_text_dim=3,
@@ -43,11 +43,6 @@ def _trained(user_ids: tuple[str, ...], item_ids: tuple[str, ...]) -> TrainedMod
         hidden_dims=(8,),
         tower_dims=(4,),
         tasks=("watch",),
-        architecture="shared_bottom",
-        history_length=0,
-        dropout=0.0,
-        ranking_interaction="neumf",
-        n_experts=4,
     )
     model = SharedBottomRecommender(
         spec, torch.randn(len(user_ids), 3), torch.randn(len(item_ids), 3)

@@ -6,16 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import bare_spec
 
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.shared_bottom import SharedBottomRecommender
-from mtrec.models.spec import ModelSpec
 from mtrec.registry.recommend import recommend
 
 
 def _trained() -> TrainedModel:
     torch.manual_seed(0)
-    spec = ModelSpec(
+    spec = bare_spec(
         n_users=3,
         n_items=6,
         user_text_dim=4,
@@ -23,11 +23,6 @@ def _trained() -> TrainedModel:
         embedding_dim=4,
         hidden_dims=(8,),
         tower_dims=(4,),
-        architecture="shared_bottom",
-        history_length=0,
-        dropout=0.0,
-        ranking_interaction="neumf",
-        n_experts=4,
     )
     network = SharedBottomRecommender(spec, torch.randn(3, 4), torch.randn(6, 4))
     return TrainedModel(
@@ -64,7 +59,7 @@ def test_all_known_users_by_default_and_k_is_checked():
 
 def test_unknown_users_with_a_profile_are_scored_from_its_text():
     torch.manual_seed(0)
-    spec = ModelSpec(
+    spec = bare_spec(
         n_users=3,
         n_items=6,
         user_text_dim=4,
@@ -72,11 +67,6 @@ def test_unknown_users_with_a_profile_are_scored_from_its_text():
         embedding_dim=4,
         hidden_dims=(8,),
         tower_dims=(4,),
-        architecture="shared_bottom",
-        history_length=0,
-        dropout=0.0,
-        ranking_interaction="neumf",
-        n_experts=4,
     )
     user_text = torch.randn(3, 4)
     # User "c" never trained (id weight 0): it is scored exactly like a profile-only user.
@@ -105,7 +95,7 @@ def test_unknown_users_with_a_profile_are_scored_from_its_text():
 def _two_topic_model() -> TrainedModel:
     """Six items in two text directions (i0-i2, i3-i5) and three users."""
     torch.manual_seed(0)
-    spec = ModelSpec(
+    spec = bare_spec(
         n_users=3,
         n_items=6,
         user_text_dim=4,
@@ -113,11 +103,6 @@ def _two_topic_model() -> TrainedModel:
         embedding_dim=4,
         hidden_dims=(8,),
         tower_dims=(4,),
-        architecture="shared_bottom",
-        history_length=0,
-        dropout=0.0,
-        ranking_interaction="neumf",
-        n_experts=4,
     )
     item_text = torch.tensor(
         [[1.0, 0.0], [0.9, 0.1], [1.0, 0.1], [0.0, 1.0], [0.1, 0.9], [0.1, 1.0]]

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import bare_spec
 
 import run as cli
 from mtrec.models import build_network
 from mtrec.models.serialization import TrainedModel
-from mtrec.models.spec import ModelSpec
 from tests.serving.servingkit import request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ N_USERS, N_ITEMS = 12, 30
 
 def _trained(seed: int, text_dim: int) -> TrainedModel:
     torch.manual_seed(seed)
-    spec = ModelSpec(
+    spec = bare_spec(
         n_users=N_USERS,
         n_items=N_ITEMS,
         user_text_dim=text_dim,
@@ -40,9 +40,6 @@ def _trained(seed: int, text_dim: int) -> TrainedModel:
         tower_dims=(4,),
         history_length=4,
         ranking_interaction="dot",
-        architecture="shared_bottom",
-        dropout=0.0,
-        n_experts=4,
     )
     network = build_network(spec, torch.randn(N_USERS, text_dim), torch.randn(N_ITEMS, 6))
     return TrainedModel(
