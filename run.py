@@ -8,9 +8,8 @@ from __future__ import annotations
 import sys
 
 from mtrec_cli.main import main
-from mtrec_cli.retraining import EXIT_REFUSED_BY_VALIDATION
 
-__all__ = ["EXIT_REFUSED_BY_VALIDATION", "main"]
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

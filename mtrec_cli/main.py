@@ -1,4 +1,8 @@
-"""The command line: ``mtrec <command>`` (or ``python run.py <command>``); see ``--help``."""
+"""The command line: ``mtrec <command>`` (or ``python run.py <command>``); see ``--help``.
+
+Each command imports its module when it runs: Great Expectations, Evidently and the pipelines
+take seconds to import, and a cached ``mtrec train`` needs none of what the others import.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ from pathlib import Path
 
 import click
 
-from mtrec_cli import PROJECT_ROOT, retraining, training
-from mtrec_cli import compare as comparing
-from mtrec_cli import recommend as recommending
+from mtrec_cli import PROJECT_ROOT
 from mtrec_cli.failures import quiet_step_failures
 from mtrec_cli.options import DEFAULT, RETRAIN, PathArg, configured, ids, run
 
@@ -28,6 +30,8 @@ def train(
 ) -> int:
     if run_config is not None and not run_config.is_file():
         raise click.BadParameter(f"ZenML run configuration not found: {run_config}")
+    from mtrec_cli import training
+
     return run(
         config_path, overrides, lambda c: training.train(c, no_cache, run_config)[0], trains=True
     )
@@ -53,6 +57,8 @@ def recommend(
     events: Path | None,
     explain: bool,
 ) -> int:
+    from mtrec_cli import recommend as recommending
+
     return run(
         config_path,
         overrides,
@@ -80,6 +86,8 @@ def serve(
     max_k: int,
     threads: int,
 ) -> int:
+    from mtrec_cli import recommend as recommending
+
     return run(
         config_path,
         overrides,
@@ -92,6 +100,8 @@ def serve(
 @click.option("--output", type=PathArg, default=Path("reports/comparison"))
 @click.option("--only", help="comma-separated variant names (default: all)")
 def compare(config_path: Path, overrides: tuple[str, ...], output: Path, only: str | None) -> int:
+    from mtrec_cli import compare as comparing
+
     return run(
         config_path, overrides, lambda c: comparing.compare(c, config_path, output, ids(only))
     )
@@ -101,6 +111,8 @@ def compare(config_path: Path, overrides: tuple[str, ...], output: Path, only: s
 @configured(RETRAIN)
 @click.option("--window-start", type=int, help="redo the window starting here")
 def retrain(config_path: Path, overrides: tuple[str, ...], window_start: int | None) -> int:
+    from mtrec_cli import retraining
+
     return run(config_path, overrides, lambda c: retraining.retrain(c, window_start), trains=True)
 
 
@@ -112,6 +124,8 @@ def retrain(config_path: Path, overrides: tuple[str, ...], window_start: int | N
 def backtest(
     config_path: Path, overrides: tuple[str, ...], windows: int, output: Path, fresh: bool
 ) -> int:
+    from mtrec_cli import retraining
+
     return run(
         config_path,
         overrides,

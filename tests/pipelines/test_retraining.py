@@ -17,6 +17,7 @@ import run as cli
 from mtrec.config import load_config
 from mtrec.retrain.windows import DAY, CycleRecord, Ledger, Window
 from mtrec.workflows.retraining import REFUSED_BY_VALIDATION, ledger_path, retrain_cycle
+from mtrec_cli.retraining import EXIT_REFUSED_BY_VALIDATION
 
 
 def _retrain_config(tmp_path, encoder, name: str, **retrain) -> object:
@@ -216,7 +217,7 @@ def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(
     after = Ledger.load(ledger_path(config))
     assert after.watermark == 884_000_000 and len(after.cycles) == 1
 
-    assert cli.EXIT_REFUSED_BY_VALIDATION == 4
+    assert EXIT_REFUSED_BY_VALIDATION == 4
     assert cli.main(["retrain", "--config", str(config_path)]) == 4
     assert "expect_column_values_to_be_between on rating" in capsys.readouterr().out
     assert Ledger.load(ledger_path(config)).watermark == 884_000_000
