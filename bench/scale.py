@@ -15,7 +15,9 @@ per size, these stages run in pipeline order, each timed:
   :func:`mtrec.workflows.fit.build_model`) on the train part: the default tasks (watch, like,
   rating), a small shared-bottom network (embedding 32, hidden 64, towers 16) with the default
   ranking head (``model.ranking_interaction``), 4 negatives per positive, batch 4,096, random
-  384-wide text embeddings standing in for MiniLM's;
+  384-wide text embeddings standing in for MiniLM's; the id tables' gradients as
+  ``--id-gradients`` says (``training.id_gradients``, default ``auto``: dense at 1M, sparse
+  at 10M; ``sparse`` or ``dense`` at every size, recorded under ``scale_<value>_ids``);
 - ``evaluate``: full ranking (:func:`mtrec.evaluation.metrics.evaluate_ranking`, every item
   scored, train items masked, top-K on tensors) for ``--eval-users`` test users, as users/s.
 
@@ -104,7 +106,13 @@ def _ru_maxrss_mb() -> float:
 
 
 def measure_size(
-    n: int, cache: Path, seed: int, eval_users: int, eval_batch: int | None, regenerate: bool
+    n: int,
+    cache: Path,
+    seed: int,
+    eval_users: int,
+    eval_batch: int | None,
+    regenerate: bool,
+    id_gradients: str = "auto",
 ) -> dict[str, Any]:
     """Every stage on ``n`` synthetic interactions, in this process."""
     import numpy as np
@@ -117,7 +125,7 @@ def measure_size(
     from mtrec.data.split import split_interactions
     from mtrec.data.validation import validate_interactions
     from mtrec.evaluation.metrics import evaluate_ranking
-    from mtrec.training.trainer import train_multitask
+    from mtrec.training.trainer import sparse_id_gradients, train_multitask
     from mtrec.workflows.fit import build_model
 
     meter = _Meter()
@@ -144,7 +152,7 @@ def measure_size(
     model_config = ModelConfig(
         architecture="shared_bottom", embedding_dim=32, hidden_dims=(64,), tower_dims=(16,)
     )
-    training = TrainingConfig(epochs=1, patience=1, batch_size=4096)
+    training = TrainingConfig(epochs=1, patience=1, batch_size=4096, id_gradients=id_gradients)
 
     def train_epoch() -> Any:
         torch.manual_seed(seed)
@@ -189,6 +197,8 @@ def measure_size(
         "eval_ndcg@10": round(metrics["ndcg@10"], 4),
         "per_stage_peaks": meter.per_stage_peaks,
         "threads": torch.get_num_threads(),
+        "id_gradients": id_gradients,
+        "sparse_ids": sparse_id_gradients(training, len(data.users) + len(data.items)),
     }
 
 
@@ -292,6 +302,12 @@ def main() -> None:
         help="users scored at once (default: the library's, about 2M user-item pairs a batch)",
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--id-gradients",
+        choices=("auto", "sparse", "dense"),
+        default="auto",
+        help="training.id_gradients; other than auto, results go under scale_<value>_ids",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs per size; medians kept")
     parser.add_argument("--regenerate", action="store_true", help="ignore the data cache")
     parser.add_argument("--cache", type=Path, default=Path("data/cache/synthetic"))
@@ -306,7 +322,13 @@ def main() -> None:
 
             torch.set_num_threads(args.threads)
         record = measure_size(
-            args.one, args.cache, args.seed, args.eval_users, args.eval_batch, args.regenerate
+            args.one,
+            args.cache,
+            args.seed,
+            args.eval_users,
+            args.eval_batch,
+            args.regenerate,
+            args.id_gradients,
         )
         print(json.dumps(record))
         return
@@ -328,6 +350,8 @@ def main() -> None:
                     str(args.eval_users),
                     "--cache",
                     str(args.cache),
+                    "--id-gradients",
+                    args.id_gradients,
                 ]
                 + (["--eval-batch", str(args.eval_batch)] if args.eval_batch else [])
                 + (["--threads", str(args.threads)] if args.threads else [])
@@ -342,7 +366,8 @@ def main() -> None:
 
     # Read-modify-write: other benchmarks' keys and earlier sizes stay.
     results = json.loads(args.results.read_text()) if args.results.is_file() else {}
-    scale = results.get("scale", {})
+    key = "scale" if args.id_gradients == "auto" else f"scale_{args.id_gradients}_ids"
+    scale = results.get(key, {})
     by_size = {**scale.get("sizes", {}), **measured}
     scale = {
         "method": (
@@ -354,7 +379,7 @@ def main() -> None:
         "sizes": dict(sorted(by_size.items(), key=lambda item: int(item[0]))),
     }
     scale["exponents"] = exponents(scale["sizes"])
-    results["scale"] = scale
+    results[key] = scale
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(table(scale))

@@ -566,6 +566,14 @@ class TrainingConfig(_Section):
     little ranking quality for far fewer, cheaper epochs than 2048 (docs/benchmarks.md)."""
     learning_rate: float = Field(default=1e-2, gt=0.0)
     weight_decay: float = Field(default=0.0, ge=0.0)
+    id_gradients: Literal["auto", "sparse", "dense"] = "auto"
+    """How the user and item id tables learn. ``sparse``: sparse gradients and lazy Adam
+    (``SparseAdam``), a step reads and updates only its batch's rows, so an epoch's cost
+    follows the interactions, not the catalogue times the steps. ``dense``: every row every
+    step. ``auto``: sparse when the tables have over 16 rows per batch row (the 10M-row
+    synthetic log), dense below (MovieLens: lazy moments need more epochs there; see
+    :data:`mtrec.training.trainer.SPARSE_ROWS_PER_BATCH_ROW`). Always dense with
+    ``weight_decay`` > 0 (SparseAdam has none), GradNorm or ``nproc`` > 1."""
     negatives_per_positive: int = Field(default=4, ge=1)
     """Sampled negatives per positive for ``ranking_loss: bce`` (and for link tasks)."""
     ranking_loss: Literal["bce", "softmax"] = "bce"
