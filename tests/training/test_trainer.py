@@ -382,6 +382,31 @@ def test_training_device_is_cpu_by_default_and_cuda_only_when_torch_sees_one(mon
             training_device("cuda")
 
 
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="CUDA training path not run: torch.cuda.is_available() is False on this machine",
+)
+@pytest.mark.parametrize(
+    ("id_gradients", "profile_length"), [("dense", 0), ("sparse", 0), ("sparse", 5)]
+)
+def test_training_on_cuda_learns_and_hands_back_cpu_weights(
+    planted_runs, id_gradients, profile_length
+) -> None:
+    """``training.device: cuda``: the steps run on the GPU (sparse id gradients and the
+    long-term profile input included), validation and the returned weights stay on the CPU,
+    and the planted signal is learned as on the CPU (other kernels: close, not equal)."""
+    split, [(_, cpu_result), _] = planted_runs
+    _, item_emb, user_emb, user_ids, item_ids = _planted()
+    config = TRAINING.model_copy(update={"device": "cuda", "id_gradients": id_gradients})
+    model = MODEL.model_copy(update={"profile_length": profile_length})
+    trained, result = fit_recommender(
+        split.train, split.valid, item_emb, user_emb, user_ids, item_ids, model, config
+    )
+    assert {tensor.device.type for tensor in trained.state_dict.values()} == {"cpu"}
+    assert len(result.history) == TRAINING.epochs
+    assert result.best_valid["ndcg@10"] > cpu_result.best_valid["ndcg@10"] - 0.1
+
+
 @pytest.mark.parametrize(
     ("overrides", "sparse"),
     [

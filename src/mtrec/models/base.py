@@ -245,7 +245,9 @@ class MultiTaskRecommender(nn.Module):
         rows = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), counts)
         ends = counts.cumsum(0)
         first = torch.repeat_interleave(ends - counts, counts)  # (T,)
-        position = torch.repeat_interleave(start, counts) + torch.arange(total) - first
+        position = (
+            torch.repeat_interleave(start, counts) + torch.arange(total, device=idx.device) - first
+        )
         weight = torch.ones(total, device=idx.device)
         if others:
             assert cursor is not None
@@ -279,7 +281,9 @@ class MultiTaskRecommender(nn.Module):
             return out
         owner = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), counts)
         first = torch.repeat_interleave(counts.cumsum(0) - counts, counts)  # (T,)
-        position = torch.repeat_interleave(starts, counts) + torch.arange(total) - first
+        position = (
+            torch.repeat_interleave(starts, counts) + torch.arange(total, device=idx.device) - first
+        )
         friends = self.friend_indices[position]  # (T,)
         x = self.user_inputs(friends, self.user_text, self.user_seen)  # (T, 2E)
         out.index_add_(0, owner, x)
@@ -420,7 +424,9 @@ class MultiTaskRecommender(nn.Module):
             return counts
         rows = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), lengths)
         first = torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)  # (N,)
-        position = torch.repeat_interleave(start, lengths) + torch.arange(total) - first
+        position = (
+            torch.repeat_interleave(start, lengths) + torch.arange(total, device=idx.device) - first
+        )
         weight = torch.ones(total, device=idx.device)
         if others:
             assert cursor is not None
