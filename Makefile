@@ -8,6 +8,7 @@ RETRAIN_CONFIG ?= configs/retrain.yaml
 WINDOWS ?= 6
 PORT ?= 8000
 SIZES ?= 100000 1000000 10000000
+E2E_SIZES ?= 1000000 10000000
 COLD_RUNS ?= 3
 WARM_RUNS ?= 3
 DASHBOARD_PORT ?= 8237
@@ -27,7 +28,7 @@ export GX_ANALYTICS_ENABLED := False
 export ZENML_CONFIG_PATH ?= $(CURDIR)/.zenml
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev data pipeline test test-fast lint format clean bench bench-encode bench-train bench-pipeline bench-scale recommend compare reports dashboard retrain backtest serve bench-serve
+.PHONY: help install install-dev data pipeline test test-fast lint format clean bench bench-encode bench-train bench-pipeline bench-scale bench-e2e recommend compare reports dashboard retrain backtest serve bench-serve
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -119,6 +120,11 @@ bench-serve: install data ## Served latency p50/p95/p99 and requests/s: MovieLen
 # on two cores (see README, Scale).
 bench-scale: install ## Load/validate/split/train/evaluate cost on synthetic logs of SIZES interactions
 	$(BIN)/python bench/scale.py --sizes $(SIZES)
+
+# Not part of `make bench`: `make pipeline CONFIG=configs/scale.yaml` on the synthetic logs of
+# E2E_SIZES interactions, each step's seconds and peak memory (the 10M run is most of an hour).
+bench-e2e: install-dev ## The whole pipeline on synthetic logs of E2E_SIZES interactions: time and peak memory per step
+	$(BIN)/python bench/e2e.py --sizes $(E2E_SIZES)
 
 bench: bench-encode bench-train bench-pipeline ## Run the benchmarks; figures go to bench/results.json
 

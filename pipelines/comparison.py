@@ -77,7 +77,7 @@ def comparison_pipeline(
             items,
             evaluation.ks,
             config.training.seed,
-            evaluation.ease_max_memory_mb,
+            evaluation.baseline_max_memory_mb,
             id=baseline_step_id(name),
         )
     for name, overrides in variants.items():

@@ -118,7 +118,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         ({"split": {"ratios": [0.0, 0.5, 0.5]}}, "sum to 1"),
         ({"split": {"ratios": [1.2, -0.1, -0.1]}}, "non-negative"),
         ({"split": {"order": "shuffled"}}, r"split\.order"),
-        ({"evaluation": {"ease_max_memory_mb": 0}}, "ease_max_memory_mb"),
+        ({"evaluation": {"baseline_max_memory_mb": 0}}, "baseline_max_memory_mb"),
         ({"evaluation": {"baselines": ["popularity", "svd"]}}, "baselines"),
         ({"validation": {"rating_min": 5, "rating_max": 5}}, "rating_min must be below"),
         ({"validation": {"rating_min": 6, "rating_max": 5}}, "rating_min must be below"),

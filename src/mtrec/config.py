@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 
 class _Section(BaseModel):
@@ -572,7 +579,7 @@ class TrainingConfig(_Section):
     follows the interactions, not the catalogue times the steps. ``dense``: every row every
     step. ``auto``: sparse when the tables have over 16 rows per batch row (the 10M-row
     synthetic log), dense below (MovieLens: lazy moments need more epochs there; see
-    :data:`mtrec.training.trainer.SPARSE_ROWS_PER_BATCH_ROW`). Always dense with
+    :data:`mtrec.numerics.SPARSE_ROWS_PER_BATCH_ROW`). Always dense with
     ``weight_decay`` > 0 (SparseAdam has none), GradNorm or ``nproc`` > 1."""
     negatives_per_positive: int = Field(default=4, ge=1)
     """Sampled negatives per positive for ``ranking_loss: bce`` (and for link tasks)."""
@@ -636,10 +643,17 @@ class EvaluationConfig(_Section):
     baselines: tuple[BaselineName, ...] = ("popularity", "itemknn", "bpr", "ease")
     """Baselines ranked on the same split and evaluator; popularity always runs. Their
     hyperparameters are chosen on valid (see :mod:`mtrec.evaluation.baselines`)."""
-    ease_max_memory_mb: float = Field(default=4096, gt=0)
-    """EASE inverts a dense items x items matrix: above this estimated peak (MB of 2^20 bytes,
-    :func:`mtrec.models.baselines.ease.ease_memory_bytes`) it is skipped, with the reason
-    recorded, instead of running out of memory. 4096 MB covers up to 11,585 items."""
+    baseline_max_memory_mb: float = Field(
+        default=4096,
+        gt=0,
+        # The name of releases where only EASE had a budget.
+        validation_alias=AliasChoices("baseline_max_memory_mb", "ease_max_memory_mb"),
+    )
+    """The dense baselines' budget (MB of 2^20 bytes): EASE inverts an items x items matrix
+    (:func:`mtrec.models.baselines.ease.ease_memory_bytes`; 4096 MB covers up to 11,585
+    items), ItemKNN holds the users x items history and items x items similarities
+    (:func:`mtrec.models.baselines.itemknn.itemknn_memory_bytes`). Above its estimated peak
+    a baseline is skipped, with the reason recorded, instead of running out of memory."""
     id_only_ablation: bool = False
     """Also train and evaluate the same model without text features, in the same run (beside
     the model on the other cores). Off by default: it doubles the training step's work, and
@@ -747,6 +761,11 @@ class RerankConfig(_Section):
     grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)
     """Lambdas of the measured trade-off (each re-ranker at each); must include 0, the
     reference every gain is measured against."""
+    tradeoff_users: int | None = Field(default=10_000, ge=1)
+    """The trade-off is measured on at most this many test users, a seeded sample (every
+    point on the same users; ``null``: all). Means over 10,000 users move by well under the
+    gaps the grid shows, and the grid re-ranks every sampled user some twenty times: at
+    200,000 users that would be minutes. The served lists cover every user."""
 
     @field_validator("grid")
     @classmethod

@@ -18,11 +18,11 @@ def score_baseline(
     items: pd.DataFrame,
     ks: tuple[int, ...],
     seed: int,
-    ease_max_memory_mb: float,
+    baseline_max_memory_mb: float,
 ) -> Annotated[dict[str, Any], "comparison_row"]:
     """Tune baseline ``name`` on valid, fit it on train and score it on test (and refit on
     train + valid: its serving view): its row of the comparison, or the reason it was
-    skipped (EASE over ``ease_max_memory_mb``)."""
+    skipped (EASE over ``baseline_max_memory_mb``)."""
     return baseline_row(
-        name, Split(train, valid, test), len(users), len(items), ks, seed, ease_max_memory_mb
+        name, Split(train, valid, test), len(users), len(items), ks, seed, baseline_max_memory_mb
     )

@@ -1,4 +1,5 @@
-"""Baseline hyperparameters chosen on valid: the grids, the choice, the refit, EASE's skip."""
+"""Baseline hyperparameters chosen on valid: the grids, the choice, the refit, the memory
+budget's skips, BPR-MF's sparse tables at scale."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mtrec.config import EvaluationConfig
 from mtrec.evaluation import baselines
 from mtrec.evaluation.baselines import (
     BaselineSkipped,
@@ -185,17 +187,71 @@ def test_ease_over_the_memory_budget_is_skipped_before_allocating(monkeypatch):
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("EASE allocated its matrices over budget")
 
-    for name in ("binary_matrix", "gram_matrix", "EASE"):
+    for name in ("History", "gram_matrix", "EASE"):
         monkeypatch.setattr(baselines, name, refuse)
     train, valid = planted_groups()
     with pytest.raises(BaselineSkipped) as big:
-        tune_baseline("ease", train, valid, 30, 40_000, ease_max_memory_mb=4096)
-    reason = "EASE needs 47.7 GB for 40,000 items, over evaluation.ease_max_memory_mb 4096"
+        tune_baseline("ease", train, valid, 30, 40_000, baseline_max_memory_mb=4096)
+    reason = "EASE needs 47.7 GB for 40,000 items, over evaluation.baseline_max_memory_mb 4096"
     assert big.value.reason == reason and big.value.name == "ease"
     assert big.value.to_dict() == {"skipped": reason}
     # A tiny budget skips even this 20-item catalogue (20^2 x 32 bytes = 12.5 kB).
     with pytest.raises(BaselineSkipped, match=r"EASE needs 0\.0122 MB for 20 items.* 0\.01$"):
-        fit_baseline("ease", {}, train, 30, 20, ease_max_memory_mb=0.01)
+        fit_baseline("ease", {}, train, 30, 20, baseline_max_memory_mb=0.01)
     monkeypatch.undo()
-    scorer = fit_baseline("ease", {}, train, 30, 20, ease_max_memory_mb=0.02)
+    scorer = fit_baseline("ease", {}, train, 30, 20, baseline_max_memory_mb=0.02)
     assert scorer(torch.tensor([0])).shape == (1, 20)
+
+
+def test_itemknn_over_the_memory_budget_is_skipped_before_allocating(monkeypatch):
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ItemKNN allocated its matrices over budget")
+
+    for name in ("History", "ItemKNN"):
+        monkeypatch.setattr(baselines, name, refuse)
+    train, valid = planted_groups()
+    # The synthetic 10M log: four 50,000 x 50,000 float32 matrices (the history is sparse).
+    with pytest.raises(BaselineSkipped) as big:
+        tune_baseline("itemknn", train, valid, 200_000, 50_000, baseline_max_memory_mb=4096)
+    assert big.value.name == "itemknn"
+    assert big.value.reason == (
+        "ItemKNN needs 37.3 GB for 200,000 users and 50,000 items, "
+        "over evaluation.baseline_max_memory_mb 4096"
+    )
+    # 4 x 20^2 x 4 bytes = 6,400 bytes: a budget just under skips it too.
+    with pytest.raises(BaselineSkipped, match=r"ItemKNN needs 0\.0061 MB for 30 users"):
+        fit_baseline("itemknn", {}, train, 30, 20, baseline_max_memory_mb=0.006)
+    monkeypatch.undo()
+    scorer = fit_baseline("itemknn", {}, train, 30, 20, baseline_max_memory_mb=0.007)
+    assert scorer(torch.tensor([0])).shape == (1, 20)
+
+
+def test_an_old_config_name_for_the_budget_still_loads():
+    assert EvaluationConfig(ease_max_memory_mb=512).baseline_max_memory_mb == 512
+
+
+def test_bpr_trains_sparse_tables_where_they_dwarf_the_batch_and_learns_either_way():
+    train, valid = planted_groups()
+    users, items = train["user_idx"].to_numpy(), train["item_idx"].to_numpy()
+    # 30 users + 20 items: 50 rows, over 16 per batch row at batch 2 (sparse), not at 8.
+    for batch_size, sparse in ((2, True), (8, False)):
+        model = train_bpr(users, items, 30, 20, dim=8, epochs=30, batch_size=batch_size, seed=0)
+        assert model.users.sparse is sparse and model.items.sparse is sparse
+        ndcg = _valid_ndcg(model.score_items, train, valid, 20)
+        assert ndcg > 0.5, (batch_size, ndcg)  # each group ranks its own items first
+
+
+def test_a_search_scores_a_seeded_sample_of_at_most_tuning_users(monkeypatch):
+    train, valid = planted_groups()  # 30 valid users
+    every = baselines._Validator(train, valid, 20, seed=0)
+    assert len(np.unique(every.truth[0])) == 30
+    monkeypatch.setattr(baselines, "TUNING_USERS", 4)
+    sampled = baselines._Validator(train, valid, 20, seed=0)
+    users = np.unique(sampled.truth[0])
+    assert len(users) == 4 and set(np.unique(sampled.seen[0])) == set(users)
+    assert len(sampled.truth[0]) == 4 * 2  # each sampled user's two valid rows
+    again = baselines._Validator(train, valid, 20, seed=0)
+    assert np.array_equal(np.unique(again.truth[0]), users)
+    # The search still runs its whole grid, on the sample.
+    tuned = tune_baseline("itemknn", train, valid, 30, 20)
+    assert len(tuned.grid) == 24 and 0.0 <= tuned.valid_ndcg <= 1.0

@@ -199,6 +199,32 @@ def test_tradeoff_round_trips_through_its_dict() -> None:
     assert configured is not None and configured.lam == 0.0
 
 
+def test_the_grid_runs_on_a_seeded_sample_of_users_and_the_lists_cover_all() -> None:
+    case = _case()
+    grid = (0.0, 0.5)
+    whole, whole_lists = case.tradeoff(RerankConfig(grid=grid, tradeoff_users=None), keep_top=5)
+    test_users = np.unique(case.truth["user_idx"])
+    assert whole.users == len(test_users) == 6
+    # A budget at or above the users changes nothing.
+    same, _ = case.tradeoff(RerankConfig(grid=grid, tradeoff_users=6), keep_top=5)
+    assert same == whole
+    sampled, lists = case.tradeoff(RerankConfig(grid=grid, tradeoff_users=3), keep_top=5)
+    assert sampled.users == 3 and RerankTradeoff.from_dict(sampled.to_dict()) == sampled
+    assert lists is not None and whole_lists is not None
+    assert lists.tolist() == whole_lists.tolist()  # the served lists: every user
+    # The sampled points are the whole computation on the sampled users' test rows.
+    rows = np.sort(np.random.default_rng(0).choice(6, 3, replace=False))
+    chosen = case.truth[case.truth["user_idx"].isin(test_users[rows])]
+    alone, _ = Case(case.scores, chosen, case.history, case.embeddings, case.topics).tradeoff(
+        RerankConfig(grid=grid, tradeoff_users=None)
+    )
+    for point, expected in zip(sampled.points, alone.points, strict=True):
+        assert (point.method, point.lam) == (expected.method, expected.lam)
+        assert point.ndcg == pytest.approx(expected.ndcg)
+        assert point.calibration_kl == pytest.approx(expected.calibration_kl)
+        assert point.coverage == pytest.approx(expected.coverage)
+
+
 def _point(
     method: RerankMethodName, lam: float, ndcg: float, diversity: float, **kw: float
 ) -> TradeoffPoint:

@@ -9,9 +9,15 @@ import pytest
 import torch
 
 from mtrec.evaluation.evaluate import BASELINES, build_baseline, rank_split
+from mtrec.models.baselines import itemknn
 from mtrec.models.baselines.bpr import train_bpr
 from mtrec.models.baselines.ease import EASE, ease_memory_bytes
-from mtrec.models.baselines.itemknn import ItemKNN, cosine_similarity, keep_neighbours
+from mtrec.models.baselines.itemknn import (
+    History,
+    ItemKNN,
+    cosine_similarity,
+    keep_neighbours,
+)
 from mtrec.models.baselines.popularity import Popularity
 
 
@@ -177,3 +183,24 @@ def test_bpr_flushes_subnormals_while_training_only():
     train_bpr(users, items, 30, 20, dim=8, epochs=2, l2=1e-2, seed=0, on_epoch=measure)
     assert during == ([0.0, 0.0] if supported else [pytest.approx(1e-40, rel=1e-3)] * 2)
     assert float(tiny[0] * tiny[1]) == pytest.approx(1e-40, rel=1e-3)  # off again
+
+
+def test_the_sparse_history_gives_the_dense_products(monkeypatch):
+    rng = np.random.default_rng(0)
+    n_users, n_items = 37, 23
+    users, items = rng.integers(0, n_users, 300), rng.integers(0, n_items, 300)
+    dense = torch.zeros(n_users, n_items)
+    dense[torch.from_numpy(users), torch.from_numpy(items)] = 1.0  # repeats count once
+    monkeypatch.setattr(itemknn, "GRAM_BLOCK_USERS", 5)  # several blocks, a short last one
+    history = History(users, items, n_users, n_items)
+    torch.testing.assert_close(history.gram(), dense.T @ dense)
+    columns = torch.tensor([1, 4, 5, 17, 22])
+    torch.testing.assert_close(history.gram(columns), (dense.T @ dense)[columns][:, columns])
+    picked = torch.tensor([3, 0, 36, 3])  # any order, repeats
+    assert torch.equal(history.rows(picked).to_dense(), dense[picked])
+    assert torch.equal(history.rows(picked, columns).to_dense(), dense[picked][:, columns])
+    weights = torch.from_numpy(rng.normal(size=(n_items, n_items)).astype(np.float32))
+    torch.testing.assert_close(history.scores(picked, weights), dense[picked] @ weights)
+    # A user without interactions: an empty row.
+    lone = History(np.array([0]), np.array([2]), 3, 4)
+    assert lone.rows(torch.tensor([1, 0])).to_dense().tolist() == [[0, 0, 0, 0], [0, 0, 1, 0]]

@@ -79,7 +79,7 @@ def _baseline(name: str, data: Prepared, config: RunConfig = CONFIG) -> dict:
     evaluation = config.evaluation
     n_users, n_items, seed = len(data.users), len(data.items), config.training.seed
     return baseline_row(
-        name, split, n_users, n_items, evaluation.ks, seed, evaluation.ease_max_memory_mb
+        name, split, n_users, n_items, evaluation.ks, seed, evaluation.baseline_max_memory_mb
     )
 
 
@@ -162,11 +162,11 @@ def test_baseline_rows_are_tuned_on_valid_and_carry_a_serving_view(prepared: Pre
 
 def test_a_skipped_ease_row_shows_its_reason_in_the_table_and_page(prepared: Prepared) -> None:
     tiny = RunConfig.model_validate(
-        {**CONFIG.model_dump(), "evaluation": {"ks": [10], "ease_max_memory_mb": 0.001}}
+        {**CONFIG.model_dump(), "evaluation": {"ks": [10], "baseline_max_memory_mb": 0.001}}
     )
     rows = {name: _baseline(name, prepared, tiny) for name in ("popularity", "ease")}
     reason = rows["ease"]["skipped"]
-    assert reason.startswith("EASE needs ") and reason.endswith("ease_max_memory_mb 0.001")
+    assert reason.startswith("EASE needs ") and reason.endswith("baseline_max_memory_mb 0.001")
     assert rows["ease"] == {"kind": "baseline", "skipped": reason}
     assert _baseline("ease", prepared)["params"]["l2"] in EASE_L2S  # a larger budget: it runs
 

@@ -7,8 +7,9 @@ the first in grid order):
 - popularity: nothing to choose.
 - ItemKNN (Sarwar et al. 2001): neighbourhood ``k`` x shrinkage. The co-occurrence counts are
   computed once and the cosine once per shrinkage; each ``k`` re-thresholds it.
-- EASE (Steck 2019): ``l2`` on a log grid, one Cholesky inverse each. Skipped, with the
-  reason, where the dense ``I x I`` matrices would not fit ``max_memory_mb``.
+- EASE (Steck 2019): ``l2`` on a log grid, one Cholesky inverse each.
+- ItemKNN and EASE hold dense ``U x I`` and ``I x I`` matrices: each is skipped, with the
+  reason, where its estimated peak would not fit ``baseline_max_memory_mb``.
 - BPR-MF (Rendle et al. 2009): ``l2``, and the number of epochs by early stopping on valid
   (checked every ``BPR_CHECK_EVERY`` epochs, stopped after ``BPR_PATIENCE`` checks without a
   better value, at most ``BPR_MAX_EPOCHS``), as RecBole trains with a validation set.
@@ -42,9 +43,10 @@ from mtrec.models.baselines.ease import (
     scatter_weights,
 )
 from mtrec.models.baselines.itemknn import (
+    History,
     ItemKNN,
-    binary_matrix,
     cosine_similarity,
+    itemknn_memory_bytes,
     keep_neighbours,
     ranked_similarities,
 )
@@ -76,7 +78,7 @@ DEFAULT_PARAMS: dict[str, Params] = {
     "bpr": {"l2": 1e-5, "epochs": 30},
 }
 """What :func:`fit_baseline` uses for a parameter it is not given."""
-DEFAULT_EASE_MAX_MEMORY_MB = 4096.0
+DEFAULT_BASELINE_MAX_MEMORY_MB = 4096.0
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +118,22 @@ class TunedBaseline:
         }
 
 
-def check_ease_memory(n_items: int, max_memory_mb: float) -> None:
-    """Raise :class:`BaselineSkipped` when EASE over ``n_items`` needs more than the budget."""
-    need = ease_memory_bytes(n_items)
+def check_memory(name: str, n_users: int, n_items: int, max_memory_mb: float) -> None:
+    """Raise :class:`BaselineSkipped` when baseline ``name`` over ``n_users`` x ``n_items``
+    needs more than the budget (the dense ones: EASE and ItemKNN)."""
+    if name == "ease":
+        need, what = ease_memory_bytes(n_items), f"{n_items:,} items"
+    elif name == "itemknn":
+        need = itemknn_memory_bytes(n_users, n_items)
+        what = f"{n_users:,} users and {n_items:,} items"
+    else:
+        return
     if need > max_memory_mb * 2**20:
         size = f"{need / 2**30:.1f} GB" if need >= 2**30 else f"{need / 2**20:.3g} MB"
+        label = {"ease": "EASE", "itemknn": "ItemKNN"}[name]
         raise BaselineSkipped(
-            "ease",
-            f"EASE needs {size} for {n_items:,} items, over evaluation.ease_max_memory_mb "
+            name,
+            f"{label} needs {size} for {what}, over evaluation.baseline_max_memory_mb "
             f"{max_memory_mb:g}",
         )
 
@@ -132,9 +142,9 @@ def _columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return frame["user_idx"].to_numpy(np.int64), frame["item_idx"].to_numpy(np.int64)
 
 
-def _history_scorer(matrix: Tensor, weights: Tensor) -> Scorer:
+def _history_scorer(history: History, weights: Tensor) -> Scorer:
     def score_items(users: Tensor) -> Tensor:
-        return matrix[users] @ weights  # (B, I) @ (I, I) -> (B, I)
+        return history.scores(users, weights)  # (B, I) @ (I, I) -> (B, I)
 
     return score_items
 
@@ -146,13 +156,14 @@ def fit_baseline(
     n_users: int,
     n_items: int,
     seed: int = 0,
-    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
+    baseline_max_memory_mb: float = DEFAULT_BASELINE_MAX_MEMORY_MB,
 ) -> Scorer:
     """Fit baseline ``name`` on ``interactions`` with ``params`` (missing ones from
     :data:`DEFAULT_PARAMS`) and return its scorer. Raises :class:`BaselineSkipped` for EASE
-    over the memory budget, before allocating anything."""
+    or ItemKNN over the memory budget, before allocating anything."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
+    check_memory(name, n_users, n_items, baseline_max_memory_mb)
     chosen = {**DEFAULT_PARAMS[name], **params}
     users, items = _columns(interactions)
     if name == "popularity":
@@ -161,17 +172,34 @@ def fit_baseline(
         k, shrink = int(chosen["k"]), float(chosen["shrink"])
         return ItemKNN(users, items, n_users, n_items, k=k, shrink=shrink).score_items
     if name == "ease":
-        check_ease_memory(n_items, ease_max_memory_mb)
         return EASE(users, items, n_users, n_items, l2=float(chosen["l2"])).score_items
     epochs, l2 = int(chosen["epochs"]), float(chosen["l2"])
     return train_bpr(users, items, n_users, n_items, epochs=epochs, l2=l2, seed=seed).score_items
 
 
-class _Validator:
-    """Valid NDCG@10 of a scorer: full ranking, the user's train items masked."""
+TUNING_USERS = 10_000
+"""A search scores at most this many valid users, a seeded sample: every candidate ranks the
+whole catalogue for each, which at the synthetic 10M log's 200,000 users took half a minute a
+candidate. Valid NDCG@10 over 10,000 users separates the grids' candidates as well."""
 
-    def __init__(self, train: pd.DataFrame, valid: pd.DataFrame, n_items: int):
+
+def _of_users(
+    pairs: tuple[np.ndarray, np.ndarray], users: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.isin(pairs[0], users)
+    return pairs[0][keep], pairs[1][keep]
+
+
+class _Validator:
+    """Valid NDCG@10 of a scorer: full ranking, the user's train items masked; over at most
+    :data:`TUNING_USERS` valid users (a sample drawn with ``seed``)."""
+
+    def __init__(self, train: pd.DataFrame, valid: pd.DataFrame, n_items: int, seed: int = 0):
         self.seen, self.truth, self.n_items = _columns(train), _columns(valid), n_items
+        users = np.unique(self.truth[0])
+        if len(users) > TUNING_USERS:
+            sample = np.random.default_rng(seed).choice(users, TUNING_USERS, replace=False)
+            self.truth, self.seen = _of_users(self.truth, sample), _of_users(self.seen, sample)
 
     def __call__(self, scorer: Scorer) -> float:
         means, _, _ = evaluate_ranking(scorer, self.n_items, *self.truth, *self.seen, (10,))
@@ -185,10 +213,12 @@ def tune_baseline(
     n_users: int,
     n_items: int,
     seed: int = 0,
-    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
+    baseline_max_memory_mb: float = DEFAULT_BASELINE_MAX_MEMORY_MB,
 ) -> TunedBaseline:
     """Choose ``name``'s parameters on valid (see the module docstring for the grids)."""
-    tuned, _ = tune_and_fit_baseline(name, train, valid, n_users, n_items, seed, ease_max_memory_mb)
+    tuned, _ = tune_and_fit_baseline(
+        name, train, valid, n_users, n_items, seed, baseline_max_memory_mb
+    )
     return tuned
 
 
@@ -199,7 +229,7 @@ def tune_and_fit_baseline(
     n_users: int,
     n_items: int,
     seed: int = 0,
-    ease_max_memory_mb: float = DEFAULT_EASE_MAX_MEMORY_MB,
+    baseline_max_memory_mb: float = DEFAULT_BASELINE_MAX_MEMORY_MB,
 ) -> tuple[TunedBaseline, Scorer]:
     """:func:`tune_baseline` and the chosen candidate's scorer, fitted on train: what
     ``fit_baseline(name, tuned.params, train, ...)`` returns, without fitting it again (for
@@ -207,16 +237,15 @@ def tune_and_fit_baseline(
     summation order)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
-    if name == "ease":
-        check_ease_memory(n_items, ease_max_memory_mb)
+    check_memory(name, n_users, n_items, baseline_max_memory_mb)
     started = time.perf_counter()
     if valid.empty:  # nothing to choose on: the defaults
-        scorer = fit_baseline(name, {}, train, n_users, n_items, seed, ease_max_memory_mb)
+        scorer = fit_baseline(name, {}, train, n_users, n_items, seed, baseline_max_memory_mb)
         tuned = TunedBaseline(
             name, dict(DEFAULT_PARAMS[name]), float("nan"), (), time.perf_counter() - started
         )
         return tuned, scorer
-    validate = _Validator(train, valid, n_items)
+    validate = _Validator(train, valid, n_items, seed)
     searches = {
         "popularity": _search_popularity,
         "itemknn": _search_itemknn,
@@ -256,8 +285,8 @@ def _search_popularity(
 def _search_itemknn(
     train: pd.DataFrame, n_users: int, n_items: int, seed: int, validate: _Validator
 ) -> _Search:
-    matrix = binary_matrix(*_columns(train), n_users, n_items)  # (U, I)
-    co = matrix.T @ matrix  # (I, I) co-occurrence counts, shared by every candidate
+    history = History(*_columns(train), n_users, n_items)
+    co = history.gram()  # (I, I) co-occurrence counts, shared by every candidate
 
     def candidates() -> Iterator[tuple[Params, Scorer]]:
         for shrink in ITEMKNN_SHRINKS:
@@ -265,7 +294,7 @@ def _search_itemknn(
             ranked = ranked_similarities(similarity, max(ITEMKNN_KS))  # (I, max k)
             for k in ITEMKNN_KS:
                 weights = keep_neighbours(similarity, k, ranked)
-                yield {"k": k, "shrink": shrink}, _history_scorer(matrix, weights)
+                yield {"k": k, "shrink": shrink}, _history_scorer(history, weights)
 
     return _best_of(candidates(), validate)
 
@@ -274,13 +303,13 @@ def _search_ease(
     train: pd.DataFrame, n_users: int, n_items: int, seed: int, validate: _Validator
 ) -> _Search:
     users, items = _columns(train)
-    matrix = binary_matrix(users, items, n_users, n_items)  # (U, I)
+    history = History(users, items, n_users, n_items)
     seen = np.unique(items)
-    gram = gram_matrix(matrix, seen)  # (S, S) float64, shared by every candidate
+    gram = gram_matrix(history, seen)  # (S, S) float64, shared by every candidate
     candidates = (
         (
             {"l2": l2},
-            _history_scorer(matrix, scatter_weights(ease_weights(gram, l2), seen, n_items)),
+            _history_scorer(history, scatter_weights(ease_weights(gram, l2), seen, n_items)),
         )  # (I, I) float32
         for l2 in EASE_L2S
     )

@@ -84,6 +84,9 @@ class RerankTradeoff:
     k: int
     points: tuple[TradeoffPoint, ...]
     choices: tuple[MethodChoice, ...]
+    users: int | None = None
+    """The test users the points are measured on (a sample where there are more than
+    ``RerankConfig.tradeoff_users``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +94,7 @@ class RerankTradeoff:
             "lambda": self.lam,
             "candidates": self.candidates,
             "k": self.k,
+            "users": self.users,
             "goal": {
                 "max_ndcg_loss": MAX_NDCG_LOSS,
                 "diversity_gain": DIVERSITY_GOAL,
@@ -110,6 +114,7 @@ class RerankTradeoff:
             k=int(raw["k"]),
             points=tuple(TradeoffPoint(**row) for row in raw["rows"]),
             choices=tuple(MethodChoice(**choice) for choice in raw["best"].values()),
+            users=raw.get("users"),
         )
 
     def configured_point(self) -> TradeoffPoint | None:
@@ -189,6 +194,7 @@ def rerank_tradeoff(
     config: RerankConfig,
     keep_top: int = 0,
     batch_size: int | None = None,
+    seed: int = 0,
 ) -> tuple[RerankTradeoff, np.ndarray | None]:
     """Every re-ranker at every ``config.grid`` lambda on the users of ``truth``
     (``user_idx,item_idx``), with the ``history`` items masked; and, when ``keep_top`` > 0,
@@ -198,7 +204,9 @@ def rerank_tradeoff(
     ``score_users`` maps (B,) user indices to (B, I) scores; ``train_item_counts`` (I,) and
     ``n_users`` define popularity and novelty as in ``beyond_accuracy``; the calibration
     target of a user is their topic shares over ``history``. Users are scored in batches and
-    their candidates computed once, then re-ranked for every method and lambda."""
+    their candidates computed once, then re-ranked for every method and lambda; the grid
+    runs on at most ``config.tradeoff_users`` of them (a sample drawn with ``seed``), the kept
+    lists cover every user."""
     if topics.n_items != n_items or len(item_embeddings) != n_items:
         raise ValueError(
             f"{n_items} items, but {topics.n_items} in the topics and {len(item_embeddings)} "
@@ -242,17 +250,30 @@ def rerank_tradeoff(
         torch.cat(candidates) if candidates else torch.zeros(0, n_candidates, dtype=torch.long)
     )
 
-    truth_keys = np.unique(position[truth_users] * n_items + truth_items)
-    n_truth = np.bincount(position[truth_users], minlength=len(users))
+    # The grid's users: all, or a seeded sample of them (rows of the candidate tensors).
+    rows = np.arange(len(users))
+    if config.tradeoff_users is not None and len(users) > config.tradeoff_users:
+        sample = np.random.default_rng(seed).choice(len(users), config.tradeoff_users, False)
+        rows = np.sort(sample)
+    row_of = np.full(len(users), -1, dtype=np.int64)
+    row_of[rows] = np.arange(len(rows))
+    truth_rows = row_of[position[truth_users]]
+    sampled = truth_rows >= 0
+    truth_keys = np.unique(truth_rows[sampled] * n_items + truth_items[sampled])
+    n_truth = np.bincount(truth_rows[sampled], minlength=len(rows))
+    grid_values, grid_candidates = all_values[rows], all_candidates[rows]
+    grid_targets = targets[rows]
     item_topics = torch.from_numpy(topics.shares_matrix()).float()
-    target_tensor = torch.from_numpy(targets).float()
-    has_history = targets.sum(1) > 0
+    target_tensor = torch.from_numpy(grid_targets).float()
+    has_history = grid_targets.sum(1) > 0
     points = []
     for method in TRADEOFF_METHODS:
         for lam in config.grid:
-            lists = _rerank(all_values, all_candidates, k, method, lam, vectors, topics, targets)
+            lists = _rerank(
+                grid_values, grid_candidates, k, method, lam, vectors, topics, grid_targets
+            )
             top = lists.numpy()  # (U, k)
-            keys = np.arange(len(users))[:, None] * n_items + top
+            keys = np.arange(len(rows))[:, None] * n_items + top
             hits = np.isin(keys, truth_keys)
             if hits.shape[1] < TRADEOFF_K:  # a K beyond the catalogue: the rest are misses
                 hits = np.pad(hits, ((0, 0), (0, TRADEOFF_K - hits.shape[1])))
@@ -281,6 +302,7 @@ def rerank_tradeoff(
         k=k,
         points=tuple(points),
         choices=tuple(best_within_budget(points, method) for method in TRADEOFF_METHODS),
+        users=len(rows),
     )
     if not keep_top:
         return tradeoff, None

@@ -620,11 +620,11 @@ def evaluate_recommender(
         n = n_users
         try:
             tuned, scorer = tune_and_fit_baseline(
-                name, train, valid, n, n_items, seed, config.ease_max_memory_mb
+                name, train, valid, n, n_items, seed, config.baseline_max_memory_mb
             )
             if serving is not None:
                 refit_scorers[name] = fit_baseline(
-                    name, tuned.params, history, n, n_items, seed, config.ease_max_memory_mb
+                    name, tuned.params, history, n, n_items, seed, config.baseline_max_memory_mb
                 )
         except BaselineSkipped as skip:
             skipped[name] = skip.reason

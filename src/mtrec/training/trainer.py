@@ -37,6 +37,7 @@ from mtrec.data.labels import interaction_labels, next_topic_shares
 from mtrec.data.negatives import sample_negatives
 from mtrec.data.prepare import history_columns
 from mtrec.models.base import MultiTaskRecommender
+from mtrec.numerics import sparse_rows_pay
 from mtrec.numerics import subnormals_flushed as _subnormals_flushed
 from mtrec.training.weighting import GradNorm, make_weighting
 
@@ -436,25 +437,16 @@ def train_multitask(
     )
 
 
-SPARSE_ROWS_PER_BATCH_ROW = 16
-"""``id_gradients: auto`` goes sparse above this many id-table rows per batch row. A dense
-Adam step over ``R`` rows of width ``E`` costs about what the batch's forward and backward
-cost once ``R`` reaches some ten times the batch (MovieLens-100k: 2,625 rows, a dense step
-under 1% of the step; the synthetic 10M log: 250,000 rows, most of it). Below, dense stays:
-lazy moments learn the ids more slowly (MovieLens-100k, seeds 42/7/1: best epochs 16/18/12
-against 8/12/11, test NDCG@10 0.1483 against 0.1454 on average), so more epochs cost more
-than the lighter steps save."""
-
-
 def sparse_id_gradients(config: TrainingConfig, id_rows: int) -> bool:
     """Whether id tables of ``id_rows`` rows (users plus items) train with sparse gradients:
-    ``config.id_gradients``, with ``auto`` sparse above :data:`SPARSE_ROWS_PER_BATCH_ROW`
-    rows per batch row. Never with weight decay (SparseAdam has none; decay touches every row
+    ``config.id_gradients``, with ``auto`` sparse above
+    :data:`mtrec.numerics.SPARSE_ROWS_PER_BATCH_ROW` rows per batch row. Never with weight
+    decay (SparseAdam has none; decay touches every row
     anyway) or several processes (DDP all-reduces dense gradients)."""
     if config.weight_decay > 0 or config.nproc > 1:
         return False
     if config.id_gradients == "auto":
-        return id_rows > SPARSE_ROWS_PER_BATCH_ROW * config.batch_size
+        return sparse_rows_pay(id_rows, config.batch_size)
     return config.id_gradients == "sparse"
 
 

@@ -149,20 +149,20 @@ def baseline_row(
     n_items: int,
     ks: tuple[int, ...],
     seed: int,
-    ease_max_memory_mb: float,
+    baseline_max_memory_mb: float,
 ) -> dict[str, Any]:
     """Baseline ``name`` tuned on valid and fitted on train, scored on test: its metrics,
     the chosen ``params`` and their ``valid_ndcg``, the tuning time as ``train_seconds``, and
     ``serving_<metric>`` for the chosen parameters refit on train + valid. A baseline over its
-    budget (EASE above ``ease_max_memory_mb``) is a row with the ``skipped`` reason and no
+    budget (EASE above ``baseline_max_memory_mb``) is a row with the ``skipped`` reason and no
     metrics."""
     history = pd.concat([split.train, split.valid], ignore_index=True)
     try:
         tuned, scorer = tune_and_fit_baseline(
-            name, split.train, split.valid, n_users, n_items, seed, ease_max_memory_mb
+            name, split.train, split.valid, n_users, n_items, seed, baseline_max_memory_mb
         )
         serving = fit_baseline(
-            name, tuned.params, history, n_users, n_items, seed, ease_max_memory_mb
+            name, tuned.params, history, n_users, n_items, seed, baseline_max_memory_mb
         )
     except BaselineSkipped as skip:
         return {"kind": "baseline", "skipped": skip.reason}

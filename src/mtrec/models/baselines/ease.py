@@ -16,24 +16,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtrec.models.baselines.itemknn import binary_matrix
+from mtrec.models.baselines.itemknn import History
 
 
 def ease_memory_bytes(n_items: int) -> int:
     """Peak bytes of a fit over ``n_items`` items, an upper estimate: four ``I x I`` float64
     matrices (the Gram matrix, its Cholesky factor, the inverse, and the float32 ``B`` kept
-    with its float64 source). The (U, I) float32 history matrix, which ItemKNN holds too, is
-    not counted."""
+    with its float64 source). The history is sparse
+    (:class:`mtrec.models.baselines.itemknn.History`): its interactions are not counted."""
     return 4 * 8 * int(n_items) ** 2
 
 
-def gram_matrix(matrix: Tensor, items: np.ndarray) -> Tensor:
-    """``X^T X`` over the columns ``items`` only, as float64: (S, S) for S items."""
-    columns = matrix
-    if len(items) < matrix.shape[1]:
-        columns = matrix[:, torch.from_numpy(items.astype(np.int64))]  # (U, S)
-    # Counts of 0/1 products: float32 sums stay exact below 2^24 users.
-    return (columns.T @ columns).double()  # (S, S)
+def gram_matrix(history: History, items: np.ndarray) -> Tensor:
+    """``X^T X`` over the columns ``items`` (ascending) only, as float64: (S, S) for S items."""
+    return history.gram(torch.from_numpy(items.astype(np.int64))).double()  # (S, S)
 
 
 def ease_weights(gram: Tensor, l2: float) -> Tensor:
@@ -71,9 +67,9 @@ class EASE:
         # Items nobody interacted with have all-zero rows and columns in B whatever l2 is:
         # leaving them out of the inverse gives the same B for less work.
         seen = np.unique(train_items)
-        self.matrix = binary_matrix(train_users, train_items, n_users, n_items)  # (U, I)
-        weights = ease_weights(gram_matrix(self.matrix, seen), l2)  # (S, S)
+        self.history = History(train_users, train_items, n_users, n_items)
+        weights = ease_weights(gram_matrix(self.history, seen), l2)  # (S, S)
         self.weights = scatter_weights(weights, seen, n_items)  # (I, I) float32, diag 0
 
     def score_items(self, users: Tensor) -> Tensor:
-        return self.matrix[users] @ self.weights  # (B, I)
+        return self.history.scores(users, self.weights)  # (B, I)
