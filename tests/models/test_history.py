@@ -283,3 +283,46 @@ def test_a_softmax_ranking_loss_learns_the_planted_genres_and_needs_the_dot_head
     neumf = model_config.model_copy(update={"ranking_interaction": "neumf"})
     with pytest.raises(ValueError, match="softmax"):
         fit_recommender(train, test, genre_text, user_text, user_ids, item_ids, neumf, softmax)
+
+
+@pytest.mark.parametrize("context", ["before", "others"])
+def test_known_topic_counts_are_the_counts_of_what_the_row_may_read(context: str) -> None:
+    from dataclasses import replace
+
+    from mtrec.models import build_network
+
+    rng = np.random.default_rng(context == "others")
+    n_users, n_items, n_topics = 4, 9, 3
+    spec = replace(
+        _spec(length=2),
+        n_users=n_users,
+        n_items=n_items,
+        n_topics=n_topics,
+        history_context=context,
+    )
+    topic = torch.from_numpy(rng.integers(0, n_topics, n_items))
+    model = build_network(spec, torch.randn(n_users, 4), torch.randn(n_items, 4), item_topic=topic)
+    users, items = rng.integers(0, n_users - 1, 40), rng.integers(0, n_items, 40)  # user 3: none
+    model.set_history(users, items, rng.integers(0, 5, 40))
+    known, starts = model.history_items.numpy(), model.history_indptr.numpy()
+
+    def brute(user: int, cursor: int | None) -> list[float]:
+        start, end = starts[user], starts[user + 1]
+        if cursor is not None and context == "before":
+            end = max(cursor, start)
+        read = [
+            p for p in range(start, end) if cursor is None or context == "before" or p != cursor
+        ]
+        return np.bincount(topic.numpy()[known[read]], minlength=n_topics).tolist()
+
+    every_user = torch.arange(n_users)
+    assert model.known_topic_counts(every_user).tolist() == [brute(u, None) for u in range(4)]
+    # Each row at its own position (a training row), and the first position of another user.
+    row_users = torch.from_numpy(np.searchsorted(starts, np.arange(len(known)), side="right") - 1)
+    cursors = torch.arange(len(known))
+    expected = [brute(int(u), int(c)) for u, c in zip(row_users, cursors, strict=True)]
+    assert model.known_topic_counts(row_users, cursors).tolist() == expected
+    # A new history is read at once: the running counts are rebuilt.
+    model.set_history(np.array([3, 3]), np.array([0, 1]), np.array([1, 2]))
+    known, starts = model.history_items.numpy(), model.history_indptr.numpy()
+    assert model.known_topic_counts(every_user).tolist() == [brute(u, None) for u in range(4)]
