@@ -763,9 +763,8 @@ class RerankConfig(_Section):
     reference every gain is measured against."""
     tradeoff_users: int | None = Field(default=10_000, ge=1)
     """The trade-off is measured on at most this many test users, a seeded sample (every
-    point on the same users; ``null``: all). Means over 10,000 users move by well under the
-    gaps the grid shows, and the grid re-ranks every sampled user some twenty times: at
-    200,000 users that would be minutes. The served lists cover every user."""
+    point on the same users; ``null``: all): the grid re-ranks each of them once per method
+    and lambda (24 times by default). The served lists cover every user."""
 
     @field_validator("grid")
     @classmethod

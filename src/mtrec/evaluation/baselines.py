@@ -8,8 +8,9 @@ the first in grid order):
 - ItemKNN (Sarwar et al. 2001): neighbourhood ``k`` x shrinkage. The co-occurrence counts are
   computed once and the cosine once per shrinkage; each ``k`` re-thresholds it.
 - EASE (Steck 2019): ``l2`` on a log grid, one Cholesky inverse each.
-- ItemKNN and EASE hold dense ``U x I`` and ``I x I`` matrices: each is skipped, with the
-  reason, where its estimated peak would not fit ``baseline_max_memory_mb``.
+- ItemKNN and EASE hold dense ``I x I`` matrices (the user-item history stays sparse): each
+  is skipped, with the reason, where its estimated peak would not fit
+  ``baseline_max_memory_mb``.
 - BPR-MF (Rendle et al. 2009): ``l2``, and the number of epochs by early stopping on valid
   (checked every ``BPR_CHECK_EVERY`` epochs, stopped after ``BPR_PATIENCE`` checks without a
   better value, at most ``BPR_MAX_EPOCHS``), as RecBole trains with a validation set.
@@ -179,8 +180,8 @@ def fit_baseline(
 
 TUNING_USERS = 10_000
 """A search scores at most this many valid users, a seeded sample: every candidate ranks the
-whole catalogue for each, which at the synthetic 10M log's 200,000 users took half a minute a
-candidate. Valid NDCG@10 over 10,000 users separates the grids' candidates as well."""
+whole catalogue for each valid user (200,000 of them on the synthetic 10M log, 943 on
+MovieLens-100k). A mean over 10,000 users has a standard error of about 0.003 NDCG@10."""
 
 
 def _of_users(

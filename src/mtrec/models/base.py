@@ -413,9 +413,8 @@ class MultiTaskRecommender(nn.Module):
         """Topic counts of every known interaction the user side may read: before the row
         (``history_context: before``), all but the row (``others``), or all of them when
         scoring: (B,) -> (B, T). A difference of two rows of the history's running topic
-        counts (:meth:`topic_prefix`), so a row costs the same whatever its user's history:
-        gathering each row's whole history made an epoch quadratic in the heaviest users'
-        lengths (7 billion reads an epoch on the synthetic 10M log)."""
+        counts (:meth:`topic_prefix`), so a row costs the same whatever its user's history
+        (gathering each row's whole history made an epoch quadratic in a user's length)."""
         start, end = self.history_indptr[idx], self.history_indptr[idx + 1]  # (B,) each
         others = cursor is not None and self.spec.history_context == "others"
         if cursor is not None and not others:
