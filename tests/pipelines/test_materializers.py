@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mtrec.evaluation.interests import Topics
@@ -125,3 +126,36 @@ def test_evaluation_result_round_trips_as_json_and_loads_as_our_class(tmp_path):
     assert again.model_dump(exclude={"test"}) == result.model_dump(exclude={"test"})
     assert again.to_json().keys() == result.to_json().keys()
     assert "like_auc" in again.test and again.test["ndcg@10"] == 0.25
+
+
+def test_frames_round_trip_as_zstd_parquet_for_every_step():
+    from zenml.client import Client
+    from zenml.integrations.pandas.materializers.pandas_materializer import PandasMaterializer
+    from zenml.materializers.materializer_registry import materializer_registry
+
+    from steps.materializers import FrameMaterializer
+
+    assert materializer_registry[pd.DataFrame] is FrameMaterializer
+    assert materializer_registry[pd.Series] is FrameMaterializer
+    frame = pd.DataFrame(
+        {
+            "user_idx": np.array([0, 1, 1], dtype=np.int32),
+            "rating": [4.0, np.nan, 2.5],
+            "title": ["a", "b", None],
+            "seen": pd.Categorical(["x", "y", "x"]),
+        }
+    )
+    # The materializer reads and writes through the artifact store, inside its root only.
+    root = Path(Client().active_stack.artifact_store.path) / "frame-test"
+    new, old = root / "new", root / "old"
+    new.mkdir(parents=True)
+    old.mkdir()
+    materializer = FrameMaterializer(str(new))
+    materializer.save(frame)
+    assert [p.name for p in new.iterdir()] == ["df.parquet"]
+    pd.testing.assert_frame_equal(materializer.load(pd.DataFrame), frame)
+    materializer.save(frame["rating"])
+    pd.testing.assert_series_equal(materializer.load(pd.Series), frame["rating"].rename("series"))
+    # An artifact the pandas integration wrote (gzip Parquet) still loads.
+    PandasMaterializer(str(old)).save(frame)
+    pd.testing.assert_frame_equal(FrameMaterializer(str(old)).load(pd.DataFrame), frame)

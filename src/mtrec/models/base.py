@@ -444,7 +444,7 @@ class MultiTaskRecommender(nn.Module):
             if len(items):
                 positions = torch.arange(1, len(items) + 1, device=items.device)
                 one_hot[positions, self.item_topic[items]] = 1
-            self._topic_prefix = torch.cumsum(one_hot, dim=0, dtype=torch.int32)
+            self._topic_prefix = one_hot.cumsum_(dim=0)  # in place: one table, not two
             self._topic_prefix_key = key
         return self._topic_prefix
 
