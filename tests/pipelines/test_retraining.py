@@ -5,7 +5,6 @@ and the backtest's timeline page."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -195,7 +194,7 @@ def test_a_window_failing_validation_is_refused_by_name_and_keeps_the_watermark(
     config = load_config(config_path)
     ledger = Ledger.load(ledger_path(config))
     initial = CycleRecord.for_window(Window(884_000_000 - 14 * DAY, 884_000_000), "done")
-    ledger.record(replace(initial, kind="initial", candidate_version="1"), 884_000_000)
+    ledger.record(initial.replace(kind="initial", candidate_version="1"), 884_000_000)
 
     class NoTraining:
         """A registry that fails the test if the cycle gets as far as scoring or training."""

@@ -5,7 +5,6 @@ tests/pipelines/test_retraining.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -116,8 +115,7 @@ def test_the_plan_follows_the_ledger(tmp_path):
     assert (initial.window.start, initial.window.end) == (cutoff - 14 * DAY, cutoff)
     assert initial.record.kind == "initial" and initial.record.status == RUNNING
 
-    trained = replace(
-        CycleRecord.for_window(Window(96 * DAY, 110 * DAY), "done"),
+    trained = CycleRecord.for_window(Window(96 * DAY, 110 * DAY), "done").replace(
         candidate_version="v1",
         train_until=82 * DAY,
         retrained=True,
@@ -172,8 +170,8 @@ def test_the_decision_follows_the_schedule_then_drift(
 ):
     config = _config(tmp_path, on_drift=on_drift)
     window = Window(110 * DAY, 124 * DAY)
-    record = replace(
-        CycleRecord.for_window(window, RUNNING), drift=CycleDrift(drift_detected=detected)
+    record = CycleRecord.for_window(window, RUNNING).replace(
+        drift=CycleDrift(drift_detected=detected)
     )
     plan = CyclePlan("window", window, record, retrain_due=due)
     decided = decide_retraining(config, plan, record)
@@ -183,11 +181,11 @@ def test_the_decision_follows_the_schedule_then_drift(
 def test_only_a_running_cycle_is_recorded_in_the_ledger(tmp_path):
     config = _config(tmp_path)
     window = Window(110 * DAY, 124 * DAY)
-    refused = replace(CycleRecord.for_window(window, "refused: no"), refused=REFUSED_BY_TRAINING)
+    refused = CycleRecord.for_window(window, "refused: no").replace(refused=REFUSED_BY_TRAINING)
     assert record_cycle(config, refused, None, 3.0) == refused
     assert not ledger_path(config).exists()
 
-    running = replace(CycleRecord.for_window(window, RUNNING), retrained=False, trigger="none")
+    running = CycleRecord.for_window(window, RUNNING).replace(retrained=False, trigger="none")
     done = record_cycle(config, running, None, 3.04)
     assert done.status == "done" and done.seconds == 3.0
     ledger = Ledger.load(ledger_path(config))

@@ -10,13 +10,22 @@ cached and its model version is named after its inputs, so no duplicate version 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from mtrec.config import RunConfig, SplitConfig
 from mtrec.files import write_atomic
@@ -80,10 +89,8 @@ def cycle_run_config(config: RunConfig, window: Window) -> RunConfig:
     )
 
 
-_T = TypeVar("_T")
-_PRODUCTION = "production_"
-_CANDIDATE = "candidate_"
-"""The prefixes of a record's score keys in JSON: ``production_<metric>``."""
+_SCORED = ("production", "candidate")
+"""A record's scores are keyed by their metric in JSON: ``production_<metric>``."""
 
 Refusal = Literal["validation", "training"]
 """Why a cycle was refused: its data failed validation, or its training run failed."""
@@ -94,15 +101,37 @@ Trigger = Literal["initial", "schedule", "drift", "none"]
 CycleKind = Literal["initial", "window"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class CycleDrift:
+class _Record(BaseModel):
+    """Immutable, and a key no field knows is refused: rewriting the ledger would drop it.
+    ``true``/``false``/``null`` only for flags (a hand-edited ``"no"`` is not ``True``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The fields that are not ``None``, by name, in declaration order."""
+        return {name: value for name, value in handler(self).items() if value is not None}
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``, validated as a new record is."""
+        return self.model_validate({**dict(self), **changes})
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Self:
+        return cls.model_validate(raw)
+
+
+class CycleDrift(_Record):
     """The window's data drift against production's training data, as a cycle records it:
     Evidently's figures and the page, or (``status``) why it was not tested."""
 
     status: str | None = None
     """Why drift was not tested (too few rows in a period); ``None`` when it was."""
     drifted_share: float | None = None
-    drift_detected: bool | None = None
+    drift_detected: StrictBool | None = None
     n_drifted: int | None = None
     n_columns: int | None = None
     page: str | None = None
@@ -112,24 +141,8 @@ class CycleDrift:
     def detected(self) -> bool:
         return bool(self.drift_detected)
 
-    def to_json(self) -> dict[str, Any]:
-        return _set_fields(self)
 
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> CycleDrift:
-        _reject_unknown(raw, {f.name for f in fields(cls)}, "drift")
-        return cls(
-            status=_optional(raw.get("status"), str),
-            drifted_share=_optional(raw.get("drifted_share"), float),
-            drift_detected=_optional_bool(raw.get("drift_detected")),
-            n_drifted=_optional(raw.get("n_drifted"), int),
-            n_columns=_optional(raw.get("n_columns"), int),
-            page=_optional(raw.get("page"), str),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class GateFigures:
+class GateFigures(_Record):
     """The paired bootstrap of candidate against production on the window, on the users both
     know; every figure is ``None`` when no bootstrap ran (no production yet). Records written
     before the gate's means were kept have only ``users``, ``mean_difference`` and the
@@ -142,24 +155,8 @@ class GateFigures:
     low: float | None = None
     high: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return _set_fields(self)
 
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> GateFigures:
-        _reject_unknown(raw, {f.name for f in fields(cls)}, "gate")
-        return cls(
-            users=_optional(raw.get("users"), int),
-            candidate=_optional(raw.get("candidate"), float),
-            production=_optional(raw.get("production"), float),
-            mean_difference=_optional(raw.get("mean_difference"), float),
-            low=_optional(raw.get("low"), float),
-            high=_optional(raw.get("high"), float),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class CycleRecord:
+class CycleRecord(_Record):
     """What one cycle did, as the ledger keeps it and ``retrain``/``backtest`` report it.
 
     A field is ``None`` when the cycle never got that far: a waiting or refused cycle has only
@@ -175,7 +172,7 @@ class CycleRecord:
     window_end: int
     kind: CycleKind = "window"
     """``initial``: the first model, trained before the first window; ``window``: a cycle."""
-    repairs: Mapping[str, int] | None = None
+    repairs: dict[str, int] | None = None
     """The repairs validation applied to the data up to the window's end, with their counts."""
     production_version: str | None = None
     window_interactions: int | None = None
@@ -186,7 +183,7 @@ class CycleRecord:
     production_score: float | None = None
     """Production's ``production_metric`` on the window (NaN when it knows none of its users)."""
     drift: CycleDrift | None = None
-    retrained: bool | None = None
+    retrained: StrictBool | None = None
     trigger: Trigger | None = None
     candidate_version: str | None = None
     train_until: int | None = None
@@ -196,7 +193,7 @@ class CycleRecord:
     candidate_score: float | None = None
     """The candidate's ``candidate_metric`` on every window user it can rank (the gate's
     candidate figure is on production's users only)."""
-    promoted: bool | None = None
+    promoted: StrictBool | None = None
     reason: str | None = None
     gate: GateFigures | None = None
     run: str | None = None
@@ -216,139 +213,38 @@ class CycleRecord:
     def done(self) -> bool:
         return self.status == "done"
 
-    def to_json(self) -> dict[str, Any]:
-        """The ledger's JSON object: ``None`` fields left out, each score under
-        ``production_<metric>`` / ``candidate_<metric>``."""
-        values: dict[str, Any] = {
-            "window": self.window,
-            "window_start": self.window_start,
-            "window_end": self.window_end,
-            # Left out for a window, as every ledger so far has it.
-            "kind": self.kind if self.kind != "window" else None,
-            "repairs": _counts(self.repairs) if self.repairs is not None else None,
-            "production_version": self.production_version,
-            "window_interactions": self.window_interactions,
-            "window_users": self.window_users,
-            "scored_users": self.scored_users,
-        }
-        if self.production_metric is not None:
-            values[f"{_PRODUCTION}{self.production_metric}"] = self.production_score
-        values |= {
-            "drift": self.drift.to_json() if self.drift is not None else None,
-            "retrained": self.retrained,
-            "trigger": self.trigger,
-            "candidate_version": self.candidate_version,
-            "train_until": self.train_until,
-        }
-        if self.candidate_metric is not None:
-            values[f"{_CANDIDATE}{self.candidate_metric}"] = self.candidate_score
-        values |= {
-            "promoted": self.promoted,
-            "reason": self.reason,
-            "gate": self.gate.to_json() if self.gate is not None else None,
-            "run": self.run,
-            "run_dir": self.run_dir,
-            "seconds": self.seconds,
-            "refused": self.refused,
-            "status": self.status,
-        }
-        scores = _score_keys(self.production_metric, self.candidate_metric)
-        # A score is kept even when it is null: its key is where its metric's name is read back.
-        return {k: v for k, v in values.items() if v is not None or k in scores}
-
+    @model_validator(mode="before")
     @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> CycleRecord:
-        """A record from :meth:`to_json`'s format; a key it does not know is refused (a
-        rewrite of the ledger would drop it)."""
-        production_metric = _metric_of(raw, _PRODUCTION)
-        candidate_metric = _metric_of(raw, _CANDIDATE)
-        scores = {"production_metric", "production_score", "candidate_metric", "candidate_score"}
-        known = {f.name for f in fields(cls)} - scores
-        _reject_unknown(raw, known | _score_keys(production_metric, candidate_metric), "cycle")
-        drift = raw.get("drift")
-        gate = raw.get("gate")
-        repairs = raw.get("repairs")
-        return cls(
-            window=str(raw["window"]),
-            window_start=int(raw["window_start"]),
-            window_end=int(raw["window_end"]),
-            kind=_choice(raw.get("kind", "window"), CycleKind),
-            repairs=_counts(repairs) if repairs is not None else None,
-            production_version=_optional(raw.get("production_version"), str),
-            window_interactions=_optional(raw.get("window_interactions"), int),
-            window_users=_optional(raw.get("window_users"), int),
-            scored_users=_optional(raw.get("scored_users"), int),
-            production_metric=production_metric,
-            production_score=_optional(raw.get(f"{_PRODUCTION}{production_metric}"), float),
-            drift=CycleDrift.from_json(drift) if drift is not None else None,
-            retrained=_optional_bool(raw.get("retrained")),
-            trigger=_optional_choice(raw.get("trigger"), Trigger),
-            candidate_version=_optional(raw.get("candidate_version"), str),
-            train_until=_optional(raw.get("train_until"), int),
-            candidate_metric=candidate_metric,
-            candidate_score=_optional(raw.get(f"{_CANDIDATE}{candidate_metric}"), float),
-            promoted=_optional_bool(raw.get("promoted")),
-            reason=_optional(raw.get("reason"), str),
-            gate=GateFigures.from_json(gate) if gate is not None else None,
-            run=_optional(raw.get("run"), str),
-            run_dir=_optional(raw.get("run_dir"), str),
-            seconds=_optional(raw.get("seconds"), float),
-            refused=_optional_choice(raw.get("refused"), Refusal),
-            status=str(raw["status"]),
-        )
+    def _scores_from_metric_keys(cls, raw: Any) -> Any:
+        """JSON's ``<production|candidate>_<metric>: score`` into the metric and score fields."""
+        if not isinstance(raw, Mapping):
+            return raw
+        values = dict(raw)
+        for scored in _SCORED:
+            fields = {f"{scored}_{name}" for name in ("version", "metric", "score")}
+            keys = [k for k in values if k.startswith(f"{scored}_") and k not in fields]
+            if len(keys) > 1:
+                raise ValueError(f"a cycle has more than one {scored}_<metric> score: {keys}")
+            if keys:
+                values[f"{scored}_metric"] = keys[0].removeprefix(f"{scored}_")
+                values[f"{scored}_score"] = values.pop(keys[0])
+        return values
 
-
-def _metric_of(raw: Mapping[str, Any], prefix: str) -> str | None:
-    """The metric named by the record's one ``<prefix><metric>`` score key, if it has one."""
-    names = [
-        key.removeprefix(prefix)
-        for key in raw
-        if key.startswith(prefix) and key != f"{prefix}version"
-    ]
-    if len(names) > 1:
-        raise ValueError(f"a cycle has more than one {prefix}<metric> score: {sorted(names)}")
-    return names[0] if names else None
-
-
-def _score_keys(production_metric: str | None, candidate_metric: str | None) -> set[str]:
-    named = ((_PRODUCTION, production_metric), (_CANDIDATE, candidate_metric))
-    return {f"{prefix}{metric}" for prefix, metric in named if metric is not None}
-
-
-def _set_fields(record: CycleDrift | GateFigures) -> dict[str, Any]:
-    """The fields that are not ``None``, by name."""
-    values = {f.name: getattr(record, f.name) for f in fields(record)}
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _reject_unknown(raw: Mapping[str, Any], known: set[str], what: str) -> None:
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"unknown keys in a {what} record: {sorted(unknown)}")
-
-
-def _optional(value: Any, kind: Callable[[Any], _T]) -> _T | None:
-    return None if value is None else kind(value)
-
-
-def _optional_bool(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise TypeError(f"expected true, false or null, got {value!r}")
-
-
-def _choice(value: Any, kind: Any) -> Any:
-    if value not in get_args(kind):
-        raise ValueError(f"{value!r} is not one of {get_args(kind)}")
-    return value
-
-
-def _optional_choice(value: Any, kind: Any) -> Any:
-    return None if value is None else _choice(value, kind)
-
-
-def _counts(repairs: Mapping[str, Any]) -> dict[str, int]:
-    return {str(name): int(count) for name, count in repairs.items()}
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The ledger's JSON object: ``None`` fields left out (and ``kind`` for a window, as
+        every ledger so far has it), each score under ``<production|candidate>_<metric>``,
+        kept even when null: its key is where its metric's name is read back."""
+        values: dict[str, Any] = {}
+        for name, value in handler(self).items():
+            scored = name.removesuffix("_score")
+            if name.endswith("_metric") and name.removesuffix("_metric") in _SCORED:
+                continue
+            if scored in _SCORED and getattr(self, f"{scored}_metric") is not None:
+                values[f"{scored}_{getattr(self, f'{scored}_metric')}"] = value
+            elif value is not None and not (name == "kind" and value == "window"):
+                values[name] = value
+        return values
 
 
 @dataclass
@@ -366,10 +262,12 @@ class Ledger:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             cycles = [CycleRecord.from_json(cycle) for cycle in raw["cycles"]]
-            return cls(path, _optional(raw["watermark"], int), cycles)
+            watermark = raw["watermark"]
+            return cls(path, None if watermark is None else int(watermark), cycles)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(
-                f"retraining ledger {path} is damaged ({error}); it records which windows were "
+                f"retraining ledger {path} is damaged ({_one_line(error)}); it records which "
+                "windows were "
                 "ingested, so it is not rebuilt silently: restore it, or delete it to restart "
                 "the timeline from the initial model"
             ) from error
@@ -394,3 +292,12 @@ class Ledger:
 def retrain_due(ledger: Ledger, every_windows: int) -> bool:
     """The schedule: at least ``every_windows`` windows since the last model was trained."""
     return len(ledger.cycles) - ledger.last_retrain_index() >= every_windows
+
+
+def _one_line(error: Exception) -> str:
+    """A validation error as ``field: what is wrong; ...``, any other error as it reads."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'cycle'}: {e['msg']}" for e in error.errors()
+    )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -114,12 +114,12 @@ def plan_cycle(
         )
         # The initial model is tested on the window just before the cutoff, like every cycle.
         window = window_after(cutoff - round(days * DAY), days)
-        record = replace(CycleRecord.for_window(window, RUNNING), kind="initial")
+        record = CycleRecord.for_window(window, RUNNING).replace(kind="initial")
         return CyclePlan("initial", window, record, retrain_due=True)
     window = window_after(ledger.watermark if window_start is None else window_start, days)
     done = ledger.cycle_for(window)
     if done is not None:
-        return CyclePlan(done.kind, window, replace(done, status="already ingested: nothing done"))
+        return CyclePlan(done.kind, window, done.replace(status="already ingested: nothing done"))
     newest = int(numeric_timestamps(interactions).max())
     if window.end > newest + 1 and not config.retrain.allow_partial_window:
         status = (
@@ -152,14 +152,13 @@ def check_window(plan: CyclePlan, validation: ValidationResult) -> CycleRecord:
             for f in validation.failures()
         )
         status = f"refused: the data failed validation: {failed}"
-        return replace(
-            CycleRecord.for_window(plan.window, status),
+        return CycleRecord.for_window(plan.window, status).replace(
             kind=plan.kind,
             refused=REFUSED_BY_VALIDATION,
         )
     if plan.kind == "initial":
         return plan.record
-    return replace(plan.record, repairs=dict(validation.repairs))
+    return plan.record.replace(repairs=dict(validation.repairs))
 
 
 def score_production(
@@ -178,8 +177,7 @@ def score_production(
     window = Window(record.window_start, record.window_end)
     indexed = index_interactions(repaired, items, users, funnel)
     score = production_on_window(trained, indexed, window)
-    return replace(
-        record,
+    return record.replace(
         production_version=version,
         window_interactions=score.window_interactions,
         window_users=score.window_users,
@@ -204,7 +202,7 @@ def measure_drift(
     current = in_window(repaired, plan.window)
     if reference.empty or current.empty:
         status = f"not tested: {len(reference)} reference, {len(current)} window rows"
-        return None, replace(record, drift=CycleDrift(status=status))
+        return None, record.replace(drift=CycleDrift(status=status))
     html, summary = run_drift_report(reference, current, items, users, config.drift)
     folder = config.reports_dir / "retrain" / f"window-{plan.window.label()}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -216,17 +214,16 @@ def measure_drift(
         n_columns=summary.n_columns,
         page=str(folder / "drift.html"),
     )
-    return html, replace(record, drift=drift)
+    return html, record.replace(drift=drift)
 
 
 def decide_retraining(config: RunConfig, plan: CyclePlan, record: CycleRecord) -> CycleRecord:
     """The record with whether the cycle trains a candidate and why: the initial model, the
     schedule, or drift (when ``retrain.on_drift``)."""
     if plan.kind == "initial":
-        return replace(record, retrained=True, trigger="initial")
+        return record.replace(retrained=True, trigger="initial")
     drifted = record.drift is not None and record.drift.detected and config.retrain.on_drift
-    return replace(
-        record,
+    return record.replace(
         retrained=plan.retrain_due or drifted,
         trigger="schedule" if plan.retrain_due else ("drift" if drifted else "none"),
     )
@@ -236,8 +233,8 @@ def refused_by_training(record: CycleRecord, status: int) -> CycleRecord:
     """A cycle whose training failed: production is unchanged (the pipeline never promotes on
     failure) and the watermark stays, so the next ``make retrain`` takes the window again."""
     what = "the initial training" if record.kind == "initial" else "the training pipeline"
-    return replace(
-        record, refused=REFUSED_BY_TRAINING, status=f"refused: {what} failed (exit {status})"
+    return record.replace(
+        refused=REFUSED_BY_TRAINING, status=f"refused: {what} failed (exit {status})"
     )
 
 
@@ -252,7 +249,7 @@ def record_cycle(
     if run is not None:
         window = Window(record.window_start, record.window_end)
         record = _with_training_outcome(record, run, cycle_run_config(config, window))
-    record = replace(record, seconds=round(seconds, 1), status="done")
+    record = record.replace(seconds=round(seconds, 1), status="done")
     Ledger.load(ledger_path(config)).record(record, record.window_end)
     return record
 
@@ -299,8 +296,7 @@ def retrain_cycle(
 
 def _with_training_outcome(record: CycleRecord, run: TrainingRun, config: RunConfig) -> CycleRecord:
     metric = config.registry.promotion.key
-    return replace(
-        record,
+    return record.replace(
         candidate_version=run.version,
         train_until=config.split.valid_start,
         candidate_metric=metric,
