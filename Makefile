@@ -109,7 +109,7 @@ bench-train: install data ## Training samples/s and full-ranking users/s (10,000
 	$(BIN)/python bench/train_eval.py
 
 bench-pipeline: install data ## `make pipeline` cold and warm, each step's time (COLD_RUNS=3 WARM_RUNS=3)
-	$(BIN)/python bench/pipeline.py --cold-runs $(COLD_RUNS) --warm-runs $(WARM_RUNS)
+	$(BIN)/python -m bench.pipeline --cold-runs $(COLD_RUNS) --warm-runs $(WARM_RUNS)
 
 # Not part of `make bench`: two catalogues, each loaded by a server process and put under load
 # for 10 s twice (closed loop, then 200 requests/s), about 3 minutes on two cores.
@@ -124,7 +124,7 @@ bench-scale: install ## Load/validate/split/train/evaluate cost on synthetic log
 # Not part of `make bench`: `make pipeline CONFIG=configs/scale.yaml` on the synthetic logs of
 # E2E_SIZES interactions, each step's seconds and peak memory (the 10M run is most of an hour).
 bench-e2e: install-dev ## The whole pipeline on synthetic logs of E2E_SIZES interactions: time and peak memory per step
-	$(BIN)/python bench/e2e.py --sizes $(E2E_SIZES)
+	$(BIN)/python -m bench.e2e --sizes $(E2E_SIZES)
 
 bench: bench-encode bench-train bench-pipeline ## Run the benchmarks; figures go to bench/results.json
 

@@ -27,12 +27,13 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import psutil
 import yaml
+
+from bench.steps import newest_run_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (1_000_000, 10_000_000)
@@ -100,47 +101,12 @@ def scale_config(base: Path, folder: Path, scratch: Path, n: int) -> Path:
     return path
 
 
-def step_records(store: Path) -> dict[str, dict[str, Any]]:
-    """Each step of the store's newest training run: start and end (unix seconds) and status.
-    Read in a child process: ZenML binds one store per process."""
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(store)}
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--print-steps"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def print_steps() -> None:
-    from zenml.client import Client
-
-    run = (
-        Client()
-        .list_pipeline_runs(
-            pipeline_name="training_pipeline", sort_by="desc:created", size=1, hydrate=True
-        )
-        .items[0]
-    )
-    steps = {
-        name: {
-            # ZenML stores naive UTC datetimes.
-            "start": step.start_time.replace(tzinfo=UTC).timestamp(),
-            "end": step.end_time.replace(tzinfo=UTC).timestamp(),
-            "status": str(step.status.value),
-        }
-        for name, step in run.steps.items()
-        if step.start_time is not None and step.end_time is not None
-    }
-    print(json.dumps(steps))
-
-
-def measure(n: int, config: Path, cache: Path, interval: float, log: Path) -> dict[str, Any]:
-    """One cold ``run.py train`` on the ``n``-interaction log: per step and in all."""
-    sys.path.insert(0, str(ROOT))  # run as a script: bench.synthetic
+def measure(
+    n: int, config: Path, cache: Path, interval: float, log: Path, limit_s: float | None = None
+) -> dict[str, Any]:
+    """One cold ``run.py train`` on the ``n``-interaction log: per step and in all. A run
+    still going after ``limit_s`` is stopped and recorded as far as it got (the steps that
+    finished, the peak so far, ``completed: false``): a size over the goal is still measured."""
     from bench.synthetic import cached_synthetic
 
     folder = cache / str(n)
@@ -152,10 +118,18 @@ def measure(n: int, config: Path, cache: Path, interval: float, log: Path) -> di
         env = {**os.environ, "ZENML_CONFIG_PATH": str(store), "HF_HUB_OFFLINE": "1"}
         command = [sys.executable, "run.py", "train", "--config", str(config_file)]
         started = time.perf_counter()
+        completed = True
         with log.open("w") as output:
             child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
             with MemorySampler(child.pid, interval) as memory:
-                status = child.wait()
+                try:
+                    status = child.wait(timeout=limit_s)
+                except subprocess.TimeoutExpired:
+                    completed, status = False, 0
+                    for process in [*psutil.Process(child.pid).children(recursive=True), child]:
+                        with contextlib.suppress(psutil.NoSuchProcess):
+                            process.kill()
+                    child.wait()
         total = time.perf_counter() - started
         if status != 0:
             raise RuntimeError(f"run.py train exited {status} at {n:,}; see {log}")
@@ -165,18 +139,20 @@ def measure(n: int, config: Path, cache: Path, interval: float, log: Path) -> di
                 "peak_rss_mb": memory.peak(record["start"], record["end"]),
                 "status": record["status"],
             }
-            for name, record in step_records(store).items()
+            for name, record in newest_run_steps(store).items()  # those that ended
         }
-        metrics = json.loads((scratch / "reports" / "latest" / "metrics.json").read_text())
+        report = scratch / "reports" / "latest" / "metrics.json"
+        metrics = json.loads(report.read_text()) if completed else {}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(ROOT / "data" / "bench-e2e" / scratch.name, ignore_errors=True)
     return {
         "interactions": n,
+        "completed": completed,
         "total_seconds": round(total, 1),
         "peak_rss_mb": memory.peak(),
         "steps": steps,
-        "test_ndcg@10": metrics["test"].get("ndcg@10"),
+        "test_ndcg@10": metrics.get("test", {}).get("ndcg@10"),
         "serving_ndcg@10": metrics.get("serving", {}).get("test", {}).get("ndcg@10"),
         "baselines_ndcg@10": {
             name: value.get("ndcg@10") for name, value in metrics.get("baselines", {}).items()
@@ -185,7 +161,8 @@ def measure(n: int, config: Path, cache: Path, interval: float, log: Path) -> di
         "method": "python run.py train --config configs/scale.yaml on the synthetic log, cold "
         "(new ZenML store, empty embedding store and reports), in a new process timed from "
         f"outside; resident memory of the process tree sampled every {interval:g} s; step "
-        "times from the run records",
+        "times from the run records"
+        + ("" if completed else f"; stopped after {limit_s:g} s, the finished steps recorded"),
     }
 
 
@@ -208,16 +185,25 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--log-dir", type=Path, default=ROOT / "data" / "bench-e2e")
-    parser.add_argument("--print-steps", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--limit-minutes",
+        type=float,
+        default=None,
+        help="stop a run after this long and record the steps it finished",
+    )
     args = parser.parse_args()
-    if args.print_steps:
-        print_steps()
-        return
     args.log_dir.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
         log = args.log_dir / f"run-{n}.log"
         print(f"{n:,} interactions: run.py train, output in {log}", flush=True)
-        entry = measure(n, args.config, args.cache, args.interval, log)
+        entry = measure(
+            n,
+            args.config,
+            args.cache,
+            args.interval,
+            log,
+            None if args.limit_minutes is None else args.limit_minutes * 60,
+        )
         print(table(entry), flush=True)
         results = json.loads(args.results.read_text()) if args.results.is_file() else {}
         results.setdefault("e2e", {})[str(n)] = entry

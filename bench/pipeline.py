@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.steps import newest_run_steps
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,40 +51,12 @@ def run_pipeline(config_file: Path, store: Path) -> float:
 
 
 def step_times(store: Path) -> dict[str, dict[str, float | bool]]:
-    """Each step of the store's newest training run: seconds and whether it was cached. Read
-    in a child process: ZenML binds one store per process."""
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(store)}
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--print-step-times"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def print_step_times() -> None:
-    from zenml.client import Client
-    from zenml.enums import ExecutionStatus
-
-    run = (
-        Client()
-        .list_pipeline_runs(
-            pipeline_name="training_pipeline", sort_by="desc:created", size=1, hydrate=True
-        )
-        .items[0]
-    )
-    steps = {
-        name: {
-            "seconds": round((step.end_time - step.start_time).total_seconds(), 3),
-            "cached": step.status == ExecutionStatus.CACHED,
-        }
-        for name, step in run.steps.items()
-        if step.start_time is not None and step.end_time is not None
+    """Each step of the store's newest training run: seconds and whether it was cached."""
+    steps = newest_run_steps(store).items()
+    return {
+        name: {"seconds": round(s["end"] - s["start"], 3), "cached": s["status"] == "cached"}
+        for name, s in steps
     }
-    print(json.dumps(steps))
 
 
 def bench_config(base: Path, scratch: Path, reports: Path) -> Path:
@@ -114,11 +88,7 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--warm-runs", type=int, default=3)
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json")
-    parser.add_argument("--print-step-times", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.print_step_times:
-        print_step_times()
-        return
 
     cold_seconds, cold_steps, warm_seconds, warm_steps = [], [], [], []
     to_best, best_epochs = [], []

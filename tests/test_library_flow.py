@@ -16,6 +16,7 @@ from mtrec.evaluation.evaluate import EvaluationData, evaluate_recommender
 from mtrec.features.text import item_texts, user_texts
 from mtrec.reports.drift import run_drift_report
 from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 
 def test_time_split_with_cold_users_and_items_runs_end_to_end():
@@ -90,10 +91,7 @@ def test_time_split_with_cold_users_and_items_runs_end_to_end():
     trained, result = fit_recommender(
         split.train,
         split.valid,
-        item_emb,
-        user_emb,
-        data.users["user_id"],
-        data.items["item_id"],
+        ModelInputs(item_emb, user_emb, data.users["user_id"], data.items["item_id"]),
         model_config,
         TrainingConfig(epochs=2, batch_size=64),
     )

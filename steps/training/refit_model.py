@@ -10,6 +10,7 @@ from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.trainer import TrainingHistory
 from mtrec.workflows.fit import refit_recommenders
+from mtrec.workflows.inputs import ModelInputs
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
 
@@ -53,15 +54,12 @@ def refit_model(
     }
     refits = refit_recommenders(
         list(datasets.values()),
-        item_embeddings,
-        user_embeddings,
-        users["user_id"],
-        items["item_id"],
+        ModelInputs.from_frames(
+        users, items, item_embeddings, user_embeddings, edges, item_topics.assignment
+    ),
         model_config,
         training_config,
         epochs,
-        edges,
-        item_topics.assignment,
     )
     summary: dict[str, Any] = {"epochs": epochs}
     for (name, interactions), (_, result) in zip(datasets.items(), refits, strict=True):

@@ -6,10 +6,12 @@ from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
 from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
+from mtrec.data.split import Split
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.trainer import TrainingHistory
 from mtrec.workflows.ablation import fit_with_id_only_ablation
+from mtrec.workflows.inputs import ModelInputs
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
 
@@ -44,19 +46,17 @@ def train_model(
     evaluated on test (``id_only_metrics``, empty without the ablation): what the text is
     worth, for little more time than the model alone. ``item_topics``: what an ``interest``
     task predicts shares of."""
+    inputs = ModelInputs.from_frames(
+        users, items, item_embeddings, user_embeddings, edges, item_topics.assignment
+    )
     trained, result, id_only = fit_with_id_only_ablation(
-        train,
-        valid,
-        test,
+        Split(train, valid, test),
         users,
         items,
-        item_embeddings,
-        user_embeddings,
+        inputs,
         model_config,
         training_config,
         evaluation_config,
-        edges,
-        item_topics.assignment,
     )
     if id_only:
         log_metadata({"id_only": {"test": id_only["test"], "cold_items": id_only["slices"]}})

@@ -23,6 +23,7 @@ from mtrec.evaluation.evaluate import (
 )
 from mtrec.models.baselines.popularity import Popularity
 from mtrec.workflows.fit import build_model
+from mtrec.workflows.inputs import ModelInputs
 
 
 def _frame(pairs: list[tuple[int, int]]) -> pd.DataFrame:
@@ -249,10 +250,7 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
     known = pd.concat([split.train, split.valid])
     refit, _ = refit_recommender(
         known,
-        item_text,
-        user_text,
-        indexed.users["user_id"],
-        indexed.items["item_id"],
+        ModelInputs(item_text, user_text, indexed.users["user_id"], indexed.items["item_id"]),
         config,
         TrainingConfig(),
         1,

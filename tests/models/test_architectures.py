@@ -15,6 +15,7 @@ from mtrec.models.ple import PLERecommender
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.spec import ModelSpec
 from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 N_USERS, N_ITEMS = 6, 9
 SETTINGS = [
@@ -183,10 +184,12 @@ def test_expert_models_learn_a_planted_signal(architecture):
     _, result = fit_recommender(
         train,
         valid,
-        rng.normal(size=(20, 4)).astype(np.float32),
-        rng.normal(size=(20, 4)).astype(np.float32),
-        pd.Series([f"u{i}" for i in range(20)]),
-        pd.Series([f"i{i}" for i in range(20)]),
+        ModelInputs(
+            rng.normal(size=(20, 4)).astype(np.float32),
+            rng.normal(size=(20, 4)).astype(np.float32),
+            pd.Series([f"u{i}" for i in range(20)]),
+            pd.Series([f"i{i}" for i in range(20)]),
+        ),
         ModelConfig(
             architecture=architecture,
             embedding_dim=8,

@@ -14,6 +14,7 @@ from mtrec.models.spec import ModelSpec
 from mtrec.registry.recommend import recommend
 from mtrec.training.trainer import history_cursors
 from mtrec.workflows.fit import build_model, fit_recommender, refit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 
 def _spec(length: int = 3, pooling: str = "attention") -> ModelSpec:
@@ -208,10 +209,12 @@ def test_refit_knows_every_interaction_it_was_given() -> None:
     model_config, training = _config(length=5)
     trained, result = refit_recommender(
         frame,
-        genre_text,
-        user_text,
-        frame["user_id"].drop_duplicates().reset_index(drop=True),
-        pd.Series([f"i{i}" for i in range(100)]),
+        ModelInputs(
+            genre_text,
+            user_text,
+            frame["user_id"].drop_duplicates().reset_index(drop=True),
+            pd.Series([f"i{i}" for i in range(100)]),
+        ),
         model_config,
         training,
         epochs=3,
@@ -235,7 +238,7 @@ def test_new_interactions_in_one_genre_move_the_top_10_without_retraining() -> N
     user_ids = pd.Series([f"u{u}" for u in range(60)])
     item_ids = pd.Series([f"i{i}" for i in range(100)])
     trained, _ = fit_recommender(
-        train, valid, genre_text, user_text, user_ids, item_ids, model_config, training
+        train, valid, ModelInputs(genre_text, user_text, user_ids, item_ids), model_config, training
     )
     # Users whose latest training interactions are genre 0 ...
     last = train.sort_values("timestamp").groupby("user_id").tail(1)
@@ -256,7 +259,11 @@ def test_new_interactions_in_one_genre_move_the_top_10_without_retraining() -> N
     # Without the history input, the same new interactions barely move the lists.
     static_config, _ = _config(length=0)
     static, _ = fit_recommender(
-        train, valid, genre_text, user_text, user_ids, item_ids, static_config, training
+        train,
+        valid,
+        ModelInputs(genre_text, user_text, user_ids, item_ids),
+        static_config,
+        training,
     )
     moved = _genre_share(static, now, movers) - _genre_share(static, history, movers)
     assert after - before > moved + 0.3, (after - before, moved)
@@ -274,7 +281,7 @@ def test_a_softmax_ranking_loss_learns_the_planted_genres_and_needs_the_dot_head
     user_ids = pd.Series([f"u{u}" for u in range(60)])
     item_ids = pd.Series([f"i{i}" for i in range(100)])
     trained, result = fit_recommender(
-        train, test, genre_text, user_text, user_ids, item_ids, model_config, softmax
+        train, test, ModelInputs(genre_text, user_text, user_ids, item_ids), model_config, softmax
     )
     ndcg = model_ranking(trained.build(), test, train, (10,)).metrics["ndcg@10"]
     # A random ranking of the ~90 unseen items scores about 0.04; the right genre first and
@@ -282,7 +289,9 @@ def test_a_softmax_ranking_loss_learns_the_planted_genres_and_needs_the_dot_head
     assert ndcg > 0.07 and result.history[-1].losses["watch"] < result.history[0].losses["watch"]
     neumf = model_config.model_copy(update={"ranking_interaction": "neumf"})
     with pytest.raises(ValueError, match="softmax"):
-        fit_recommender(train, test, genre_text, user_text, user_ids, item_ids, neumf, softmax)
+        fit_recommender(
+            train, test, ModelInputs(genre_text, user_text, user_ids, item_ids), neumf, softmax
+        )
 
 
 @pytest.mark.parametrize("context", ["before", "others"])

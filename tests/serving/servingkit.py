@@ -20,6 +20,7 @@ from mtrec.models.serialization import TrainedModel
 from mtrec.registry.recommend import Recommender, served_topics
 from mtrec.serving.api import ServedModel
 from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 N_USERS, GENRE_ITEMS = 60, 50
 TEXT_DIM = 8
@@ -92,7 +93,7 @@ def train_planted(seed: int = 0, epochs: int = 25) -> Planted:
     item_ids = pd.Series([f"i{i}" for i in range(2 * GENRE_ITEMS)])
     user_text = np.zeros((N_USERS, TEXT_DIM), dtype=np.float32)
     trained, _ = fit_recommender(
-        train, valid, item_text, user_text, user_ids, item_ids, model, training
+        train, valid, ModelInputs(item_text, user_text, user_ids, item_ids), model, training
     )
     last = train.sort_values("timestamp").groupby("user_id").tail(1)
     movers = tuple(last.loc[last["item_idx"] < GENRE_ITEMS, "user_id"])

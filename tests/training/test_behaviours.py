@@ -14,6 +14,7 @@ from mtrec.evaluation.evaluate import event_ranking_metrics, rank_split, task_me
 from mtrec.models.layers import funnel_logit
 from mtrec.models.serialization import TrainedModel, load_trained_model, save_trained_model
 from mtrec.workflows.fit import build_model, fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 NO_USERS = pd.DataFrame({"user_id": []})
 
@@ -148,10 +149,7 @@ def trained():
             model, result = fit_recommender(
                 split.train,
                 split.valid,
-                item_emb,
-                user_emb,
-                data.users["user_id"],
-                data.items["item_id"],
+                ModelInputs(item_emb, user_emb, data.users["user_id"], data.items["item_id"]),
                 config,
                 training,
             )

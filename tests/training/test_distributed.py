@@ -10,6 +10,7 @@ from test_trainer import MODEL, TRAINING, _planted
 from mtrec.config import TrainingConfig
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 
 def _valid_ndcg(trained, split) -> float:
@@ -30,12 +31,20 @@ def test_two_processes_match_single_process_quality(caplog) -> None:
     split, item_emb, user_emb, user_ids, item_ids = _planted(n_users=40, n_items=40, per_user=12)
     training = TRAINING.model_copy(update={"epochs": 8, "patience": 8})
     single, single_result = fit_recommender(
-        split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, training
+        split.train,
+        split.valid,
+        ModelInputs(item_emb, user_emb, user_ids, item_ids),
+        MODEL,
+        training,
     )
     distributed = training.model_copy(update={"nproc": 2})
     with caplog.at_level(logging.INFO, logger="mtrec.workflows.distributed"):
         trained, result = fit_recommender(
-            split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, distributed
+            split.train,
+            split.valid,
+            ModelInputs(item_emb, user_emb, user_ids, item_ids),
+            MODEL,
+            distributed,
         )
     # Rank 0's epoch lines are streamed from the workers, one per epoch, rank 1's are not.
     epochs = [
@@ -91,10 +100,7 @@ def test_a_failing_worker_reports_its_error() -> None:
         fit_recommender(
             broken,
             split.valid,
-            item_emb,
-            user_emb,
-            user_ids,
-            item_ids,
+            ModelInputs(item_emb, user_emb, user_ids, item_ids),
             MODEL,
             TRAINING.model_copy(update={"nproc": 2}),
         )

@@ -12,6 +12,7 @@ from mtrec.data.labels import next_topic_shares
 from mtrec.evaluation.evaluate import interest_kl, model_interest_shares, model_latent_interests
 from mtrec.evaluation.interests import Topics, with_model_interests
 from mtrec.workflows.fit import build_model, fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 from tests.training.test_trainer import _planted
 
 TASKS = {
@@ -79,13 +80,9 @@ def test_training_learns_the_planted_interests() -> None:
     trained, result = fit_recommender(
         split.train,
         split.valid,
-        item_emb,
-        user_emb,
-        user_ids,
-        item_ids,
+        ModelInputs(item_emb, user_emb, user_ids, item_ids, item_topics=topics),
         no_history,
         training,
-        item_topics=topics,
     )
     curve = [log.valid["interest_kl"] for log in result.history]
     losses = [log.losses["interest"] for log in result.history]

@@ -23,6 +23,7 @@ from mtrec.training.trainer import (
 )
 from mtrec.training.weighting import TaskWeighting
 from mtrec.workflows.fit import build_model, fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 
 def _seen_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
@@ -69,6 +70,19 @@ def test_sample_negatives_is_deterministic_for_a_seed() -> None:
     c = sample_negatives(users, 8, seen, 3, np.random.default_rng(43))
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[1], c[1])
+
+
+def test_sample_negatives_checked_in_blocks_draws_the_same(monkeypatch) -> None:
+    from mtrec.data import negatives
+
+    rng = np.random.default_rng(5)
+    users, items = rng.integers(0, 6, 40), rng.integers(0, 9, 40)
+    seen = _seen_keys(users, items, 9)  # about half the pairs: many redraws
+    whole = sample_negatives(users, 9, seen, 4, np.random.default_rng(7))
+    monkeypatch.setattr(negatives, "CHECK_BLOCK", 3)
+    blocks = sample_negatives(users, 9, seen, 4, np.random.default_rng(7))
+    for a, b in zip(whole, blocks, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def _loss_inputs():
@@ -185,7 +199,11 @@ def planted_runs():
     split, item_emb, user_emb, user_ids, item_ids = _planted()
     runs = [
         fit_recommender(
-            split.train, split.valid, item_emb, user_emb, user_ids, item_ids, MODEL, TRAINING
+            split.train,
+            split.valid,
+            ModelInputs(item_emb, user_emb, user_ids, item_ids),
+            MODEL,
+            TRAINING,
         )
         for _ in range(2)
     ]
@@ -351,7 +369,7 @@ def test_text_scores_items_that_have_no_training_interactions() -> None:
     for use_text in (True, False):
         config = MODEL.model_copy(update={"use_text": use_text})
         trained, _ = fit_recommender(
-            train, valid, item_emb, user_emb, user_ids, item_ids, config, TRAINING
+            train, valid, ModelInputs(item_emb, user_emb, user_ids, item_ids), config, TRAINING
         )
         model = trained.build()
         with torch.inference_mode():
@@ -400,7 +418,7 @@ def test_training_on_cuda_learns_and_hands_back_cpu_weights(
     config = TRAINING.model_copy(update={"device": "cuda", "id_gradients": id_gradients})
     model = MODEL.model_copy(update={"profile_length": profile_length})
     trained, result = fit_recommender(
-        split.train, split.valid, item_emb, user_emb, user_ids, item_ids, model, config
+        split.train, split.valid, ModelInputs(item_emb, user_emb, user_ids, item_ids), model, config
     )
     assert {tensor.device.type for tensor in trained.state_dict.values()} == {"cpu"}
     assert len(result.history) == TRAINING.epochs

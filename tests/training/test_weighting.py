@@ -19,6 +19,7 @@ from mtrec.training.weighting import (
     make_weighting,
 )
 from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 BASE = {"watch": 1.0, "like": 0.5, "rating": 0.0}
 
@@ -87,10 +88,12 @@ def test_every_scheme_trains_and_logs_weights_per_epoch(scheme):
     _, result = fit_recommender(
         train,
         valid,
-        rng.normal(size=(15, 4)).astype(np.float32),
-        rng.normal(size=(12, 4)).astype(np.float32),
-        pd.Series([f"u{i}" for i in range(12)]),
-        pd.Series([f"i{i}" for i in range(15)]),
+        ModelInputs(
+            rng.normal(size=(15, 4)).astype(np.float32),
+            rng.normal(size=(12, 4)).astype(np.float32),
+            pd.Series([f"u{i}" for i in range(12)]),
+            pd.Series([f"i{i}" for i in range(15)]),
+        ),
         ModelConfig(embedding_dim=4, hidden_dims=(8,), tower_dims=(4,)),
         TrainingConfig(epochs=3, batch_size=16, patience=3, task_weighting=scheme),
     )

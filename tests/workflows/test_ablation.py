@@ -10,6 +10,7 @@ from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.workflows.ablation import id_only_ablation
+from mtrec.workflows.inputs import ModelInputs
 
 
 def test_id_only_ablation_is_an_evaluation_with_its_training_run() -> None:
@@ -17,14 +18,17 @@ def test_id_only_ablation_is_an_evaluation_with_its_training_run() -> None:
     data = index_interactions(interactions, items, users)
     split = split_interactions(data.interactions, SplitConfig(ratios=(0.7, 0.15, 0.15)))
     rng = np.random.default_rng(0)
-    id_only = id_only_ablation(
-        split.train,
-        split.valid,
-        split.test,
-        data.users,
-        data.items,
+    inputs = ModelInputs(
         rng.normal(size=(len(data.items), 8)).astype(np.float32),
         rng.normal(size=(len(data.users), 8)).astype(np.float32),
+        data.users["user_id"],
+        data.items["item_id"],
+    )
+    id_only = id_only_ablation(
+        split,
+        data.users,
+        data.items,
+        inputs,
         ModelConfig(embedding_dim=8, hidden_dims=(16,), tower_dims=(8,)),
         TrainingConfig(epochs=2, batch_size=64),
         EvaluationConfig(ks=(10,), baselines=("popularity", "itemknn")),

@@ -28,17 +28,33 @@ def sample_negatives(
     pool = np.arange(n_items) if candidates is None else np.asarray(candidates, dtype=np.int64)
     if len(pool) == 0:
         raise ValueError("no candidate items to sample negatives from")
-    neg_users = np.repeat(users, per_positive)
-    neg_items = pool[rng.integers(0, len(pool), size=len(neg_users))]
+    users = np.asarray(users, dtype=np.int64)
+    neg_items = pool[rng.integers(0, len(pool), size=len(users) * per_positive)]
     # Only the redrawn rows are checked again: a row that passed keeps its item (checking
-    # every row each round was a large share of a BPR baseline fit).
-    unchecked = np.arange(len(neg_users))
+    # every row each round was a large share of a BPR baseline fit). The check runs over
+    # blocks of rows: its keys and look-ups for every row at once were several times the
+    # output (2 GB of temporaries for the 32M negatives of a 10M log).
+    unchecked = np.arange(len(neg_items))
     for _ in range(10):
-        keys = neg_users[unchecked] * n_items + neg_items[unchecked]
-        pos = np.searchsorted(seen_keys, keys).clip(max=max(len(seen_keys) - 1, 0))
-        clash = seen_keys[pos] == keys if len(seen_keys) else np.zeros(len(keys), dtype=bool)
-        if not clash.any():
+        unchecked = np.concatenate(
+            [
+                block[_seen(users[block // per_positive] * n_items + neg_items[block], seen_keys)]
+                for block in np.array_split(unchecked, -(-len(unchecked) // CHECK_BLOCK) or 1)
+            ]
+        )
+        if not len(unchecked):
             break
-        unchecked = unchecked[clash]
         neg_items[unchecked] = pool[rng.integers(0, len(pool), size=len(unchecked))]
-    return neg_users, neg_items
+    return np.repeat(users, per_positive), neg_items
+
+
+CHECK_BLOCK = 1 << 22
+"""Rows checked against the seen pairs at a time."""
+
+
+def _seen(keys: np.ndarray, seen_keys: np.ndarray) -> np.ndarray:
+    """Which of ``keys`` are in the sorted ``seen_keys``."""
+    if not len(seen_keys):
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.searchsorted(seen_keys, keys).clip(max=len(seen_keys) - 1)
+    return np.asarray(seen_keys[pos] == keys)

@@ -141,9 +141,13 @@ def grouped_order(n_positives: int, per_positive: int, rng: np.random.Generator)
     ``batch / (1 + k)`` users instead of nearly one per row, and the user side network runs
     once per distinct user and step, which makes an epoch markedly cheaper at the same
     quality (docs/benchmarks.md#defaults-and-why)."""
-    groups = rng.permutation(n_positives)[:, None]  # (P, 1)
-    negatives = n_positives + groups * per_positive + np.arange(per_positive)  # (P, k)
-    return np.concatenate([groups, negatives], axis=1).ravel()
+    order = np.empty((n_positives, 1 + per_positive), dtype=np.int64)
+    order[:, 0] = rng.permutation(n_positives)
+    # Filled in place: no (P, k) temporaries beside the (P, 1 + k) result.
+    order[:, 1:] = order[:, :1]
+    order[:, 1:] *= per_positive
+    order[:, 1:] += n_positives + np.arange(per_positive)
+    return order.ravel()
 
 
 def training_device(setting: str) -> torch.device:
@@ -400,6 +404,7 @@ def train_multitask(
             sums["total"] += float(total.detach())
             for task, loss in per_task.items():
                 sums[task] += float(loss.detach())
+        del rows_of_epoch, links  # freed before validation and the next epoch's rows
         mean_losses = {name: value / n_steps for name, value in sums.items()}
         if world > 1:
             mean_losses = _average_across_ranks(mean_losses, world, device)
@@ -542,27 +547,38 @@ def _epoch_rows(
     rank: int,
     world: int,
 ) -> EpochRows:
-    """The positives, ``k`` fresh negatives each, and a shuffled order (a slice per rank)."""
+    """The positives, ``k`` fresh negatives each, and a shuffled order (a slice per rank).
+    Each column is written once into its (P * (1 + k),) array: concatenating the positives
+    with repeated copies held every column twice (over a GB more at a 10M log's epoch)."""
     users, items = source.users, source.items
     if softmax:
-        neg_users, neg_items = np.empty(0, np.int64), np.empty(0, np.int64)
+        batch_items = source.in_catalogue[items]
     else:
-        neg_users, neg_items = sample_negatives(
+        _, neg_items = sample_negatives(
             users, len(source.in_catalogue), source.seen_keys, k, rng, source.train_items
         )
-    batch_users = torch.from_numpy(np.concatenate([users, neg_users])).to(device)
-    batch_items = torch.from_numpy(
-        source.in_catalogue[items] if softmax else np.concatenate([items, neg_items])
-    ).to(device)
+        batch_items = _with_negatives(items, k)
+        batch_items[len(items) :] = neg_items
+        del neg_items
     cursors = None
     if source.cursors is not None:  # a positive's negatives share its history
-        both = np.concatenate([source.cursors, np.repeat(source.cursors, k)])
-        cursors = torch.from_numpy(both).to(device)
+        cursors = torch.from_numpy(_with_negatives(source.cursors, k, repeat=True)).to(device)
+    batch_users = torch.from_numpy(_with_negatives(users, k, repeat=True)).to(device)
     order = torch.from_numpy(grouped_order(len(users), k, rng)).to(device)
     if world > 1:  # equal slices, so every rank runs the same number of steps
         per_rank = len(order) // world
         order = order[rank * per_rank : (rank + 1) * per_rank]
-    return EpochRows(batch_users, batch_items, cursors, order)
+    return EpochRows(batch_users, torch.from_numpy(batch_items).to(device), cursors, order)
+
+
+def _with_negatives(column: np.ndarray, k: int, repeat: bool = False) -> np.ndarray:
+    """``column`` followed by room for ``k`` rows per entry, in one array: left empty, or
+    (``repeat``) each entry ``k`` times (``np.repeat``), what a positive's negatives share."""
+    rows = np.empty(len(column) * (1 + k), dtype=np.int64)
+    rows[: len(column)] = column
+    if repeat:
+        rows[len(column) :].reshape(len(column), k)[:] = column[:, None]
+    return rows
 
 
 def _link_pairs(

@@ -6,30 +6,26 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
+from mtrec.data.split import Split
 from mtrec.evaluation.evaluate import EvaluationData, evaluate_recommender
 from mtrec.models.serialization import TrainedModel
 from mtrec.training.concurrent import run_concurrently
 from mtrec.training.trainer import TrainingResult
 from mtrec.workflows.fit import fit_recommender, training_cores
+from mtrec.workflows.inputs import ModelInputs
 
 
 def id_only_ablation(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    test: pd.DataFrame,
+    split: Split,
     users: pd.DataFrame,
     items: pd.DataFrame,
-    item_embeddings: np.ndarray,
-    user_embeddings: np.ndarray,
+    inputs: ModelInputs,
     model_config: ModelConfig,
     training_config: TrainingConfig,
     config: EvaluationConfig,
-    edges: pd.DataFrame | None = None,
-    item_topics: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate the same model without text features: what the text is worth.
 
@@ -39,21 +35,11 @@ def id_only_ablation(
     artifact is an empty dict when the ablation does not run."""
     id_only = model_config.model_copy(update={"use_text": False})
     trained, result = fit_recommender(
-        train,
-        valid,
-        item_embeddings,
-        user_embeddings,
-        users["user_id"],
-        items["item_id"],
-        id_only,
-        training_config,
-        edges,
-        item_topics,
-        "id-only ablation",
+        split.train, split.valid, inputs, id_only, training_config, "id-only ablation"
     )
     metrics, _ = evaluate_recommender(
         trained.build(),
-        EvaluationData(train, valid, test, users, items, edges=edges),
+        EvaluationData(split.train, split.valid, split.test, users, items, edges=inputs.edges),
         model_config.tasks,
         # Popularity only: the ablation is the model against itself, not against baselines.
         config.model_copy(update={"baselines": ()}),
@@ -64,54 +50,25 @@ def id_only_ablation(
 
 
 def fit_with_id_only_ablation(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    test: pd.DataFrame,
+    split: Split,
     users: pd.DataFrame,
     items: pd.DataFrame,
-    item_embeddings: np.ndarray,
-    user_embeddings: np.ndarray,
+    inputs: ModelInputs,
     model_config: ModelConfig,
     training_config: TrainingConfig,
     config: EvaluationConfig,
-    edges: pd.DataFrame | None = None,
-    item_topics: np.ndarray | None = None,
 ) -> tuple[TrainedModel, TrainingResult, dict[str, Any]]:
     """:func:`mtrec.workflows.fit.fit_recommender` and, when ``config.id_only_ablation``, the
     :func:`id_only_ablation` beside it on the other cores (the two are independent; side by
     side they take about 1.3 times one, not twice): the trained model, its training result
     and the ablation's metrics (empty without the ablation). Under ``nproc > 1`` the two run in
     turn, each spread over processes of its own."""
-    fit = partial(
-        fit_recommender,
-        train,
-        valid,
-        item_embeddings,
-        user_embeddings,
-        users["user_id"],
-        items["item_id"],
-        model_config,
-        training_config,
-        edges,
-        item_topics,
-    )
+    fit = partial(fit_recommender, split.train, split.valid, inputs, model_config, training_config)
     if not config.id_only_ablation:
         trained, result = fit()
         return trained, result, {}
     ablation = partial(
-        id_only_ablation,
-        train,
-        valid,
-        test,
-        users,
-        items,
-        item_embeddings,
-        user_embeddings,
-        model_config,
-        training_config,
-        config,
-        edges,
-        item_topics,
+        id_only_ablation, split, users, items, inputs, model_config, training_config, config
     )
     # The model trains here, the ablation in a process of its own. Two result types: Any.
     calls: list[Callable[[], Any]] = [ablation, fit]

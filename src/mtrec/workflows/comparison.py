@@ -25,6 +25,7 @@ from mtrec.data.split import Split
 from mtrec.evaluation.baselines import BaselineSkipped, fit_baseline, tune_and_fit_baseline
 from mtrec.evaluation.evaluate import EvaluationData, evaluate_recommender, rank_split
 from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 ARCHITECTURES = ("shared_bottom", "mmoe", "ple")
 WEIGHTINGS = ("static", "uncertainty", "dwa", "gradnorm")
@@ -113,14 +114,16 @@ def variant_row(
     trained, result = fit_recommender(
         data.train,
         data.valid,
-        data.item_embeddings,
-        data.user_embeddings,
-        data.users["user_id"],
-        data.items["item_id"],
+        ModelInputs.from_frames(
+            data.users,
+            data.items,
+            data.item_embeddings,
+            data.user_embeddings,
+            data.edges,
+            item_topics if interest else None,
+        ),
         model_config,
         training_config,
-        data.edges,
-        item_topics if interest else None,
         name,
     )
     metrics, _ = evaluate_recommender(

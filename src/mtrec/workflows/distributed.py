@@ -32,6 +32,7 @@ import pandas as pd
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.models.serialization import TrainedModel, load_trained_model
 from mtrec.training.trainer import TrainingHistory, TrainingResult
+from mtrec.workflows.inputs import ModelInputs
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +40,10 @@ logger = logging.getLogger(__name__)
 def fit_distributed(
     train: pd.DataFrame,
     valid: pd.DataFrame | None,
-    item_embeddings: np.ndarray,
-    user_embeddings: np.ndarray,
-    user_ids: pd.Series,
-    item_ids: pd.Series,
+    inputs: ModelInputs,
     model_config: ModelConfig,
     training_config: TrainingConfig,
-    edges: pd.DataFrame | None = None,
     timeout_s: float | None = None,
-    item_topics: np.ndarray | None = None,
     label: str = "train",
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``
@@ -57,14 +53,14 @@ def fit_distributed(
         train.to_parquet(folder / "train.parquet")
         if valid is not None:
             valid.to_parquet(folder / "valid.parquet")
-        np.save(folder / "item_embeddings.npy", item_embeddings, allow_pickle=False)
-        np.save(folder / "user_embeddings.npy", user_embeddings, allow_pickle=False)
-        pd.DataFrame({"id": user_ids.astype(str)}).to_parquet(folder / "user_ids.parquet")
-        pd.DataFrame({"id": item_ids.astype(str)}).to_parquet(folder / "item_ids.parquet")
-        if edges is not None:
-            edges.to_parquet(folder / "edges.parquet")
-        if item_topics is not None:
-            np.save(folder / "item_topics.npy", item_topics, allow_pickle=False)
+        np.save(folder / "item_embeddings.npy", inputs.item_embeddings, allow_pickle=False)
+        np.save(folder / "user_embeddings.npy", inputs.user_embeddings, allow_pickle=False)
+        pd.DataFrame({"id": inputs.user_ids.astype(str)}).to_parquet(folder / "user_ids.parquet")
+        pd.DataFrame({"id": inputs.item_ids.astype(str)}).to_parquet(folder / "item_ids.parquet")
+        if inputs.edges is not None:
+            inputs.edges.to_parquet(folder / "edges.parquet")
+        if inputs.item_topics is not None:
+            np.save(folder / "item_topics.npy", inputs.item_topics, allow_pickle=False)
         (folder / "config.json").write_text(
             json.dumps(
                 {

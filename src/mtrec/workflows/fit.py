@@ -23,6 +23,7 @@ from mtrec.models.serialization import TrainedModel
 from mtrec.models.spec import ModelSpec
 from mtrec.training.concurrent import run_concurrently
 from mtrec.training.trainer import TrainingResult, train_multitask
+from mtrec.workflows.inputs import ModelInputs
 
 
 def build_model(
@@ -100,14 +101,9 @@ def build_model(
 def fit_recommender(
     train: pd.DataFrame,
     valid: pd.DataFrame | None,
-    item_embeddings: np.ndarray,
-    user_embeddings: np.ndarray,
-    user_ids: pd.Series,
-    item_ids: pd.Series,
+    inputs: ModelInputs,
     model_config: ModelConfig,
     training_config: TrainingConfig,
-    edges: pd.DataFrame | None = None,
-    item_topics: np.ndarray | None = None,
     label: str = "train",
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
@@ -118,28 +114,23 @@ def fit_recommender(
     if training_config.nproc > 1:
         from mtrec.workflows.distributed import fit_distributed
 
-        return fit_distributed(
-            train,
-            valid,
-            item_embeddings,
-            user_embeddings,
-            user_ids,
-            item_ids,
-            model_config,
-            training_config,
-            edges,
-            item_topics=item_topics,
-            label=label,
-        )
+        return fit_distributed(train, valid, inputs, model_config, training_config, label=label)
     torch.manual_seed(training_config.seed)
-    model = build_model(model_config, train, item_embeddings, user_embeddings, edges, item_topics)
+    model = build_model(
+        model_config,
+        train,
+        inputs.item_embeddings,
+        inputs.user_embeddings,
+        inputs.edges,
+        inputs.item_topics,
+    )
     validate = None if valid is None else _validator(train, valid, model_config, training_config)
     result = train_multitask(model, train, model_config.tasks, training_config, validate, label)
     trained = TrainedModel(
         spec=model.spec,
         state_dict=result.state_dict,
-        user_ids=tuple(str(u) for u in user_ids),
-        item_ids=tuple(str(i) for i in item_ids),
+        user_ids=tuple(str(u) for u in inputs.user_ids),
+        item_ids=tuple(str(i) for i in inputs.item_ids),
     )
     return trained, result
 
@@ -173,65 +164,31 @@ def _validator(
 
 def refit_recommender(
     interactions: pd.DataFrame,
-    item_embeddings: np.ndarray,
-    user_embeddings: np.ndarray,
-    user_ids: pd.Series,
-    item_ids: pd.Series,
+    inputs: ModelInputs,
     model_config: ModelConfig,
     training_config: TrainingConfig,
     epochs: int,
-    edges: pd.DataFrame | None = None,
-    item_topics: np.ndarray | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """The same configuration trained on ``interactions`` for exactly ``epochs`` epochs (the
     best epoch that early stopping chose on valid), with no validation data: the model that
     knows every interaction it is given, newest included."""
     config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
     label = f"refit on {len(interactions):,} interactions"
-    return fit_recommender(
-        interactions,
-        None,
-        item_embeddings,
-        user_embeddings,
-        user_ids,
-        item_ids,
-        model_config,
-        config,
-        edges,
-        item_topics,
-        label,
-    )
+    return fit_recommender(interactions, None, inputs, model_config, config, label)
 
 
 def refit_recommenders(
     datasets: Sequence[pd.DataFrame],
-    item_embeddings: np.ndarray,
-    user_embeddings: np.ndarray,
-    user_ids: pd.Series,
-    item_ids: pd.Series,
+    inputs: ModelInputs,
     model_config: ModelConfig,
     training_config: TrainingConfig,
     epochs: int,
-    edges: pd.DataFrame | None = None,
-    item_topics: np.ndarray | None = None,
 ) -> list[tuple[TrainedModel, TrainingResult]]:
     """:func:`refit_recommender` on each of ``datasets``, side by side on the available cores
     (:func:`mtrec.training.concurrent.run_concurrently`); in turn under ``nproc > 1``, where
     each refit already spreads over processes of its own."""
     calls = [
-        partial(
-            refit_recommender,
-            interactions,
-            item_embeddings,
-            user_embeddings,
-            user_ids,
-            item_ids,
-            model_config,
-            training_config,
-            epochs,
-            edges,
-            item_topics,
-        )
+        partial(refit_recommender, interactions, inputs, model_config, training_config, epochs)
         for interactions in datasets
     ]
     return run_concurrently(calls, cores=training_cores(training_config))

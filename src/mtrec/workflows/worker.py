@@ -24,6 +24,7 @@ from mtrec.files import write_atomic
 from mtrec.models.serialization import save_trained_model
 from mtrec.training.trainer import training_device
 from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.inputs import ModelInputs
 
 
 def worker(folder: Path) -> None:
@@ -47,14 +48,16 @@ def worker(folder: Path) -> None:
         trained, result = fit_recommender(
             pd.read_parquet(folder / "train.parquet"),
             pd.read_parquet(valid_file) if valid_file.is_file() else None,
-            np.load(folder / "item_embeddings.npy", allow_pickle=False),
-            np.load(folder / "user_embeddings.npy", allow_pickle=False),
-            pd.read_parquet(folder / "user_ids.parquet")["id"],
-            pd.read_parquet(folder / "item_ids.parquet")["id"],
+            ModelInputs(
+                np.load(folder / "item_embeddings.npy", allow_pickle=False),
+                np.load(folder / "user_embeddings.npy", allow_pickle=False),
+                pd.read_parquet(folder / "user_ids.parquet")["id"],
+                pd.read_parquet(folder / "item_ids.parquet")["id"],
+                pd.read_parquet(edges_file) if edges_file.is_file() else None,
+                np.load(topics_file, allow_pickle=False) if topics_file.is_file() else None,
+            ),
             model_config,
             training_config,
-            pd.read_parquet(edges_file) if edges_file.is_file() else None,
-            np.load(topics_file, allow_pickle=False) if topics_file.is_file() else None,
             config.get("label", "train"),
         )
         if dist.get_rank() == 0:
