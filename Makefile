@@ -9,6 +9,7 @@ WINDOWS ?= 6
 PORT ?= 8000
 SIZES ?= 100000 1000000 10000000
 E2E_SIZES ?= 1000000 10000000
+E2E_ARGS ?=
 COLD_RUNS ?= 3
 WARM_RUNS ?= 3
 DASHBOARD_PORT ?= 8237
@@ -124,7 +125,7 @@ bench-scale: install ## Load/validate/split/train/evaluate cost on synthetic log
 # Not part of `make bench`: `make pipeline CONFIG=configs/scale.yaml` on the synthetic logs of
 # E2E_SIZES interactions, each step's seconds and peak memory (the 10M run is most of an hour).
 bench-e2e: install-dev ## The whole pipeline on synthetic logs of E2E_SIZES interactions: time and peak memory per step
-	$(BIN)/python -m bench.e2e --sizes $(E2E_SIZES)
+	$(BIN)/python -m bench.e2e --sizes $(E2E_SIZES) $(E2E_ARGS)
 
 bench: bench-encode bench-train bench-pipeline ## Run the benchmarks; figures go to bench/results.json
 
