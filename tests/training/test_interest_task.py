@@ -107,3 +107,21 @@ def test_training_learns_the_planted_interests() -> None:
     for column in ("latent_top", "predicted_top"):
         first = [value.split(" (")[0] for value in frame[column]]
         assert first == ["second half", "first half"], column
+
+
+@pytest.mark.parametrize("interaction", ["dot", "neumf"])
+def test_mean_scores_over_item_groups_equal_the_catalogue_scores_averaged(interaction) -> None:
+    split, item_emb, user_emb, _, _ = _planted()
+    config = ModelConfig.model_validate(
+        MODEL.model_dump() | {"ranking_interaction": interaction, "tasks": {"watch": {}}}
+    )
+    torch.manual_seed(1)
+    model = build_model(config, split.train, item_emb, user_emb).eval()
+    groups = torch.zeros(40, 4)
+    groups[:25, 0], groups[25:, 1], groups[7, 3] = 1 / 25, 1 / 15, 1.0  # group 2 is empty
+    users = torch.arange(24)
+    with torch.inference_mode():
+        expected = model.score_items(users) @ groups
+        means = model.mean_scorer(groups)(users)
+    torch.testing.assert_close(means, expected, rtol=1e-5, atol=1e-5)
+    assert (means[:, 2] == 0).all()

@@ -491,12 +491,12 @@ def model_latent_interests(
     against the topic's mean item vector), softmaxed over topics."""
     n_users = model.spec.n_users
     membership = torch.from_numpy(topics.shares_matrix() / np.maximum(topics.sizes, 1)).float()
-    scorer = model.eval().catalogue_scorer()
     scores = np.empty((n_users, topics.n_topics))
     with torch.inference_mode():
+        scorer = model.eval().mean_scorer(membership)
         for start in range(0, n_users, batch):
             users = torch.arange(start, min(start + batch, n_users))
-            scores[start : start + len(users)] = (scorer(users) @ membership).double().numpy()
+            scores[start : start + len(users)] = scorer(users).double().numpy()
     return latent_from_topic_scores(scores, topics.sizes)
 
 
