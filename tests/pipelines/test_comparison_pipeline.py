@@ -63,7 +63,7 @@ def test_comparison_rows_page_and_resume_by_cache(tmp_path, tiny_encoder_path, c
     fit = comparison.fit_recommender
 
     def fails_for_mmoe(*args, **kwargs):
-        if args[6].architecture == "mmoe":  # variant_row passes the model config sixth
+        if args[3].architecture == "mmoe":  # train, valid, inputs, then the model config
             raise RuntimeError("mmoe ran out of patience")
         return fit(*args, **kwargs)
 
