@@ -55,8 +55,8 @@ def refit_model(
     refits = refit_recommenders(
         list(datasets.values()),
         ModelInputs.from_frames(
-        users, items, item_embeddings, user_embeddings, edges, item_topics.assignment
-    ),
+            users, items, item_embeddings, user_embeddings, edges, item_topics.assignment
+        ),
         model_config,
         training_config,
         epochs,
