@@ -199,3 +199,40 @@ def test_auc_nan_with_one_class() -> None:
 def test_auc_nan_without_labels() -> None:
     """No labels at all (e.g. an empty test split): undefined, so NaN, not a crash."""
     assert math.isnan(auc(np.array([], dtype=int), np.array([], dtype=float)))
+
+
+def test_batches_mask_and_score_the_same_as_one_batch() -> None:
+    # Pairs in no particular order, users with several truth and seen items, some seen users
+    # never evaluated: every batch size must find each batch's own pairs.
+    rng = np.random.default_rng(0)
+    n_users, n_items = 9, 30
+    scores = torch.from_numpy(rng.standard_normal((n_users, n_items))).float()
+    truth_users, truth_items = rng.integers(0, 7, 25), rng.integers(0, n_items, 25)
+    seen_users, seen_items = rng.integers(0, n_users, 60), rng.integers(0, n_items, 60)
+
+    def rank(batch_size: int) -> tuple[dict[str, float], np.ndarray]:
+        means, _, top = evaluate_ranking(
+            lambda users: scores[users],
+            n_items,
+            truth_users,
+            truth_items,
+            seen_users,
+            seen_items,
+            (3, 10),
+            batch_size=batch_size,
+            keep_top=10,
+        )
+        assert top is not None
+        return means, top
+
+    whole, top = rank(1000)
+    for row, user in enumerate(np.unique(truth_users)):
+        seen = set(seen_items[seen_users == user].tolist())
+        expected = [
+            i for i in torch.argsort(scores[user], descending=True).tolist() if i not in seen
+        ]
+        assert top[row].tolist() == expected[:10]
+    for batch_size in (1, 2, 3):
+        means, batched_top = rank(batch_size)
+        assert means == pytest.approx(whole)
+        assert np.array_equal(batched_top, top)

@@ -81,20 +81,19 @@ def evaluate_ranking(
     position[users] = np.arange(len(users))
     per_user = np.zeros((len(users), len(ks) * len(RANKING_METRICS)))
     kept = np.zeros((len(users), keep_top), dtype=np.int64) if keep_top else None
-    truth_rows, truth_cols = position[truth_users], truth_items
-    seen_rows = position[seen_users]
-    seen_rows, seen_cols = seen_rows[seen_rows >= 0], seen_items[seen_rows >= 0]
+    truth_rows, truth_cols = _by_row(position[truth_users], truth_items)
+    seen_rows, seen_cols = _by_row(position[seen_users], seen_items)
     for start in range(0, len(users), batch_size):
         stop = min(start + batch_size, len(users))
         batch_users = torch.as_tensor(users[start:stop])
         with torch.inference_mode():
             scores = score_users(batch_users).float()  # (B, I)
         scores = scores.clone()  # a normal tensor, so masking in place is allowed
-        in_batch = (seen_rows >= start) & (seen_rows < stop)
-        scores[seen_rows[in_batch] - start, seen_cols[in_batch]] = -torch.inf
+        first, last = np.searchsorted(seen_rows, (start, stop))
+        scores[seen_rows[first:last] - start, seen_cols[first:last]] = -torch.inf
         truth = torch.zeros(stop - start, n_items, dtype=torch.bool)
-        t_mask = (truth_rows >= start) & (truth_rows < stop)
-        truth[truth_rows[t_mask] - start, truth_cols[t_mask]] = True
+        first, last = np.searchsorted(truth_rows, (start, stop))
+        truth[truth_rows[first:last] - start, truth_cols[first:last]] = True
         top = torch.topk(scores, max_k, dim=1).indices  # (B, K)
         hits = topk_hits(truth, top).numpy()
         if hits.shape[1] < max(ks):
@@ -110,6 +109,15 @@ def evaluate_ranking(
     detail = {name: per_user[:, j] for j, name in enumerate(names)}
     detail["users"] = users
     return means, detail, kept
+
+
+def _by_row(rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) pairs of evaluated rows (``rows >= 0``), sorted by row: each batch of
+    rows is then one slice found by binary search. Masking every batch against all the pairs
+    cost 200,000 users x 8M training interactions 51 s of a 140 s validation."""
+    kept = rows >= 0
+    order = np.argsort(rows[kept], kind="stable")
+    return rows[kept][order], columns[kept][order]
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
