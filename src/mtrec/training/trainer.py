@@ -618,11 +618,14 @@ def _batch(
 ) -> tuple[dict[str, Tensor], Tensor | None]:
     """One step's batch for the network, and the labels of its user-user pairs (``None``
     without link tasks)."""
-    batch = {"user": rows_of_epoch.users[rows], "item": rows_of_epoch.items[rows]}
+    batch = {
+        "user": rows_of_epoch.users.index_select(0, rows),
+        "item": rows_of_epoch.items.index_select(0, rows),
+    }
     if softmax:
         batch["catalogue"] = catalogue
     if rows_of_epoch.cursors is not None:
-        batch["cursor"] = rows_of_epoch.cursors[rows]
+        batch["cursor"] = rows_of_epoch.cursors.index_select(0, rows)
     if links is None:
         return batch, None
     chunk = torch.from_numpy(links.chunks[step]).to(links.a.device)
@@ -643,13 +646,13 @@ def _step_losses(
 ) -> dict[str, Tensor]:
     """One step's per-task losses (zero for a link task with no pairs in the step)."""
     ranking = model.spec.ranking_task
-    positives = is_pos[rows].nonzero().squeeze(1)  # (P,) batch positions
+    positives = is_pos.index_select(0, rows).nonzero().squeeze(1)  # (P,) batch positions
     outputs = network(batch, dict.fromkeys(roles.positive_only, positives))
     # A positive-only task's output holds just the positives' rows.
     labelled = {t: rows[positives] if t in roles.positive_only else rows for t in labels}
     per_task = task_losses(
         outputs,
-        {t: y[labelled[t]] for t, y in labels.items()},
+        {t: y.index_select(0, labelled[t]) for t, y in labels.items()},
         {},
         {t: w for t, w in roles.pair_weights.items() if not (softmax and t == ranking)},
         roles.regression,
