@@ -9,7 +9,6 @@ from conftest import bare_spec
 
 from mtrec.config import ModelConfig, SplitConfig, TaskConfig, TrainingConfig
 from mtrec.data.split import split_interactions
-from mtrec.models.base import distinct_ids
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.spec import ModelSpec
 from mtrec.registry.recommend import recommend
@@ -336,14 +335,3 @@ def test_known_topic_counts_are_the_counts_of_what_the_row_may_read(context: str
     model.set_history(np.array([3, 3]), np.array([0, 1]), np.array([1, 2]))
     known, starts = model.history_items.numpy(), model.history_indptr.numpy()
     assert model.known_topic_counts(every_user).tolist() == [brute(u, None) for u in range(4)]
-
-
-@pytest.mark.parametrize(("size", "shape"), [(7, (4, 5)), (1000, (3,)), (50, (0,)), (3, (2, 8))])
-def test_distinct_ids_equal_torch_unique(size: int, shape: tuple[int, ...]) -> None:
-    # Both paths (presence table for a small id range, sort for a large one), 2-D ids too.
-    ids = torch.randint(0, size, shape, generator=torch.Generator().manual_seed(size))
-    distinct, inverse = distinct_ids(ids, size)
-    expected, expected_inverse = torch.unique(ids, return_inverse=True)
-    assert torch.equal(distinct, expected)
-    assert torch.equal(inverse, expected_inverse)
-    assert torch.equal(distinct[inverse], ids)
