@@ -593,6 +593,12 @@ class TrainingConfig(_Section):
     """Epochs without a better validation value before stopping. Validation NDCG@10 on
     MovieLens-100k moves by about 0.005 between epochs, so a short patience stops on noise
     (with 3, one seed in three stopped far before its curve's peak)."""
+    min_improvement: float = Field(default=0.005, ge=0.0, lt=1.0)
+    """An epoch counts as better only when it beats the best so far by this fraction of it
+    (0.005: half a percent; 0: any gain), as Keras' and Lightning's ``min_delta``, relative so
+    that one value fits metrics of any scale. A curve that creeps up by noise after its
+    plateau then stops there instead of training on for the creep, and every refit trains
+    the plateau's epochs, not the creep's (docs/benchmarks.md)."""
     monitor: str = "ndcg@10"
     """Validation metric for early stopping and the best epoch: a ranking metric at K
     (``ndcg@10``, ``recall@20``...) or a task metric ``<task>_<auc|rmse>``; errors are

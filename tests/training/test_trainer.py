@@ -13,6 +13,7 @@ from mtrec.config import ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.split import split_interactions
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.training.trainer import (
+    EarlyStopping,
     EpochLog,
     TrainingHistory,
     grouped_order,
@@ -317,6 +318,32 @@ def test_early_stopping_keeps_the_best_epoch(caplog) -> None:
         torch.testing.assert_close(result.state_dict[name], tensor, atol=0, rtol=0)
         torch.testing.assert_close(model.state_dict()[name], tensor, atol=0, rtol=0)
     assert not model.training
+
+
+@pytest.mark.parametrize(
+    ("monitor", "values", "best_epoch", "stops_after"),
+    [
+        # 0.2 -> 0.2008 is +0.4%, under half a percent: stale, not a new best.
+        ("ndcg@10", [0.1, 0.2, 0.2008, 0.2011, 0.19], 4, None),
+        ("ndcg@10", [0.1, 0.2, 0.2008, 0.2009, 0.3], 2, 4),
+        # An error is minimised: 1.0 -> 0.996 is 0.4% lower, not enough; 0.99 is.
+        ("rating_rmse", [1.2, 1.0, 0.996, 0.99, 1.1], 4, None),
+    ],
+)
+def test_early_stopping_needs_the_relative_min_improvement(
+    monitor, values, best_epoch, stops_after
+) -> None:
+    split, item_emb, user_emb, _, _ = _planted(n_users=6, n_items=10, per_user=4)
+    model = build_model(MODEL, split.train, item_emb, user_emb)
+    stopping = EarlyStopping(monitor, 2, model, min_improvement=0.005)
+    stopped = None
+    for epoch, value in enumerate(values, start=1):
+        if stopping.update(epoch, {monitor: value}, model):
+            stopped = epoch
+            break
+    assert stopping.best_epoch == best_epoch
+    assert stopped == stops_after
+    assert stopping.best[1] == pytest.approx(values[best_epoch - 1])
 
 
 def test_subnormals_are_flushed_while_training_only() -> None:

@@ -215,10 +215,17 @@ class TaskRoles:
 
 class EarlyStopping:
     """Keeps the epoch with the best value of ``monitor`` in its direction, and says when
-    ``patience`` epochs in a row did not improve on it."""
+    ``patience`` epochs in a row did not improve on it by at least ``min_improvement`` of it
+    (relative)."""
 
-    def __init__(self, monitor: str, patience: int, model: MultiTaskRecommender):
-        self.monitor, self.patience = monitor, patience
+    def __init__(
+        self,
+        monitor: str,
+        patience: int,
+        model: MultiTaskRecommender,
+        min_improvement: float = 0.0,
+    ):
+        self.monitor, self.patience, self.min_improvement = monitor, patience, min_improvement
         self.sign = 1.0 if metric_direction(monitor) == "max" else -1.0
         self.best_epoch, self.stale = 0, 0
         self.best_valid: dict[str, float] = {}
@@ -230,7 +237,8 @@ class EarlyStopping:
         if self.monitor not in valid:
             raise KeyError(f"validation did not compute {self.monitor!r}: {sorted(valid)}")
         value = self.sign * valid[self.monitor]
-        if value > self.best_value:
+        margin = self.min_improvement * abs(self.best_value) if self.best_epoch else 0.0
+        if value > self.best_value + margin:
             self.best_value, self.best_epoch, self.best_valid = value, epoch, valid
             self.best_state, self.stale = copy.deepcopy(model.state_dict()), 0
         else:
@@ -364,7 +372,7 @@ def train_multitask(
         )
     started = time.perf_counter()
     history: list[EpochLog] = []
-    stopping = EarlyStopping(config.monitor, config.patience, model)
+    stopping = EarlyStopping(config.monitor, config.patience, model, config.min_improvement)
     # Softmax: no sampled negatives; each positive is scored against every candidate item
     # (those with training interactions, the pool negatives are drawn from), and a batch's
     # item indices are positions in that catalogue.
