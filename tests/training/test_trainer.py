@@ -346,6 +346,25 @@ def test_early_stopping_needs_the_relative_min_improvement(
     assert stopping.best[1] == pytest.approx(values[best_epoch - 1])
 
 
+@pytest.mark.parametrize(("min_improvement", "best_epoch"), [(0.0, 3), (0.005, 2)])
+def test_training_reads_min_improvement_from_its_config(min_improvement, best_epoch) -> None:
+    split, item_emb, user_emb, _, _ = _planted(n_users=6, n_items=10, per_user=4)
+    model = build_model(MODEL, split.train, item_emb, user_emb)
+    scores = iter([0.2, 0.5, 0.501, 0.4, 0.4])
+
+    def validate(network):
+        return {"ndcg@10": next(scores)}
+
+    config = TrainingConfig(
+        epochs=5, batch_size=16, patience=2, seed=0, min_improvement=min_improvement
+    )
+    watch_only = {"watch": MODEL.tasks["watch"]}
+    result = train_multitask(model, split.train, watch_only, config, validate, "planted")
+    assert result.best_epoch == best_epoch
+    # 0.501 is +0.2% over 0.5: with 0.5% it is stale, and patience 2 stops after epoch 4.
+    assert len(result.history) == (5 if best_epoch == 3 else 4)
+
+
 def test_subnormals_are_flushed_while_training_only() -> None:
     """Weight decay sinks Adam moments into subnormal floats, ~100x slower on x86 (an epoch
     2.5 s -> 23 s): training flushes them to zero, and leaves the setting off afterwards."""
