@@ -223,7 +223,7 @@ class EarlyStopping:
         monitor: str,
         patience: int,
         model: MultiTaskRecommender,
-        min_improvement: float = 0.0,
+        min_improvement: float,
     ):
         self.monitor, self.patience, self.min_improvement = monitor, patience, min_improvement
         self.sign = 1.0 if metric_direction(monitor) == "max" else -1.0
