@@ -572,6 +572,10 @@ class TrainingConfig(_Section):
     """Rows per step (positives and their negatives). 4096 with learning rate 0.01 trades a
     little ranking quality for far fewer, cheaper epochs than 2048 (docs/benchmarks.md)."""
     learning_rate: float = Field(default=1e-2, gt=0.0)
+    learning_rate_decay: float = Field(default=1.0, gt=0.0, le=1.0)
+    """The learning rate is multiplied by this after every epoch (exponential decay; 1.0:
+    constant). A schedule in epochs, not in validation results, so a refit for the chosen
+    number of epochs follows the same learning rates as the run that chose them."""
     weight_decay: float = Field(default=0.0, ge=0.0)
     id_gradients: Literal["auto", "sparse", "dense"] = "auto"
     """How the user and item id tables learn. ``sparse``: sparse gradients and lazy Adam

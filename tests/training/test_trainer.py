@@ -365,6 +365,27 @@ def test_training_reads_min_improvement_from_its_config(min_improvement, best_ep
     assert len(result.history) == (5 if best_epoch == 3 else 4)
 
 
+@pytest.mark.parametrize("decay", [1.0, 0.5])
+def test_learning_rate_decays_once_per_epoch(monkeypatch, decay) -> None:
+    split, item_emb, user_emb, _, _ = _planted(n_users=6, n_items=10, per_user=4)
+    model = build_model(MODEL, split.train, item_emb, user_emb)
+    rates: list[float] = []
+    step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    # Every training row (positives and their negatives) in one batch: one step an epoch.
+    config = TrainingConfig(
+        epochs=3, batch_size=10_000, learning_rate=0.02, learning_rate_decay=decay, seed=0
+    )
+    watch_only = {"watch": MODEL.tasks["watch"]}
+    train_multitask(model, split.train, watch_only, config, None, "planted")
+    assert rates == pytest.approx([0.02, 0.02 * decay, 0.02 * decay**2])
+
+
 def test_subnormals_are_flushed_while_training_only() -> None:
     """Weight decay sinks Adam moments into subnormal floats, ~100x slower on x86 (an epoch
     2.5 s -> 23 s): training flushes them to zero, and leaves the setting off afterwards."""

@@ -370,6 +370,10 @@ def train_multitask(
         optimizers.append(
             torch.optim.SparseAdam([t.weight for t in sparse_tables], lr=config.learning_rate)
         )
+    schedules = [
+        torch.optim.lr_scheduler.ExponentialLR(optimizer, config.learning_rate_decay)
+        for optimizer in optimizers
+    ]
     started = time.perf_counter()
     history: list[EpochLog] = []
     stopping = EarlyStopping(config.monitor, config.patience, model, config.min_improvement)
@@ -412,6 +416,8 @@ def train_multitask(
             sums["total"] += float(total.detach())
             for task, loss in per_task.items():
                 sums[task] += float(loss.detach())
+        for schedule in schedules:
+            schedule.step()
         del rows_of_epoch, links  # freed before validation and the next epoch's rows
         mean_losses = {name: value / n_steps for name, value in sums.items()}
         if world > 1:
