@@ -67,7 +67,10 @@ def main() -> None:
     def encode_reference(batch: list[str]) -> np.ndarray:
         return reference.encode(batch, normalize_embeddings=True, convert_to_numpy=True)
 
-    ours = TextEncoder(path, config.encoder.max_length, config.encoder.batch_size, args.precision)
+    enc = config.encoder
+    ours = TextEncoder(
+        path, enc.max_length, enc.batch_size, args.precision, pack_tokens=enc.pack_tokens
+    )
     ours.settle_precision(texts)
     reference_rate, reference_out = timed(encode_reference, texts, args.repeats)
     our_rate, our_out = timed(ours.encode, texts, args.repeats)

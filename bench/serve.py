@@ -106,8 +106,7 @@ def build_served(scale: str):  # noqa: ANN201 - mtrec imports stay in the server
     del trained, log
     from mtrec.features.encoder import TextEncoder
 
-    enc = config.encoder
-    encoder = TextEncoder(enc.model_path, enc.max_length, 1, enc.precision)  # as serving does
+    encoder = TextEncoder.from_config(config.encoder, batch_size=1, pack_tokens=0)  # as served
     lock = threading.Lock()
 
     def encode(text: str) -> np.ndarray:

@@ -62,10 +62,11 @@ class RegistrySource:
         with self._encoder_lock:
             if self._encoder is None:
                 enc = self.config.encoder
-                # Batches of one: the encoder fills every batch up to its size (so a vector
-                # does not depend on its batch-mates), and 128 rows for one text cost 200 ms
-                # a profile here against 18 ms, for the same vectors (tests/serving/test_online.py).
-                self._encoder = TextEncoder(enc.model_path, enc.max_length, 1, enc.precision)
+                # Unpacked batches of one: a call always has one shape (so a vector does not
+                # depend on its batch-mates), and a full call (128 rows, or 1,024 packed tokens)
+                # for one text costs several times one text's own tokens, for the same vectors
+                # to cosine 0.9999 (tests/serving/test_online.py).
+                self._encoder = TextEncoder.from_config(enc, batch_size=1, pack_tokens=0)
             encoder = self._encoder
         assert isinstance(encoder, TextEncoder)
         if encoder.dim != dim:

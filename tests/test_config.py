@@ -107,6 +107,8 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
         ({"training": {"learning_rate": 0.0}}, "learning_rate"),
         ({"training": {"learning_rate_decay": 0.0}}, "learning_rate_decay"),
         ({"training": {"learning_rate_decay": 1.5}}, "learning_rate_decay"),
+        ({"encoder": {"pack_tokens": 32, "max_length": 64}}, "pack_tokens \\(32\\) must be 0"),
+        ({"encoder": {"pack_tokens": -1}}, "pack_tokens"),
         ({"training": {"epochs": 0}}, "epochs"),
         ({"evaluation": {"ks": [10, 0]}}, "evaluation.ks must be positive"),
         ({"evaluation": {"ks": []}}, "evaluation.ks must be positive"),

@@ -253,13 +253,27 @@ class EncoderConfig(_Section):
     model_path: Path | None = None
     """A local transformers model folder; ``None`` uses the packaged all-MiniLM-L6-v2."""
     max_length: int = Field(default=64, ge=8, le=512)
+    pack_tokens: int = Field(default=1024, ge=0)
+    """Tokens per model call for BERT-type encoders: texts are packed end to end, each attending
+    to itself only, so no compute goes to padding. At least ``max_length``; 0 turns packing
+    off. A text's vector never depends on the texts encoded with it, packed or not."""
     batch_size: int = Field(default=128, ge=1)
+    """Texts per model call where texts are not packed (other model types, ``pack_tokens: 0``)."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """``bf16`` runs the encoder under bfloat16 autocast; it is used only when a probe on the
     run's own texts keeps cosine >= 0.99 to fp32, else fp32 is used. ``auto`` picks bf16 where
     the CPU has native bf16 instructions (AVX-512 BF16 or AMX), fp32 elsewhere."""
     store_dir: Path | None = Path("data/cache/embeddings")
     """Content-addressed embedding store shared across runs; ``null`` disables it."""
+
+    @model_validator(mode="after")
+    def _packed_calls_hold_the_longest_text(self) -> EncoderConfig:
+        if 0 < self.pack_tokens < self.max_length:
+            raise ValueError(
+                f"encoder.pack_tokens ({self.pack_tokens}) must be 0 (no packing) or at least "
+                f"encoder.max_length ({self.max_length}): a packed call holds whole texts"
+            )
+        return self
 
 
 TASK_LABELS = ("interaction", "influence", "friends", "topics")

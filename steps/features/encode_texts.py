@@ -22,7 +22,7 @@ def encode_texts(
     from mtrec.features.embed import embed_texts
     from mtrec.features.encoder import TextEncoder
 
-    encoder = TextEncoder(config.model_path, config.max_length, config.batch_size, config.precision)
+    encoder = TextEncoder.from_config(config)
     items, item_stats = embed_texts(encoder, item_texts["text"].tolist(), config.store_dir)
     users, user_stats = embed_texts(encoder, user_texts["text"].tolist(), config.store_dir)
     log_metadata(

@@ -368,13 +368,13 @@ def test_the_batcher_answers_queued_requests_together_and_isolates_failures() ->
 
 
 def test_a_profile_encoded_alone_matches_the_batch_commands_vector(tiny_encoder_path) -> None:
-    """The service encodes each profile in a batch of one (the encoder fills a batch up to
-    its size, so 128 rows for one text): the vector is the one a batch of texts gives."""
+    """The service encodes each profile unpacked in a batch of one (a packed call has 1,024
+    tokens, whatever it holds): the vector is the one the batch commands' packed calls give."""
     from mtrec.features.encoder import TextEncoder
 
     texts = ["a comedy night", "war and love in the old city", "sci-fi star day", "drama"]
     batch = TextEncoder(tiny_encoder_path, 16, 128, "auto").encode(texts)
-    single = TextEncoder(tiny_encoder_path, 16, 1, "auto")
+    single = TextEncoder(tiny_encoder_path, 16, 1, "auto", pack_tokens=0)
     alone = np.stack([single.encode([text])[0] for text in texts])
     np.testing.assert_allclose(alone, batch, atol=2e-3)
     assert (alone * batch).sum(1).min() > 0.9999

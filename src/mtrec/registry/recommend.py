@@ -430,9 +430,7 @@ def read_profiles(path: Path, encoder: EncoderConfig) -> dict[str, np.ndarray]:
     table = pd.read_parquet(path) if is_parquet else pd.read_csv(path, dtype=str)
     if not {"user_id", "text"} <= set(table.columns):
         raise ValueError(f"profiles file {path} needs columns user_id,text")
-    model = TextEncoder(
-        encoder.model_path, encoder.max_length, encoder.batch_size, encoder.precision
-    )
+    model = TextEncoder.from_config(encoder)
     vectors = model.encode(table["text"].fillna("").astype(str).tolist())
     return dict(zip(table["user_id"].astype(str), vectors, strict=True))
 
