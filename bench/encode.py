@@ -67,10 +67,7 @@ def main() -> None:
     def encode_reference(batch: list[str]) -> np.ndarray:
         return reference.encode(batch, normalize_embeddings=True, convert_to_numpy=True)
 
-    enc = config.encoder
-    ours = TextEncoder(
-        path, enc.max_length, enc.batch_size, args.precision, pack_tokens=enc.pack_tokens
-    )
+    ours = TextEncoder.from_config(config.encoder.model_copy(update={"precision": args.precision}))
     ours.settle_precision(texts)
     reference_rate, reference_out = timed(encode_reference, texts, args.repeats)
     our_rate, our_out = timed(ours.encode, texts, args.repeats)
