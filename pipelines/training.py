@@ -114,6 +114,7 @@ def train_and_register(
             config.model,
             config.training,
             training_history,
+            recommender,
             edges,
             item_topics,
         )

@@ -465,6 +465,45 @@ def _default_tasks() -> dict[str, TaskConfig]:
     return {name: TaskConfig(**BUILTIN_TASKS[name], weight=w) for name, w in weights.items()}
 
 
+class ItemItemConfig(_Section):
+    """The ranking task's closed-form item-item component (:mod:`mtrec.models.item_item`):
+    EASE whose Gram matrix gains the item texts' similarity, blended per user into the
+    network's catalogue scores. After training, ``l2`` and ``text_weight`` are chosen on
+    valid by the component alone, then ``weight`` by the blend (0 keeps the network's
+    scores); a refit reuses the choice on its data. Each grid is searched in order, and a
+    later value must beat an earlier one to be chosen. Off unless enabled: where valid and
+    test are each user's newest interactions (``split.order: time``) it ranks a little better
+    but leaves the text little to add (docs/benchmarks.md)."""
+
+    enabled: bool = False
+    l2: tuple[float, ...] = (100.0, 300.0, 1000.0)
+    """EASE's ridge strengths."""
+    text_weight: tuple[float, ...] = (0.0, 30.0, 100.0, 300.0)
+    """Weights of the text kernel in the Gram matrix (0: plain EASE); an id-only model
+    (``use_text: false``) searches 0 alone."""
+    text_power: int = Field(default=4, ge=2)
+    """The kernel is the texts' cosine similarity to this even power."""
+    weight: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    """The component's share of the blended scores."""
+    max_memory_mb: float = Field(default=2048, gt=0)
+    """Above this estimated peak of a fit (:func:`mtrec.models.item_item.item_item_memory_bytes`:
+    2048 MB covers up to 7,327 items) the component is left out, with a log line."""
+
+    @model_validator(mode="after")
+    def _grids_valid(self) -> ItemItemConfig:
+        if self.text_power % 2:
+            raise ValueError(
+                f"item_item.text_power must be even (a PSD kernel), got {self.text_power}"
+            )
+        if not self.l2 or min(self.l2) <= 0:
+            raise ValueError("item_item.l2 needs at least one value, all > 0")
+        if not self.text_weight or min(self.text_weight) < 0:
+            raise ValueError("item_item.text_weight needs at least one value, all >= 0")
+        if not self.weight or not all(0.0 <= w <= 1.0 for w in self.weight):
+            raise ValueError("item_item.weight needs at least one value, all in [0, 1]")
+        return self
+
+
 class ModelConfig(_Section):
     """Multi-task network over id and text embeddings."""
 
@@ -514,6 +553,8 @@ class ModelConfig(_Section):
     history_pooling: Literal["attention", "mean"] = "attention"
     """How the history becomes one vector: ``attention`` (a learned query weighs the items,
     with learned recency embeddings) or ``mean`` (recency embeddings, plain average)."""
+    item_item: ItemItemConfig = Field(default_factory=ItemItemConfig)
+    """The ranking task's closed-form item-item component, chosen on valid."""
     tasks: dict[str, TaskConfig] = Field(default_factory=_default_tasks)
     """Declared tasks by name (see :class:`TaskConfig`); exactly one has kind ``ranking``."""
 

@@ -33,6 +33,7 @@ def refit_model(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     training_history: TrainingHistory,
+    recommender: TrainedModel,
     # No defaults: ZenML loads an input typed ``X | None`` by the artifact's stored type path
     # (src.mtrec.*, a second copy of the module), which no materializer of ours accepts.
     edges: pd.DataFrame | None,
@@ -46,7 +47,8 @@ def refit_model(
     """The same configuration refit for the epochs early stopping chose: on train + valid,
     the model a deployment has the day after the valid period (scored on test: the serving
     view), and on every interaction, what ``make recommend`` serves (never scored: nothing is
-    left that it did not see). The evaluated ``recommender`` stays for reports and the gate."""
+    left that it did not see). The evaluated ``recommender`` stays for reports and the gate;
+    its item-item component, chosen on valid, is refitted with each."""
     epochs = training_history.best_epoch
     datasets = {
         "serving_view": pd.concat([train, valid], ignore_index=True),
@@ -60,6 +62,7 @@ def refit_model(
         model_config,
         training_config,
         epochs,
+        recommender.spec.item_item,
     )
     summary: dict[str, Any] = {"epochs": epochs}
     for (name, interactions), (_, result) in zip(datasets.items(), refits, strict=True):

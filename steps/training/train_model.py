@@ -1,3 +1,4 @@
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import numpy as np
@@ -64,6 +65,8 @@ def train_model(
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
         "valid_ndcg@10": result.best_valid.get("ndcg@10", 0.0),
+        # Chosen on valid after training; None: left out or not preferred.
+        "item_item": None if (choice := trained.spec.item_item) is None else asdict(choice),
     }
     log_metadata({"training": summary})
     return trained, result.record(), id_only

@@ -12,6 +12,7 @@ that reached their stage (``purchase_ndcg@10``).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -171,6 +172,20 @@ class BaselineTuning(BaseModel):
     seconds: float
 
 
+class ItemItemMetrics(BaseModel):
+    """The ranking task's item-item component (:mod:`mtrec.models.item_item`) as chosen on
+    valid, and the network's own test ranking without it: what the component adds."""
+
+    model_config = _RESULT
+
+    l2: float
+    text_weight: float
+    text_power: int
+    weight: float
+    network_test: Metrics
+    """The network alone on test, history = train + valid, at the configured K."""
+
+
 class ServingMetrics(BaseModel):
     """The serving view (:func:`serving_view`): test as a deployed model meets it, every
     user's train + valid interactions known."""
@@ -241,6 +256,7 @@ class EvaluationResult(BaseModel):
     rerank: dict[str, Any] | None = None
     """The diversity trade-off, :meth:`mtrec.evaluation.diversity.RerankTradeoff.to_dict`."""
     serving: ServingMetrics | None = None
+    item_item: ItemItemMetrics | None = None
     interest: InterestMetrics | None = None
     top_users: dict[str, tuple[TopUser, ...]] = {}
     """For each user-level task (``influence``)."""
@@ -611,6 +627,13 @@ def evaluate_recommender(
         model, test, history, tuple(sorted({*ks, 10})), keep_top=max(recommendations_k, 10)
     )
     reported = {k: v for k, v in test_rank.metrics.items() if MetricRef.parse(k).k in ks}
+    item_item = None
+    if (choice := model.spec.item_item) is not None:
+        network = model.catalogue_scorer(item_item=False)
+        item_item = ItemItemMetrics(
+            **dataclasses.asdict(choice),
+            network_test=rank_split(network, n_items, test, history, ks).metrics,
+        )
     baseline_metrics: dict[str, Metrics] = {}
     baseline_params: dict[str, BaselineTuning] = {}
     skipped: dict[str, str] = {}
@@ -721,6 +744,7 @@ def evaluate_recommender(
         baselines_skipped=skipped,
         rerank=tradeoff.to_dict() if tradeoff is not None else None,
         serving=serving_metrics,
+        item_item=item_item,
         interest=forecast,
         top_users={
             name: top_users(model, train, users, name, task) for name, task in user_level.items()

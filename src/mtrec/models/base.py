@@ -21,7 +21,7 @@ representations once and rank it with batched products instead of one network ca
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, cast
 
 import numpy as np
@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mtrec.models.item_item import blend, known_matrix
 from mtrec.models.layers import DotTower, HistoryPooling, Inputs, PairTower, funnel_logit, mlp
 from mtrec.models.spec import ModelSpec
 
@@ -65,6 +66,7 @@ class MultiTaskRecommender(nn.Module):
     item_topic: Tensor
     history_indptr: Tensor
     history_items: Tensor
+    item_item: Tensor
 
     def __init__(
         self,
@@ -107,6 +109,8 @@ class MultiTaskRecommender(nn.Module):
         # history_items[history_indptr[u]:history_indptr[u + 1]] (see set_history).
         self.register_buffer("history_indptr", torch.zeros(spec.n_users + 1, dtype=torch.long))
         self.register_buffer("history_items", torch.zeros(0, dtype=torch.long))
+        if spec.item_item_weight > 0:  # filled by the fit (mtrec.workflows.fit) or the weights
+            self.register_buffer("item_item", torch.zeros(spec.n_items, spec.n_items))  # (I, I)
         self.history = (
             HistoryPooling(self.item_inputs.out_dim, spec.history_length, spec.history_pooling)
             if spec.history_length
@@ -168,8 +172,25 @@ class MultiTaskRecommender(nn.Module):
 
     @property
     def reads_history(self) -> bool:
-        """Whether the user side reads the user's known interactions (window or profile)."""
-        return bool(self.spec.history_length or self.spec.profile_length)
+        """Whether scoring reads the user's known interactions (the user side's window or
+        profile, or the item-item component)."""
+        return bool(
+            self.spec.history_length or self.spec.profile_length or self.spec.item_item_weight
+        )
+
+    def blend_item_item(
+        self, users: Tensor, scores: Tensor, newer: Sequence[np.ndarray] | None = None
+    ) -> Tensor:
+        """The ranking task's catalogue ``scores`` (B, I) of ``users`` blended with the
+        item-item component's over their known items (and each row's ``newer`` ones), as
+        :func:`mtrec.models.item_item.blend`; unchanged without a component."""
+        weight = self.spec.item_item_weight
+        if weight <= 0:
+            return scores
+        known = known_matrix(
+            self.history_indptr, self.history_items, users, self.spec.n_items, newer
+        )  # (B, I)
+        return blend(scores, known @ self.item_item, weight)
 
     def set_history(self, users: np.ndarray, items: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Make (users, items, times) the known interactions the history input reads, and
@@ -478,12 +499,14 @@ class MultiTaskRecommender(nn.Module):
         return torch.softmax(logits, dim=-1)
 
     def catalogue_scorer(
-        self, task: str | None = None, conditional: bool = False
+        self, task: str | None = None, conditional: bool = False, item_item: bool = True
     ) -> Callable[[Tensor], Tensor]:
         """``score_items`` for many batches of users: the catalogue's item representations are
         computed once, here, so the weights must not change while the scorer is used.
         ``conditional``: a funnel task's own head, the logit of p(task | after) (ESMM's CVR),
-        instead of its output."""
+        instead of its output. The ranking task's scores are blended with the item-item
+        component's (:meth:`blend_item_item`) unless ``item_item`` is false (the network's
+        own scores)."""
         task = task or self.spec.ranking_task
         chain = (task,) if conditional else self.funnel_chain(task)
         items = {step: self._catalogue(step) for step in chain}
@@ -492,12 +515,16 @@ class MultiTaskRecommender(nn.Module):
             representations = self.task_users(users)
             if conditional:
                 return self.tower(task).grid(representations[task], items[task])
-            return self._chain_grid(representations, items, task)
+            scores = self._chain_grid(representations, items, task)
+            if item_item and task == self.spec.ranking_task:
+                return self.blend_item_item(users, scores)
+            return scores
 
         return score
 
     def mean_scorer(self, groups: Tensor, task: str | None = None) -> Callable[[Tensor], Tensor]:
-        """``score_items(users) @ groups`` for an (I, G) ``groups`` whose columns each sum to
+        """The network's ``score_items(users) @ groups`` (without the item-item component) for
+        an (I, G) ``groups`` whose columns each sum to
         one or are zero (means over groups of items, such as topics): (B,) -> (B, G). The dot
         head is linear in the item side, so a plain ranking task's means are scored on the
         groups' mean item representations, G columns instead of the catalogue's I (200,000
@@ -507,7 +534,7 @@ class MultiTaskRecommender(nn.Module):
         groups = groups.to(torch.float32)
         tower = self.tower(task)
         if not isinstance(tower, DotTower) or len(self.funnel_chain(task)) > 1:
-            scorer = self.catalogue_scorer(task)
+            scorer = self.catalogue_scorer(task, item_item=False)
             return lambda users: scorer(users) @ groups
         means = groups.T @ self._catalogue(task)  # (G, H)
         empty = groups.sum(dim=0) == 0

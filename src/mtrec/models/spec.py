@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mtrec.config import ModelConfig
+from mtrec.models.item_item import ItemItemChoice
 
 TASKS = ("watch", "like", "rating")
 HISTORY_POOLINGS = ("attention", "mean")
@@ -66,6 +67,27 @@ class ModelSpec:
     """Funnel task -> the task it is conditioned on (ESMM): the funnel task's head gives the
     logit of p(task | after) and its output is the logit of p(after) * p(task | after)
     (:func:`funnel_logit`)."""
+    item_item_weight: float = 0.0
+    """The closed-form item-item component's share of the ranking task's catalogue scores
+    (:mod:`mtrec.models.item_item`; its ``item_item`` buffer is (I, I)); 0: none."""
+    item_item_l2: float = 0.0
+    """The component's EASE ridge strength, as chosen on valid (what a refit reuses)."""
+    item_item_text_weight: float = 0.0
+    """The weight of the item texts' similarity kernel in its Gram matrix."""
+    item_item_text_power: int = 4
+    """The power the kernel raises the texts' cosine similarity to."""
+
+    @property
+    def item_item(self) -> ItemItemChoice | None:
+        """The component's chosen parameters; ``None`` without one."""
+        if self.item_item_weight <= 0:
+            return None
+        return ItemItemChoice(
+            l2=self.item_item_l2,
+            text_weight=self.item_item_text_weight,
+            text_power=self.item_item_text_power,
+            weight=self.item_item_weight,
+        )
 
     def __post_init__(self) -> None:
         named = {self.ranking_task, *self.offsets, *self.user_tasks, *self.link_tasks}
@@ -86,5 +108,9 @@ class ModelSpec:
             raise ValueError(f"the ranking task {self.ranking_task!r} cannot be user-level")
         if self.history_pooling not in HISTORY_POOLINGS:
             raise ValueError(f"unknown history_pooling {self.history_pooling!r}")
+        if not 0.0 <= self.item_item_weight <= 1.0:
+            raise ValueError(f"item_item_weight must lie in [0, 1], got {self.item_item_weight}")
+        if self.item_item_weight > 0 and self.item_item_l2 <= 0:
+            raise ValueError("an item-item component needs item_item_l2 > 0")
         if self.history_context not in HISTORY_CONTEXTS:
             raise ValueError(f"unknown history_context {self.history_context!r}")

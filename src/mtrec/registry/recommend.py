@@ -170,10 +170,15 @@ class Recommender:
         if described:
             text = np.stack([np.asarray(queries[r].profile, np.float32) for r in described])
             parts.append(self._text_vectors(torch.from_numpy(text)))
-        vectors = torch.cat(parts)  # (B, H), rows in ``order``
+        scores = self._score_catalogue(torch.cat(parts)).float()  # (B, I), rows in ``order``
+        if known and self._model.spec.item_item_weight > 0:
+            # Known users' item-item side reads their known and newer interactions too.
+            scores[: len(known)] = self._model.blend_item_item(
+                users, scores[: len(known)], [queries[r].recent for r in known]
+            )
         if order != list(range(len(queries))):
-            vectors = vectors[torch.argsort(torch.tensor(order))]
-        return self._score_catalogue(vectors).float()  # (B, I)
+            scores = scores[torch.argsort(torch.tensor(order))]
+        return scores
 
     def _user_vectors(self, users: Tensor, recent: Sequence[np.ndarray]) -> Tensor:
         """Ranking-task user vectors (B, H) of known users, each reading its known history

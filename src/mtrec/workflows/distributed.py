@@ -3,8 +3,8 @@
 :func:`fit_distributed` writes the training inputs to a private folder, starts
 ``python -m torch.distributed.run --standalone --nproc_per_node=N -m
 mtrec.workflows.worker <folder>`` and reads back what rank 0 wrote: the best weights
-(safetensors) and the history (JSON). Each worker initialises the process group and calls the
-ordinary :func:`mtrec.workflows.fit.fit_recommender`, whose trainer shards the epoch by rank
+(safetensors) and the history (JSON). Each worker initialises the process group and calls
+:func:`mtrec.workflows.fit.fit_network`, whose trainer shards the epoch by rank
 (see :func:`mtrec.training.trainer.train_multitask`). Nothing is unpickled: frames travel as
 Parquet, arrays as ``.npy`` without pickle, configs as JSON.
 
@@ -46,7 +46,7 @@ def fit_distributed(
     timeout_s: float | None = None,
     label: str = "train",
 ) -> tuple[TrainedModel, TrainingResult]:
-    """Train with ``training_config.nproc`` processes; same return as ``fit_recommender``
+    """Train with ``training_config.nproc`` processes; same return as ``fit_network``
     (``valid`` ``None``: a refit for ``training_config.epochs`` epochs)."""
     with tempfile.TemporaryDirectory(prefix="mtrec-ddp-") as tmp:
         folder = Path(tmp)

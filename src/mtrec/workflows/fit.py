@@ -5,6 +5,9 @@ Early stopping reads validation metrics, computed with the evaluation module's f
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -19,11 +22,20 @@ from mtrec.evaluation.evaluate import interest_kl, task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models import build_network
 from mtrec.models.base import MultiTaskRecommender
+from mtrec.models.item_item import (
+    ItemItemChoice,
+    blend,
+    item_item_memory_bytes,
+    item_item_weights,
+    known_matrix,
+)
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.spec import ModelSpec
 from mtrec.training.concurrent import run_concurrently
 from mtrec.training.trainer import TrainingResult, train_multitask
 from mtrec.workflows.inputs import ModelInputs
+
+logger = logging.getLogger(__name__)
 
 
 def build_model(
@@ -105,16 +117,39 @@ def fit_recommender(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     label: str = "train",
+    item_item: ItemItemChoice | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
     (full ranking, train items masked) and task metrics. ``valid`` ``None``: no validation,
     every one of ``training_config.epochs`` epochs runs and the last is kept (a refit, see
     :func:`refit_recommender`). ``nproc > 1`` trains with that many ``torchrun`` processes
-    (:mod:`mtrec.workflows.distributed`). ``label`` starts each epoch's progress line."""
+    (:mod:`mtrec.workflows.distributed`). ``label`` starts each epoch's progress line.
+    The item-item component (``model_config.item_item``) is chosen on ``valid`` after
+    training (:func:`choose_item_item`); without ``valid``, ``item_item`` is used as given
+    (a refit reuses the evaluated model's choice) and fitted on ``train``."""
     if training_config.nproc > 1:
         from mtrec.workflows.distributed import fit_distributed
 
-        return fit_distributed(train, valid, inputs, model_config, training_config, label=label)
+        trained, result = fit_distributed(
+            train, valid, inputs, model_config, training_config, label=label
+        )
+    else:
+        trained, result = fit_network(train, valid, inputs, model_config, training_config, label)
+    if valid is not None:
+        item_item = choose_item_item(trained, train, valid, inputs, model_config, training_config)
+    return with_item_item(trained, train, inputs, item_item), result
+
+
+def fit_network(
+    train: pd.DataFrame,
+    valid: pd.DataFrame | None,
+    inputs: ModelInputs,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    label: str = "train",
+) -> tuple[TrainedModel, TrainingResult]:
+    """The network alone, trained in this process (:func:`fit_recommender` without the
+    item-item component; a distributed rank runs it)."""
     torch.manual_seed(training_config.seed)
     model = build_model(
         model_config,
@@ -168,13 +203,15 @@ def refit_recommender(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     epochs: int,
+    item_item: ItemItemChoice | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """The same configuration trained on ``interactions`` for exactly ``epochs`` epochs (the
     best epoch that early stopping chose on valid), with no validation data: the model that
-    knows every interaction it is given, newest included."""
+    knows every interaction it is given, newest included. ``item_item``: the evaluated
+    model's component (``TrainedModel.spec.item_item``), refitted on ``interactions``."""
     config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
     label = f"refit on {len(interactions):,} interactions"
-    return fit_recommender(interactions, None, inputs, model_config, config, label)
+    return fit_recommender(interactions, None, inputs, model_config, config, label, item_item)
 
 
 def refit_recommenders(
@@ -183,12 +220,21 @@ def refit_recommenders(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     epochs: int,
+    item_item: ItemItemChoice | None = None,
 ) -> list[tuple[TrainedModel, TrainingResult]]:
     """:func:`refit_recommender` on each of ``datasets``, side by side on the available cores
     (:func:`mtrec.training.concurrent.run_concurrently`); in turn under ``nproc > 1``, where
     each refit already spreads over processes of its own."""
     calls = [
-        partial(refit_recommender, interactions, inputs, model_config, training_config, epochs)
+        partial(
+            refit_recommender,
+            interactions,
+            inputs,
+            model_config,
+            training_config,
+            epochs,
+            item_item,
+        )
         for interactions in datasets
     ]
     return run_concurrently(calls, cores=training_cores(training_config))
@@ -199,3 +245,123 @@ def training_cores(config: TrainingConfig) -> int | None:
     under ``nproc > 1``, where each training already spreads over processes of its own and
     trainings run in turn."""
     return 1 if config.nproc > 1 else None
+
+
+def choose_item_item(
+    trained: TrainedModel,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    inputs: ModelInputs,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+) -> ItemItemChoice | None:
+    """The item-item component chosen on valid (full ranking, train masked, the training
+    monitor's ranking metric or NDCG@10): ``l2`` and ``text_weight`` by the component alone,
+    then its blend ``weight`` with the trained network. ``None`` when disabled, over the
+    memory budget, or when valid prefers the network alone (weight 0)."""
+    config = model_config.item_item
+    n_users, n_items = len(inputs.user_embeddings), len(inputs.item_embeddings)
+    need = item_item_memory_bytes(n_items)
+    if not config.enabled:
+        return None
+    if need > config.max_memory_mb * 2**20:
+        logger.info(
+            "item-item component left out: %s items need about %.0f MB, over "
+            "model.item_item.max_memory_mb %.0f",
+            f"{n_items:,}",
+            need / 2**20,
+            config.max_memory_mb,
+        )
+        return None
+    monitor = MetricRef.parse(training_config.monitor)
+    metric = monitor if monitor.ranking else MetricRef("ndcg", 10)
+    k = metric.k if metric.k is not None else 10
+    truth_u, truth_i = valid["user_idx"].to_numpy(np.int64), valid["item_idx"].to_numpy(np.int64)
+    seen_u, seen_i = train["user_idx"].to_numpy(np.int64), train["item_idx"].to_numpy(np.int64)
+
+    def measure(score: Callable[[torch.Tensor], torch.Tensor]) -> float:
+        with torch.inference_mode():
+            means, _, _ = evaluate_ranking(score, n_items, truth_u, truth_i, seen_u, seen_i, (k,))
+        return float(means[metric.key])
+
+    def better(value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value < best if metric.direction == "min" else value > best
+
+    started = time.perf_counter()
+    network = trained.build()
+    indptr, known = network.history_indptr, network.history_items
+    text = torch.from_numpy(np.ascontiguousarray(inputs.item_embeddings))
+    network_scores = network.catalogue_scorer(item_item=False)
+
+    def item_item_scores(weights: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda users: known_matrix(indptr, known, users, n_items) @ weights
+
+    def blended_scores(
+        weights: torch.Tensor, weight: float
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        item_item = item_item_scores(weights)
+        return lambda users: blend(network_scores(users), item_item(users), weight)
+
+    text_weights = config.text_weight if model_config.use_text else (0.0,)
+    best: tuple[float, float, float, torch.Tensor] | None = None  # value, l2, text, B
+    for l2 in config.l2:
+        for text_weight in text_weights:
+            weights = item_item_weights(
+                seen_u, seen_i, n_users, n_items, l2, text, text_weight, config.text_power
+            )
+            value = measure(item_item_scores(weights))
+            if better(value, None if best is None else best[0]):
+                best = (value, l2, text_weight, weights)
+    assert best is not None
+    _, l2, text_weight, weights = best
+    chosen, chosen_value = 0.0, None
+    for weight in config.weight:
+        value = measure(blended_scores(weights, weight))
+        if better(value, chosen_value):
+            chosen, chosen_value = weight, value
+    logger.info(
+        "item-item component: l2 %g, text weight %g, blend weight %g (valid %s %.4f), "
+        "chosen in %.1f s",
+        l2,
+        text_weight,
+        chosen,
+        metric.key,
+        chosen_value,
+        time.perf_counter() - started,
+    )
+    if chosen <= 0:
+        return None
+    return ItemItemChoice(l2, text_weight, config.text_power, chosen)
+
+
+def with_item_item(
+    trained: TrainedModel,
+    interactions: pd.DataFrame,
+    inputs: ModelInputs,
+    choice: ItemItemChoice | None,
+) -> TrainedModel:
+    """``trained`` with the item-item component ``choice`` fitted on ``interactions`` (what
+    the network trained on); unchanged for ``None``."""
+    if choice is None:
+        return trained
+    weights = item_item_weights(
+        interactions["user_idx"].to_numpy(np.int64),
+        interactions["item_idx"].to_numpy(np.int64),
+        len(inputs.user_embeddings),
+        len(inputs.item_embeddings),
+        choice.l2,
+        torch.from_numpy(np.ascontiguousarray(inputs.item_embeddings)),
+        choice.text_weight,
+        choice.text_power,
+    )
+    spec = dataclasses.replace(
+        trained.spec,
+        item_item_weight=choice.weight,
+        item_item_l2=choice.l2,
+        item_item_text_weight=choice.text_weight,
+        item_item_text_power=choice.text_power,
+    )
+    state = trained.state_dict | {"item_item": weights}
+    return dataclasses.replace(trained, spec=spec, state_dict=state)

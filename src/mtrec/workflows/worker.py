@@ -1,7 +1,7 @@
 """One rank of distributed training, run by ``torchrun -m mtrec.workflows.worker <folder>``.
 
 It reads what :func:`mtrec.workflows.distributed.fit_distributed` wrote to ``folder``, joins the
-process group, calls the ordinary :func:`mtrec.workflows.fit.fit_recommender` (whose trainer
+process group, calls :func:`mtrec.workflows.fit.fit_network` (whose trainer
 shards the epoch by rank) and, on rank 0, writes the weights and the history back. A module of
 its own so that the launcher, which ``fit`` calls, does not import ``fit`` back.
 """
@@ -23,7 +23,7 @@ from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.files import write_atomic
 from mtrec.models.serialization import save_trained_model
 from mtrec.training.trainer import training_device
-from mtrec.workflows.fit import fit_recommender
+from mtrec.workflows.fit import fit_network
 from mtrec.workflows.inputs import ModelInputs
 
 
@@ -45,7 +45,7 @@ def worker(folder: Path) -> None:
         edges_file, valid_file = folder / "edges.parquet", folder / "valid.parquet"
         topics_file = folder / "item_topics.npy"
         # No valid file: a refit, every configured epoch and no early stopping.
-        trained, result = fit_recommender(
+        trained, result = fit_network(
             pd.read_parquet(folder / "train.parquet"),
             pd.read_parquet(valid_file) if valid_file.is_file() else None,
             ModelInputs(
