@@ -136,6 +136,18 @@ def test_the_fit_chooses_the_component_on_valid_and_the_network_scores_with_it(
     # the item-item side.
     choice = trained.spec.item_item
     assert choice is not None and choice.weight > 0 and choice.l2 in (1.0, 10.0)
+    # Fitted on train alone: no valid interaction is in what scores valid (nor test).
+    on_train = item_item_weights(
+        train["user_idx"].to_numpy(),
+        train["item_idx"].to_numpy(),
+        len(user_text),
+        40,
+        choice.l2,
+        torch.from_numpy(item_text),
+        choice.text_weight,
+        choice.text_power,
+    )
+    assert torch.equal(trained.state_dict["item_item"], on_train)
     model = trained.build()
     users = torch.arange(len(user_text))
     network = model.catalogue_scorer(item_item=False)(users)
