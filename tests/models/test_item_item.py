@@ -18,7 +18,7 @@ from mtrec.models.item_item import (
 )
 from mtrec.models.serialization import load_trained_model, save_trained_model
 from mtrec.registry.recommend import recommend
-from mtrec.workflows.fit import fit_recommender, refit_recommender
+from mtrec.workflows.fit import fit_item_item, fit_recommender, refit_recommender
 from mtrec.workflows.inputs import ModelInputs
 
 
@@ -137,17 +137,7 @@ def test_the_fit_chooses_the_component_on_valid_and_the_network_scores_with_it(
     choice = trained.spec.item_item
     assert choice is not None and choice.weight > 0 and choice.l2 in (1.0, 10.0)
     # Fitted on train alone: no valid interaction is in what scores valid (nor test).
-    on_train = item_item_weights(
-        train["user_idx"].to_numpy(),
-        train["item_idx"].to_numpy(),
-        len(user_text),
-        40,
-        choice.l2,
-        torch.from_numpy(item_text),
-        choice.text_weight,
-        choice.text_power,
-    )
-    assert torch.equal(trained.state_dict["item_item"], on_train)
+    assert torch.equal(trained.state_dict["item_item"], fit_item_item(train, inputs, choice))
     model = trained.build()
     users = torch.arange(len(user_text))
     network = model.catalogue_scorer(item_item=False)(users)
@@ -168,14 +158,13 @@ def test_a_refit_reuses_the_choice_on_its_own_interactions() -> None:
     frame, item_text, user_text = _genre_data()
     model_config, training = _configs()
     choice = ItemItemChoice(l2=10.0, text_weight=3.0, text_power=4, weight=0.4)
-    refit, _ = refit_recommender(
-        frame, _inputs(frame, item_text, user_text), model_config, training, 1, choice
-    )
+    inputs = _inputs(frame, item_text, user_text)
+    refit, _ = refit_recommender(frame, inputs, model_config, training, 1, choice)
     assert refit.spec.item_item == choice
     expected = item_item_weights(
         frame["user_idx"].to_numpy(),
         frame["item_idx"].to_numpy(),
-        len(user_text),
+        40,
         40,
         10.0,
         torch.from_numpy(item_text),
@@ -183,6 +172,7 @@ def test_a_refit_reuses_the_choice_on_its_own_interactions() -> None:
         4,
     )
     assert torch.equal(refit.state_dict["item_item"], expected)
+    assert torch.equal(expected, fit_item_item(frame, inputs, choice))
 
 
 def test_served_lists_follow_new_interactions_through_the_component() -> None:

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from mtrec.models.baselines.ease import ease_weights, gram_matrix, scatter_weights
-from mtrec.models.baselines.itemknn import History
+from mtrec.models.baselines.itemknn import History, csr_rows
 
 
 @dataclass(frozen=True)
@@ -99,14 +99,11 @@ def known_matrix(
     """The (B, I) 0/1 matrix of each user's known items: ``known[indptr[u]:indptr[u + 1]]``
     (a CSR of histories, as :meth:`MultiTaskRecommender.set_history` keeps them), plus each
     row's ``extra`` items (interactions newer than the model's history)."""
-    start, end = indptr[users], indptr[users + 1]  # (B,) each
-    counts = end - start
-    rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts)
-    first = torch.repeat_interleave(start - (counts.cumsum(0) - counts), counts)
-    positions = first + torch.arange(len(rows), device=users.device)
-    matrix = torch.zeros(len(users), n_items, device=users.device)
-    matrix[rows, known[positions]] = 1.0
-    for row, items in enumerate(extra or ()):
-        if len(items):
-            matrix[row, torch.as_tensor(items, dtype=torch.long, device=users.device)] = 1.0
+    counts, items = csr_rows(indptr, known, users)
+    rows = torch.repeat_interleave(torch.arange(len(users), device=counts.device), counts)
+    matrix = torch.zeros(len(users), n_items, device=items.device)
+    matrix[rows, items] = 1.0
+    for row, newer in enumerate(extra or ()):
+        if len(newer):
+            matrix[row, torch.as_tensor(newer, dtype=torch.long, device=items.device)] = 1.0
     return matrix

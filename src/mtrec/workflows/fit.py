@@ -136,8 +136,11 @@ def fit_recommender(
     else:
         trained, result = fit_network(train, valid, inputs, model_config, training_config, label)
     if valid is not None:
-        item_item = choose_item_item(trained, train, valid, inputs, model_config, training_config)
-    return with_item_item(trained, train, inputs, item_item), result
+        chosen = choose_item_item(trained, train, valid, inputs, model_config, training_config)
+        return (trained if chosen is None else with_item_item(trained, *chosen)), result
+    if item_item is None:
+        return trained, result
+    return with_item_item(trained, item_item, fit_item_item(train, inputs, item_item)), result
 
 
 def fit_network(
@@ -254,11 +257,12 @@ def choose_item_item(
     inputs: ModelInputs,
     model_config: ModelConfig,
     training_config: TrainingConfig,
-) -> ItemItemChoice | None:
+) -> tuple[ItemItemChoice, torch.Tensor] | None:
     """The item-item component chosen on valid (full ranking, train masked, the training
     monitor's ranking metric or NDCG@10): ``l2`` and ``text_weight`` by the component alone,
-    then its blend ``weight`` with the trained network. ``None`` when disabled, over the
-    memory budget, or when valid prefers the network alone (weight 0)."""
+    then its blend ``weight`` with the trained network; with its weights, fitted on train.
+    ``None`` when disabled, over the memory budget, or when valid prefers the network alone
+    (weight 0)."""
     config = model_config.item_item
     n_users, n_items = len(inputs.user_embeddings), len(inputs.item_embeddings)
     need = item_item_memory_bytes(n_items)
@@ -333,20 +337,15 @@ def choose_item_item(
     )
     if chosen <= 0:
         return None
-    return ItemItemChoice(l2, text_weight, config.text_power, chosen)
+    return ItemItemChoice(l2, text_weight, config.text_power, chosen), weights
 
 
-def with_item_item(
-    trained: TrainedModel,
-    interactions: pd.DataFrame,
-    inputs: ModelInputs,
-    choice: ItemItemChoice | None,
-) -> TrainedModel:
-    """``trained`` with the item-item component ``choice`` fitted on ``interactions`` (what
-    the network trained on); unchanged for ``None``."""
-    if choice is None:
-        return trained
-    weights = item_item_weights(
+def fit_item_item(
+    interactions: pd.DataFrame, inputs: ModelInputs, choice: ItemItemChoice
+) -> torch.Tensor:
+    """The component's weights (I, I) for ``choice``, fitted on ``interactions`` (what the
+    network trained on)."""
+    return item_item_weights(
         interactions["user_idx"].to_numpy(np.int64),
         interactions["item_idx"].to_numpy(np.int64),
         len(inputs.user_embeddings),
@@ -356,6 +355,12 @@ def with_item_item(
         choice.text_weight,
         choice.text_power,
     )
+
+
+def with_item_item(
+    trained: TrainedModel, choice: ItemItemChoice, weights: torch.Tensor
+) -> TrainedModel:
+    """``trained`` carrying the item-item component ``choice`` with its (I, I) ``weights``."""
     spec = dataclasses.replace(
         trained.spec,
         item_item_weight=choice.weight,

@@ -31,6 +31,20 @@ GRAM_BLOCK_USERS = 4096
 """Users per block of :meth:`History.gram`: one (block, I) float32 slice at a time."""
 
 
+def csr_rows(indptr: Tensor, indices: Tensor, users: Tensor) -> tuple[Tensor, Tensor]:
+    """The rows ``users`` (B,) of a CSR (``indptr`` (U + 1,), ``indices`` (N,)): each row's
+    count (B,) and their entries concatenated in row order (sum of counts,)."""
+    start = indptr[users]
+    counts = indptr[users + 1] - start  # (B,)
+    first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    positions = (
+        torch.repeat_interleave(start, counts)
+        + torch.arange(len(first), device=first.device)
+        - first
+    )
+    return counts, indices[positions]
+
+
 class History:
     """The binary user-item matrix ``X`` of the item-item baselines, kept sparse: user ``u``'s
     items (each once, ascending) are ``indices[indptr[u]:indptr[u + 1]]``.
@@ -50,11 +64,7 @@ class History:
     def rows(self, users: Tensor, columns: Tensor | None = None) -> Tensor:
         """The users' rows, a sparse CSR (B, I) float32 matrix; with ``columns`` (S,)
         ascending item indices, those columns only, renumbered ``0 .. S - 1``: (B, S)."""
-        start = self.indptr[users]
-        counts = self.indptr[users + 1] - start  # (B,)
-        first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-        total = int(counts.sum())
-        items = self.indices[torch.repeat_interleave(start, counts) + torch.arange(total) - first]
+        counts, items = csr_rows(self.indptr, self.indices, users)
         width = self.n_items
         if columns is not None:
             column_of = torch.full((self.n_items,), -1, dtype=torch.long)
