@@ -470,14 +470,17 @@ class ItemItemConfig(_Section):
     EASE whose Gram matrix gains the item texts' similarity, blended per user into the
     network's catalogue scores. After training, ``l2`` and ``text_weight`` are chosen on
     valid by the component alone, then ``weight`` by the blend (0 keeps the network's
-    scores); a refit reuses the choice on its data. Each grid is searched in order, and a
-    later value must beat an earlier one to be chosen. Off unless enabled: where valid and
-    test are each user's newest interactions (``split.order: time``) it ranks a little better
-    but leaves the text little to add (docs/benchmarks.md)."""
+    scores); a refit reuses the choice on its data. ``l2`` and ``text_weight`` are searched by
+    turns (``l2`` along its grid at the first text weight, then the text weight at the best
+    ``l2``, then ``l2`` again, until neither moves: about ``len(l2) + len(text_weight)`` fits,
+    not their product); each grid in order, and a later value must beat an earlier one. Off
+    unless enabled: where valid and test are each user's newest interactions (``split.order:
+    time``) it ranks a little better but leaves the text little to add (docs/benchmarks.md)."""
 
     enabled: bool = False
-    l2: tuple[float, ...] = (100.0, 300.0, 1000.0)
-    """EASE's ridge strengths."""
+    l2: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+    """EASE's ridge strengths: a wide grid, since the best strength grows with the number of
+    interactions an item has."""
     text_weight: tuple[float, ...] = (0.0, 30.0, 100.0, 300.0)
     """Weights of the text kernel in the Gram matrix (0: plain EASE); an id-only model
     (``use_text: false``) searches 0 alone."""

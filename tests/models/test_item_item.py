@@ -13,6 +13,7 @@ from mtrec.models.item_item import (
     blend,
     item_item_weights,
     known_matrix,
+    search_by_turns,
     standardise,
     text_kernel,
 )
@@ -33,6 +34,64 @@ def test_the_text_kernel_is_a_non_negative_psd_power_of_the_cosines() -> None:
     assert torch.linalg.eigvalsh(kernel).min() > -1e-12
     with pytest.raises(ValueError, match="even"):
         text_kernel(embeddings, 3)
+
+
+def _counted(value):
+    """``value(first, second)`` as a ``search_by_turns`` fit that records its calls and
+    returns the pair as what it fitted."""
+    calls: list[tuple[float, float]] = []
+
+    def fit(first: float, second: float) -> tuple[float, tuple[float, float]]:
+        calls.append((first, second))
+        return value(first, second), (first, second)
+
+    return fit, calls
+
+
+def _higher(new: float, old: float) -> bool:
+    return new > old
+
+
+def test_the_search_by_turns_finds_the_products_best_where_effects_add_up() -> None:
+    firsts, seconds = (10.0, 30.0, 100.0, 300.0, 1000.0), (0.0, 30.0, 100.0, 300.0)
+    fit, calls = _counted(lambda a, b: -((np.log10(a) - 2.5) ** 2) - ((b - 100.0) / 100) ** 2)
+    found = search_by_turns(firsts, seconds, fit, _higher)
+    assert (found.first, found.second) == (300.0, 100.0)
+    assert found.fitted == (300.0, 100.0)  # the best pair's own fit, not the last one's
+    assert found.value == pytest.approx(-((np.log10(300.0) - 2.5) ** 2))
+    # l2 along its grid (5), the text weights at l2 300 (3 new), l2 again at text 100 (4 new)
+    assert len(calls) == len(set(calls)) == len(found.values) == 12 < len(firsts) * len(seconds)
+    assert found.values[100.0, 0.0] == pytest.approx(-1.25)
+
+
+def test_the_search_by_turns_goes_on_while_a_turn_moves_and_ends_where_none_can() -> None:
+    # Coupled parameters: the best first depends on the second, so the search needs rounds.
+    firsts, seconds = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0), (0.0, 1.0, 2.0, 3.0, 4.0)
+
+    def value(a: float, b: float) -> float:
+        return -((a - b - 1.0) ** 2) - 0.3 * (b - 3.0) ** 2
+
+    fit, calls = _counted(value)
+    found = search_by_turns(firsts, seconds, fit, _higher)
+    assert (found.first, found.second) == (2.0, 1.0)  # moved twice: (1, 0), then (1, 1)
+    assert calls[: len(firsts)] == [(a, 0.0) for a in firsts]
+    # Where it ends, neither grid alone improves the pair (a ridge can still hide a better
+    # pair: (4, 3) scores 0 here).
+    assert all(value(a, found.second) <= found.value for a in firsts)
+    assert all(value(found.first, b) <= found.value for b in seconds)
+    assert len(calls) == len(set(calls))
+
+
+def test_the_search_by_turns_keeps_the_earliest_on_a_tie_and_minimises_when_told() -> None:
+    fit, calls = _counted(lambda a, b: 1.0)
+    flat = search_by_turns((3.0, 1.0, 2.0), (5.0, 4.0), fit, _higher)
+    assert (flat.first, flat.second) == (3.0, 5.0)
+    assert len(calls) == 4  # each pair once: 3 + 1 new, then nothing moves
+    fit, _ = _counted(lambda a, b: a + b)
+    lowest = search_by_turns((3.0, 1.0, 2.0), (5.0, 4.0), fit, lambda new, old: new < old)
+    assert (lowest.first, lowest.second, lowest.value) == (1.0, 4.0, 5.0)
+    with pytest.raises(ValueError, match="at least one"):
+        search_by_turns((), (1.0,), fit, _higher)
 
 
 def _log() -> tuple[np.ndarray, np.ndarray]:

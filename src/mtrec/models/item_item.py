@@ -19,8 +19,9 @@ Every parameter (``l2``, ``text_weight``, ``weight``) is chosen on valid by the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +29,60 @@ from torch import Tensor
 
 from mtrec.models.baselines.ease import ease_weights, gram_matrix, scatter_weights
 from mtrec.models.baselines.itemknn import History, csr_rows
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class SearchResult(Generic[P]):
+    """The best pair of a :func:`search_by_turns`, its value and what its fit returned, and
+    every pair's value (the fits made)."""
+
+    first: float
+    second: float
+    value: float
+    fitted: P
+    values: dict[tuple[float, float], float]
+
+
+def search_by_turns(
+    firsts: Sequence[float],
+    seconds: Sequence[float],
+    fit: Callable[[float, float], tuple[float, P]],
+    better: Callable[[float, float], bool],
+) -> SearchResult[P]:
+    """The best (first, second) pair of two grids by ``fit(first, second) -> (value, fitted)``,
+    searched by turns: ``firsts`` along their grid at the first of ``seconds``, then
+    ``seconds`` at the best first, then ``firsts`` again, until neither moves. About
+    ``len(firsts) + len(seconds)`` fits instead of their product; the pair found is one that
+    neither grid alone improves: the product's best where the two parameters' effects add
+    up, though a ridge across both grids can hide a better one. Each pair is fitted once; the
+    best moves only to a strictly ``better(new, old)`` value, so an earlier grid value wins a
+    tie. Only the best pair's ``fitted`` is kept (the caller's (I, I) weights: one at a time
+    besides the fit in progress)."""
+    if not firsts or not seconds:
+        raise ValueError("search_by_turns needs at least one value in each grid")
+    values: dict[tuple[float, float], float] = {}
+    best: tuple[float, float, float, P] | None = None  # first, second, value, fitted
+
+    def search(pairs: list[tuple[float, float]]) -> None:
+        nonlocal best
+        for pair in pairs:
+            if pair in values:
+                continue
+            value, fitted = fit(*pair)
+            values[pair] = value
+            if best is None or better(value, best[2]):
+                best = (*pair, value, fitted)
+
+    search([(first, seconds[0]) for first in firsts])
+    while True:
+        assert best is not None
+        before = best[:2]
+        search([(best[0], second) for second in seconds])
+        search([(first, best[1]) for first in firsts])
+        if best[:2] == before:
+            return SearchResult(best[0], best[1], best[2], best[3], values)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from mtrec.models.item_item import (
     item_item_memory_bytes,
     item_item_weights,
     known_matrix,
+    search_by_turns,
 )
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.spec import ModelSpec
@@ -259,8 +260,9 @@ def choose_item_item(
     training_config: TrainingConfig,
 ) -> tuple[ItemItemChoice, torch.Tensor] | None:
     """The item-item component chosen on valid (full ranking, train masked, the training
-    monitor's ranking metric or NDCG@10): ``l2`` and ``text_weight`` by the component alone,
-    then its blend ``weight`` with the trained network; with its weights, fitted on train.
+    monitor's ranking metric or NDCG@10): ``l2`` and ``text_weight`` by the component alone
+    (searched by turns, :func:`mtrec.models.item_item.search_by_turns`), then its blend
+    ``weight`` with the trained network; with its weights, fitted on train.
     ``None`` when disabled, over the memory budget, or when valid prefers the network alone
     (weight 0)."""
     config = model_config.item_item
@@ -309,17 +311,15 @@ def choose_item_item(
         return lambda users: blend(network_scores(users), item_item(users), weight)
 
     text_weights = config.text_weight if model_config.use_text else (0.0,)
-    best: tuple[float, float, float, torch.Tensor] | None = None  # value, l2, text, B
-    for l2 in config.l2:
-        for text_weight in text_weights:
-            weights = item_item_weights(
-                seen_u, seen_i, n_users, n_items, l2, text, text_weight, config.text_power
-            )
-            value = measure(item_item_scores(weights))
-            if better(value, None if best is None else best[0]):
-                best = (value, l2, text_weight, weights)
-    assert best is not None
-    _, l2, text_weight, weights = best
+
+    def fit(l2: float, text_weight: float) -> tuple[float, torch.Tensor]:
+        weights = item_item_weights(
+            seen_u, seen_i, n_users, n_items, l2, text, text_weight, config.text_power
+        )
+        return measure(item_item_scores(weights)), weights
+
+    best = search_by_turns(config.l2, text_weights, fit, better)
+    l2, text_weight, weights = best.first, best.second, best.fitted
     chosen, chosen_value = 0.0, None
     for weight in config.weight:
         value = measure(blended_scores(weights, weight))
@@ -327,13 +327,14 @@ def choose_item_item(
             chosen, chosen_value = weight, value
     logger.info(
         "item-item component: l2 %g, text weight %g, blend weight %g (valid %s %.4f), "
-        "chosen in %.1f s",
+        "chosen in %.1f s (%d fits)",
         l2,
         text_weight,
         chosen,
         metric.key,
         chosen_value,
         time.perf_counter() - started,
+        len(best.values),
     )
     if chosen <= 0:
         return None
