@@ -57,10 +57,12 @@ def test_default_yaml_values_are_read() -> None:
         kind="interest", label="topics", weight=0.2, horizon=10
     )
     tasks = {name: task for name, task in config.model.tasks.items() if name != "interest"}
-    assert (
-        config.model_copy(update={"model": config.model.model_copy(update={"tasks": tasks})})
-        == RunConfig()
-    )
+    # ... and turns the item-item component on, which the class default leaves off: a model
+    # configured in code is the network alone unless it asks for the component.
+    assert config.model.item_item.enabled and not RunConfig().model.item_item.enabled
+    item_item = config.model.item_item.model_copy(update={"enabled": False})
+    model = config.model.model_copy(update={"tasks": tasks, "item_item": item_item})
+    assert config.model_copy(update={"model": model}) == RunConfig()
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:

@@ -486,6 +486,12 @@ class ItemItemConfig(_Section):
     (``use_text: false``) searches 0 alone."""
     text_power: int = Field(default=4, ge=2)
     """The kernel is the texts' cosine similarity to this even power."""
+    network_weight: tuple[float, ...] = (0.0, 30.0, 100.0, 300.0)
+    """Weights of a second kernel, the similarity of the trained network's own item vectors
+    (the ranking task's item side), searched after ``l2`` and ``text_weight``: the network
+    lends the item-item side what it learned (0: none)."""
+    network_power: int = Field(default=2, ge=2)
+    """That kernel is the vectors' cosine similarity to this even power."""
     weight: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     """The component's share of the blended scores."""
     max_memory_mb: float = Field(default=2048, gt=0)
@@ -494,14 +500,16 @@ class ItemItemConfig(_Section):
 
     @model_validator(mode="after")
     def _grids_valid(self) -> ItemItemConfig:
-        if self.text_power % 2:
-            raise ValueError(
-                f"item_item.text_power must be even (a PSD kernel), got {self.text_power}"
-            )
+        powers = {"text_power": self.text_power, "network_power": self.network_power}
+        for name, power in powers.items():
+            if power % 2:
+                raise ValueError(f"item_item.{name} must be even (a PSD kernel), got {power}")
         if not self.l2 or min(self.l2) <= 0:
             raise ValueError("item_item.l2 needs at least one value, all > 0")
-        if not self.text_weight or min(self.text_weight) < 0:
-            raise ValueError("item_item.text_weight needs at least one value, all >= 0")
+        grids = {"text_weight": self.text_weight, "network_weight": self.network_weight}
+        for name, grid in grids.items():
+            if not grid or min(grid) < 0:
+                raise ValueError(f"item_item.{name} needs at least one value, all >= 0")
         if not self.weight or not all(0.0 <= w <= 1.0 for w in self.weight):
             raise ValueError("item_item.weight needs at least one value, all in [0, 1]")
         return self

@@ -11,11 +11,11 @@ from mtrec.models.baselines.ease import EASE
 from mtrec.models.item_item import (
     ItemItemChoice,
     blend,
+    cosine_kernel,
     item_item_weights,
     known_matrix,
     search_by_turns,
     standardise,
-    text_kernel,
 )
 from mtrec.models.serialization import load_trained_model, save_trained_model
 from mtrec.registry.recommend import recommend
@@ -23,9 +23,9 @@ from mtrec.workflows.fit import fit_item_item, fit_recommender, refit_recommende
 from mtrec.workflows.inputs import ModelInputs
 
 
-def test_the_text_kernel_is_a_non_negative_psd_power_of_the_cosines() -> None:
+def test_the_cosine_kernel_is_a_non_negative_psd_power_of_the_cosines() -> None:
     embeddings = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, 0.2]])
-    kernel = text_kernel(embeddings, 4)
+    kernel = cosine_kernel(embeddings, 4)
     cosines = torch.nn.functional.normalize(embeddings.double(), dim=1)
     assert torch.allclose(kernel, (cosines @ cosines.T) ** 4)
     assert torch.allclose(kernel.diagonal(), torch.ones(4, dtype=torch.float64))
@@ -33,7 +33,7 @@ def test_the_text_kernel_is_a_non_negative_psd_power_of_the_cosines() -> None:
     assert (kernel >= 0).all()  # item 3 points away from item 0: still >= 0
     assert torch.linalg.eigvalsh(kernel).min() > -1e-12
     with pytest.raises(ValueError, match="even"):
-        text_kernel(embeddings, 3)
+        cosine_kernel(embeddings, 3)
 
 
 def _counted(value):
@@ -120,6 +120,34 @@ def test_text_similarity_lends_evidence_to_items_that_rarely_co_occur() -> None:
     assert (with_text[5] == 0).all() and (with_text[:, 5] == 0).all()  # never seen: nothing
 
 
+def test_the_network_kernel_adds_its_vectors_similarity_to_the_gram_matrix() -> None:
+    users, items = _log()
+    text = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.05], [0.3, 0.3], [1.0, 0.0]])
+    vectors = torch.tensor(
+        [[1.0, 2.0, 0.0], [0.0, 1.0, 1.0], [2.0, 0.0, 1.0], [1.0, 2.0, 0.1], [1, 1, 1], [0, 0, 1]]
+    )
+    both = item_item_weights(users, items, 5, 6, 2.0, text, 5.0, 4, vectors, 3.0, 2)
+    # By hand: EASE over X^T X + 5 K(text) + 3 K(vectors), on the 4 items with interactions.
+    x = torch.zeros(5, 6, dtype=torch.float64)
+    x[users, items] = 1.0
+    seen = torch.arange(4)
+    gram = (
+        (x.T @ x)[:4, :4]
+        + 5.0 * cosine_kernel(text[seen], 4)
+        + 3.0 * cosine_kernel(vectors[seen], 2)
+    )
+    inverse = torch.linalg.inv(gram + 2.0 * torch.eye(4, dtype=torch.float64))
+    expected = -inverse / inverse.diagonal()
+    expected.fill_diagonal_(0.0)
+    assert torch.allclose(both[:4, :4], expected.float(), atol=1e-5)
+    assert (both[4:] == 0).all() and (both[:, 4:] == 0).all()
+    # Items 0 and 3 have near-equal vectors: the kernel makes each predict the other more.
+    text_only = item_item_weights(users, items, 5, 6, 2.0, text, 5.0, 4)
+    assert both[0, 3] > text_only[0, 3] and both[3, 0] > text_only[3, 0]
+    with pytest.raises(ValueError, match="even"):
+        item_item_weights(users, items, 5, 6, 2.0, None, 0.0, 4, vectors, 3.0, 3)
+
+
 def test_known_matrix_reads_each_users_csr_slice_and_newer_items() -> None:
     indptr = torch.tensor([0, 2, 2, 5])
     known = torch.tensor([3, 1, 0, 4, 0])  # user 2 saw item 0 twice
@@ -196,7 +224,8 @@ def test_the_fit_chooses_the_component_on_valid_and_the_network_scores_with_it(
     choice = trained.spec.item_item
     assert choice is not None and choice.weight > 0 and choice.l2 in (1.0, 10.0)
     # Fitted on train alone: no valid interaction is in what scores valid (nor test).
-    assert torch.equal(trained.state_dict["item_item"], fit_item_item(train, inputs, choice))
+    refitted = fit_item_item(train, inputs, choice, trained)
+    assert torch.equal(trained.state_dict["item_item"], refitted)
     model = trained.build()
     users = torch.arange(len(user_text))
     network = model.catalogue_scorer(item_item=False)(users)
@@ -216,10 +245,14 @@ def test_the_fit_chooses_the_component_on_valid_and_the_network_scores_with_it(
 def test_a_refit_reuses_the_choice_on_its_own_interactions() -> None:
     frame, item_text, user_text = _genre_data()
     model_config, training = _configs()
-    choice = ItemItemChoice(l2=10.0, text_weight=3.0, text_power=4, weight=0.4)
+    choice = ItemItemChoice(
+        l2=10.0, text_weight=3.0, text_power=4, weight=0.4, network_weight=2.0, network_power=2
+    )
     inputs = _inputs(frame, item_text, user_text)
     refit, _ = refit_recommender(frame, inputs, model_config, training, 1, choice)
     assert refit.spec.item_item == choice
+    # The network kernel is the refit network's own item vectors'.
+    vectors = refit.build().ranking_item_vectors()
     expected = item_item_weights(
         frame["user_idx"].to_numpy(),
         frame["item_idx"].to_numpy(),
@@ -229,9 +262,15 @@ def test_a_refit_reuses_the_choice_on_its_own_interactions() -> None:
         torch.from_numpy(item_text),
         3.0,
         4,
+        vectors,
+        2.0,
+        2,
     )
     assert torch.equal(refit.state_dict["item_item"], expected)
-    assert torch.equal(expected, fit_item_item(frame, inputs, choice))
+    assert torch.equal(expected, fit_item_item(frame, inputs, choice, refit))
+    users, items = frame["user_idx"].to_numpy(), frame["item_idx"].to_numpy()
+    without = item_item_weights(users, items, 40, 40, 10.0, torch.from_numpy(item_text), 3.0, 4)
+    assert not torch.allclose(expected, without)
 
 
 def test_served_lists_follow_new_interactions_through_the_component() -> None:

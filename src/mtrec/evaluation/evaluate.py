@@ -182,6 +182,8 @@ class ItemItemMetrics(BaseModel):
     text_weight: float
     text_power: int
     weight: float
+    network_weight: float = 0.0
+    network_power: int = 2
     network_test: Metrics
     """The network alone on test, history = train + valid, at the configured K."""
 

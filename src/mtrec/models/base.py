@@ -544,6 +544,11 @@ class MultiTaskRecommender(nn.Module):
 
         return score
 
+    def ranking_item_vectors(self) -> Tensor:
+        """Every catalogue item's representation for the ranking task, (I, H): what the
+        item-item component's network kernel compares (:mod:`mtrec.models.item_item`)."""
+        return self._catalogue(self.spec.ranking_task)
+
     def _catalogue(self, task: str) -> Tensor:
         """Every catalogue item's ``task`` representation, for scoring only: (I, H)."""
         with torch.no_grad():

@@ -9,12 +9,14 @@ Side-Information" (RecSys 2020), with the language model's embeddings for the it
 Two items whose texts are close then share their evidence, which counts most for items
 with few interactions. An even ``text_power`` keeps ``K`` positive semi-definite (an
 elementwise power of a Gram matrix, Schur's product theorem) and non-negative, and sharpens
-it towards near neighbours.
+it towards near neighbours. A second kernel of the same form, over the network's own item
+vectors (``network_weight``), hands the closed form what the network learned about which
+items go together; a refit's kernel is the refit network's.
 
 The blend is per user: each side's scores over the catalogue are standardised (z-scores) and
 mixed as ``(1 - weight) * network + weight * item_item``, so neither side's scale matters.
-Every parameter (``l2``, ``text_weight``, ``weight``) is chosen on valid by the caller
-(:mod:`mtrec.workflows.fit`).
+Every parameter (``l2``, ``text_weight``, ``network_weight``, ``weight``) is chosen on valid
+by the caller (:mod:`mtrec.workflows.fit`).
 """
 
 from __future__ import annotations
@@ -94,6 +96,12 @@ class ItemItemChoice:
     text_power: int
     weight: float
     """The item-item side's share of the blended ranking scores; 0 leaves the network's."""
+    network_weight: float = 0.0
+    """The weight of the network's own item vectors' similarity kernel in the Gram matrix
+    (the ranking task's item representations, of the network the component is fitted
+    beside); 0: none."""
+    network_power: int = 2
+    """The power that kernel raises the vectors' cosine similarity to."""
 
 
 def item_item_memory_bytes(n_items: int) -> int:
@@ -101,11 +109,11 @@ def item_item_memory_bytes(n_items: int) -> int:
     return 5 * 8 * int(n_items) ** 2
 
 
-def text_kernel(embeddings: Tensor, power: int) -> Tensor:
-    """``cos(e_i, e_j) ** power`` for the (I, D) item embeddings: (I, I) float64, diagonal 1
-    (0 for an all-zero embedding)."""
+def cosine_kernel(embeddings: Tensor, power: int) -> Tensor:
+    """``cos(e_i, e_j) ** power`` for the (I, D) item embeddings (the texts', or the
+    network's item vectors): (I, I) float64, diagonal 1 (0 for an all-zero embedding)."""
     if power < 2 or power % 2:
-        raise ValueError(f"text_power must be even and at least 2 (a PSD kernel), got {power}")
+        raise ValueError(f"a kernel power must be even and at least 2 (PSD), got {power}")
     unit = embeddings.double()
     unit = unit / unit.norm(dim=1, keepdim=True).clamp(min=1e-12)
     return (unit @ unit.T).pow_(power)  # (I, I)
@@ -120,15 +128,22 @@ def item_item_weights(
     text: Tensor | None = None,
     text_weight: float = 0.0,
     text_power: int = 4,
+    network: Tensor | None = None,
+    network_weight: float = 0.0,
+    network_power: int = 2,
 ) -> Tensor:
-    """``B`` (I, I) float32, diagonal 0, fitted on the (users, items) interactions; items
-    without any stay all zero (their kernel rows would only lend them nothing to say)."""
+    """``B`` (I, I) float32, diagonal 0, fitted on the (users, items) interactions, over
+    ``X^T X + text_weight * K(text) + network_weight * K(network)`` (``network``: the (I, H)
+    item vectors of the network the component is blended with); items without any
+    interaction stay all zero (their kernel rows would only lend them nothing to say)."""
     history = History(users, items, n_users, n_items)
     seen = np.unique(items)
     gram = gram_matrix(history, seen)  # (S, S) float64
-    if text is not None and text_weight > 0:
-        index = torch.from_numpy(seen.astype(np.int64))
-        gram += text_weight * text_kernel(text.index_select(0, index), text_power)
+    index = torch.from_numpy(seen.astype(np.int64))
+    kernels = ((text, text_weight, text_power), (network, network_weight, network_power))
+    for vectors, weight, power in kernels:
+        if vectors is not None and weight > 0:  # one (S, S) kernel at a time
+            gram += weight * cosine_kernel(vectors.index_select(0, index), power)
     return scatter_weights(ease_weights(gram, l2), seen, n_items)
 
 

@@ -76,6 +76,10 @@ class ModelSpec:
     """The weight of the item texts' similarity kernel in its Gram matrix."""
     item_item_text_power: int = 4
     """The power the kernel raises the texts' cosine similarity to."""
+    item_item_network_weight: float = 0.0
+    """The weight of the network's item vectors' similarity kernel in its Gram matrix."""
+    item_item_network_power: int = 2
+    """The power that kernel raises their cosine similarity to."""
 
     @property
     def item_item(self) -> ItemItemChoice | None:
@@ -87,6 +91,8 @@ class ModelSpec:
             text_weight=self.item_item_text_weight,
             text_power=self.item_item_text_power,
             weight=self.item_item_weight,
+            network_weight=self.item_item_network_weight,
+            network_power=self.item_item_network_power,
         )
 
     def __post_init__(self) -> None:

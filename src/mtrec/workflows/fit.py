@@ -141,7 +141,8 @@ def fit_recommender(
         return (trained if chosen is None else with_item_item(trained, *chosen)), result
     if item_item is None:
         return trained, result
-    return with_item_item(trained, item_item, fit_item_item(train, inputs, item_item)), result
+    weights = fit_item_item(train, inputs, item_item, trained)
+    return with_item_item(trained, item_item, weights), result
 
 
 def fit_network(
@@ -320,32 +321,62 @@ def choose_item_item(
 
     best = search_by_turns(config.l2, text_weights, fit, better)
     l2, text_weight, weights = best.first, best.second, best.fitted
+    component_value, fits = best.value, len(best.values)
+    # Then the network's own item vectors as a second kernel, at the chosen pair.
+    vectors, network_weight = network.ranking_item_vectors(), 0.0
+    for candidate in (w for w in config.network_weight if w > 0):
+        fitted = item_item_weights(
+            seen_u,
+            seen_i,
+            n_users,
+            n_items,
+            l2,
+            text,
+            text_weight,
+            config.text_power,
+            network=vectors,
+            network_weight=candidate,
+            network_power=config.network_power,
+        )
+        fits += 1
+        value = measure(item_item_scores(fitted))
+        if better(value, component_value):
+            network_weight, weights, component_value = candidate, fitted, value
     chosen, chosen_value = 0.0, None
     for weight in config.weight:
         value = measure(blended_scores(weights, weight))
         if better(value, chosen_value):
             chosen, chosen_value = weight, value
     logger.info(
-        "item-item component: l2 %g, text weight %g, blend weight %g (valid %s %.4f), "
-        "chosen in %.1f s (%d fits)",
+        "item-item component: l2 %g, text weight %g, network weight %g, blend weight %g "
+        "(valid %s %.4f), chosen in %.1f s (%d fits)",
         l2,
         text_weight,
+        network_weight,
         chosen,
         metric.key,
         chosen_value,
         time.perf_counter() - started,
-        len(best.values),
+        fits,
     )
     if chosen <= 0:
         return None
-    return ItemItemChoice(l2, text_weight, config.text_power, chosen), weights
+    choice = ItemItemChoice(
+        l2, text_weight, config.text_power, chosen, network_weight, config.network_power
+    )
+    return choice, weights
 
 
 def fit_item_item(
-    interactions: pd.DataFrame, inputs: ModelInputs, choice: ItemItemChoice
+    interactions: pd.DataFrame,
+    inputs: ModelInputs,
+    choice: ItemItemChoice,
+    network: TrainedModel,
 ) -> torch.Tensor:
-    """The component's weights (I, I) for ``choice``, fitted on ``interactions`` (what the
-    network trained on)."""
+    """The component's weights (I, I) for ``choice``, fitted on ``interactions`` (what
+    ``network``, the network it is blended with, trained on; its item vectors make the
+    network kernel)."""
+    vectors = network.build().ranking_item_vectors() if choice.network_weight > 0 else None
     return item_item_weights(
         interactions["user_idx"].to_numpy(np.int64),
         interactions["item_idx"].to_numpy(np.int64),
@@ -355,6 +386,9 @@ def fit_item_item(
         torch.from_numpy(np.ascontiguousarray(inputs.item_embeddings)),
         choice.text_weight,
         choice.text_power,
+        vectors,
+        choice.network_weight,
+        choice.network_power,
     )
 
 
@@ -368,6 +402,8 @@ def with_item_item(
         item_item_l2=choice.l2,
         item_item_text_weight=choice.text_weight,
         item_item_text_power=choice.text_power,
+        item_item_network_weight=choice.network_weight,
+        item_item_network_power=choice.network_power,
     )
     state = trained.state_dict | {"item_item": weights}
     return dataclasses.replace(trained, spec=spec, state_dict=state)
