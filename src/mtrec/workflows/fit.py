@@ -262,8 +262,9 @@ def choose_item_item(
 ) -> tuple[ItemItemChoice, torch.Tensor] | None:
     """The item-item component chosen on valid (full ranking, train masked, the training
     monitor's ranking metric or NDCG@10): ``l2`` and ``text_weight`` by the component alone
-    (searched by turns, :func:`mtrec.models.item_item.search_by_turns`), then its blend
-    ``weight`` with the trained network; with its weights, fitted on train.
+    (searched by turns, :func:`mtrec.models.item_item.search_by_turns`), then at that pair
+    ``network_weight`` (the kernel of this network's item vectors), then its blend ``weight``
+    with the trained network; with its weights, fitted on train.
     ``None`` when disabled, over the memory budget, or when valid prefers the network alone
     (weight 0)."""
     config = model_config.item_item
