@@ -467,15 +467,15 @@ def _default_tasks() -> dict[str, TaskConfig]:
 
 class ItemItemConfig(_Section):
     """The ranking task's closed-form item-item component (:mod:`mtrec.models.item_item`):
-    EASE whose Gram matrix gains the item texts' similarity, blended per user into the
-    network's catalogue scores. After training, ``l2`` and ``text_weight`` are chosen on
-    valid by the component alone, then ``weight`` by the blend (0 keeps the network's
-    scores); a refit reuses the choice on its data. ``l2`` and ``text_weight`` are searched by
-    turns (``l2`` along its grid at the first text weight, then the text weight at the best
-    ``l2``, then ``l2`` again, until neither moves: about ``len(l2) + len(text_weight)`` fits,
-    not their product); each grid in order, and a later value must beat an earlier one. Off
-    unless enabled: where valid and test are each user's newest interactions (``split.order:
-    time``) it ranks a little better but leaves the text little to add (docs/benchmarks.md)."""
+    EASE whose Gram matrix gains the similarity of the item texts and of the network's item
+    vectors, blended per user into the network's catalogue scores. After training, ``l2``
+    and ``text_weight`` are chosen on valid by the component alone, searched by turns (``l2``
+    along its grid at the first text weight, then the text weight at the best ``l2``, then
+    ``l2`` again, until neither moves: about ``len(l2) + len(text_weight)`` fits, not their
+    product); then ``network_weight`` at that pair; then ``weight`` by the blend (0 keeps the
+    network's scores). Each grid in order, and a later value must beat an earlier one; a
+    refit reuses the choice on its data. Off unless enabled (``configs/default.yaml``
+    enables it; measured in docs/benchmarks.md)."""
 
     enabled: bool = False
     l2: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)

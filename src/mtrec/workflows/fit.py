@@ -313,20 +313,12 @@ def choose_item_item(
         return lambda users: blend(network_scores(users), item_item(users), weight)
 
     text_weights = config.text_weight if model_config.use_text else (0.0,)
+    vectors = network.ranking_item_vectors()  # (I, H), for the network kernel
 
-    def fit(l2: float, text_weight: float) -> tuple[float, torch.Tensor]:
+    def fit(
+        l2: float, text_weight: float, network_weight: float = 0.0
+    ) -> tuple[float, torch.Tensor]:
         weights = item_item_weights(
-            seen_u, seen_i, n_users, n_items, l2, text, text_weight, config.text_power
-        )
-        return measure(item_item_scores(weights)), weights
-
-    best = search_by_turns(config.l2, text_weights, fit, better)
-    l2, text_weight, weights = best.first, best.second, best.fitted
-    component_value, fits = best.value, len(best.values)
-    # Then the network's own item vectors as a second kernel, at the chosen pair.
-    vectors, network_weight = network.ranking_item_vectors(), 0.0
-    for candidate in (w for w in config.network_weight if w > 0):
-        fitted = item_item_weights(
             seen_u,
             seen_i,
             n_users,
@@ -336,11 +328,19 @@ def choose_item_item(
             text_weight,
             config.text_power,
             network=vectors,
-            network_weight=candidate,
+            network_weight=network_weight,
             network_power=config.network_power,
         )
+        return measure(item_item_scores(weights)), weights
+
+    best = search_by_turns(config.l2, text_weights, fit, better)
+    l2, text_weight, weights = best.first, best.second, best.fitted
+    component_value, fits = best.value, len(best.values)
+    # Then the network's own item vectors as a second kernel, at the chosen pair.
+    network_weight = 0.0
+    for candidate in (w for w in config.network_weight if w > 0):
+        value, fitted = fit(l2, text_weight, candidate)
         fits += 1
-        value = measure(item_item_scores(fitted))
         if better(value, component_value):
             network_weight, weights, component_value = candidate, fitted, value
     chosen, chosen_value = 0.0, None
