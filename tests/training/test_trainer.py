@@ -540,3 +540,87 @@ def test_auto_id_gradients_go_sparse_only_on_tables_far_larger_than_a_batch() ->
     assert not sparse_id_gradients(auto.model_copy(update={"nproc": 2}), 10**6)
     assert not sparse_id_gradients(auto.model_copy(update={"id_gradients": "dense"}), 10**6)
     assert sparse_id_gradients(auto.model_copy(update={"id_gradients": "sparse"}), 10)
+
+
+def test_pooled_negatives_come_from_their_groups_pool_and_avoid_seen_pairs() -> None:
+    """With groups, every negative of a group is one of at most ``pool_size`` items (its
+    pool, drawn from the candidates), seen pairs are still rejected, and across groups the
+    draws still cover the candidates."""
+    rng = np.random.default_rng(3)
+    n_items, candidates = 200, np.arange(0, 200, 2)  # even items only
+    users = rng.integers(0, 50, 600)
+    seen = _seen_keys(users, rng.integers(0, n_items, 600), n_items)
+    groups = np.repeat(np.arange(12), 50)
+    neg_users, neg_items = sample_negatives(
+        users, n_items, seen, 4, np.random.default_rng(0), candidates, groups, pool_size=16
+    )
+    assert neg_users.tolist() == np.repeat(users, 4).tolist()
+    assert np.isin(neg_items, candidates).all()
+    per_group = [set(neg_items[np.repeat(groups, 4) == g].tolist()) for g in range(12)]
+    assert all(1 < len(items) <= 16 for items in per_group)
+    assert not np.isin(neg_users * n_items + neg_items, seen).any()
+    assert len(set().union(*per_group)) > 16 * 4  # pools differ: not one fixed pool
+    # Without groups (or with pool_size 0) the draws are the unpooled ones, bit for bit.
+    plain = sample_negatives(users, n_items, seen, 4, np.random.default_rng(0), candidates)
+    unpooled = sample_negatives(
+        users, n_items, seen, 4, np.random.default_rng(0), candidates, groups, pool_size=0
+    )
+    np.testing.assert_array_equal(plain[1], unpooled[1])
+    with pytest.raises(ValueError, match="group index"):
+        sample_negatives(users, n_items, seen, 4, rng, candidates, groups[:-1], pool_size=4)
+
+
+def test_negative_pool_limits_each_steps_distinct_negatives_and_still_learns(monkeypatch) -> None:
+    """``training.negative_pool``: a step's sampled negatives are at most that many distinct
+    items (its positives' negatives share the step's pool), and the planted signal is learned
+    as without the pool."""
+    from mtrec.training import trainer
+
+    split, item_emb, user_emb, user_ids, item_ids = _planted(n_users=40, per_user=12)
+    seen_steps: list[tuple[int, int]] = []
+    real_batch = trainer._batch
+
+    def recording_batch(rows_of_epoch, rows, *args):
+        batch, link_labels = real_batch(rows_of_epoch, rows, *args)
+        negatives = rows >= len(split.train)  # rows P.. are the sampled negatives
+        seen_steps.append((int(negatives.sum()), len(torch.unique(batch["item"][negatives]))))
+        return batch, link_labels
+
+    monkeypatch.setattr(trainer, "_batch", recording_batch)
+    scores = {}
+    for pool in (None, 5):
+        seen_steps.clear()
+        config = TRAINING.model_copy(update={"negative_pool": pool, "epochs": 8})
+        model = build_model(MODEL, split.train, item_emb, user_emb)
+        result = train_multitask(
+            model,
+            split.train,
+            MODEL.tasks,
+            config,
+            lambda network: evaluate_ranking(
+                network.score_items,
+                40,
+                split.valid["user_idx"].to_numpy(),
+                split.valid["item_idx"].to_numpy(),
+                split.train["user_idx"].to_numpy(),
+                split.train["item_idx"].to_numpy(),
+                (10,),
+            )[0],
+        )
+        scores[pool] = result.best_valid["ndcg@10"]
+        most = max(distinct for _, distinct in seen_steps)
+        # A step's rows can hold the tail of the previous step's positives: two pools at most.
+        if pool:
+            assert most <= 2 * pool
+            assert np.mean([d for _, d in seen_steps]) <= pool + 1
+        else:
+            assert most > 2 * 5
+    assert scores[5] > 0.3 and scores[None] > 0.3
+
+
+def test_negative_pool_needs_sampled_negatives() -> None:
+    with pytest.raises(ValueError, match="negative_pool"):
+        TrainingConfig(negative_pool=256, ranking_loss="softmax")
+    assert TrainingConfig(negative_pool=256).negative_pool == 256
+    with pytest.raises(ValueError):
+        TrainingConfig(negative_pool=0)

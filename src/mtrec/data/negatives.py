@@ -14,6 +14,8 @@ def sample_negatives(
     per_positive: int,
     rng: np.random.Generator,
     candidates: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    pool_size: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform negatives for each user in ``users``, rejecting items in ``seen_keys``.
 
@@ -21,6 +23,11 @@ def sample_negatives(
     candidates: the item indices to draw from (default: the whole catalogue). Training draws
     only from items that have training interactions: an item that is always a negative is
     learned as "never watched", and a cold item that shares its text would inherit that.
+    groups: with ``pool_size``, a group per entry of ``users`` (0 .. G - 1): each group draws
+    ``pool_size`` items from the candidates (uniform, with replacement) and its rows draw their
+    negatives, redraws included, from those only. A training batch as a group runs its item
+    side on at most ``pool_size`` negative items instead of nearly one per negative; each
+    negative is still a uniform draw from the candidates.
     Returns (users, items) arrays of length ``len(users) * per_positive``. Collisions are
     redrawn a few times; the rare leftover after that is kept (a negligible share of false
     negatives).
@@ -29,7 +36,24 @@ def sample_negatives(
     if len(pool) == 0:
         raise ValueError("no candidate items to sample negatives from")
     users = np.asarray(users, dtype=np.int64)
-    neg_items = pool[rng.integers(0, len(pool), size=len(users) * per_positive)]
+    n_rows = len(users) * per_positive
+    if groups is None or pool_size < 1:
+        neg_items = pool[rng.integers(0, len(pool), size=n_rows)]
+
+        def draw(rows: np.ndarray) -> np.ndarray:
+            return pool[rng.integers(0, len(pool), size=len(rows))]
+
+    else:
+        groups = np.asarray(groups, dtype=np.int64)
+        if groups.shape != users.shape or (len(groups) and groups.min() < 0):
+            raise ValueError("groups must give each entry of users a group index >= 0")
+        n_groups = int(groups.max(initial=-1)) + 1
+        shared = pool[rng.integers(0, len(pool), size=(n_groups, pool_size))]
+        neg_items = shared[np.repeat(groups, per_positive), rng.integers(0, pool_size, n_rows)]
+
+        def draw(rows: np.ndarray) -> np.ndarray:
+            return shared[groups[rows // per_positive], rng.integers(0, pool_size, len(rows))]
+
     # Only the redrawn rows are checked again: a row that passed keeps its item (checking
     # every row each round was a large share of a BPR baseline fit). The check runs over
     # blocks of rows: its keys and look-ups for every row at once were several times the
@@ -44,7 +68,7 @@ def sample_negatives(
         )
         if not len(unchecked):
             break
-        neg_items[unchecked] = pool[rng.integers(0, len(pool), size=len(unchecked))]
+        neg_items[unchecked] = draw(unchecked)
     return np.repeat(users, per_positive), neg_items
 
 

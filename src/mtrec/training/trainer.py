@@ -387,7 +387,9 @@ def train_multitask(
     is_pos = is_pos.to(device)
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
-        rows_of_epoch = _epoch_rows(source, k, softmax, rng, device, rank, world)
+        rows_of_epoch = _epoch_rows(
+            source, k, softmax, rng, device, rank, world, local_batch, config.negative_pool or 0
+        )
         n_steps = len(range(0, len(rows_of_epoch.order), local_batch))
         links = (
             _link_pairs(model, config.negatives_per_positive, n_steps, rng, device, rank, world)
@@ -560,29 +562,57 @@ def _epoch_rows(
     device: torch.device,
     rank: int,
     world: int,
+    local_batch: int = 1,
+    pool_size: int = 0,
 ) -> EpochRows:
     """The positives, ``k`` fresh negatives each, and a shuffled order (a slice per rank).
     Each column is written once into its (P * (1 + k),) array: concatenating the positives
-    with repeated copies held every column twice (over a GB more at a 10M log's epoch)."""
+    with repeated copies held every column twice (over a GB more at a 10M log's epoch).
+    ``pool_size``: the positives of one step's batch draw their negatives from one shared
+    pool of that many items (``training.negative_pool``)."""
     users, items = source.users, source.items
+    per_rank = len(users) * (1 + k) // world  # equal slices: every rank runs as many steps
+    order = None
     if softmax:
         batch_items = source.in_catalogue[items]
     else:
+        groups = None
+        if pool_size:  # the order first: a positive's pool is its batch's
+            order = grouped_order(len(users), k, rng)
+            groups = _step_of_positives(order, len(users), k, per_rank, local_batch)
         _, neg_items = sample_negatives(
-            users, len(source.in_catalogue), source.seen_keys, k, rng, source.train_items
+            users,
+            len(source.in_catalogue),
+            source.seen_keys,
+            k,
+            rng,
+            source.train_items,
+            groups,
+            pool_size,
         )
         batch_items = _with_negatives(items, k)
         batch_items[len(items) :] = neg_items
-        del neg_items
+        del neg_items, groups
     cursors = None
     if source.cursors is not None:  # a positive's negatives share its history
         cursors = torch.from_numpy(_with_negatives(source.cursors, k, repeat=True)).to(device)
     batch_users = torch.from_numpy(_with_negatives(users, k, repeat=True)).to(device)
-    order = torch.from_numpy(grouped_order(len(users), k, rng)).to(device)
-    if world > 1:  # equal slices, so every rank runs the same number of steps
-        per_rank = len(order) // world
-        order = order[rank * per_rank : (rank + 1) * per_rank]
-    return EpochRows(batch_users, torch.from_numpy(batch_items).to(device), cursors, order)
+    if order is None:
+        order = grouped_order(len(users), k, rng)
+    rank_rows = torch.from_numpy(order[rank * per_rank : (rank + 1) * per_rank]).to(device)
+    return EpochRows(batch_users, torch.from_numpy(batch_items).to(device), cursors, rank_rows)
+
+
+def _step_of_positives(
+    order: np.ndarray, n_positives: int, k: int, per_rank: int, local_batch: int
+) -> np.ndarray:
+    """For each positive, the (rank, step) whose batch holds it in ``order``, as one index:
+    ranks take consecutive ``per_rank`` slices, steps ``local_batch`` rows of a slice. Rows
+    past the last full slice (dropped) count as one more rank."""
+    position = np.empty(n_positives, dtype=np.int64)
+    position[order[:: 1 + k]] = np.arange(n_positives) * (1 + k)
+    rank, within = np.divmod(position, max(per_rank, 1))
+    return rank * -(-max(per_rank, 1) // local_batch) + within // local_batch
 
 
 def _with_negatives(column: np.ndarray, k: int, repeat: bool = False) -> np.ndarray:
