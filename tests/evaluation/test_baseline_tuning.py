@@ -133,6 +133,20 @@ def test_bpr_search_picks_the_l2_that_learns_and_an_early_stopped_epoch(monkeypa
     assert tuned.valid_ndcg == _valid_ndcg(refit, train, valid, 20)
 
 
+def test_bpr_is_checked_every_five_epochs_or_every_epoch_once_epochs_are_large(monkeypatch):
+    assert [
+        baselines.bpr_check_every(n) for n in (0, 600, 80_000, 100_000, 200_000, 400_000, 8_000_000)
+    ] == [5, 5, 5, 4, 2, 1, 1]
+    # A search on a log whose epoch is as large as BPR_CHECK_PAIRS checks after every epoch.
+    train, valid = planted_groups()
+    monkeypatch.setattr(baselines, "BPR_CHECK_PAIRS", len(train))
+    monkeypatch.setattr(baselines, "BPR_L2S", (0.0,))
+    monkeypatch.setattr(baselines, "BPR_MAX_EPOCHS", 6)
+    tuned = tune_baseline("bpr", train, valid, 30, 20, seed=3)
+    epochs = [p["epochs"] for p, _ in tuned.grid]
+    assert epochs == list(range(1, len(epochs) + 1)) and 2 <= len(epochs) <= 6
+
+
 def test_bpr_early_stopping_ends_after_patience_checks_without_improvement(monkeypatch):
     monkeypatch.setattr(baselines, "BPR_L2S", (0.0,))
     values = iter([0.30, 0.50, 0.40, 0.45, 0.60, 0.90])

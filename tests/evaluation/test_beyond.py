@@ -9,6 +9,7 @@ import pytest
 from mtrec.evaluation.beyond import (
     beyond_accuracy,
     gini,
+    intra_list_diversity,
     item_popularity_slices,
     user_activity_slices,
 )
@@ -35,6 +36,19 @@ def test_beyond_accuracy_on_two_lists() -> None:
     # List 1 holds orthogonal items (distance 1), list 2 identical directions (distance 0).
     assert result["intra_list_diversity"] == pytest.approx(0.5)
     assert all(math.isfinite(v) for v in result.values())
+
+
+def test_intra_list_diversity_in_chunks_is_the_mean_pairwise_cosine_distance() -> None:
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(30, 6))
+    embeddings[4] = 0.0  # a zero vector reads as orthogonal to every other item
+    top = rng.integers(0, 30, size=(11, 4))
+    top[0] = [4, 1, 2, 3]
+    unit = embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-12)
+    pairs = [(i, j) for i in range(4) for j in range(4) if i != j]  # by position
+    expected = np.mean([1.0 - np.mean([unit[r[i]] @ unit[r[j]] for i, j in pairs]) for r in top])
+    for chunk in (1, 3, 4096):  # chunks that split the lists unevenly, and one holding all
+        assert intra_list_diversity(top, embeddings, chunk) == pytest.approx(expected)
 
 
 def test_user_activity_slices_average_per_user_values() -> None:

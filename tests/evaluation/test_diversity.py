@@ -275,3 +275,24 @@ def test_best_lambda_stays_within_two_percent_ndcg_and_reports_the_gains() -> No
     assert alone.lam == 0.0 and not alone.meets_goal and alone.diversity_gain == 0.0
     with pytest.raises(ValueError, match="lambda-0"):
         best_within_budget(points[1:3], "mmr")
+
+
+@pytest.mark.parametrize("method", RERANK_METHODS)
+@pytest.mark.parametrize(("candidates", "keep_top"), [(8, 12), (30, 3)])
+def test_kept_lists_are_final_lists_for_every_method_and_width(
+    method: RerankMethodName, candidates: int, keep_top: int
+) -> None:
+    """The trade-off keeps one top per user, as wide as the grid or the kept lists need, and
+    re-ranks the kept lists from its prefix: the lists final_lists gives on the full scores."""
+    case = _case()
+    config = RerankConfig(method=method, lam=0.5, candidates=candidates, grid=(0.0, 0.5))
+    _, lists = case.tradeoff(config, keep_top=keep_top)
+    users = np.unique(case.truth["user_idx"].to_numpy())
+    scores = case.scores[torch.from_numpy(users)].clone()
+    seen = case.history[case.history["user_idx"].isin(users)]
+    rows = np.searchsorted(users, seen["user_idx"].to_numpy())
+    scores[rows, seen["item_idx"].to_numpy()] = -torch.inf
+    targets = topic_shares(case.history, case.topics, N_USERS)[users]
+    expected = final_lists(scores, keep_top, config, case.embeddings, case.topics, targets)
+    assert lists is not None and lists.tolist() == expected.tolist()
+    assert lists.shape == (len(users), keep_top)

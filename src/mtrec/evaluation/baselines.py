@@ -12,8 +12,9 @@ the first in grid order):
   is skipped, with the reason, where its estimated peak would not fit
   ``baseline_max_memory_mb``.
 - BPR-MF (Rendle et al. 2009): ``l2``, and the number of epochs by early stopping on valid
-  (checked every ``BPR_CHECK_EVERY`` epochs, stopped after ``BPR_PATIENCE`` checks without a
-  better value, at most ``BPR_MAX_EPOCHS``), as RecBole trains with a validation set.
+  (checked every :func:`bpr_check_every` epochs, stopped after ``BPR_PATIENCE`` checks
+  without a better value, at most ``BPR_MAX_EPOCHS``), as RecBole trains with a validation
+  set.
 
 :func:`fit_baseline` then fits chosen parameters on any interactions: train (RecBole's view:
 the model that was validated scores test) or train and valid together (a serving view, where
@@ -71,6 +72,12 @@ order 1e-3 peaks highest (0.124 at epoch 40, 1e-2 0.122), with the random order 
 costs a training run of ~50 epochs, hence two."""
 BPR_MAX_EPOCHS = 100
 BPR_CHECK_EVERY = 5
+BPR_CHECK_PAIRS = 400_000
+"""BPR-MF is checked on valid about every this many training pairs, and at least every
+``BPR_CHECK_EVERY`` epochs: every 5 epochs on MovieLens-100k's 80,000 training rows, every
+epoch from about 400,000 rows on. Checking every 5
+epochs on the synthetic 10M log (8M rows an epoch) trained 40 epochs of 55 s for a curve
+that is flat from the second epoch (valid NDCG@10 0.118, 0.126, 0.124, 0.125, 0.126)."""
 BPR_PATIENCE = 2
 DEFAULT_PARAMS: dict[str, Params] = {
     "popularity": {},
@@ -329,10 +336,16 @@ def _best_of(candidates: Iterable[tuple[Params, Scorer]], validate: _Validator) 
     return grid, best, best_scorer
 
 
+def bpr_check_every(n_pairs: int) -> int:
+    """Epochs between two checks of BPR-MF on valid, for ``n_pairs`` training pairs."""
+    return max(1, min(BPR_CHECK_EVERY, round(BPR_CHECK_PAIRS / max(n_pairs, 1))))
+
+
 def _search_bpr(
     train: pd.DataFrame, n_users: int, n_items: int, seed: int, validate: _Validator
 ) -> _Search:
     users, items = _columns(train)
+    check_every = bpr_check_every(len(users))
     grid: list[tuple[Params, float]] = []
     best, best_model = -1, None
     for l2 in BPR_L2S:
@@ -340,7 +353,7 @@ def _search_bpr(
 
         def check(epoch: int, model: BPRMF, l2: float = l2) -> bool:
             nonlocal best, best_model, run_best, stale
-            if epoch % BPR_CHECK_EVERY:
+            if epoch % check_every:
                 return False
             grid.append(({"l2": l2, "epochs": epoch}, validate(model.score_items)))
             if _better(grid[-1][1], grid, best):

@@ -27,7 +27,7 @@ from torch import Tensor
 from mtrec.config import RerankConfig, RerankMethodName
 from mtrec.evaluation.beyond import beyond_accuracy
 from mtrec.evaluation.interests import Topics, topic_shares
-from mtrec.evaluation.metrics import metrics_from_hits
+from mtrec.evaluation.metrics import metrics_from_hits, pairs_by_row
 from mtrec.evaluation.rerank import ListOrder, calibration_kl, rerank, top_candidates
 
 TRADEOFF_K = 10
@@ -145,11 +145,41 @@ def final_lists(
     n_items = scores_full.shape[1]
     if not 1 <= k <= n_items:
         raise ValueError(f"k must be in [1, {n_items}] (the catalogue), got {k}")
+    values, candidates = top_candidates(scores_full, final_candidates(config, k, n_items))
+    return rerank_candidates(values, candidates, k, config, item_vectors, topics, target_shares)
+
+
+def final_candidates(config: RerankConfig, k: int, n_items: int) -> int:
+    """How many best-scored items :func:`final_lists` re-ranks into a list of ``k``."""
+    return k if config.method == "none" else min(max(config.candidates, k), n_items)
+
+
+def rerank_candidates(
+    values: Tensor,
+    candidates: Tensor,
+    k: int,
+    config: RerankConfig,
+    item_vectors: Tensor | np.ndarray | None = None,
+    topics: Topics | None = None,
+    target_shares: Tensor | np.ndarray | None = None,
+) -> Tensor:
+    """:func:`final_lists` from each user's best-scored items, best first: their scores
+    ``values`` (U, C) and catalogue indices ``candidates`` (U, C), ``C`` at least
+    :func:`final_candidates` (only that many are read)."""
+    if not 1 <= k <= candidates.shape[1]:
+        raise ValueError(f"k must be in [1, {candidates.shape[1]}] (the candidates), got {k}")
     if config.method == "none":
-        return top_candidates(scores_full, k)[1]
-    values, candidates = top_candidates(scores_full, min(max(config.candidates, k), n_items))
+        return candidates[:, :k]
+    width = final_candidates(config, k, candidates.shape[1])
     return _rerank(
-        values, candidates, k, config.method, config.lam, item_vectors, topics, target_shares
+        values[:, :width],
+        candidates[:, :width],
+        k,
+        config.method,
+        config.lam,
+        item_vectors,
+        topics,
+        target_shares,
     )
 
 
@@ -225,30 +255,28 @@ def rerank_tradeoff(
         batch_size = int(np.clip(2_000_000 // max(n_items, 1), 8, 256))
     position = np.full(size, -1, dtype=np.int64)
     position[users] = np.arange(len(users))
-    seen_rows = position[seen_users]
-    seen_rows, seen_cols = seen_rows[seen_rows >= 0], seen_items[seen_rows >= 0]
+    seen_rows, seen_cols = pairs_by_row(position[seen_users], seen_items)
     vectors = torch.from_numpy(np.ascontiguousarray(item_embeddings, dtype=np.float32))
+    width = min(keep_top, n_items)
+    # The kept lists re-rank a prefix of the same best-scored items: each batch keeps only its
+    # top, and every user is re-ranked once after the loop.
+    kept_candidates = final_candidates(config, width, n_items) if keep_top else 0
+    n_top = max(n_candidates, kept_candidates)
 
-    values, candidates, kept = [], [], []
+    values, candidates = [], []
     for start in range(0, len(users), batch_size):
         stop = min(start + batch_size, len(users))
         with torch.inference_mode():
             scores = score_users(torch.as_tensor(users[start:stop])).float()  # (B, I)
         scores = scores.clone()  # a normal tensor, so masking in place is allowed
-        in_batch = (seen_rows >= start) & (seen_rows < stop)
-        scores[seen_rows[in_batch] - start, seen_cols[in_batch]] = -torch.inf
-        if keep_top:
-            lists = final_lists(
-                scores, min(keep_top, n_items), config, vectors, topics, targets[start:stop]
-            )
-            kept.append(lists.numpy())
-        batch_values, batch_candidates = top_candidates(scores, n_candidates)  # (B, C)
+        first, last = np.searchsorted(seen_rows, (start, stop))
+        scores[seen_rows[first:last] - start, seen_cols[first:last]] = -torch.inf
+        batch_values, batch_candidates = top_candidates(scores, n_top)  # (B, n_top)
         values.append(batch_values)
         candidates.append(batch_candidates)
-    all_values = torch.cat(values) if values else torch.zeros(0, n_candidates)
-    all_candidates = (
-        torch.cat(candidates) if candidates else torch.zeros(0, n_candidates, dtype=torch.long)
-    )
+    top_values = torch.cat(values) if values else torch.zeros(0, n_top)
+    top_items = torch.cat(candidates) if candidates else torch.zeros(0, n_top, dtype=torch.long)
+    all_values, all_candidates = top_values[:, :n_candidates], top_items[:, :n_candidates]
 
     # The grid's users: all, or a seeded sample of them (rows of the candidate tensors).
     rows = np.arange(len(users))
@@ -306,8 +334,8 @@ def rerank_tradeoff(
     )
     if not keep_top:
         return tradeoff, None
-    width = min(keep_top, n_items)
-    return tradeoff, np.concatenate(kept) if kept else np.zeros((0, width), dtype=np.int64)
+    kept = rerank_candidates(top_values, top_items, width, config, vectors, topics, targets)
+    return tradeoff, kept.numpy()
 
 
 def mark_pareto_front(points: list[TradeoffPoint]) -> list[TradeoffPoint]:

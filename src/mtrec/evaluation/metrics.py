@@ -81,8 +81,8 @@ def evaluate_ranking(
     position[users] = np.arange(len(users))
     per_user = np.zeros((len(users), len(ks) * len(RANKING_METRICS)))
     kept = np.zeros((len(users), keep_top), dtype=np.int64) if keep_top else None
-    truth_rows, truth_cols = _by_row(position[truth_users], truth_items)
-    seen_rows, seen_cols = _by_row(position[seen_users], seen_items)
+    truth_rows, truth_cols = pairs_by_row(position[truth_users], truth_items)
+    seen_rows, seen_cols = pairs_by_row(position[seen_users], seen_items)
     for start in range(0, len(users), batch_size):
         stop = min(start + batch_size, len(users))
         batch_users = torch.as_tensor(users[start:stop])
@@ -111,7 +111,7 @@ def evaluate_ranking(
     return means, detail, kept
 
 
-def _by_row(rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pairs_by_row(rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row, column) pairs of evaluated rows (``rows >= 0``), sorted by row: each batch of
     rows is then one slice found by binary search. Masking every batch against all the pairs
     cost 200,000 users x 8M training interactions 51 s of a 140 s validation."""

@@ -90,10 +90,9 @@ def dpp_kernel(
     if lam == 0.0:
         raise ValueError("lam=0 is pure relevance and has no DPP kernel")
     _check_candidates(scores, candidates, item_vectors)
-    unit = F.normalize(item_vectors.float(), dim=1)  # (I, D)
     rel = normalised_relevance(scores.float())  # (U, C)
     quality = _quality(rel, lam)  # (U, C)
-    gram = _similarity(candidates.long(), unit)  # (U, C, C)
+    gram = _similarity(candidates.long(), item_vectors.float())  # (U, C, C)
     gram += jitter * torch.eye(gram.shape[1])
     return quality.unsqueeze(2) * gram * quality.unsqueeze(1)  # (U, C, C)
 
@@ -161,15 +160,15 @@ def rerank(
 
     with torch.no_grad():
         rel = normalised_relevance(scores.float())  # (U, C)
-        unit = F.normalize(item_vectors.float(), dim=1)  # (I, D)
+        vectors = item_vectors.float()  # (I, D)
         chunks = []
         for start in range(0, scores.shape[0], user_chunk):
             rows = slice(start, start + user_chunk)
             if method == "mmr":
-                chosen = _mmr(_similarity(candidates[rows], unit), rel[rows], k, lam)
+                chosen = _mmr(_similarity(candidates[rows], vectors), rel[rows], k, lam)
             elif method == "dpp":
                 quality = _quality(rel[rows], lam)  # (B, C)
-                chosen = _dpp(_similarity(candidates[rows], unit), quality, rel[rows], k)
+                chosen = _dpp(_similarity(candidates[rows], vectors), quality, rel[rows], k)
             else:
                 topics = topic_rows[candidates[rows]]  # (B, C, T)
                 chosen = _calibrated(topics, targets[rows], rel[rows], k, lam)
@@ -181,14 +180,18 @@ def rerank(
         return candidates.gather(1, chosen)  # (U, k)
 
 
-def _similarity(candidates: Tensor, unit: Tensor) -> Tensor:
-    """Cosine similarity (B, C, C) among each user's candidates, from unit vectors (I, D)."""
+def _similarity(candidates: Tensor, item_vectors: Tensor) -> Tensor:
+    """Cosine similarity (B, C, C) among each user's candidates, from the (I, D) vectors.
+
+    Only the candidates' vectors are normalised: a serving batch re-ranks a few users' 100
+    candidates each, and normalising a 50,000-item table for each batch cost more than the
+    re-ranking."""
     n_users, n_cand = candidates.shape
-    out = unit.new_empty(n_users, n_cand, n_cand)  # (B, C, C)
+    out = item_vectors.new_empty(n_users, n_cand, n_cand)  # (B, C, C)
     for start in range(0, n_users, _GRAM_BLOCK):
         block = candidates[start : start + _GRAM_BLOCK]  # (b, C)
-        vectors = unit.index_select(0, block.reshape(-1))  # (b * C, D)
-        vectors = vectors.view(*block.shape, unit.shape[1])  # (b, C, D)
+        vectors = item_vectors.index_select(0, block.reshape(-1))  # (b * C, D)
+        vectors = F.normalize(vectors, dim=1).view(*block.shape, item_vectors.shape[1])
         torch.bmm(vectors, vectors.transpose(1, 2), out=out[start : start + len(block)])
     # Exactly 1, not 1 +- rounding, so that at lam = 1 the DPP's first gains tie. A zero vector
     # then reads as orthogonal to every other item, which keeps S positive semi-definite.
