@@ -15,11 +15,13 @@ from mtrec.evaluation.beyond import beyond_accuracy
 from mtrec.evaluation.diversity import (
     TRADEOFF_METHODS,
     RerankTradeoff,
+    TopCandidates,
     TradeoffPoint,
     best_within_budget,
     final_lists,
     mark_pareto_front,
     rerank_tradeoff,
+    tradeoff_width,
 )
 from mtrec.evaluation.interests import Topics, topic_shares
 from mtrec.evaluation.metrics import evaluate_ranking
@@ -296,3 +298,51 @@ def test_kept_lists_are_final_lists_for_every_method_and_width(
     expected = final_lists(scores, keep_top, config, case.embeddings, case.topics, targets)
     assert lists is not None and lists.tolist() == expected.tolist()
     assert lists.shape == (len(users), keep_top)
+
+
+def test_tradeoff_from_the_ranking_s_collected_tops_equals_its_own_scoring() -> None:
+    """evaluate_ranking's on_scores feeds TopCandidates: the trade-off then scores nothing
+    and measures exactly what it measures when it scores the users itself."""
+    case = _case()
+    config = RerankConfig(method="calibrated", lam=0.4, candidates=12, grid=(0.0, 0.4, 0.9))
+    truth, history = case.truth, case.history
+    tops = TopCandidates(tradeoff_width(config, keep_top=5), truth["user_idx"].nunique())
+    evaluate_ranking(
+        case.score_users,
+        N_ITEMS,
+        truth["user_idx"].to_numpy(),
+        truth["item_idx"].to_numpy(),
+        history["user_idx"].to_numpy(),
+        history["item_idx"].to_numpy(),
+        (10,),
+        batch_size=4,  # two batches of users
+        on_scores=tops,
+    )
+    assert tops.tensors()[1].shape == (len(np.unique(truth["user_idx"])), 12)
+    expected, expected_lists = case.tradeoff(config, keep_top=5)
+    counts = np.bincount(history["item_idx"], minlength=N_ITEMS)
+
+    def never(users: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("the trade-off scored users it was given tops for")
+
+    args = (N_ITEMS, truth, history, counts, N_USERS, case.embeddings, case.topics, config)
+    tradeoff, lists = rerank_tradeoff(never, *args, keep_top=5, tops=tops)
+    assert tradeoff == expected
+    assert lists is not None and expected_lists is not None
+    assert lists.tolist() == expected_lists.tolist()
+    with pytest.raises(ValueError, match="needed"):  # too narrow for the kept lists' 30
+        rerank_tradeoff(never, *args, keep_top=30, tops=tops)
+
+
+def test_top_candidates_fill_their_users_in_order_and_refuse_more_or_fewer() -> None:
+    scores = torch.tensor([[0.1, 0.9, 0.5], [0.7, -torch.inf, 0.2], [0.3, 0.4, 0.8]])
+    tops = TopCandidates(5, 3)  # wider than the catalogue: every item, best first
+    tops(scores[:2])
+    with pytest.raises(ValueError, match="2 of 3"):
+        tops.tensors()
+    tops(scores[2:])
+    values, items = tops.tensors()
+    assert items.tolist() == [[1, 2, 0], [0, 2, 1], [2, 1, 0]]
+    assert values[1].tolist() == pytest.approx([0.7, 0.2, -torch.inf])
+    with pytest.raises(ValueError, match="sized for"):
+        tops(scores[:1])

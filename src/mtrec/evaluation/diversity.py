@@ -212,6 +212,47 @@ def _rerank(
     )
 
 
+class TopCandidates:
+    """Each of ``n_users`` users' ``n`` best-scored items, filled batch by batch, in order,
+    from masked (B, I) scores (an ``on_scores`` of
+    :func:`mtrec.evaluation.metrics.evaluate_ranking`).
+
+    The tables are allocated once: keeping each batch's small top-``n`` tensors between the
+    batches' large transient score matrices fragmented the heap until 200,000 users over
+    50,000 items held 20 GB."""
+
+    def __init__(self, n: int, n_users: int):
+        self.n, self.n_users = n, n_users
+        self._values = torch.zeros(n_users, n)  # replaced by the first batch, unless none comes
+        self._items = torch.zeros(n_users, n, dtype=torch.long)
+        self._filled = 0
+
+    def __call__(self, scores: Tensor) -> None:
+        if self._filled == 0:  # the width is known from the first batch: at most the catalogue
+            width = min(self.n, scores.shape[1])
+            self._values = torch.empty(self.n_users, width)
+            self._items = torch.empty(self.n_users, width, dtype=torch.long)
+        rows = slice(self._filled, self._filled + len(scores))
+        if rows.stop > self.n_users:
+            raise ValueError(f"more than the {self.n_users} users these tops were sized for")
+        width = self._items.shape[1]
+        torch.topk(scores, width, dim=1, out=(self._values[rows], self._items[rows]))
+        self._filled = rows.stop
+
+    def tensors(self) -> tuple[Tensor, Tensor]:
+        """The scores (U, n) and catalogue indices (U, n) of every user, in order (``n`` at
+        most the catalogue)."""
+        if self._filled != self.n_users:
+            raise ValueError(f"tops filled for {self._filled} of {self.n_users} users")
+        return self._values, self._items
+
+
+def tradeoff_width(config: RerankConfig, keep_top: int = 0) -> int:
+    """How many best-scored items per user :func:`rerank_tradeoff` reads (at most the
+    catalogue): the grid's candidates and the kept lists' own."""
+    return max(config.candidates, TRADEOFF_K, keep_top)
+
+
 def rerank_tradeoff(
     score_users: Callable[[Tensor], Tensor],
     n_items: int,
@@ -225,6 +266,7 @@ def rerank_tradeoff(
     keep_top: int = 0,
     batch_size: int | None = None,
     seed: int = 0,
+    tops: TopCandidates | None = None,
 ) -> tuple[RerankTradeoff, np.ndarray | None]:
     """Every re-ranker at every ``config.grid`` lambda on the users of ``truth``
     (``user_idx,item_idx``), with the ``history`` items masked; and, when ``keep_top`` > 0,
@@ -236,7 +278,9 @@ def rerank_tradeoff(
     target of a user is their topic shares over ``history``. Users are scored in batches and
     their candidates computed once, then re-ranked for every method and lambda; the grid
     runs on at most ``config.tradeoff_users`` of them (a sample drawn with ``seed``), the kept
-    lists cover every user."""
+    lists cover every user. ``tops``: the users' best-scored items already collected from
+    these scores (:func:`mtrec.evaluation.metrics.evaluate_ranking`'s ``on_scores``), at least
+    :func:`tradeoff_width` of them each; ``score_users`` is then not called."""
     if topics.n_items != n_items or len(item_embeddings) != n_items:
         raise ValueError(
             f"{n_items} items, but {topics.n_items} in the topics and {len(item_embeddings)} "
@@ -251,31 +295,31 @@ def rerank_tradeoff(
     users = np.unique(truth_users)
     size = int(max(truth_users.max(initial=-1), seen_users.max(initial=-1), n_users - 1)) + 1
     targets = topic_shares(history, topics, size)[users]  # (U, T)
-    if batch_size is None:  # as evaluate_ranking: about 2M scored pairs a batch
-        batch_size = int(np.clip(2_000_000 // max(n_items, 1), 8, 256))
     position = np.full(size, -1, dtype=np.int64)
     position[users] = np.arange(len(users))
-    seen_rows, seen_cols = pairs_by_row(position[seen_users], seen_items)
     vectors = torch.from_numpy(np.ascontiguousarray(item_embeddings, dtype=np.float32))
     width = min(keep_top, n_items)
-    # The kept lists re-rank a prefix of the same best-scored items: each batch keeps only its
-    # top, and every user is re-ranked once after the loop.
-    kept_candidates = final_candidates(config, width, n_items) if keep_top else 0
-    n_top = max(n_candidates, kept_candidates)
-
-    values, candidates = [], []
-    for start in range(0, len(users), batch_size):
-        stop = min(start + batch_size, len(users))
-        with torch.inference_mode():
-            scores = score_users(torch.as_tensor(users[start:stop])).float()  # (B, I)
-        scores = scores.clone()  # a normal tensor, so masking in place is allowed
-        first, last = np.searchsorted(seen_rows, (start, stop))
-        scores[seen_rows[first:last] - start, seen_cols[first:last]] = -torch.inf
-        batch_values, batch_candidates = top_candidates(scores, n_top)  # (B, n_top)
-        values.append(batch_values)
-        candidates.append(batch_candidates)
-    top_values = torch.cat(values) if values else torch.zeros(0, n_top)
-    top_items = torch.cat(candidates) if candidates else torch.zeros(0, n_top, dtype=torch.long)
+    # The kept lists re-rank a prefix of the same best-scored items the grid reads.
+    n_top = min(tradeoff_width(config, keep_top), n_items)
+    if tops is None:
+        tops = TopCandidates(n_top, len(users))
+        seen_rows, seen_cols = pairs_by_row(position[seen_users], seen_items)
+        if batch_size is None:  # as evaluate_ranking: about 2M scored pairs a batch
+            batch_size = int(np.clip(2_000_000 // max(n_items, 1), 8, 256))
+        for start in range(0, len(users), batch_size):
+            stop = min(start + batch_size, len(users))
+            with torch.inference_mode():
+                scores = score_users(torch.as_tensor(users[start:stop])).float()  # (B, I)
+            scores = scores.clone()  # a normal tensor, so masking in place is allowed
+            first, last = np.searchsorted(seen_rows, (start, stop))
+            scores[seen_rows[first:last] - start, seen_cols[first:last]] = -torch.inf
+            tops(scores)
+    top_values, top_items = tops.tensors()
+    if top_items.shape[0] != len(users) or top_items.shape[1] < n_top:
+        raise ValueError(
+            f"tops hold {tuple(top_items.shape)} items for {len(users)} users, {n_top} each needed"
+        )
+    top_values, top_items = top_values[:, :n_top], top_items[:, :n_top]
     all_values, all_candidates = top_values[:, :n_candidates], top_items[:, :n_candidates]
 
     # The grid's users: all, or a seeded sample of them (rows of the candidate tensors).

@@ -44,7 +44,7 @@ from mtrec.evaluation.baselines import (
     tune_and_fit_baseline,
 )
 from mtrec.evaluation.beyond import beyond_accuracy, item_popularity_slices, user_activity_slices
-from mtrec.evaluation.diversity import rerank_tradeoff
+from mtrec.evaluation.diversity import TopCandidates, rerank_tradeoff, tradeoff_width
 from mtrec.evaluation.interests import (
     ForecastPeriod,
     LatentInterests,
@@ -307,8 +307,10 @@ def rank_split(
     history: pd.DataFrame,
     ks: tuple[int, ...],
     keep_top: int = 0,
+    on_scores: Callable[[torch.Tensor], None] | None = None,
 ) -> RankingResult:
-    """Full-ranking metrics for ``truth`` with ``history`` items masked."""
+    """Full-ranking metrics for ``truth`` with ``history`` items masked (``on_scores``: see
+    :func:`mtrec.evaluation.metrics.evaluate_ranking`)."""
     assert callable(score_users)
     means, detail, top = evaluate_ranking(
         score_users,
@@ -319,6 +321,7 @@ def rank_split(
         _idx(history, "item_idx"),
         ks,
         keep_top=keep_top,
+        on_scores=on_scores,
     )
     return RankingResult(metrics=means, per_user=detail, top_items=top)
 
@@ -329,9 +332,11 @@ def model_ranking(
     history: pd.DataFrame,
     ks: tuple[int, ...],
     keep_top: int = 0,
+    on_scores: Callable[[torch.Tensor], None] | None = None,
 ) -> RankingResult:
     model.eval()
-    return rank_split(model.catalogue_scorer(), model.spec.n_items, truth, history, ks, keep_top)
+    scorer = model.catalogue_scorer()
+    return rank_split(scorer, model.spec.n_items, truth, history, ks, keep_top, on_scores)
 
 
 def popularity_ranking(
@@ -625,8 +630,17 @@ def evaluate_recommender(
     # Validation always includes NDCG@10: early stopping and promotion read it.
     valid_rank = model_ranking(model, valid, train, tuple(sorted({*ks, 10})))
     # Slices and beyond-accuracy metrics read NDCG@10 and the top-10 lists, whatever ks are.
+    # The re-ranking trade-off reads the test ranking's best-scored items, not a new scoring.
+    tops = None
+    if rerank is not None:
+        tops = TopCandidates(tradeoff_width(rerank, recommendations_k), test["user_idx"].nunique())
     test_rank = model_ranking(
-        model, test, history, tuple(sorted({*ks, 10})), keep_top=max(recommendations_k, 10)
+        model,
+        test,
+        history,
+        tuple(sorted({*ks, 10})),
+        keep_top=max(recommendations_k, 10),
+        on_scores=tops,
     )
     reported = {k: v for k, v in test_rank.metrics.items() if MetricRef.parse(k).k in ks}
     item_item = None
@@ -697,6 +711,7 @@ def evaluate_recommender(
             topics,
             rerank,
             keep_top=recommendations_k,
+            tops=tops,
         )
         assert reranked is not None
         recommendations = recommendations_frame(

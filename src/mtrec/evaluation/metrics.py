@@ -61,12 +61,15 @@ def evaluate_ranking(
     ks: tuple[int, ...],
     batch_size: int | None = None,
     keep_top: int = 0,
+    on_scores: Callable[[torch.Tensor], None] | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray | None]:
     """Rank every item for every user with ground truth; mask what the user has already seen.
 
     ``score_users`` maps a (B,) tensor of user indices to (B, n_items) scores. Returns the mean
     metrics, the per-user values (for slices and bootstraps) keyed by metric name, with
     ``users`` holding the user indices, and, when ``keep_top > 0``, the (U, keep_top) top items.
+    ``on_scores`` sees each batch's masked (B, n_items) scores, users in ascending order: what
+    else needs this ranking's scores reads them here instead of scoring the catalogue again.
     """
     if batch_size is None:
         # Pair-scoring models hold (users x items x hidden) activations per batch: about 2M
@@ -91,6 +94,8 @@ def evaluate_ranking(
         scores = scores.clone()  # a normal tensor, so masking in place is allowed
         first, last = np.searchsorted(seen_rows, (start, stop))
         scores[seen_rows[first:last] - start, seen_cols[first:last]] = -torch.inf
+        if on_scores is not None:
+            on_scores(scores)
         truth = torch.zeros(stop - start, n_items, dtype=torch.bool)
         first, last = np.searchsorted(truth_rows, (start, stop))
         truth[truth_rows[first:last] - start, truth_cols[first:last]] = True
