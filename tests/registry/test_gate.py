@@ -120,6 +120,7 @@ def test_gate_promotes_the_first_version() -> None:
     assert decision.promote is True and "first" in decision.reason
 
 
+@pytest.mark.filterwarnings("ignore:ks_2samp:RuntimeWarning")  # 600 one-item lists: asymptotic
 def test_prediction_drift_between_two_scorers() -> None:
     from mtrec.registry.gate import prediction_drift
 
@@ -138,6 +139,21 @@ def test_prediction_drift_between_two_scorers() -> None:
     assert identical["top_score_ks"] == 0.0 and identical["users"] == 4
     opposite = prediction_drift(same, reversed_, users, history, n_items=30, k=10)
     assert opposite["top10_overlap"] == 0.0 and opposite["first_item_changed"] == 1.0
+    # Users in any order, over several batches: each user's own seen items are masked. The
+    # candidate ranks item 29 first, production item 28 first and 29 second: their first items
+    # differ except for the users who saw 29 (both then start at 28) or 28 (both at 29).
+    many = np.arange(600)[::-1].copy()
+    seen = pd.DataFrame({"user_idx": [599, 5, 300], "item_idx": [29, 28, 29]})
+    order = torch.arange(30, dtype=torch.float32)
+
+    def candidate(users: torch.Tensor) -> torch.Tensor:
+        return order.repeat(len(users), 1)
+
+    def production(users: torch.Tensor) -> torch.Tensor:
+        return order[[*range(28), 29, 28]].repeat(len(users), 1)  # 28 scores 29, 29 scores 28
+
+    drift = prediction_drift(candidate, production, many, seen, n_items=30, k=1)
+    assert drift["users"] == 600 and drift["first_item_changed"] == pytest.approx(597 / 600)
 
 
 def test_same_data_metrics_score_both_models_on_the_pairs_production_knows() -> None:

@@ -24,7 +24,7 @@ import torch
 
 from mtrec.config import MetricRef, TaskConfig
 from mtrec.evaluation.evaluate import task_metrics
-from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.evaluation.metrics import evaluate_ranking, pairs_by_row
 from mtrec.models.serialization import TrainedModel
 
 
@@ -181,40 +181,51 @@ def prediction_drift(
     item changed, and the Kolmogorov-Smirnov distance between the two models' distributions of
     per-user score z-values of their own top ``k`` (how peaked each model's lists are; raw
     scores of two networks are on different scales, so they are compared standardised)."""
-    seen_u = history["user_idx"].to_numpy(np.int64)
-    seen_i = history["item_idx"].to_numpy(np.int64)
-    overlaps: list[np.ndarray] = []
-    first_changed: list[np.ndarray] = []
-    z_a: list[np.ndarray] = []
-    z_b: list[np.ndarray] = []
+    position = np.full(max(int(users.max(initial=-1)) + 1, 1), -1, dtype=np.int64)
+    position[users] = np.arange(len(users))
+    history_users = history["user_idx"].to_numpy(np.int64)
+    known = history_users < len(position)
+    seen_rows, seen_items = pairs_by_row(
+        np.where(known, position[np.minimum(history_users, len(position) - 1)], -1),
+        history["item_idx"].to_numpy(np.int64),
+    )
+    width = min(k, n_items)
+    # Filled in place: small per-batch arrays kept between the batches' (B, I) score matrices
+    # fragment the heap (see mtrec.evaluation.diversity.TopCandidates).
+    overlap = np.zeros(len(users))
+    first_changed = np.zeros(len(users), dtype=bool)
+    za, zb = np.zeros((len(users), width)), np.zeros((len(users), width))
     for start in range(0, len(users), 256):
-        batch = torch.from_numpy(users[start : start + 256])
+        stop = min(start + 256, len(users))
+        batch = torch.from_numpy(users[start:stop])
+        first, last = np.searchsorted(seen_rows, (start, stop))
         lists = []
-        for score, z_values in ((candidate, z_a), (production, z_b)):
+        for score, z_values in ((candidate, za), (production, zb)):
             with torch.inference_mode():
                 raw = score(batch)
             s = raw.float().clone()  # a normal tensor, so masking in place is allowed
-            mask = np.isin(seen_u, batch.numpy())
-            rows = pd.Series(np.arange(len(batch)), index=batch.numpy())[seen_u[mask]].to_numpy()
-            s[rows, seen_i[mask]] = -torch.inf
-            top = torch.topk(s, k, dim=1)
+            s[seen_rows[first:last] - start, seen_items[first:last]] = -torch.inf
+            top = torch.topk(s, width, dim=1)
             finite = torch.where(torch.isfinite(s), s, torch.nan)
             mean = torch.nanmean(finite, dim=1, keepdim=True)
             std = torch.sqrt(torch.nanmean((finite - mean) ** 2, dim=1, keepdim=True)) + 1e-9
-            z_values.append(((top.values - mean) / std).reshape(-1).numpy())
+            z_values[start:stop] = ((top.values - mean) / std).numpy()
             lists.append(top.indices.numpy())
         a, b = lists
-        overlaps.append((a[:, :, None] == b[:, None, :]).any(axis=2).mean(axis=1))
-        first_changed.append(a[:, 0] != b[:, 0])
-    za, zb = np.concatenate(z_a), np.concatenate(z_b)
-    za, zb = za[np.isfinite(za)], zb[np.isfinite(zb)]
+        overlap[start:stop] = (a[:, :, None] == b[:, None, :]).any(axis=2).mean(axis=1)
+        first_changed[start:stop] = a[:, 0] != b[:, 0]
+    z_candidate, z_production = za[np.isfinite(za)], zb[np.isfinite(zb)]  # flat
     from scipy.stats import ks_2samp
 
     return {
         "users": int(len(users)),
-        f"top{k}_overlap": float(np.concatenate(overlaps).mean()),
-        "first_item_changed": float(np.concatenate(first_changed).mean()),
-        "top_score_ks": float(ks_2samp(za, zb).statistic) if len(za) and len(zb) else float("nan"),
+        f"top{k}_overlap": float(overlap.mean()) if len(users) else 0.0,
+        "first_item_changed": float(first_changed.mean()) if len(users) else 0.0,
+        "top_score_ks": (
+            float(ks_2samp(z_candidate, z_production).statistic)
+            if len(z_candidate) and len(z_production)
+            else float("nan")
+        ),
     }
 
 
