@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,20 @@ class Case:
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         return self.scores[users]
 
+    def ranking(self, **options: Any) -> tuple[dict, dict, np.ndarray | None]:
+        """evaluate_ranking of these scores at 10, the history masked."""
+        truth, history = self.truth, self.history
+        return evaluate_ranking(
+            self.score_users,
+            N_ITEMS,
+            truth["user_idx"].to_numpy(),
+            truth["item_idx"].to_numpy(),
+            history["user_idx"].to_numpy(),
+            history["item_idx"].to_numpy(),
+            (10,),
+            **options,
+        )
+
     def tradeoff(
         self, config: RerankConfig, keep_top: int = 0
     ) -> tuple[RerankTradeoff, np.ndarray | None]:
@@ -148,17 +162,8 @@ def test_tradeoff_has_the_grid_rows_and_lambda_zero_is_the_unreranked_ranking() 
     ]
     assert tradeoff.k == 10 and tradeoff.candidates == 15
 
-    truth, history = case.truth, case.history
-    means, detail, top = evaluate_ranking(
-        case.score_users,
-        N_ITEMS,
-        truth["user_idx"].to_numpy(),
-        truth["item_idx"].to_numpy(),
-        history["user_idx"].to_numpy(),
-        history["item_idx"].to_numpy(),
-        (10,),
-        keep_top=10,
-    )
+    history = case.history
+    means, detail, top = case.ranking(keep_top=10)
     assert top is not None
     counts = np.bincount(history["item_idx"], minlength=N_ITEMS)
     beyond = beyond_accuracy(top, counts, N_USERS, case.embeddings)
@@ -307,17 +312,7 @@ def test_tradeoff_from_the_ranking_s_collected_tops_equals_its_own_scoring() -> 
     config = RerankConfig(method="calibrated", lam=0.4, candidates=12, grid=(0.0, 0.4, 0.9))
     truth, history = case.truth, case.history
     tops = TopCandidates(tradeoff_width(config, keep_top=5), truth["user_idx"].nunique())
-    evaluate_ranking(
-        case.score_users,
-        N_ITEMS,
-        truth["user_idx"].to_numpy(),
-        truth["item_idx"].to_numpy(),
-        history["user_idx"].to_numpy(),
-        history["item_idx"].to_numpy(),
-        (10,),
-        batch_size=4,  # two batches of users
-        on_scores=tops,
-    )
+    case.ranking(batch_size=4, on_scores=tops)  # two batches of users
     assert tops.tensors()[1].shape == (len(np.unique(truth["user_idx"])), 12)
     expected, expected_lists = case.tradeoff(config, keep_top=5)
     counts = np.bincount(history["item_idx"], minlength=N_ITEMS)

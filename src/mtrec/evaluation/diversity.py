@@ -27,7 +27,7 @@ from torch import Tensor
 from mtrec.config import RerankConfig, RerankMethodName
 from mtrec.evaluation.beyond import beyond_accuracy
 from mtrec.evaluation.interests import Topics, topic_shares
-from mtrec.evaluation.metrics import metrics_from_hits, pairs_by_row
+from mtrec.evaluation.metrics import evaluate_ranking, metrics_from_hits
 from mtrec.evaluation.rerank import ListOrder, calibration_kl, rerank, top_candidates
 
 TRADEOFF_K = 10
@@ -301,19 +301,19 @@ def rerank_tradeoff(
     width = min(keep_top, n_items)
     # The kept lists re-rank a prefix of the same best-scored items the grid reads.
     n_top = min(tradeoff_width(config, keep_top), n_items)
-    if tops is None:
+    if tops is None:  # the ranking's own loop scores and masks; the tops collect its scores
         tops = TopCandidates(n_top, len(users))
-        seen_rows, seen_cols = pairs_by_row(position[seen_users], seen_items)
-        if batch_size is None:  # as evaluate_ranking: about 2M scored pairs a batch
-            batch_size = int(np.clip(2_000_000 // max(n_items, 1), 8, 256))
-        for start in range(0, len(users), batch_size):
-            stop = min(start + batch_size, len(users))
-            with torch.inference_mode():
-                scores = score_users(torch.as_tensor(users[start:stop])).float()  # (B, I)
-            scores = scores.clone()  # a normal tensor, so masking in place is allowed
-            first, last = np.searchsorted(seen_rows, (start, stop))
-            scores[seen_rows[first:last] - start, seen_cols[first:last]] = -torch.inf
-            tops(scores)
+        evaluate_ranking(
+            score_users,
+            n_items,
+            truth_users,
+            truth_items,
+            seen_users,
+            seen_items,
+            (k,),
+            batch_size=batch_size,
+            on_scores=tops,
+        )
     top_values, top_items = tops.tensors()
     if top_items.shape[0] != len(users) or top_items.shape[1] < n_top:
         raise ValueError(
