@@ -10,6 +10,8 @@ PORT ?= 8000
 SIZES ?= 100000 1000000 10000000
 E2E_SIZES ?= 1000000 10000000
 E2E_ARGS ?=
+GPU_SIZES ?= 1000000 10000000
+GPU_DEVICES ?= cuda
 COLD_RUNS ?= 3
 WARM_RUNS ?= 3
 DASHBOARD_PORT ?= 8237
@@ -29,7 +31,7 @@ export GX_ANALYTICS_ENABLED := False
 export ZENML_CONFIG_PATH ?= $(CURDIR)/.zenml
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev data pipeline test test-fast lint format clean bench bench-encode bench-train bench-pipeline bench-scale bench-e2e recommend compare reports dashboard retrain backtest serve bench-serve
+.PHONY: help install install-dev data pipeline test test-fast lint format clean bench bench-encode bench-train bench-pipeline bench-scale bench-e2e bench-gpu recommend compare reports dashboard retrain backtest serve bench-serve
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -126,6 +128,11 @@ bench-scale: install ## Load/validate/split/train/evaluate cost on synthetic log
 # E2E_SIZES interactions, each step's seconds and peak memory (the 10M run is most of an hour).
 bench-e2e: install-dev ## The whole pipeline on synthetic logs of E2E_SIZES interactions: time and peak memory per step
 	$(BIN)/python -m bench.e2e --sizes $(E2E_SIZES) $(E2E_ARGS)
+
+# Not part of `make bench`: needs a GPU (torch.cuda); one epoch of the end-to-end model on the
+# synthetic logs per size and device (GPU_DEVICES="cuda cpu" adds the CPU reference).
+bench-gpu: install ## One training epoch of the scale config on CUDA at GPU_SIZES interactions: seconds, samples/s, GPU memory
+	$(BIN)/python bench/gpu.py --sizes $(GPU_SIZES) --devices $(GPU_DEVICES)
 
 bench: bench-encode bench-train bench-pipeline ## Run the benchmarks; figures go to bench/results.json
 
