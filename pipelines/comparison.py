@@ -17,7 +17,7 @@ from steps.evaluation.score_baseline import score_baseline
 from steps.features.build_texts import build_texts
 from steps.features.encode_texts import encode_texts
 from steps.features.mine_interests import mine_interests
-from steps.hooks import record_failure
+from steps.hooks import record_failure, release_memory
 
 
 def _slug(name: str) -> str:
@@ -35,7 +35,7 @@ def baseline_step_id(name: str) -> str:
     return f"baseline_{_slug(name)}"
 
 
-@pipeline(on_failure=record_failure)
+@pipeline(on_failure=record_failure, on_start=release_memory)
 def comparison_pipeline(
     config: RunConfig,
     data_fingerprint: str,

@@ -14,7 +14,7 @@ from steps.features.build_texts import build_texts
 from steps.features.describe_interests import describe_interests
 from steps.features.encode_texts import encode_texts
 from steps.features.mine_interests import mine_interests
-from steps.hooks import record_failure
+from steps.hooks import record_failure, release_memory
 from steps.registry.register_model import register_model
 from steps.reports.render_report import render_report
 from steps.reports.report_drift import report_drift
@@ -34,7 +34,7 @@ def candidate_model(config: RunConfig, model_version: str) -> Model:
     )
 
 
-@pipeline(on_failure=record_failure)
+@pipeline(on_failure=record_failure, on_start=release_memory)
 def training_pipeline(config: RunConfig, data_fingerprint: str, model_version: str) -> None:
     """Train and register one multi-task recommender.
 
@@ -65,12 +65,12 @@ def train_and_register(
     static training pipeline, finished artifacts in the dynamic retraining pipeline.
 
     Returns the ``promotion_decision`` and ``evaluation_metrics`` outputs. Each step is given
-    ``record_failure`` itself: a dynamic pipeline runs its own ``on_failure`` once for the run,
-    not for each step.
+    ``record_failure`` and ``release_memory`` itself: a dynamic pipeline runs its own hooks
+    once for the run, not for each step.
     """
 
     def on_model(step: Any) -> Any:
-        return step.with_options(model=model, on_failure=record_failure)
+        return step.with_options(model=model, on_failure=record_failure, on_start=release_memory)
 
     interactions, items, users, edges = on_model(index_data)(
         validated, raw_items, raw_users, raw_edges, config.data.funnel

@@ -1,4 +1,6 @@
-"""The ``on_failure`` hook of every pipeline. A static pipeline (``@pipeline(on_failure=...)``)
+"""The hooks of every pipeline: ``on_start`` hands free memory back, ``on_failure`` records.
+
+The ``on_failure`` hook of every pipeline. A static pipeline (``@pipeline(on_failure=...)``)
 sets it on each step; a dynamic one (the retraining cycle) runs it once for the run, so its
 steps are given it themselves. A failed step records its error as step metadata, which the
 dashboard shows on the step's page and ``mtrec_cli.failures`` can read, and posts to the
@@ -7,6 +9,10 @@ records the error that ended the run as run metadata."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import gc
 import logging
 
 from zenml import get_step_context, log_metadata
@@ -14,6 +20,17 @@ from zenml.client import Client
 from zenml.steps.step_context import StepContext
 
 log = logging.getLogger(__name__)
+
+
+def release_memory() -> None:
+    """``on_start`` of every step: collect garbage and hand the C heap's free pages back to
+    the OS before the step body runs. The local orchestrator runs every step in one process,
+    and glibc keeps what a step freed (its arenas grow, rarely shrink), so without this each
+    step's peak sat on the leftovers of all before it (at 10M interactions, describe_interests
+    peaked at 5.2 GB though it needs a few hundred MB). Elsewhere than glibc: collection only."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # no C library, not glibc
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def record_failure(exception: BaseException) -> None:

@@ -287,3 +287,8 @@ def test_a_failed_step_records_its_error_through_the_failure_hook(tmp_path, caps
     failure = failed[0].run_metadata["failure"]
     assert failure["step"] == "validate_data"
     assert "expect_column_values_to_be_between" in failure["error"]
+    # Every step also starts by handing back what the steps before it freed.
+    hooks = {name: step.config.start_hook_source for name, step in run.steps.items()}
+    assert {name: (h.module, h.attribute) for name, h in hooks.items()} == {
+        name: ("steps.hooks", "release_memory") for name in ("load_data", "validate_data")
+    }

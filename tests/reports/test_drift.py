@@ -7,7 +7,7 @@ import pytest
 
 from mtrec.config import DriftConfig
 from mtrec.reports.drift import MIN_PAGE_ROWS, ColumnDrift, DriftSummary, run_drift_report
-from mtrec.reports.drift_features import build_drift_features
+from mtrec.reports.drift_features import build_drift_features, sample_rows
 
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Sci-Fi", "Romance")
 
@@ -107,6 +107,18 @@ def test_build_drift_features_hand_checked() -> None:
 
     for before, after in zip(copies, (reference, current, items, users), strict=True):
         pd.testing.assert_frame_equal(before, after)
+
+
+def test_rows_drawn_before_their_features_are_the_rows_drawn_after() -> None:
+    """``run_drift_report`` samples interactions, then builds features: the same rows and
+    values as building every row's features and sampling those, at the cost of the sample."""
+    items = _catalogue()
+    reference = _interactions(900, items, seed=1)
+    users = _users()
+    whole = build_drift_features(reference, reference, items, users)
+    drawn_first = build_drift_features(sample_rows(reference, 200, 5), reference, items, users)
+    pd.testing.assert_frame_equal(drawn_first, sample_rows(whole, 200, 5))
+    assert sample_rows(reference, 2000, 5) is reference  # fewer rows than the cap: all
 
 
 def test_same_distribution_shows_no_drift() -> None:

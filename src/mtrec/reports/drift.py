@@ -127,11 +127,13 @@ def run_drift_report(
             f"drift needs interactions in both periods: reference has {len(reference)} rows, "
             f"current has {len(current)}"
         )
-    ref_features = sample_rows(
-        build_drift_features(reference, reference, items, users), config.max_rows, config.seed
+    # Rows are drawn before their features are built (the same rows as drawing afterwards:
+    # a draw depends only on the row count), so the cost follows max_rows, not the log.
+    ref_features = build_drift_features(
+        sample_rows(reference, config.max_rows, config.seed), reference, items, users
     )
-    cur_features = sample_rows(
-        build_drift_features(current, reference, items, users), config.max_rows, config.seed
+    cur_features = build_drift_features(
+        sample_rows(current, config.max_rows, config.seed), reference, items, users
     )
     numerical, categorical = testable_columns(ref_features, cur_features, users)
     threshold = config.drift_share_threshold
