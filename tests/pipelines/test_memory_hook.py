@@ -1,7 +1,10 @@
 """The steps' ``on_start`` hook hands memory that earlier steps freed back to the OS."""
 
+import io
 import platform
 
+import numpy as np
+import pandas as pd
 import psutil
 import pytest
 
@@ -20,3 +23,17 @@ def test_memory_freed_inside_the_heap_goes_back_to_the_os() -> None:
     release_memory()
     assert before - process.memory_info().rss > 100 * 2**20
     assert len(later) == 10
+
+
+def test_what_a_parquet_round_trip_left_in_arrows_pool_goes_back_to_the_os() -> None:
+    process = psutil.Process()
+    frame = pd.DataFrame(
+        {"a": np.arange(3_000_000), "b": np.random.default_rng(0).random(3_000_000)}
+    )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    read = pd.read_parquet(io.BytesIO(buffer.getvalue()))
+    del read, frame
+    before = process.memory_info().rss
+    release_memory()
+    assert before - process.memory_info().rss > 30 * 2**20
