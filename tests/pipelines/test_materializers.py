@@ -156,6 +156,17 @@ def test_frames_round_trip_as_zstd_parquet_for_every_step():
     pd.testing.assert_frame_equal(materializer.load(pd.DataFrame), frame)
     materializer.save(frame["rating"])
     pd.testing.assert_series_equal(materializer.load(pd.Series), frame["rating"].rename("series"))
+    # Ids as the data steps type them: the same frame as pandas reads, each distinct string
+    # held once (read as it is, every row gets a string object of its own).
+    ids = pd.DataFrame(
+        {"user_id": pd.array(["u1", "u2", "u1", None, "u1"], dtype="string"), "x": range(5)},
+        index=pd.Index([5, 6, 7, 8, 9], name="row"),
+    )
+    materializer.save(ids)
+    loaded = materializer.load(pd.DataFrame)
+    pd.testing.assert_frame_equal(loaded, ids)
+    pd.testing.assert_frame_equal(loaded, pd.read_parquet(new / "df.parquet"))
+    assert len({id(value) for value in loaded["user_id"].dropna()}) == 2
     # An artifact the pandas integration wrote (gzip Parquet) still loads.
     PandasMaterializer(str(old)).save(frame)
     pd.testing.assert_frame_equal(FrameMaterializer(str(old)).load(pd.DataFrame), frame)
