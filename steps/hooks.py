@@ -28,14 +28,13 @@ def release_memory() -> None:
     """``on_start`` of every step: collect garbage and hand the free pages of the C heap and
     of Arrow's memory pool back to the OS before the step body runs. The local orchestrator
     runs every step in one process, and both allocators keep what a step freed, so without
-    this each step's peak sat on the leftovers of all before it (at 10M interactions,
-    describe_interests peaked at 5.2 GB though it needs a few hundred MB). Logs the resident
-    memory it leaves. Elsewhere than glibc: no heap trim."""
+    this each step's peak sat on the leftovers of all before it (docs/benchmarks.md, memory
+    between steps). Logs the resident memory it leaves. Elsewhere than glibc: no heap trim."""
     process = psutil.Process()
     before = process.memory_info().rss
     gc.collect()
-    # Arrow's own pool (mimalloc) keeps what Parquet reads and writes freed: 500 MB after a
-    # 10M-row frame went through it, which malloc_trim cannot reach.
+    # Arrow's own pool (mimalloc) keeps what Parquet reads and writes freed, out of
+    # malloc_trim's reach.
     pyarrow.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError, TypeError):  # no C library, not glibc
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
