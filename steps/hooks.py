@@ -23,16 +23,23 @@ from zenml.steps.step_context import StepContext
 
 log = logging.getLogger(__name__)
 
+COLLECT_ABOVE_BYTES = 2 * 2**30
+"""Resident memory from which a step's start also runs a full garbage collection."""
+
 
 def release_memory() -> None:
-    """``on_start`` of every step: collect garbage and hand the free pages of the C heap and
-    of Arrow's memory pool back to the OS before the step body runs. The local orchestrator
-    runs every step in one process, and both allocators keep what a step freed, so without
-    this each step's peak sat on the leftovers of all before it (docs/benchmarks.md, memory
-    between steps). Logs the resident memory it leaves. Elsewhere than glibc: no heap trim."""
+    """``on_start`` of every step: hand the free pages of the C heap and of Arrow's memory
+    pool back to the OS before the step body runs (collecting garbage first when the process
+    is large). The local orchestrator runs every step in one process, and both allocators
+    keep what a step freed, so without this each step's peak sat on the leftovers of all
+    before it (docs/benchmarks.md, memory between steps). Logs the resident memory it leaves.
+    Elsewhere than glibc: no heap trim."""
     process = psutil.Process()
     before = process.memory_info().rss
-    gc.collect()
+    # A full collection costs about 0.2 s with ZenML and torch loaded, every step; it pays
+    # only when a large heap may hold cycles worth freeing.
+    if before >= COLLECT_ABOVE_BYTES:
+        gc.collect()
     # Arrow's own pool (mimalloc) keeps what Parquet reads and writes freed, out of
     # malloc_trim's reach.
     pyarrow.default_memory_pool().release_unused()
