@@ -339,3 +339,21 @@ def test_known_topic_counts_are_the_counts_of_what_the_row_may_read(context: str
     model.set_history(np.array([3, 3]), np.array([0, 1]), np.array([1, 2]))
     known, starts = model.history_items.numpy(), model.history_indptr.numpy()
     assert model.known_topic_counts(every_user).tolist() == [brute(u, None) for u in range(4)]
+
+
+def test_a_twin_reading_a_newer_history_shares_the_weights_and_leaves_the_original() -> None:
+    model = _model(length=3)
+    model.set_history(np.array([0, 1]), np.array([2, 3]), np.array([1, 1]))
+    before = model.score_items(torch.arange(3))
+    twin = model.reading(np.array([0, 1, 1]), np.array([2, 3, 5]), np.array([1, 1, 2]))
+    assert twin.history_items.tolist() == [2, 3, 5]
+    assert model.history_items.tolist() == [2, 3]  # the original reads what it read
+    torch.testing.assert_close(model.score_items(torch.arange(3)), before, atol=0, rtol=0)
+    # One copy of every weight and table: the twin's are the original's tensors.
+    for (name, mine), theirs in zip(model.named_parameters(), twin.parameters(), strict=True):
+        assert mine is theirs, name
+    assert twin.user_text.data_ptr() == model.user_text.data_ptr()
+    # User 1's newest item changed: its scores move, user 0's (same history) do not.
+    after = twin.score_items(torch.arange(3))
+    torch.testing.assert_close(after[0], before[0], atol=0, rtol=0)
+    assert not torch.allclose(after[1], before[1])

@@ -105,3 +105,16 @@ def test_weights_that_do_not_fit_the_spec_are_refused_by_name(tmp_path: Path) ->
     extra = {**original.state_dict, "stray": torch.zeros(1)}
     with pytest.raises(RuntimeError, match=r"unexpected \['stray'\]"):
         TrainedModel(original.spec, extra, original.user_ids, original.item_ids).build()
+
+
+def test_build_holds_the_buffers_and_copies_the_parameters() -> None:
+    original = _trained()
+    model = original.build()
+    # The text tables are the state dict's own tensors, not copies ...
+    assert model.user_text.data_ptr() == original.state_dict["user_text"].data_ptr()
+    assert model.item_text.data_ptr() == original.state_dict["item_text"].data_ptr()
+    # ... while the parameters are copies: training the network leaves the weights alone.
+    before = original.state_dict["user_inputs.ids.weight"].clone()
+    with torch.no_grad():
+        model.user_inputs.ids.weight.add_(1.0)
+    torch.testing.assert_close(original.state_dict["user_inputs.ids.weight"], before)

@@ -72,6 +72,23 @@ def test_the_interest_head_needs_topics_and_starts_from_the_history_window() -> 
     assert out["interest"].shape == (2, 2)
 
 
+def test_scoring_counts_each_users_topics_over_every_known_interaction() -> None:
+    split, item_emb, user_emb, _, _ = _planted()
+    topics = (np.arange(40) >= 20).astype(np.int64)
+    model = build_model(MODEL, split.train, item_emb, user_emb, item_topics=topics).eval()
+    model.set_history(np.array([2, 0, 2, 2]), np.array([25, 3, 4, 30]), np.array([3, 1, 1, 2]))
+    users = torch.tensor([2, 0, 1, 2])
+    # User 2 knows items 4 (topic 0), 30 and 25 (topic 1); user 0 item 3; user 1 nothing.
+    expected = [[1.0, 2.0], [1.0, 0.0], [0.0, 0.0], [1.0, 2.0]]
+    assert model.known_topic_counts(users).tolist() == expected
+    # The per-user table says what the running counts do for a cursor past the user's end.
+    end = model.history_indptr[users + 1]
+    assert model.known_topic_counts(users, end).tolist() == expected
+    # A new history is read at once: the tables are rebuilt, not reused.
+    model.set_history(np.array([1]), np.array([0]), np.array([0]))
+    assert model.known_topic_counts(torch.tensor([1, 2])).tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
 def test_training_learns_the_planted_interests() -> None:
     split, item_emb, user_emb, user_ids, item_ids = _planted()
     topics = (np.arange(40) >= 20).astype(np.int64)

@@ -318,6 +318,10 @@ def test_early_stopping_keeps_the_best_epoch(caplog) -> None:
         torch.testing.assert_close(result.state_dict[name], tensor, atol=0, rtol=0)
         torch.testing.assert_close(model.state_dict()[name], tensor, atol=0, rtol=0)
     assert not model.training
+    # The best epoch's snapshot copied the weights but not the buffers training never writes.
+    assert result.state_dict["user_text"].data_ptr() == model.user_text.data_ptr()
+    weight = "user_inputs.ids.weight"
+    assert result.state_dict[weight].data_ptr() != model.state_dict()[weight].data_ptr()
 
 
 @pytest.mark.parametrize(

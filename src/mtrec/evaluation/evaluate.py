@@ -11,7 +11,6 @@ that reached their stage (``purchase_ndcg@10``).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -489,8 +488,7 @@ def forecast_interests(
     history = pd.concat([train, valid], ignore_index=True)
     serving_model = refit
     if serving_model is None:
-        serving_model = copy.deepcopy(model)
-        serving_model.set_history(*history_columns(history))
+        serving_model = model.reading(*history_columns(history))
     k = topics.n_topics
     tuning = ForecastPeriod(train, valid, model_interest_shares(model, n_users, k))
     scored = ForecastPeriod(history, test, model_interest_shares(serving_model, n_users, k))
@@ -721,8 +719,7 @@ def evaluate_recommender(
     if serving is not None:
         serving_model = serving.model
         if serving_model is None:  # not refit: the evaluated model, reading train + valid
-            serving_model = copy.deepcopy(model)
-            serving_model.set_history(*history_columns(history))
+            serving_model = model.reading(*history_columns(history))
         serving_metrics, serving.recommendations = serving_view(
             serving_model,
             train,

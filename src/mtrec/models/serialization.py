@@ -38,12 +38,23 @@ class TrainedModel:
         )
         if "history_items" in self.state_dict:  # the known history's length varies
             model.history_items = torch.empty_like(self.state_dict["history_items"])
-        missing, unexpected = model.load_state_dict(self.state_dict, strict=False)
+        expected = model.state_dict().keys()
+        missing = sorted(expected - self.state_dict.keys())
+        unexpected = sorted(self.state_dict.keys() - expected)
         if missing or unexpected:
             raise RuntimeError(
-                f"weights do not fit the spec: missing {sorted(missing)}, "
-                f"unexpected {sorted(unexpected)}"
+                f"weights do not fit the spec: missing {missing}, unexpected {unexpected}"
             )
+        buffers = {name for name, _ in model.named_buffers()}
+        # Parameters are copied, so training the network leaves these weights as they are;
+        # buffers (text tables, known history: most of the bytes) are never trained, and the
+        # network holds these very tensors instead of copies.
+        model.load_state_dict(
+            {k: v for k, v in self.state_dict.items() if k not in buffers}, strict=False
+        )
+        model.load_state_dict(
+            {k: v for k, v in self.state_dict.items() if k in buffers}, strict=False, assign=True
+        )
         return model.eval()
 
 

@@ -15,7 +15,6 @@ value of ``config.monitor`` in its direction (higher NDCG or AUC, lower RMSE).
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import time
@@ -213,6 +212,18 @@ class TaskRoles:
         return {name: w for name, w in self.weights.items() if name not in self.links}
 
 
+def weights_snapshot(model: nn.Module) -> dict[str, Tensor]:
+    """The state dict with the parameters copied and the buffers shared: training writes only
+    parameters, and the buffers (text tables, known history) are most of a large model's
+    bytes (the 10M log's user texts alone are 300 MB), so each new best epoch no longer
+    copies them."""
+    parameters = {id(p) for p in model.parameters()}
+    return {
+        name: value.detach().clone() if id(value) in parameters else value
+        for name, value in model.state_dict(keep_vars=True).items()
+    }
+
+
 class EarlyStopping:
     """Keeps the epoch with the best value of ``monitor`` in its direction, and says when
     ``patience`` epochs in a row did not improve on it by at least ``min_improvement`` of it
@@ -230,7 +241,7 @@ class EarlyStopping:
         self.best_epoch, self.stale = 0, 0
         self.best_valid: dict[str, float] = {}
         self.best_value = -np.inf
-        self.best_state = copy.deepcopy(model.state_dict())
+        self.best_state = weights_snapshot(model)
 
     def update(self, epoch: int, valid: dict[str, float], model: MultiTaskRecommender) -> bool:
         """Record an epoch's validation metrics; True when training should stop."""
@@ -240,7 +251,7 @@ class EarlyStopping:
         margin = self.min_improvement * abs(self.best_value) if self.best_epoch else 0.0
         if value > self.best_value + margin:
             self.best_value, self.best_epoch, self.best_valid = value, epoch, valid
-            self.best_state, self.stale = copy.deepcopy(model.state_dict()), 0
+            self.best_state, self.stale = weights_snapshot(model), 0
         else:
             self.stale += 1
         return self.stale >= self.patience
@@ -446,7 +457,7 @@ def train_multitask(
         model.to(device)
     model.to("cpu")
     if validate is None:  # no validation: the last epoch's weights
-        stopping.best_state, stopping.best_epoch = copy.deepcopy(model.state_dict()), epoch
+        stopping.best_state, stopping.best_epoch = weights_snapshot(model), epoch
     model.load_state_dict(stopping.best_state)
     model.eval()
     return TrainingResult(
