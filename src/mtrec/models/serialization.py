@@ -29,7 +29,8 @@ class TrainedModel:
     item_ids: tuple[str, ...]
 
     def build(self) -> MultiTaskRecommender:
-        """The network in eval mode with these weights (text buffers included)."""
+        """The network in eval mode with these weights: its parameters are copies, its
+        buffers (text tables, known history) these very tensors, which nothing trains."""
         spec = self.spec
         model = build_network(
             spec,
