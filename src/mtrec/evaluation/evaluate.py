@@ -466,7 +466,8 @@ def interest_kl(model: MultiTaskRecommender, period: pd.DataFrame, task: str) ->
 
 def forecast_interests(
     model: MultiTaskRecommender,
-    refit: MultiTaskRecommender | None,
+    serving_model: MultiTaskRecommender | None,
+    refit: bool,
     train: pd.DataFrame,
     valid: pd.DataFrame,
     test: pd.DataFrame,
@@ -475,18 +476,17 @@ def forecast_interests(
     recent_days: float | None = None,
 ) -> InterestMetrics:
     """The interest task's test KL against the whole- and recent-history baselines, in the
-    serving view: every predictor reads train + valid and forecasts the test period (the
-    ``refit`` model, trained on train + valid, or without one the evaluated model reading
-    train + valid); each one's smoothing is chosen on the valid period, forecast from train by
-    the evaluated ``model``. A forecast from train alone would skip the valid period: test is
-    not the period next to what it reads."""
+    serving view: every predictor reads train + valid and forecasts the test period
+    (``serving_model``: the model that reads train + valid, a refit on it when ``refit``;
+    ``None``: the evaluated model, reading train + valid); each one's smoothing is chosen on
+    the valid period, forecast from train by the evaluated ``model``. A forecast from train
+    alone would skip the valid period: test is not the period next to what it reads."""
     if not np.array_equal(topics.assignment, model.item_topic.numpy()) or (
         topics.n_topics < model.spec.n_topics
     ):
         raise ValueError("the topics given are not the ones the interest task learned")
     n_users = model.spec.n_users
     history = pd.concat([train, valid], ignore_index=True)
-    serving_model = refit
     if serving_model is None:
         serving_model = model.reading(*history_columns(history))
     k = topics.n_topics
@@ -500,7 +500,7 @@ def forecast_interests(
         best_baseline=forecast.best_baseline,
         reduction=forecast.reduction,
         task=model.spec.interest_tasks[0],
-        refit=refit is not None,
+        refit=refit,
     )
 
 
@@ -715,7 +715,7 @@ def evaluate_recommender(
         recommendations = recommendations_frame(
             test_users, reranked, users["user_id"], items["item_id"]
         )
-    serving_metrics = None
+    serving_metrics, serving_model = None, None
     if serving is not None:
         serving_model = serving.model
         if serving_model is None:  # not refit: the evaluated model, reading train + valid
@@ -736,7 +736,8 @@ def evaluate_recommender(
     if topics is not None and model.spec.interest_tasks:
         forecast = forecast_interests(
             model,
-            serving.model if serving is not None else None,
+            serving_model,
+            serving is not None and serving.model is not None,
             train,
             valid,
             test,
