@@ -97,9 +97,10 @@ def train_and_register(
         edges,
         item_topics,
     )
-    # The refits: the same configuration for the chosen number of epochs, on train + valid
-    # (scored on test: the serving view) and on everything (served, never scored). Without
-    # them, the serving view scores the evaluated model itself (reading train + valid).
+    # The refits (training.refit_from: the evaluated model trained on, or a fresh one), on
+    # train + valid (scored on test: the serving view) and on everything (served, never
+    # scored). Without them, the serving view scores the evaluated model itself (reading
+    # train + valid).
     refit = config.training.refit == "all"
     serving_view_model = served_model = recommender
     if refit:

@@ -682,11 +682,23 @@ class TrainingConfig(_Section):
     minimised, everything else maximised."""
     seed: int = 42
     refit: Literal["all", "none"] = "all"
-    """After early stopping on valid and evaluation on test, ``all`` refits the same
-    configuration for the chosen number of epochs on train + valid (scored on test: the
-    serving view) and on every interaction (the served model, what ``make recommend`` uses);
+    """After early stopping on valid and evaluation on test, ``all`` refits the model
+    (``refit_from``) on train + valid (scored on test: the serving view) and on every
+    interaction (the served model, what ``make recommend`` uses);
     ``none`` serves the evaluated model, and its serving view only reads train + valid as
     history, with no retraining."""
+    refit_from: Literal["trained", "scratch"] = "trained"
+    """Where each refit starts. ``trained``: the evaluated model's weights, trained on for
+    ``refit_epochs`` epochs at ``refit_learning_rate`` over the larger data, so the new
+    interactions and ids are learned without relearning the rest (a fraction of the cost, and
+    better in the serving view than ``scratch``: docs/benchmarks.md#defaults-and-why);
+    ``scratch``: a fresh network trained for the epochs early stopping chose, as the evaluated
+    model was."""
+    refit_epochs: int = Field(default=3, ge=1)
+    """Epochs of a refit that continues the evaluated model (``refit_from: trained``)."""
+    refit_learning_rate: float = Field(default=3e-3, gt=0.0)
+    """The learning rate of a refit that continues the evaluated model: below the training
+    rate, since the weights start near a minimum and a large step would first undo them."""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where the training steps run: ``cuda`` uses the GPU (under ``torchrun``, the local
     rank's, with NCCL), ``auto`` a GPU when torch sees one. Validation, evaluation and the

@@ -44,11 +44,12 @@ def refit_model(
         TrainedModel, ArtifactConfig(name="served_recommender", artifact_type=ArtifactType.MODEL)
     ],
 ]:
-    """The same configuration refit for the epochs early stopping chose: on train + valid,
-    the model a deployment has the day after the valid period (scored on test: the serving
-    view), and on every interaction, what ``make recommend`` serves (never scored: nothing is
-    left that it did not see). The evaluated ``recommender`` stays for reports and the gate;
-    its item-item component, chosen on valid, is refitted with each."""
+    """The evaluated model refit (``training_config.refit_from``: trained on from its
+    weights, or the same configuration from scratch for the epochs early stopping chose): on
+    train + valid, the model a deployment has the day after the valid period (scored on test:
+    the serving view), and on every interaction, what ``make recommend`` serves (never scored:
+    nothing is left that it did not see). The evaluated ``recommender`` stays for reports and
+    the gate; its item-item component, chosen on valid, is refitted with each."""
     epochs = training_history.best_epoch
     datasets = {
         "serving_view": pd.concat([train, valid], ignore_index=True),
@@ -63,9 +64,14 @@ def refit_model(
         training_config,
         epochs,
         recommender.spec.item_item,
+        start=recommender,
     )
-    summary: dict[str, Any] = {"epochs": epochs}
+    summary: dict[str, Any] = {"from": training_config.refit_from}
     for (name, interactions), (_, result) in zip(datasets.items(), refits, strict=True):
-        summary[name] = {"interactions": len(interactions), "seconds": result.seconds}
+        summary[name] = {
+            "interactions": len(interactions),
+            "epochs": len(result.history),
+            "seconds": result.seconds,
+        }
     log_metadata({"refit": summary})
     return refits[0][0], refits[1][0]

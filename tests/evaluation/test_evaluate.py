@@ -252,7 +252,7 @@ def test_the_serving_view_reads_train_and_valid_and_scores_only_test() -> None:
         known,
         ModelInputs(item_text, user_text, indexed.users["user_id"], indexed.items["item_id"]),
         config,
-        TrainingConfig(),
+        TrainingConfig(refit_from="scratch"),
         1,
     )
     serving = ServingView(refit.build())

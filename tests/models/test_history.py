@@ -216,7 +216,7 @@ def test_refit_knows_every_interaction_it_was_given() -> None:
             pd.Series([f"i{i}" for i in range(100)]),
         ),
         model_config,
-        training,
+        training.model_copy(update={"refit_from": "scratch"}),
         epochs=3,
     )
     assert result.best_epoch == 3 and len(result.history) == 3

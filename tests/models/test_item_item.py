@@ -200,7 +200,9 @@ def _configs(enabled: bool = True) -> tuple[ModelConfig, TrainingConfig]:
         tasks={"watch": TaskConfig(kind="ranking")},
         item_item=ItemItemConfig(enabled=enabled, l2=(1.0, 10.0), text_weight=(0.0, 3.0)),
     )
-    training = TrainingConfig(epochs=2, batch_size=64, learning_rate=0.01, patience=2, seed=0)
+    training = TrainingConfig(
+        epochs=2, batch_size=64, learning_rate=0.01, patience=2, seed=0, refit_from="scratch"
+    )
     return model, training
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec.config import ModelConfig, TrainingConfig
-from mtrec.models.serialization import TrainedModel, load_trained_model
+from mtrec.models.serialization import TrainedModel, load_trained_model, save_trained_model
 from mtrec.training.trainer import TrainingHistory, TrainingResult
 from mtrec.workflows.inputs import ModelInputs
 
@@ -45,9 +45,11 @@ def fit_distributed(
     training_config: TrainingConfig,
     timeout_s: float | None = None,
     label: str = "train",
+    start: TrainedModel | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with ``training_config.nproc`` processes; same return as ``fit_network``
-    (``valid`` ``None``: a refit for ``training_config.epochs`` epochs)."""
+    (``valid`` ``None``: a refit for ``training_config.epochs`` epochs; ``start``: the
+    weights every rank starts from)."""
     with tempfile.TemporaryDirectory(prefix="mtrec-ddp-") as tmp:
         folder = Path(tmp)
         train.to_parquet(folder / "train.parquet")
@@ -61,6 +63,8 @@ def fit_distributed(
             inputs.edges.to_parquet(folder / "edges.parquet")
         if inputs.item_topics is not None:
             np.save(folder / "item_topics.npy", inputs.item_topics, allow_pickle=False)
+        if start is not None:
+            save_trained_model(start, folder / "start")
         (folder / "config.json").write_text(
             json.dumps(
                 {

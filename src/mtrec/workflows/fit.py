@@ -119,6 +119,7 @@ def fit_recommender(
     training_config: TrainingConfig,
     label: str = "train",
     item_item: ItemItemChoice | None = None,
+    start: TrainedModel | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train with early stopping on ``training_config.monitor``: validation ranking metrics
     (full ranking, train items masked) and task metrics. ``valid`` ``None``: no validation,
@@ -127,15 +128,19 @@ def fit_recommender(
     (:mod:`mtrec.workflows.distributed`). ``label`` starts each epoch's progress line.
     The item-item component (``model_config.item_item``) is chosen on ``valid`` after
     training (:func:`choose_item_item`); without ``valid``, ``item_item`` is used as given
-    (a refit reuses the evaluated model's choice) and fitted on ``train``."""
+    (a refit reuses the evaluated model's choice) and fitted on ``train``. ``start``: a
+    trained model of the same configuration and catalogue whose network weights training
+    starts from instead of a fresh initialisation."""
     if training_config.nproc > 1:
         from mtrec.workflows.distributed import fit_distributed
 
         trained, result = fit_distributed(
-            train, valid, inputs, model_config, training_config, label=label
+            train, valid, inputs, model_config, training_config, label=label, start=start
         )
     else:
-        trained, result = fit_network(train, valid, inputs, model_config, training_config, label)
+        trained, result = fit_network(
+            train, valid, inputs, model_config, training_config, label, start
+        )
     if valid is not None:
         chosen = choose_item_item(trained, train, valid, inputs, model_config, training_config)
         return (trained if chosen is None else with_item_item(trained, *chosen)), result
@@ -152,6 +157,7 @@ def fit_network(
     model_config: ModelConfig,
     training_config: TrainingConfig,
     label: str = "train",
+    start: TrainedModel | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
     """The network alone, trained in this process (:func:`fit_recommender` without the
     item-item component; a distributed rank runs it)."""
@@ -164,6 +170,8 @@ def fit_network(
         inputs.edges,
         inputs.item_topics,
     )
+    if start is not None:
+        load_parameters(model, start)
     validate = None if valid is None else _validator(train, valid, model_config, training_config)
     result = train_multitask(model, train, model_config.tasks, training_config, validate, label)
     trained = TrainedModel(
@@ -173,6 +181,27 @@ def fit_network(
         item_ids=tuple(str(i) for i in inputs.item_ids),
     )
     return trained, result
+
+
+def load_parameters(model: MultiTaskRecommender, start: TrainedModel) -> None:
+    """Copy ``start``'s trained parameters into ``model``. Only parameters: the buffers
+    (which interactions are known, which ids were seen, the item-item weights) are
+    ``model``'s, built from the data it is about to train on."""
+    parameters = dict(model.named_parameters())
+    missing = sorted(set(parameters) - set(start.state_dict))
+    mismatched = sorted(
+        name
+        for name, value in parameters.items()
+        if name in start.state_dict and start.state_dict[name].shape != value.shape
+    )
+    if missing or mismatched:
+        raise ValueError(
+            "the start model does not fit this configuration and catalogue: "
+            f"missing {missing[:5]}, other shapes {mismatched[:5]}"
+        )
+    with torch.no_grad():
+        for name, value in parameters.items():
+            value.copy_(start.state_dict[name])
 
 
 def _validator(
@@ -209,14 +238,29 @@ def refit_recommender(
     training_config: TrainingConfig,
     epochs: int,
     item_item: ItemItemChoice | None = None,
+    start: TrainedModel | None = None,
 ) -> tuple[TrainedModel, TrainingResult]:
-    """The same configuration trained on ``interactions`` for exactly ``epochs`` epochs (the
-    best epoch that early stopping chose on valid), with no validation data: the model that
-    knows every interaction it is given, newest included. ``item_item``: the evaluated
-    model's component (``TrainedModel.spec.item_item``), refitted on ``interactions``."""
-    config = training_config.model_copy(update={"epochs": max(1, int(epochs))})
+    """The model trained on ``interactions`` with no validation data: the model that knows
+    every interaction it is given, newest included. ``training_config.refit_from``
+    ``trained``: ``start`` (the evaluated model) trained on for ``refit_epochs`` epochs at
+    ``refit_learning_rate``; ``scratch``: the same configuration from a fresh network for
+    exactly ``epochs`` epochs (the best epoch that early stopping chose on valid).
+    ``item_item``: the evaluated model's component (``TrainedModel.spec.item_item``),
+    refitted on ``interactions``."""
+    if training_config.refit_from == "trained":
+        if start is None:
+            raise ValueError("refit_from 'trained' continues the evaluated model: pass start")
+        update = {
+            "epochs": training_config.refit_epochs,
+            "learning_rate": training_config.refit_learning_rate,
+        }
+    else:
+        start, update = None, {"epochs": max(1, int(epochs))}
+    config = training_config.model_copy(update=update)
     label = f"refit on {len(interactions):,} interactions"
-    return fit_recommender(interactions, None, inputs, model_config, config, label, item_item)
+    return fit_recommender(
+        interactions, None, inputs, model_config, config, label, item_item, start
+    )
 
 
 def refit_recommenders(
@@ -226,6 +270,7 @@ def refit_recommenders(
     training_config: TrainingConfig,
     epochs: int,
     item_item: ItemItemChoice | None = None,
+    start: TrainedModel | None = None,
 ) -> list[tuple[TrainedModel, TrainingResult]]:
     """:func:`refit_recommender` on each of ``datasets``, side by side on the available cores
     (:func:`mtrec.training.concurrent.run_concurrently`); in turn under ``nproc > 1``, where
@@ -239,6 +284,7 @@ def refit_recommenders(
             training_config,
             epochs,
             item_item,
+            start,
         )
         for interactions in datasets
     ]

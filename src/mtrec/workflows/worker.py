@@ -21,7 +21,7 @@ from torch import distributed as dist
 
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.files import write_atomic
-from mtrec.models.serialization import save_trained_model
+from mtrec.models.serialization import load_trained_model, save_trained_model
 from mtrec.training.trainer import training_device
 from mtrec.workflows.fit import fit_network
 from mtrec.workflows.inputs import ModelInputs
@@ -43,7 +43,7 @@ def worker(folder: Path) -> None:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         edges_file, valid_file = folder / "edges.parquet", folder / "valid.parquet"
-        topics_file = folder / "item_topics.npy"
+        topics_file, start_folder = folder / "item_topics.npy", folder / "start"
         # No valid file: a refit, every configured epoch and no early stopping.
         trained, result = fit_network(
             pd.read_parquet(folder / "train.parquet"),
@@ -59,6 +59,7 @@ def worker(folder: Path) -> None:
             model_config,
             training_config,
             config.get("label", "train"),
+            load_trained_model(start_folder) if start_folder.is_dir() else None,
         )
         if dist.get_rank() == 0:
             save_trained_model(trained, folder / "model")
