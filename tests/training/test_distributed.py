@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from test_trainer import MODEL, TRAINING, _planted
@@ -105,3 +106,20 @@ def test_a_failing_worker_reports_its_error() -> None:
             TRAINING.model_copy(update={"nproc": 2}),
         )
     assert np.isfinite(item_emb).all()
+
+
+def test_a_distributed_refit_starts_every_rank_from_the_given_weights() -> None:
+    from mtrec.workflows.fit import refit_recommender
+
+    split, item_emb, user_emb, user_ids, item_ids = _planted()
+    inputs = ModelInputs(item_emb, user_emb, user_ids, item_ids)
+    start, _ = fit_recommender(split.train, split.valid, inputs, MODEL, TRAINING)
+    known = pd.concat([split.train, split.valid], ignore_index=True)
+    # A vanishing rate: what comes back from the workers is the start, trained on nothing.
+    still = TRAINING.model_copy(update={"nproc": 2, "refit_epochs": 2, "refit_learning_rate": 1e-9})
+    refit, result = refit_recommender(known, inputs, MODEL, still, 6, start=start)
+    assert len(result.history) == 2
+    network = refit.build()
+    for name, _ in network.named_parameters():
+        assert torch.allclose(refit.state_dict[name], start.state_dict[name], atol=1e-6), name
+    assert len(network.history_items) == len(known)
