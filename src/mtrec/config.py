@@ -690,8 +690,9 @@ class TrainingConfig(_Section):
     refit_from: Literal["trained", "scratch"] = "trained"
     """Where each refit starts. ``trained``: the evaluated model's weights, trained on for
     ``refit_epochs`` epochs at ``refit_learning_rate`` over the larger data, so the new
-    interactions and ids are learned without relearning the rest (a fraction of the cost, and
-    better in the serving view than ``scratch``: docs/benchmarks.md#defaults-and-why);
+    interactions and ids are learned without relearning the rest (a fraction of the cost;
+    in time order better in the serving view than ``scratch``, in random order slightly
+    worse: docs/benchmarks.md#defaults-and-why);
     ``scratch``: a fresh network trained for the epochs early stopping chose, as the evaluated
     model was."""
     refit_epochs: int = Field(default=3, ge=1)
