@@ -72,6 +72,10 @@ def test_a_trained_refit_needs_its_start_and_a_start_that_fits(evaluated) -> Non
     model = build_model(wider, known, inputs.item_embeddings, inputs.user_embeddings)
     with pytest.raises(ValueError, match="does not fit"):
         load_parameters(model, trained)
+    other = MODEL.model_copy(update={"architecture": "shared_bottom"})
+    model = build_model(other, known, inputs.item_embeddings, inputs.user_embeddings)
+    with pytest.raises(ValueError, match="does not fit .*: it lacks"):
+        load_parameters(model, trained)
 
 
 def test_side_by_side_refits_match_refits_in_turn(evaluated) -> None:

@@ -187,21 +187,15 @@ def load_parameters(model: MultiTaskRecommender, start: TrainedModel) -> None:
     """Copy ``start``'s trained parameters into ``model``. Only parameters: the buffers
     (which interactions are known, which ids were seen, the item-item weights) are
     ``model``'s, built from the data it is about to train on."""
-    parameters = dict(model.named_parameters())
-    missing = sorted(set(parameters) - set(start.state_dict))
-    mismatched = sorted(
-        name
-        for name, value in parameters.items()
-        if name in start.state_dict and start.state_dict[name].shape != value.shape
-    )
-    if missing or mismatched:
-        raise ValueError(
-            "the start model does not fit this configuration and catalogue: "
-            f"missing {missing[:5]}, other shapes {mismatched[:5]}"
-        )
-    with torch.no_grad():
-        for name, value in parameters.items():
-            value.copy_(start.state_dict[name])
+    names = [name for name, _ in model.named_parameters()]
+    unfit = "the start model does not fit this configuration and catalogue"
+    missing = [name for name in names if name not in start.state_dict]
+    if missing:
+        raise ValueError(f"{unfit}: it lacks {missing[:5]}")
+    try:  # strict=False leaves the buffers alone; torch still refuses other shapes
+        model.load_state_dict({name: start.state_dict[name] for name in names}, strict=False)
+    except RuntimeError as error:
+        raise ValueError(f"{unfit}: {error}") from error
 
 
 def _validator(
