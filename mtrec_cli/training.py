@@ -8,7 +8,7 @@ from typing import Any
 
 from mtrec.config import RunConfig
 from mtrec.data.sources import fingerprint
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.reports.export import point_latest, write_index, write_run_reports
 from mtrec.workflows.runs import TrainingRun, model_version_name, run_summary
 from mtrec_cli.failures import failure_report

@@ -22,8 +22,8 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.materializers.materializer_registry import materializer_registry
 from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
-from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.models.serialization import (
     SPEC_FILE,
     WEIGHTS_FILE,

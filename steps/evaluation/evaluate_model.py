@@ -5,13 +5,8 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from mtrec.config import EvaluationConfig, InterestsConfig, ModelConfig, RerankConfig
-from mtrec.evaluation.evaluate import (
-    EvaluationData,
-    EvaluationResult,
-    ServingView,
-    evaluate_recommender,
-)
 from mtrec.evaluation.interests import Topics
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.models.serialization import TrainedModel
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import EvaluationResultMaterializer
@@ -54,6 +49,14 @@ def evaluate_model(
     without a refit the pipeline passes the evaluated model again (a step input typed
     ``TrainedModel | None`` cannot be loaded by ZenML: it falls back to the artifact's stored
     type path)."""
+    # Imported when the step runs: defining the pipeline (every run, cached ones too) then
+    # needs no torch.
+    from mtrec.evaluation.evaluate import (
+        EvaluationData,
+        ServingView,
+        evaluate_recommender,
+    )
+
     serving = ServingView(serving_view_recommender.build() if serving_view_refit else None)
     metrics, recommendations = evaluate_recommender(
         recommender.build(),

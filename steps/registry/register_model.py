@@ -6,9 +6,8 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from mtrec.config import RunConfig
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.models.serialization import TrainedModel
-from mtrec.registry.promotion import Production, decide_version
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -38,6 +37,10 @@ def register_model(
     Cached like every step: the same data, config and code name the same model version, so a
     rerun of the same inputs leaves the registry as it is (idempotent) instead of deciding again.
     """
+    # Imported when the step runs: defining the pipeline (every run, cached ones too) then
+    # needs no torch.
+    from mtrec.registry.promotion import Production, decide_version
+
     model = get_step_context().model
     log_metadata(
         {

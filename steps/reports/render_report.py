@@ -4,10 +4,9 @@ import pandas as pd
 from zenml import step
 from zenml.types import HTMLString
 
-from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
-from mtrec.reports.evaluation import render_evaluation_report
-from mtrec.training.trainer import TrainingHistory
+from mtrec.evaluation.results import EvaluationResult
+from mtrec.training.history import TrainingHistory
 from steps.caching import LIBRARY_CACHE_POLICY
 
 
@@ -24,6 +23,10 @@ def render_report(
 ) -> Annotated[HTMLString, "evaluation_report"]:
     """The evaluation report reviewers read: model against baselines, slices, curves, the
     diversity trade-off, item topics and user interests."""
+    # Imported when the step runs: defining the pipeline (every run, cached ones too) then
+    # needs no torch.
+    from mtrec.reports.evaluation import render_evaluation_report
+
     id_only = EvaluationResult.model_validate(id_only_metrics) if id_only_metrics else None
     interests = None
     if item_topics is not None and user_interests is not None:

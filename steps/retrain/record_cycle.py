@@ -4,7 +4,7 @@ from zenml import get_step_context, step
 from zenml.utils.time_utils import utc_now
 
 from mtrec.config import RunConfig
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.retrain.windows import CycleRecord
 from mtrec.workflows import retraining
 from mtrec.workflows.runs import TrainingRun

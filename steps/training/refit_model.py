@@ -8,8 +8,7 @@ from zenml.enums import ArtifactType
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.trainer import TrainingHistory
-from mtrec.workflows.fit import refit_recommenders
+from mtrec.training.history import TrainingHistory
 from mtrec.workflows.inputs import ModelInputs
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
@@ -50,6 +49,10 @@ def refit_model(
     the serving view), and on every interaction, what ``make recommend`` serves (never scored:
     nothing is left that it did not see). The evaluated ``recommender`` stays for reports and
     the gate; its item-item component, chosen on valid, is refitted with each."""
+    # Imported when the step runs: defining the pipeline (every run, cached ones too) then
+    # needs no torch.
+    from mtrec.workflows.fit import refit_recommenders
+
     epochs = training_history.best_epoch
     datasets = {
         "serving_view": pd.concat([train, valid], ignore_index=True),

@@ -10,8 +10,7 @@ from mtrec.config import EvaluationConfig, ModelConfig, TrainingConfig
 from mtrec.data.split import Split
 from mtrec.evaluation.interests import Topics
 from mtrec.models.serialization import TrainedModel
-from mtrec.training.trainer import TrainingHistory
-from mtrec.workflows.ablation import fit_with_id_only_ablation
+from mtrec.training.history import TrainingHistory
 from mtrec.workflows.inputs import ModelInputs
 from steps.caching import LIBRARY_CACHE_POLICY
 from steps.materializers import TrainedModelMaterializer
@@ -47,6 +46,10 @@ def train_model(
     evaluated on test (``id_only_metrics``, empty without the ablation): what the text is
     worth, for little more time than the model alone. ``item_topics``: what an ``interest``
     task predicts shares of."""
+    # Imported when the step runs: defining the pipeline (every run, cached ones too) then
+    # needs no torch.
+    from mtrec.workflows.ablation import fit_with_id_only_ablation
+
     inputs = ModelInputs.from_frames(
         users, items, item_embeddings, user_embeddings, edges, item_topics.assignment
     )

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mtrec.config import ModelConfig, TrainingConfig
-from mtrec.models import ARCHITECTURES, build_network
 from mtrec.models.mmoe import MMoERecommender
+from mtrec.models.networks import ARCHITECTURES, build_network
 from mtrec.models.ple import PLERecommender
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.spec import ModelSpec

@@ -33,7 +33,7 @@ def _spec(length: int = 3, pooling: str = "attention") -> ModelSpec:
 
 
 def _model(length: int = 3, pooling: str = "attention"):  # noqa: ANN202
-    from mtrec.models import build_network
+    from mtrec.models.networks import build_network
 
     torch.manual_seed(0)
     return build_network(_spec(length, pooling), torch.randn(3, 4), torch.randn(6, 4)).eval()
@@ -59,7 +59,7 @@ def test_set_history_orders_by_user_then_time_and_windows_read_newest_first() ->
 def test_others_context_reads_the_newest_items_except_the_row_itself() -> None:
     from dataclasses import replace
 
-    from mtrec.models import build_network
+    from mtrec.models.networks import build_network
 
     model = build_network(
         replace(_spec(length=3), history_context="others"), torch.randn(3, 4), torch.randn(6, 4)
@@ -82,7 +82,7 @@ def test_others_context_reads_the_newest_items_except_the_row_itself() -> None:
 def test_the_profile_averages_the_readable_items_and_never_the_row_itself() -> None:
     from dataclasses import replace
 
-    from mtrec.models import build_network
+    from mtrec.models.networks import build_network
 
     for context in ("before", "others"):
         torch.manual_seed(0)
@@ -302,7 +302,7 @@ def test_a_softmax_ranking_loss_learns_the_planted_genres_and_needs_the_dot_head
 def test_known_topic_counts_are_the_counts_of_what_the_row_may_read(context: str) -> None:
     from dataclasses import replace
 
-    from mtrec.models import build_network
+    from mtrec.models.networks import build_network
 
     rng = np.random.default_rng(context == "others")
     n_users, n_items, n_topics = 4, 9, 3

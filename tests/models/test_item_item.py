@@ -9,7 +9,6 @@ import torch
 from mtrec.config import ItemItemConfig, ModelConfig, TaskConfig, TrainingConfig
 from mtrec.models.baselines.ease import EASE
 from mtrec.models.item_item import (
-    ItemItemChoice,
     blend,
     cosine_kernel,
     item_item_weights,
@@ -18,6 +17,7 @@ from mtrec.models.item_item import (
     standardise,
 )
 from mtrec.models.serialization import load_trained_model, save_trained_model
+from mtrec.models.spec import ItemItemChoice
 from mtrec.registry.recommend import recommend
 from mtrec.workflows.fit import fit_item_item, fit_recommender, refit_recommender
 from mtrec.workflows.inputs import ModelInputs

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.models.serialization import TrainedModel
 from mtrec.retrain.windows import CycleRecord
 from steps.materializers import (

@@ -87,7 +87,7 @@ def test_cycle_plan_round_trip(tmp_path, kind):
 def test_evaluation_result_round_trips_as_json_and_loads_as_our_class(tmp_path):
     from zenml.client import Client
 
-    from mtrec.evaluation.evaluate import (
+    from mtrec.evaluation.results import (
         ColdItemSlice,
         EvaluationResult,
         ServingMetrics,

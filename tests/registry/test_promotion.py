@@ -3,7 +3,7 @@ floor every promotion must clear."""
 
 import math
 
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.registry.promotion import decide_promotion, popularity_floor, popularity_on
 
 METRIC = "valid.ndcg@10"

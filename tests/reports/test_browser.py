@@ -36,8 +36,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 if TYPE_CHECKING:
-    from mtrec.evaluation.evaluate import EvaluationResult
-    from mtrec.training.trainer import TrainingHistory
+    from mtrec.evaluation.results import EvaluationResult
+    from mtrec.training.history import TrainingHistory
 
 REQUIRE_ENV = "MTREC_REQUIRE_BROWSER"
 ARTIFACTS_ENV = "MTREC_ARTIFACTS_DIR"
@@ -241,7 +241,7 @@ POPULARITY = {name: round(value * 0.7, 4) for name, value in RANKING.items()}
 
 
 def _metrics() -> EvaluationResult:
-    from mtrec.evaluation.evaluate import EvaluationResult
+    from mtrec.evaluation.results import EvaluationResult
 
     return EvaluationResult.model_validate(
         {
@@ -261,7 +261,7 @@ def _metrics() -> EvaluationResult:
 
 
 def _history() -> TrainingHistory:
-    from mtrec.training.trainer import EpochLog, TrainingHistory
+    from mtrec.training.history import EpochLog, TrainingHistory
 
     epochs = [
         EpochLog(

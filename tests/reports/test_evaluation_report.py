@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from mtrec.evaluation.evaluate import (
+from mtrec.evaluation.results import (
     BaselineTuning,
     EvaluationResult,
     InterestMetrics,
@@ -15,7 +15,7 @@ from mtrec.evaluation.evaluate import (
 )
 from mtrec.reports.evaluation import line_chart, render_evaluation_report
 from mtrec.reports.index import render_index
-from mtrec.training.trainer import EpochLog, TrainingHistory
+from mtrec.training.history import EpochLog, TrainingHistory
 
 METRICS = EvaluationResult.model_validate(
     {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtrec.evaluation.evaluate import ColdItemSlice, EvaluationResult, ServingMetrics, Slices
+from mtrec.evaluation.results import ColdItemSlice, EvaluationResult, ServingMetrics, Slices
 from mtrec.reports.export import metrics_table, point_latest, write_run_reports
 
 RANKING = {"ndcg@10": 0.25, "recall@10": 0.5, "hit@10": 0.75, "mrr@10": 0.125}

@@ -13,8 +13,8 @@ import pytest
 from jinja2 import UndefinedError
 
 from mtrec.data.validation import ExpectationOutcome, ValidationResult
-from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.reports.comparison import render_comparison_html
 from mtrec.reports.evaluation import render_evaluation_report
 from mtrec.reports.index import render_index
@@ -22,7 +22,7 @@ from mtrec.reports.pages import STYLESHEET, environment
 from mtrec.reports.timeline import render_timeline_html
 from mtrec.reports.validation import render_validation_html
 from mtrec.retrain.windows import CycleDrift, CycleRecord, GateFigures
-from mtrec.training.trainer import EpochLog, TrainingHistory
+from mtrec.training.history import EpochLog, TrainingHistory
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

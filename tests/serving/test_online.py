@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from mtrec.config import InterestsConfig, RerankConfig
 from mtrec.evaluation.diversity import final_lists
-from mtrec.models import build_network
+from mtrec.models.networks import build_network
 from mtrec.models.serialization import TrainedModel
 from mtrec.models.spec import ModelSpec
 from mtrec.registry.recommend import Query, Recommender, recommend, served_topics

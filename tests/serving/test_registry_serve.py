@@ -19,7 +19,7 @@ import yaml
 from conftest import bare_spec
 
 import run as cli
-from mtrec.models import build_network
+from mtrec.models.networks import build_network
 from mtrec.models.serialization import TrainedModel
 from tests.serving.servingkit import request
 

@@ -8,7 +8,7 @@ from conftest import make_interactions
 from mtrec.config import EvaluationConfig, ModelConfig, SplitConfig, TrainingConfig
 from mtrec.data.prepare import index_interactions
 from mtrec.data.split import split_interactions
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.workflows.ablation import id_only_ablation
 from mtrec.workflows.inputs import ModelInputs
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.workflows.runs import TrainingRun, run_summary
 
 RANKING = {"ndcg@10": 0.25, "recall@10": 0.5, "hit@10": 0.75, "mrr@10": 0.125}

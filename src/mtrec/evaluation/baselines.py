@@ -36,6 +36,7 @@ from torch import Tensor
 
 from mtrec.config import BaselineName
 from mtrec.evaluation.metrics import evaluate_ranking
+from mtrec.evaluation.results import TUNING_METRIC, Params
 from mtrec.models.baselines.bpr import BPRMF, train_bpr
 from mtrec.models.baselines.ease import (
     EASE,
@@ -55,11 +56,9 @@ from mtrec.models.baselines.itemknn import (
 from mtrec.models.baselines.popularity import Popularity
 
 BASELINES: tuple[BaselineName, ...] = get_args(BaselineName)
-TUNING_METRIC = "ndcg@10"
 
 Scorer = Callable[[Tensor], Tensor]
 """A fitted baseline's ``score_items``: (B,) user indices -> (B, I) scores."""
-Params = dict[str, float | int]
 
 ITEMKNN_KS = (10, 25, 50, 100, 200, 400)
 ITEMKNN_SHRINKS = (0.0, 10.0, 50.0, 100.0)

@@ -13,7 +13,7 @@ matrices, with already-seen items masked to ``-inf``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -139,16 +139,3 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def rmse(targets: np.ndarray, predictions: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(targets) - np.asarray(predictions)) ** 2)))
-
-
-EVENT_RANKING_K = 10
-EVENT_RANKING_SUFFIX = f"_ndcg@{EVENT_RANKING_K}"
-"""An event task's ranking metric: the catalogue ranked by the task's output against the test
-interactions that reached its stage (``purchase_ndcg@10``)."""
-TASK_METRIC_SUFFIXES = ("_auc", "_rmse", EVENT_RANKING_SUFFIX)
-
-
-def task_metric_names(metrics: Mapping[str, object]) -> list[str]:
-    """The per-task metrics (``<task>_auc``, ``<task>_rmse``, an event task's
-    ``<task>_ndcg@10``) among ``metrics``, in order."""
-    return [name for name in metrics if name.endswith(TASK_METRIC_SUFFIXES)]

@@ -87,23 +87,6 @@ def search_by_turns(
             return SearchResult(best[0], best[1], best[2], best[3], values)
 
 
-@dataclass(frozen=True)
-class ItemItemChoice:
-    """The parameters chosen on valid: what a refit reuses on more data."""
-
-    l2: float
-    text_weight: float
-    text_power: int
-    weight: float
-    """The item-item side's share of the blended ranking scores; 0 leaves the network's."""
-    network_weight: float = 0.0
-    """The weight of the network's own item vectors' similarity kernel in the Gram matrix
-    (the ranking task's item representations, of the network the component is fitted
-    beside); 0: none."""
-    network_power: int = 2
-    """The power that kernel raises the vectors' cosine similarity to."""
-
-
 def item_item_memory_bytes(n_items: int) -> int:
     """Peak bytes of a fit: EASE's four ``I x I`` float64 matrices and the text kernel."""
     return 5 * 8 * int(n_items) ** 2

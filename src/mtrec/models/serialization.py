@@ -6,14 +6,20 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from mtrec.files import atomic_path, write_atomic
-from mtrec.models import build_network
-from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from mtrec.models.base import MultiTaskRecommender
+else:
+    # torch is imported where weights are read or built, not to name their type: ZenML
+    # validates a step's inputs with pydantic, which resolves this module's annotations, and
+    # defining the pipeline (every cached run) would otherwise import torch.
+    Tensor = object
 
 WEIGHTS_FILE = "weights.safetensors"
 SPEC_FILE = "model.json"
@@ -24,13 +30,17 @@ class TrainedModel:
     """A trained network's spec and weights with the id maps that give indices meaning."""
 
     spec: ModelSpec
-    state_dict: dict[str, torch.Tensor]
+    state_dict: dict[str, Tensor]
     user_ids: tuple[str, ...]
     item_ids: tuple[str, ...]
 
     def build(self) -> MultiTaskRecommender:
         """The network in eval mode with these weights: its parameters are copies, its
         buffers (text tables, known history) these very tensors, which nothing trains."""
+        import torch
+
+        from mtrec.models.networks import build_network
+
         spec = self.spec
         model = build_network(
             spec,
@@ -61,6 +71,8 @@ class TrainedModel:
 
 def save_trained_model(model: TrainedModel, folder: Path) -> None:
     """Write each file under a temporary name, then rename, so readers never see half a file."""
+    from safetensors.torch import save_file
+
     folder.mkdir(parents=True, exist_ok=True)
     meta = {
         "spec": dataclasses.asdict(model.spec),
@@ -74,6 +86,8 @@ def save_trained_model(model: TrainedModel, folder: Path) -> None:
 
 
 def load_trained_model(folder: Path) -> TrainedModel:
+    from safetensors.torch import load_file
+
     meta = json.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
     raw_spec = meta["spec"]
     for key, value in raw_spec.items():

@@ -5,13 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mtrec.config import ModelConfig
-from mtrec.models.item_item import ItemItemChoice
 
 TASKS = ("watch", "like", "rating")
 HISTORY_POOLINGS = ("attention", "mean")
 HISTORY_CONTEXTS = ("before", "others")
 # One source of defaults: a spec built without a config describes the default configuration.
 _CONFIG = ModelConfig()
+
+
+@dataclass(frozen=True)
+class ItemItemChoice:
+    """The parameters chosen on valid: what a refit reuses on more data."""
+
+    l2: float
+    text_weight: float
+    text_power: int
+    weight: float
+    """The item-item side's share of the blended ranking scores; 0 leaves the network's."""
+    network_weight: float = 0.0
+    """The weight of the network's own item vectors' similarity kernel in the Gram matrix
+    (the ranking task's item representations, of the network the component is fitted
+    beside); 0: none."""
+    network_power: int = 2
+    """The power that kernel raises the vectors' cosine similarity to."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from mtrec.config import MetricRef, RunConfig, metric_direction
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.models.serialization import TrainedModel
 from mtrec.registry.gate import head_to_head, not_trained_on, same_data_metrics
 

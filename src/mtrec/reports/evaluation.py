@@ -18,11 +18,10 @@ from markupsafe import Markup
 
 from mtrec.config import metric_direction
 from mtrec.evaluation.diversity import RerankTradeoff, TradeoffPoint
-from mtrec.evaluation.evaluate import EvaluationResult
 from mtrec.evaluation.interests import Topics
-from mtrec.evaluation.metrics import task_metric_names
+from mtrec.evaluation.results import EvaluationResult, task_metric_names
 from mtrec.reports.pages import render_page
-from mtrec.training.trainer import TrainingHistory
+from mtrec.training.history import TrainingHistory
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 BEYOND_ACCURACY_LABELS = {

@@ -10,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from mtrec.evaluation.evaluate import EvaluationResult
-from mtrec.evaluation.metrics import task_metric_names
+from mtrec.evaluation.results import EvaluationResult, task_metric_names
 from mtrec.files import write_atomic
 
 

@@ -31,7 +31,8 @@ import pandas as pd
 
 from mtrec.config import ModelConfig, TrainingConfig
 from mtrec.models.serialization import TrainedModel, load_trained_model, save_trained_model
-from mtrec.training.trainer import TrainingHistory, TrainingResult
+from mtrec.training.history import TrainingHistory
+from mtrec.training.trainer import TrainingResult
 from mtrec.workflows.inputs import ModelInputs
 
 logger = logging.getLogger(__name__)

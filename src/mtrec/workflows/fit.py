@@ -20,18 +20,17 @@ from mtrec.data.labels import interaction_labels, social_edges
 from mtrec.data.prepare import history_columns
 from mtrec.evaluation.evaluate import interest_kl, task_metrics
 from mtrec.evaluation.metrics import evaluate_ranking
-from mtrec.models import build_network
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.item_item import (
-    ItemItemChoice,
     blend,
     item_item_memory_bytes,
     item_item_weights,
     known_matrix,
     search_by_turns,
 )
+from mtrec.models.networks import build_network
 from mtrec.models.serialization import TrainedModel
-from mtrec.models.spec import ModelSpec
+from mtrec.models.spec import ItemItemChoice, ModelSpec
 from mtrec.training.concurrent import run_concurrently
 from mtrec.training.trainer import TrainingResult, train_multitask
 from mtrec.workflows.inputs import ModelInputs

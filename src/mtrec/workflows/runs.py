@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtrec.config import RunConfig
-from mtrec.evaluation.evaluate import EvaluationResult
+from mtrec.evaluation.results import EvaluationResult
 from mtrec.files import sha256_text
 from mtrec.reports.export import metrics_table
 
