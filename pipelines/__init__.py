@@ -1,6 +1,5 @@
 """The project's ZenML pipelines. Importing any of them registers quiet versions of ZenML's
-integrations they do not use (:mod:`pipelines.integrations`)."""
+integrations they do not use: importing :mod:`pipelines.integrations` defines them, which
+registers them."""
 
-from pipelines.integrations import quiet_unused_integrations
-
-quiet_unused_integrations()
+import pipelines.integrations  # noqa: F401

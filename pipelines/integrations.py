@@ -7,14 +7,15 @@ included, where nothing else needs them: the library imports scikit-learn inside
 that fit with it, and the steps import their torch-using library code when they run. No step
 of these pipelines returns an estimator, a torch module or a data loader (the project's types
 have the materializers of ``steps.materializers``), so both integrations are registered again
-as ones whose activation registers nothing.
+as ones whose activation registers nothing: defining a subclass of a ZenML integration
+registers it under its ``NAME`` in place of the original (ZenML's ``IntegrationMeta``), so
+importing this module is what does it.
 """
 
 from __future__ import annotations
 
 from zenml.integrations.integration import Integration
 from zenml.integrations.pytorch import PytorchIntegration
-from zenml.integrations.registry import integration_registry
 from zenml.integrations.sklearn import SklearnIntegration
 
 
@@ -42,11 +43,3 @@ QUIET_INTEGRATIONS: tuple[type[Integration], ...] = (
 )
 """Integrations activated without their materializers: they handle no type a step of these
 pipelines returns (``tests/pipelines/test_integrations.py`` checks every step's outputs)."""
-
-
-def quiet_unused_integrations() -> None:
-    """Register :data:`QUIET_INTEGRATIONS` in place of ZenML's own, so that compiling a
-    pipeline in this process imports nothing for them. ZenML's integration metaclass already
-    registers each class as it is defined; this says so where it matters. Idempotent."""
-    for integration in QUIET_INTEGRATIONS:
-        integration_registry.register_integration(integration.NAME, integration)
