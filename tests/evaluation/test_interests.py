@@ -11,6 +11,7 @@ from mtrec.evaluation.interests import (
     SMOOTHING_GRID,
     ForecastPeriod,
     Topics,
+    choose_blend,
     explain,
     fit_topics,
     interest_forecast,
@@ -303,3 +304,48 @@ def test_interest_forecast_scores_a_model_that_knows_the_next_period(topics: Top
     assert forecast.kl["whole_history"] > 0.5 and forecast.kl["recent_history"] > 0.5
     assert forecast.best_baseline in ("whole_history", "recent_history")
     assert forecast.to_dict()["kl"] == forecast.kl
+
+
+def _rows(matrix: np.ndarray) -> np.ndarray:
+    return matrix / matrix.sum(axis=1, keepdims=True)
+
+
+def test_choose_blend_finds_the_ranking_temperature_that_reproduces_the_target() -> None:
+    rng = np.random.default_rng(0)
+    temperatures = (0.2, 0.5, 1.0)
+    expected = np.stack([_rows(rng.random((30, 4)) + 0.05) for _ in temperatures])
+    target = expected[1].copy()
+    target[3] = 0.0  # a user without a target period counts for nothing
+    head = _rows(rng.random((30, 4)) + 0.05)  # a head that knows nothing
+    choice = choose_blend(target, head, expected, temperatures)
+    assert (choice.head, choice.ranking, choice.temperature) == (0.0, 1.0, 0.5)
+    assert choice.kl == pytest.approx(0.0, abs=1e-12)
+    rows = np.arange(30) != 3
+    assert choice.head_kl == pytest.approx(mean_kl(target[rows], head[rows]))
+
+
+def test_choose_blend_keeps_the_head_alone_where_the_ranking_adds_nothing() -> None:
+    rng = np.random.default_rng(1)
+    head = _rows(rng.random((20, 3)) + 0.1)
+    target = head.copy()
+    expected = np.stack([_rows(rng.random((20, 3)) + 0.1) for _ in range(2)])
+    choice = choose_blend(target, head, expected, (0.5, 1.0))
+    assert (choice.head, choice.ranking, choice.temperature) == (1.0, 0.0, 1.0)
+    assert choice.kl == choice.head_kl == pytest.approx(0.0, abs=1e-12)
+
+
+def test_choose_blend_mixes_two_half_right_predictors() -> None:
+    # The target is the normalised geometric mean of head and ranking: a = b = 0.6 at t = 1.
+    rng = np.random.default_rng(2)
+    head, ranking = _rows(rng.random((40, 5)) + 0.05), _rows(rng.random((40, 5)) + 0.05)
+    target = _rows(head**0.6 * ranking**0.6)
+    choice = choose_blend(target, head, ranking[None], (1.0,))
+    assert (choice.head, choice.ranking) == (0.6, 0.6)
+    assert choice.kl < 1e-12 < choice.head_kl
+
+
+def test_choose_blend_rejects_mismatched_shapes_and_empty_targets() -> None:
+    with pytest.raises(ValueError, match="temperatures"):
+        choose_blend(np.ones((2, 3)), np.ones((2, 3)) / 3, np.ones((1, 2, 3)) / 3, (0.5, 1.0))
+    with pytest.raises(ValueError, match="no tuning user"):
+        choose_blend(np.zeros((2, 3)), np.ones((2, 3)) / 3, np.ones((1, 2, 3)) / 3, (1.0,))

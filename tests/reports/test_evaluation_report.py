@@ -279,6 +279,7 @@ def test_interests_section_lists_topics_active_users_and_movers():
         reduction=0.1025,
         task="interest",
         refit=True,
+        blend={"head": 0.4, "ranking": 0.6, "temperature": 0.3},
     )
     page = render_evaluation_report(
         METRICS.model_copy(update={"interest": forecast}),
@@ -293,6 +294,8 @@ def test_interests_section_lists_topics_active_users_and_movers():
     assert "over 943 users" in table and "<b>-10.2%</b>" in table
     assert "(same as the recent history)" in table
     assert "<td class='txt'>interest task (interest)</td><td>1.2000</td><td>0.2000</td>" in table
+    assert "softmax(0.4000 &times; its head's logits +\n  0.6000 &times; log" in table
+    assert "at temperature\n  0.3000 over" in table
 
 
 def test_page_title_stays_the_report_title_when_slices_are_shown():

@@ -1,5 +1,6 @@
 """The interest task: next-period topic share labels, its head, and training on a planted signal."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,7 +12,15 @@ from mtrec.config import ModelConfig, TaskConfig, TrainingConfig, metric_directi
 from mtrec.data.labels import next_topic_shares
 from mtrec.evaluation.evaluate import interest_kl, model_interest_shares, model_latent_interests
 from mtrec.evaluation.interests import Topics, with_model_interests
-from mtrec.workflows.fit import build_model, fit_recommender
+from mtrec.models.serialization import load_trained_model, save_trained_model
+from mtrec.models.spec import InterestBlend
+from mtrec.workflows.fit import (
+    build_model,
+    choose_interest_blend,
+    fit_recommender,
+    refit_recommender,
+    with_interest_blend,
+)
 from mtrec.workflows.inputs import ModelInputs
 from tests.training.test_trainer import _planted
 
@@ -106,9 +115,11 @@ def test_training_learns_the_planted_interests() -> None:
     assert losses[-1] < 0.5 * losses[0]
     # Each valid user's period is one topic: uniform shares would cost log 2 nats.
     assert min(curve) < 0.1 * math.log(2)
-    assert interest_kl(trained.build(), split.valid, "interest") == pytest.approx(
-        result.best_valid["interest_kl"], rel=1e-5
-    )
+    head_alone = with_interest_blend(trained, InterestBlend()).build()
+    head_kl = interest_kl(head_alone, split.valid, "interest")
+    assert head_kl == pytest.approx(result.best_valid["interest_kl"], rel=1e-5)
+    # The forecast's blend with the ranking task is chosen on valid: it fits valid no worse.
+    assert interest_kl(trained.build(), split.valid, "interest") <= head_kl + 1e-9
 
     # The learned interests, latent (ranking scores) and predicted (the task), per user.
     model = trained.build()
@@ -142,3 +153,75 @@ def test_mean_scores_over_item_groups_equal_the_catalogue_scores_averaged(intera
         means = model.mean_scorer(groups)(users)
     torch.testing.assert_close(means, expected, rtol=1e-5, atol=1e-5)
     assert (means[:, 2] == 0).all()
+
+
+def _topic_model(history_length: int = 4):
+    split, item_emb, user_emb, user_ids, item_ids = _planted()
+    topics = (np.arange(40) >= 20).astype(np.int64)  # items 0-19 topic 0, 20-39 topic 1
+    torch.manual_seed(0)
+    config = MODEL.model_copy(update={"history_length": history_length})
+    model = build_model(config, split.train, item_emb, user_emb, item_topics=topics).eval()
+    return model, split, ModelInputs(item_emb, user_emb, user_ids, item_ids, item_topics=topics)
+
+
+def test_the_ranking_tasks_expected_topics_leave_out_the_known_items() -> None:
+    model, _, _ = _topic_model()
+    # User 0 knows every topic-0 item, user 1 items 0 and 25, user 2 the whole catalogue.
+    users = np.r_[np.zeros(20), [1, 1], np.full(40, 2)].astype(np.int64)
+    items = np.r_[np.arange(20), [0, 25], np.arange(40)].astype(np.int64)
+    model.set_history(users, items, np.zeros(len(users)))
+    idx = torch.tensor([0, 1, 2, 3])
+    with torch.inference_mode():
+        shares = model.ranking_topic_shares(idx, (0.5, 2.0))
+        scores = model.score_items(idx)
+    assert shares.shape == (2, 4, 2)
+    torch.testing.assert_close(shares.sum(-1), torch.ones(2, 4))
+    assert (shares[:, 0, 0] == 0).all()  # only topic 1 is new to user 0
+    torch.testing.assert_close(shares[:, 2], torch.full((2, 2), 0.5))  # all known: uniform
+    # User 1 by hand: the softmax of scores / t over the 38 items it does not know.
+    for t, temperature in enumerate((0.5, 2.0)):
+        probabilities = torch.softmax(
+            (scores[1] / temperature).index_fill(0, torch.tensor([0, 25]), -torch.inf), 0
+        )
+        expected = torch.stack([probabilities[:20].sum(), probabilities[20:].sum()])
+        torch.testing.assert_close(shares[t, 1], expected)
+
+
+def test_the_forecast_blends_the_head_with_the_ranking_tasks_expected_topics() -> None:
+    model, _, _ = _topic_model()
+    idx = torch.arange(6)
+    with torch.inference_mode():
+        logits = model.interest_logits("interest", model.task_users(idx)["interest"], idx)
+        assert model.spec.interest_blend == InterestBlend()  # the head alone by default
+        torch.testing.assert_close(model.interest_shares(idx), torch.softmax(logits, -1))
+        expected = model.ranking_topic_shares(idx, (0.3,))[0]
+        model.spec = dataclasses.replace(
+            model.spec,
+            interest_head_weight=0.4,
+            interest_ranking_weight=0.8,
+            interest_ranking_temperature=0.3,
+        )
+        blended = model.interest_shares(idx)
+    torch.testing.assert_close(blended, torch.softmax(0.4 * logits + 0.8 * torch.log(expected), -1))
+    with pytest.raises(ValueError, match="temperature"):
+        InterestBlend(1.0, 0.5, 0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        InterestBlend(-0.1, 0.5, 1.0)
+
+
+def test_the_blend_is_chosen_on_valid_and_kept_by_refits_and_saved_models(tmp_path) -> None:
+    _, split, inputs = _topic_model()
+    training = TrainingConfig(epochs=3, batch_size=64, learning_rate=0.02, patience=3, seed=3)
+    trained, _ = fit_recommender(split.train, split.valid, inputs, MODEL, training)
+    again = choose_interest_blend(with_interest_blend(trained, InterestBlend()), split.valid, 3)
+    assert trained.spec.interest_blend == again  # what fit_recommender chose, reproducibly
+    # Fewer users than the valid period holds: a sample, and still a valid blend.
+    assert isinstance(choose_interest_blend(trained, split.valid, 3, max_users=5), InterestBlend)
+    planted = with_interest_blend(trained, InterestBlend(0.4, 0.6, 0.3))
+    history = pd.concat([split.train, split.valid], ignore_index=True)
+    for refit_from in ("trained", "scratch"):
+        config = training.model_copy(update={"refit_from": refit_from, "refit_epochs": 1})
+        refit, _ = refit_recommender(history, inputs, MODEL, config, 1, start=planted)
+        assert refit.spec.interest_blend == InterestBlend(0.4, 0.6, 0.3), refit_from
+    save_trained_model(planted, tmp_path / "model")
+    assert load_trained_model(tmp_path / "model").spec.interest_blend == planted.spec.interest_blend

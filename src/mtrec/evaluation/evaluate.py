@@ -311,6 +311,7 @@ def forecast_interests(
         reduction=forecast.reduction,
         task=model.spec.interest_tasks[0],
         refit=refit,
+        blend=dataclasses.asdict(serving_model.spec.interest_blend),
     )
 
 

@@ -149,6 +149,9 @@ class InterestMetrics(BaseModel):
     """1 - model KL / the better baseline's KL."""
     task: str
     refit: bool
+    blend: dict[str, float] = {}
+    """How the model's forecast reads the ranking task (``head``, ``ranking``,
+    ``temperature``: :class:`mtrec.models.spec.InterestBlend`), chosen on valid."""
 
 
 class TopUser(BaseModel):

@@ -34,6 +34,9 @@ from mtrec.models.item_item import blend, known_matrix
 from mtrec.models.layers import DotTower, HistoryPooling, Inputs, PairTower, funnel_logit, mlp
 from mtrec.models.spec import ModelSpec
 
+_SCORE_BLOCK = 1 << 24  # catalogue scores held at once by ranking_topic_shares (64 MB)
+_TINY_SHARE = 1e-12  # floor under an expected topic share before its log
+
 
 class SideNetwork(Protocol):
     """What an architecture's ``side`` builds, once for users and once for items: inputs
@@ -540,7 +543,33 @@ class MultiTaskRecommender(nn.Module):
             raise ValueError("the model has no interest task")
         task = task or self.spec.interest_tasks[0]
         logits = self.interest_logits(task, self.task_users(users)[task], users)
+        blend = self.spec.interest_blend
+        logits = blend.head * logits
+        if blend.ranking > 0:
+            expected = self.ranking_topic_shares(users, (blend.temperature,))[0]
+            logits = logits + blend.ranking * torch.log(expected.clamp_min(_TINY_SHARE))
         return torch.softmax(logits, dim=-1)
+
+    def ranking_topic_shares(self, users: Tensor, temperatures: Sequence[float]) -> Tensor:
+        """The topic shares of the items the ranking task expects each user to take next:
+        ``softmax(scores / t)`` over the catalogue items the user has not interacted with,
+        summed by topic, for each temperature ``t``: (B,) -> (len(temperatures), B, T). The
+        users go through the catalogue in blocks of about 16M scores."""
+        scorer = self.catalogue_scorer()
+        n_items, n_topics = self.spec.n_items, max(self.spec.n_topics, 1)
+        out = torch.zeros(len(temperatures), len(users), n_topics, device=users.device)
+        block = max(1, _SCORE_BLOCK // max(n_items, 1))
+        for start in range(0, len(users), block):
+            rows = users[start : start + block]
+            known = known_matrix(self.history_indptr, self.history_items, rows, n_items)
+            scores = scorer(rows).float().masked_fill(known > 0, -torch.inf)
+            # A user who knows the whole catalogue expects nothing new: uniform over it.
+            scores = scores.masked_fill(torch.isinf(scores).all(1, keepdim=True), 0.0)
+            index = self.item_topic.expand(len(rows), n_items)
+            for t, temperature in enumerate(temperatures):
+                probabilities = torch.softmax(scores / temperature, dim=1)
+                out[t, start : start + len(rows)].scatter_add_(1, index, probabilities)
+        return out
 
     def catalogue_scorer(
         self, task: str | None = None, conditional: bool = False, item_item: bool = True

@@ -31,6 +31,24 @@ class ItemItemChoice:
 
 
 @dataclass(frozen=True)
+class InterestBlend:
+    """How an interest task's forecast reads the ranking task, chosen on valid (what a refit
+    reuses): ``softmax(head * interest logits + ranking * log r)``, with ``r`` the topic shares
+    of the items the ranking task expects next, ``softmax(scores / temperature)`` over the
+    items the user has not interacted with, summed by topic."""
+
+    head: float = 1.0
+    ranking: float = 0.0
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.head < 0 or self.ranking < 0:
+            raise ValueError(f"blend weights must be >= 0, got {self.head}, {self.ranking}")
+        if self.temperature <= 0:
+            raise ValueError(f"the blend's temperature must be > 0, got {self.temperature}")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to rebuild a network before loading its weights."""
 
@@ -96,6 +114,21 @@ class ModelSpec:
     """The weight of the network's item vectors' similarity kernel in its Gram matrix."""
     item_item_network_power: int = 2
     """The power that kernel raises their cosine similarity to."""
+    interest_head_weight: float = 1.0
+    """The interest forecast's weight of its head's logits (:class:`InterestBlend`)."""
+    interest_ranking_weight: float = 0.0
+    """Its weight of the log topic shares the ranking task expects next; 0: the head alone."""
+    interest_ranking_temperature: float = 1.0
+    """The temperature of the ranking task's softmax over the catalogue in that blend."""
+
+    @property
+    def interest_blend(self) -> InterestBlend:
+        """How the interest forecast reads the ranking task (the head alone by default)."""
+        return InterestBlend(
+            self.interest_head_weight,
+            self.interest_ranking_weight,
+            self.interest_ranking_temperature,
+        )
 
     @property
     def item_item(self) -> ItemItemChoice | None:
@@ -136,3 +169,4 @@ class ModelSpec:
             raise ValueError("an item-item component needs item_item_l2 > 0")
         if self.history_context not in HISTORY_CONTEXTS:
             raise ValueError(f"unknown history_context {self.history_context!r}")
+        _ = self.interest_blend  # validates the blend's fields

@@ -19,6 +19,7 @@ from mtrec.config import MetricRef, ModelConfig, TrainingConfig
 from mtrec.data.labels import interaction_labels, social_edges
 from mtrec.data.prepare import history_columns
 from mtrec.evaluation.evaluate import interest_kl, task_metrics
+from mtrec.evaluation.interests import BLEND_TEMPERATURES, choose_blend
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models.base import MultiTaskRecommender
 from mtrec.models.item_item import (
@@ -30,12 +31,14 @@ from mtrec.models.item_item import (
 )
 from mtrec.models.networks import build_network
 from mtrec.models.serialization import TrainedModel
-from mtrec.models.spec import ItemItemChoice, ModelSpec
+from mtrec.models.spec import InterestBlend, ItemItemChoice, ModelSpec
 from mtrec.training.concurrent import run_concurrently
 from mtrec.training.trainer import TrainingResult, train_multitask
 from mtrec.workflows.inputs import ModelInputs
 
 logger = logging.getLogger(__name__)
+
+BLEND_USERS = 10_000  # valid users an interest blend is chosen on: plenty for three numbers
 
 
 def build_model(
@@ -142,7 +145,11 @@ def fit_recommender(
         )
     if valid is not None:
         chosen = choose_item_item(trained, train, valid, inputs, model_config, training_config)
-        return (trained if chosen is None else with_item_item(trained, *chosen)), result
+        trained = trained if chosen is None else with_item_item(trained, *chosen)
+        if trained.spec.interest_tasks and len(valid):
+            blend = choose_interest_blend(trained, valid, training_config.seed)
+            trained = with_interest_blend(trained, blend)
+        return trained, result
     if item_item is None:
         return trained, result
     weights = fit_item_item(train, inputs, item_item, trained)
@@ -239,7 +246,9 @@ def refit_recommender(
     ``refit_learning_rate``; ``scratch``: the same configuration from a fresh network for
     exactly ``epochs`` epochs (the best epoch that early stopping chose on valid).
     ``item_item``: the evaluated model's component (``TrainedModel.spec.item_item``),
-    refitted on ``interactions``."""
+    refitted on ``interactions``. The refit's interest forecast reads the ranking task as
+    ``start``'s does (:class:`InterestBlend`, chosen on valid)."""
+    blend = None if start is None else start.spec.interest_blend
     if training_config.refit_from == "trained":
         if start is None:
             raise ValueError("refit_from 'trained' continues the evaluated model: pass start")
@@ -251,9 +260,12 @@ def refit_recommender(
         start, update = None, {"epochs": max(1, int(epochs))}
     config = training_config.model_copy(update=update)
     label = f"refit on {len(interactions):,} interactions"
-    return fit_recommender(
+    trained, result = fit_recommender(
         interactions, None, inputs, model_config, config, label, item_item, start
     )
+    if blend is not None and trained.spec.interest_tasks:
+        trained = with_interest_blend(trained, blend)
+    return trained, result
 
 
 def refit_recommenders(
@@ -430,6 +442,56 @@ def fit_item_item(
         choice.network_weight,
         choice.network_power,
     )
+
+
+def choose_interest_blend(
+    trained: TrainedModel, valid: pd.DataFrame, seed: int = 0, max_users: int = BLEND_USERS
+) -> InterestBlend:
+    """How the first interest task's forecast reads the ranking task, chosen on ``valid``
+    (:func:`mtrec.evaluation.interests.choose_blend`): the network, reading its training
+    history, forecasts the topic shares of each valid user's interactions (at most
+    ``max_users`` of them, drawn with ``seed``), and the blend of its head with the topics
+    of the items its ranking task expects next that fits them best is kept; the head alone
+    when nothing fits better. The ranking task knows which items are new and popular now,
+    which the head, reading only the user, does not."""
+    network = with_interest_blend(trained, InterestBlend()).build()
+    valid_users = valid["user_idx"].to_numpy(np.int64)
+    users = np.unique(valid_users)
+    if len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+    keep = np.isin(valid_users, users)
+    topics = network.item_topic.numpy()[valid["item_idx"].to_numpy(np.int64)[keep]]
+    target = np.zeros((len(users), network.spec.n_topics))
+    np.add.at(target, (np.searchsorted(users, valid_users[keep]), topics), 1.0)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        idx = torch.from_numpy(users)
+        head = network.interest_shares(idx).double().numpy()
+        expected = network.ranking_topic_shares(idx, BLEND_TEMPERATURES).double().numpy()
+    choice = choose_blend(target, head, expected, BLEND_TEMPERATURES)
+    logger.info(
+        "interest forecast: head x %.1f + ranking x %.1f at temperature %.1f, valid KL %.4f "
+        "(head alone %.4f; %d users, %.1f s)",
+        choice.head,
+        choice.ranking,
+        choice.temperature,
+        choice.kl,
+        choice.head_kl,
+        len(users),
+        time.perf_counter() - started,
+    )
+    return InterestBlend(choice.head, choice.ranking, choice.temperature)
+
+
+def with_interest_blend(trained: TrainedModel, blend: InterestBlend) -> TrainedModel:
+    """``trained`` whose interest forecast reads the ranking task by ``blend``."""
+    spec = dataclasses.replace(
+        trained.spec,
+        interest_head_weight=blend.head,
+        interest_ranking_weight=blend.ranking,
+        interest_ranking_temperature=blend.temperature,
+    )
+    return dataclasses.replace(trained, spec=spec)
 
 
 def with_item_item(
