@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mtrec.models.baselines.itemknn import csr_rows
 from mtrec.models.item_item import blend, known_matrix
 from mtrec.models.layers import DotTower, HistoryPooling, Inputs, PairTower, funnel_logit, mlp
 from mtrec.models.spec import ModelSpec
@@ -553,23 +554,27 @@ class MultiTaskRecommender(nn.Module):
     def ranking_topic_shares(self, users: Tensor, temperatures: Sequence[float]) -> Tensor:
         """The topic shares of the items the ranking task expects each user to take next:
         ``softmax(scores / t)`` over the catalogue items the user has not interacted with,
-        summed by topic, for each temperature ``t``: (B,) -> (len(temperatures), B, T). The
-        users go through the catalogue in blocks of about 16M scores."""
+        summed by topic, for each temperature ``t``: (B,) -> (len(temperatures), B, T); a
+        user who knows the whole catalogue gets the catalogue's own shares. The users go
+        through the catalogue in blocks of about 16M scores."""
         scorer = self.catalogue_scorer()
         n_items, n_topics = self.spec.n_items, max(self.spec.n_topics, 1)
+        membership = F.one_hot(self.item_topic, n_topics).float()  # (I, T)
         out = torch.zeros(len(temperatures), len(users), n_topics, device=users.device)
         block = max(1, _SCORE_BLOCK // max(n_items, 1))
         for start in range(0, len(users), block):
             rows = users[start : start + block]
-            known = known_matrix(self.history_indptr, self.history_items, rows, n_items)
-            scores = scorer(rows).float().masked_fill(known > 0, -torch.inf)
-            # A user who knows the whole catalogue expects nothing new: uniform over it.
-            scores = scores.masked_fill(torch.isinf(scores).all(1, keepdim=True), 0.0)
-            index = self.item_topic.expand(len(rows), n_items)
+            scores = scorer(rows).float()  # (b, I)
+            # The known items by their positions: a dense mask of the block cost more than
+            # the softmax.
+            counts, known = csr_rows(self.history_indptr, self.history_items, rows)
+            index = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
+            scores.index_put_((index, known), torch.tensor(-torch.inf, device=scores.device))
             for t, temperature in enumerate(temperatures):
-                probabilities = torch.softmax(scores / temperature, dim=1)
-                out[t, start : start + len(rows)].scatter_add_(1, index, probabilities)
-        return out
+                shares = torch.softmax(scores / temperature, dim=1) @ membership  # (b, T)
+                out[t, start : start + len(rows)] = shares
+        # Every item known: the softmax of nothing is NaN.
+        return torch.where(out.isnan().any(-1, keepdim=True), membership.mean(0), out)
 
     def catalogue_scorer(
         self, task: str | None = None, conditional: bool = False, item_item: bool = True
