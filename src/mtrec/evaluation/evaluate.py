@@ -260,13 +260,21 @@ def event_ranking_metric(task: str) -> str:
     return f"{task}{EVENT_RANKING_SUFFIX}"
 
 
+def period_topic_counts(
+    model: MultiTaskRecommender, period: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The users of ``period`` (ascending) and their (U, T) counts of its interactions by the
+    model's item topics: what an interest forecast of the period is scored against."""
+    users, inverse = np.unique(_idx(period, "user_idx"), return_inverse=True)
+    counts = np.zeros((len(users), model.spec.n_topics))
+    np.add.at(counts, (inverse, model.item_topic.numpy()[_idx(period, "item_idx")]), 1.0)
+    return users, counts
+
+
 def interest_kl(model: MultiTaskRecommender, period: pd.DataFrame, task: str) -> float:
     """Mean KL(topic shares of each user's ``period`` interactions || the shares ``task``
     predicts from the model's known history), in nats, over the period's users."""
-    topics = model.item_topic.numpy()
-    users, inverse = np.unique(_idx(period, "user_idx"), return_inverse=True)
-    target = np.zeros((len(users), model.spec.n_topics))
-    np.add.at(target, (inverse, topics[_idx(period, "item_idx")]), 1.0)
+    users, target = period_topic_counts(model, period)
     target /= target.sum(axis=1, keepdims=True)
     model.eval()
     with torch.inference_mode():

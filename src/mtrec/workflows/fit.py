@@ -18,7 +18,7 @@ import torch
 from mtrec.config import MetricRef, ModelConfig, TrainingConfig
 from mtrec.data.labels import interaction_labels, social_edges
 from mtrec.data.prepare import history_columns
-from mtrec.evaluation.evaluate import interest_kl, task_metrics
+from mtrec.evaluation.evaluate import interest_kl, period_topic_counts, task_metrics
 from mtrec.evaluation.interests import BLEND_TEMPERATURES, choose_blend
 from mtrec.evaluation.metrics import evaluate_ranking
 from mtrec.models.base import MultiTaskRecommender
@@ -455,14 +455,11 @@ def choose_interest_blend(
     when nothing fits better. The ranking task knows which items are new and popular now,
     which the head, reading only the user, does not."""
     network = with_interest_blend(trained, InterestBlend()).build()
-    valid_users = valid["user_idx"].to_numpy(np.int64)
-    users = np.unique(valid_users)
+    users = np.unique(valid["user_idx"].to_numpy(np.int64))
     if len(users) > max_users:
-        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
-    keep = np.isin(valid_users, users)
-    topics = network.item_topic.numpy()[valid["item_idx"].to_numpy(np.int64)[keep]]
-    target = np.zeros((len(users), network.spec.n_topics))
-    np.add.at(target, (np.searchsorted(users, valid_users[keep]), topics), 1.0)
+        drawn = np.random.default_rng(seed).choice(users, max_users, replace=False)
+        valid = valid[valid["user_idx"].isin(drawn)]
+    users, target = period_topic_counts(network, valid)
     started = time.perf_counter()
     with torch.inference_mode():
         idx = torch.from_numpy(users)
